@@ -1,0 +1,141 @@
+//! The layout: walks the records of a checked [`Plan`] and writes headers,
+//! leaving every element loop to [`crate::kernels`].
+
+use crate::error::Error;
+use crate::input::BatchPrediction;
+use crate::kernels;
+use crate::plan::{Body, Plan, Source, TensorPlan};
+use crate::wire::{field, ttype, Out};
+
+/// A checked response, ready to encode: every input check has passed and
+/// the exact size is known. Made by [`BatchPrediction::encoder`]; it
+/// borrows the inputs and can encode any number of times.
+pub struct Encoder<'a> {
+    plan: Plan<'a>,
+}
+
+impl<'a> Encoder<'a> {
+    /// Checks `inputs` and computes the exact encoded size (from shapes and
+    /// string lengths; no element is read).
+    pub fn new(inputs: &BatchPrediction<'a>) -> Result<Self, Error> {
+        Ok(Encoder { plan: Plan::new(inputs)? })
+    }
+
+    /// The exact number of bytes [`encode_into`](Self::encode_into) writes.
+    #[inline]
+    pub fn encoded_len(&self) -> usize {
+        self.plan.len
+    }
+
+    /// The number of records (`DataRecord`s) in the response.
+    #[inline]
+    pub fn batch_size(&self) -> usize {
+        self.plan.batch
+    }
+
+    /// Writes the response into the first [`encoded_len`](Self::encoded_len)
+    /// bytes of `buf` and returns that length. No allocation. A buffer that
+    /// is too short is refused before anything is written.
+    pub fn encode_into(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let len = self.plan.len;
+        let Some(dst) = buf.get_mut(..len) else {
+            return Err(Error::BufferTooSmall { needed: len, available: buf.len() });
+        };
+        let mut out = Out::new(dst);
+        self.write(&mut out);
+        debug_assert_eq!(out.remaining(), 0, "encoded_len disagrees with the bytes written");
+        Ok(len)
+    }
+
+    /// Makes `buf` exactly the encoded response, reusing its allocation (a
+    /// serving loop that keeps one `Vec` pays no allocation and no zeroing
+    /// once the buffer has grown to its working size).
+    pub fn encode_into_vec(&self, buf: &mut Vec<u8>) {
+        buf.resize(self.plan.len, 0);
+        self.encode_into(buf).expect("buffer sized to encoded_len");
+    }
+
+    /// The encoded response in a new `Vec`.
+    pub fn encode_to_vec(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        self.encode_into_vec(&mut buf);
+        buf
+    }
+
+    fn write(&self, out: &mut Out<'_>) {
+        let p = &self.plan;
+        out.put(&[ttype::LIST, 0, field::PREDICTIONS as u8, ttype::STRUCT]);
+        out.put_i32(p.batch as i32);
+        for row in 0..p.batch {
+            if let Some(c) = &p.continuous {
+                out.put(&c.head);
+                let n = c.keys_be.len();
+                let dst = out.take(16 * n);
+                if c.wide {
+                    kernels::continuous_row_f64(&c.keys_be, &c.values[row * n * 8..][..n * 8], dst);
+                } else {
+                    kernels::continuous_row_f32(&c.keys_be, &c.values[row * n * 4..][..n * 4], dst);
+                }
+            }
+            if !p.tensors.is_empty() {
+                out.put(&p.tensors_head);
+                for t in &p.tensors {
+                    write_tensor_row(t, row, out);
+                }
+            }
+            out.put_u8(ttype::STOP);
+        }
+        out.put_u8(ttype::STOP);
+    }
+}
+
+fn write_tensor_row(t: &TensorPlan<'_>, row: usize, out: &mut Out<'_>) {
+    out.put(&t.prefix);
+    match t.source {
+        Source::Fixed(bytes) => {
+            let src = &bytes[row * t.row_in..][..t.row_in];
+            let dst = out.take(t.row_out);
+            match t.body {
+                Body::Copy => kernels::copy(src, dst),
+                Body::Swap8 => kernels::swap8(src, dst),
+                Body::Swap4 => kernels::swap4(src, dst),
+                Body::Widen => kernels::f32_to_f64_be(src, dst),
+                Body::Bool => kernels::bool_to_thrift(src, dst),
+                Body::Strings => unreachable!("fixed-size source with a string body"),
+            }
+        }
+        Source::Str(strings) => write_strings(strings[row * t.row_in..][..t.row_in].iter().map(|s| s.as_bytes()), out),
+        Source::Bytes(strings) => write_strings(strings[row * t.row_in..][..t.row_in].iter().copied(), out),
+    }
+    out.put(&t.suffix);
+}
+
+fn write_strings<'s>(strings: impl Iterator<Item = &'s [u8]>, out: &mut Out<'_>) {
+    for s in strings {
+        out.put_i32(s.len() as i32);
+        out.put(s);
+    }
+}
+
+impl<'a> BatchPrediction<'a> {
+    /// Runs every check and computes the exact size: the [`Encoder`] for
+    /// these inputs.
+    pub fn encoder(&self) -> Result<Encoder<'a>, Error> {
+        Encoder::new(self)
+    }
+
+    /// The exact encoded size (runs the checks; see [`Encoder::encoded_len`]).
+    pub fn encoded_len(&self) -> Result<usize, Error> {
+        Ok(self.encoder()?.encoded_len())
+    }
+
+    /// Checks and encodes into `buf` (see [`Encoder::encode_into`]).
+    pub fn encode_into(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.encoder()?.encode_into(buf)
+    }
+
+    /// Checks and encodes into a new `Vec`.
+    pub fn encode_to_vec(&self) -> Result<Vec<u8>, Error> {
+        Ok(self.encoder()?.encode_to_vec())
+    }
+}

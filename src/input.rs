@@ -1,0 +1,281 @@
+//! Borrowed inputs: continuous prediction values and dense tensors.
+//!
+//! Nothing here copies element data; a [`Tensor`] is a view (element slice
+//! plus shape) over the caller's memory.
+
+use crate::DataType;
+use smallvec::SmallVec;
+
+/// A tensor shape. Four dimensions are stored inline (no allocation).
+pub type Shape = SmallVec<[usize; 4]>;
+
+/// Continuous prediction values, row-major (`values[i * n + j]` is row `i`,
+/// key `j`).
+#[derive(Clone, Copy, Debug)]
+pub enum Values<'a> {
+    /// `float32` predictions; widened to double exactly, as twml does.
+    F32(&'a [f32]),
+    /// `float64` predictions.
+    F64(&'a [f64]),
+    /// Elements of type `dtype` given as their packed little-endian bytes
+    /// (for callers that hold untyped buffers, such as a C caller or a `.npy`
+    /// reader). Only [`DataType::Float`] and [`DataType::Double`] are accepted,
+    /// as in twml; the bytes need no particular alignment.
+    Raw {
+        /// The element type.
+        dtype: DataType,
+        /// The elements' little-endian bytes.
+        bytes: &'a [u8],
+    },
+}
+
+impl<'a> From<&'a [f32]> for Values<'a> {
+    fn from(v: &'a [f32]) -> Self {
+        Values::F32(v)
+    }
+}
+
+impl<'a> From<&'a [f64]> for Values<'a> {
+    fn from(v: &'a [f64]) -> Self {
+        Values::F64(v)
+    }
+}
+
+impl<'a> From<&'a Vec<f32>> for Values<'a> {
+    fn from(v: &'a Vec<f32>) -> Self {
+        Values::F32(v)
+    }
+}
+
+impl<'a> From<&'a Vec<f64>> for Values<'a> {
+    fn from(v: &'a Vec<f64>) -> Self {
+        Values::F64(v)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [f32; N]> for Values<'a> {
+    fn from(v: &'a [f32; N]) -> Self {
+        Values::F32(v)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [f64; N]> for Values<'a> {
+    fn from(v: &'a [f64; N]) -> Self {
+        Values::F64(v)
+    }
+}
+
+/// The elements of a dense tensor, row-major, borrowed from the caller.
+#[derive(Clone, Copy, Debug)]
+pub enum TensorData<'a> {
+    /// `float32` elements.
+    F32(&'a [f32]),
+    /// `float64` elements.
+    F64(&'a [f64]),
+    /// `int32` elements.
+    I32(&'a [i32]),
+    /// `int64` elements.
+    I64(&'a [i64]),
+    /// `uint8` elements.
+    U8(&'a [u8]),
+    /// `bool` elements.
+    Bool(&'a [bool]),
+    /// UTF-8 strings (a `StringTensor` on the wire).
+    Str(&'a [&'a str]),
+    /// Byte strings (a `StringTensor` on the wire, bytes written as given).
+    Bytes(&'a [&'a [u8]]),
+    /// Elements of type `dtype` given as their packed little-endian bytes, as
+    /// `RawTypedTensor.content` holds them; no alignment is needed. `dtype`
+    /// must be one twml encodes as a raw tensor (`FLOAT`, `DOUBLE`, `INT32`,
+    /// `INT64`, `UINT8`, `BOOL`); a `BOOL` byte other than 0 is `true`.
+    Raw {
+        /// The element type.
+        dtype: DataType,
+        /// The elements' little-endian bytes.
+        bytes: &'a [u8],
+    },
+}
+
+impl TensorData<'_> {
+    /// The element type named on the wire.
+    pub fn dtype(&self) -> DataType {
+        match self {
+            TensorData::F32(_) => DataType::Float,
+            TensorData::F64(_) => DataType::Double,
+            TensorData::I32(_) => DataType::Int32,
+            TensorData::I64(_) => DataType::Int64,
+            TensorData::U8(_) => DataType::Uint8,
+            TensorData::Bool(_) => DataType::Bool,
+            TensorData::Str(_) | TensorData::Bytes(_) => DataType::String,
+            TensorData::Raw { dtype, .. } => *dtype,
+        }
+    }
+
+    /// Number of elements (for `Raw`, whole elements of `dtype`; for a
+    /// dtype bprwire cannot encode, the byte count).
+    pub fn len(&self) -> usize {
+        match self {
+            TensorData::F32(v) => v.len(),
+            TensorData::F64(v) => v.len(),
+            TensorData::I32(v) => v.len(),
+            TensorData::I64(v) => v.len(),
+            TensorData::U8(v) => v.len(),
+            TensorData::Bool(v) => v.len(),
+            TensorData::Str(v) => v.len(),
+            TensorData::Bytes(v) => v.len(),
+            TensorData::Raw { dtype, bytes } => bytes.len() / dtype.fixed_size().unwrap_or(1),
+        }
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+macro_rules! tensor_data_from {
+    ($($t:ty => $v:ident),* $(,)?) => {$(
+        impl<'a> From<&'a [$t]> for TensorData<'a> {
+            fn from(v: &'a [$t]) -> Self { TensorData::$v(v) }
+        }
+        impl<'a> From<&'a Vec<$t>> for TensorData<'a> {
+            fn from(v: &'a Vec<$t>) -> Self { TensorData::$v(v) }
+        }
+        impl<'a, const N: usize> From<&'a [$t; N]> for TensorData<'a> {
+            fn from(v: &'a [$t; N]) -> Self { TensorData::$v(v) }
+        }
+    )*};
+}
+
+tensor_data_from! {
+    f32 => F32, f64 => F64, i32 => I32, i64 => I64, u8 => U8, bool => Bool,
+    &'a str => Str, &'a [u8] => Bytes,
+}
+
+/// A dense tensor: borrowed elements and a shape whose dim 0 is the batch.
+#[derive(Clone, Debug)]
+pub struct Tensor<'a> {
+    data: TensorData<'a>,
+    shape: Shape,
+}
+
+impl<'a> Tensor<'a> {
+    /// A tensor of `shape` over `data` (row-major). Nothing is checked here:
+    /// the encoder checks rank, element count and batch size, and reports
+    /// a mismatch with the tensor's key.
+    pub fn new(data: impl Into<TensorData<'a>>, shape: &[usize]) -> Self {
+        Tensor {
+            data: data.into(),
+            shape: Shape::from_slice(shape),
+        }
+    }
+
+    /// The elements.
+    #[inline]
+    pub fn data(&self) -> &TensorData<'a> {
+        &self.data
+    }
+
+    /// The shape; dim 0 is the batch.
+    #[inline]
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+}
+
+/// How dense tensors of fixed-size types go on the wire.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TensorEncoding {
+    /// twml's encoding: a `rawTypedTensor` holding the row's little-endian
+    /// bytes (strings as a `stringTensor`). No byte-swapping.
+    #[default]
+    Raw,
+    /// Typed big-endian lists: `floatTensor` (f32 widened to double),
+    /// `doubleTensor`, `int32Tensor`, `int64Tensor`, `boolTensor`. `uint8` has
+    /// no typed list in the schema and stays a `rawTypedTensor`; strings stay a
+    /// `stringTensor`.
+    Typed,
+}
+
+/// Continuous predictions: `keys` (length `n`) and `values` shaped `[batch]`
+/// (then `n` must be 1) or `[batch, n]`.
+#[derive(Clone, Debug)]
+pub struct Continuous<'a> {
+    /// Prediction keys, one per column.
+    pub keys: &'a [i64],
+    /// The values, row-major.
+    pub values: Values<'a>,
+    /// `[batch]` or `[batch, n]`.
+    pub shape: Shape,
+}
+
+/// Dense tensor predictions: one tensor per key, all with the same dim 0.
+#[derive(Clone, Copy, Debug)]
+pub struct Dense<'a> {
+    /// One key per tensor.
+    pub keys: &'a [i64],
+    /// The tensors, in key order.
+    pub tensors: &'a [Tensor<'a>],
+}
+
+/// The inputs of one `BatchPredictionResponse`, as twml's writer ops take
+/// them: continuous predictions, dense tensors, or both.
+///
+/// Building one checks nothing; [`BatchPrediction::encoder`] runs every
+/// check and computes the exact encoded size.
+#[derive(Clone, Debug, Default)]
+pub struct BatchPrediction<'a> {
+    pub(crate) continuous: Option<Continuous<'a>>,
+    pub(crate) dense: Option<Dense<'a>>,
+    pub(crate) encoding: TensorEncoding,
+}
+
+impl<'a> BatchPrediction<'a> {
+    /// No inputs yet (encoding one is an error: twml refuses it too).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the continuous predictions: `values` shaped `shape`, which is
+    /// `[batch]` or `[batch, keys.len()]`.
+    pub fn continuous(mut self, keys: &'a [i64], values: impl Into<Values<'a>>, shape: &[usize]) -> Self {
+        self.continuous = Some(Continuous {
+            keys,
+            values: values.into(),
+            shape: Shape::from_slice(shape),
+        });
+        self
+    }
+
+    /// Sets the dense tensors, `tensors[j]` under `keys[j]`.
+    pub fn dense(mut self, keys: &'a [i64], tensors: &'a [Tensor<'a>]) -> Self {
+        self.dense = Some(Dense { keys, tensors });
+        self
+    }
+
+    /// Chooses how fixed-size dense tensors are written (default: raw, as twml).
+    pub fn encoding(mut self, encoding: TensorEncoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
+    /// Shorthand for `.encoding(TensorEncoding::Typed)`.
+    pub fn typed(self) -> Self {
+        self.encoding(TensorEncoding::Typed)
+    }
+
+    /// The continuous predictions, if set.
+    pub fn continuous_input(&self) -> Option<&Continuous<'a>> {
+        self.continuous.as_ref()
+    }
+
+    /// The dense tensors, if set.
+    pub fn dense_input(&self) -> Option<&Dense<'a>> {
+        self.dense.as_ref()
+    }
+
+    /// The tensor encoding chosen.
+    pub fn tensor_encoding(&self) -> TensorEncoding {
+        self.encoding
+    }
+}

@@ -1,0 +1,45 @@
+//! bprwire writes the Thrift binary encoding of a twml
+//! `BatchPredictionResponse` straight from a model's output slices: no
+//! generated structs, no per-element allocation, the exact size known
+//! before a byte is written.
+//!
+//! ```
+//! use bprwire::{BatchPrediction, Tensor};
+//!
+//! let keys = [1_i64, 2, 3];
+//! let scores = [0.1_f32, 0.2, 0.3, 0.4, 0.5, 0.6]; // batch 2 x 3 keys
+//! let emb = [1.0_f32; 8];                           // batch 2 x 4
+//! let tensors = [Tensor::new(&emb, &[2, 4])];
+//! let enc = BatchPrediction::new()
+//!     .continuous(&keys, &scores, &[2, 3])
+//!     .dense(&[100], &tensors)
+//!     .encoder()?;                                  // every check, exact size
+//! let mut buf = vec![0u8; enc.encoded_len()];
+//! enc.encode_into(&mut buf)?;                       // no allocation
+//! # Ok::<(), bprwire::Error>(())
+//! ```
+//!
+//! The wire contract (field ids, twml's rules) is `shared/wire-spec.md`;
+//! `docs/architecture.md` shows how data flows through the modules.
+//!
+//! Only little-endian targets are supported: raw tensors are written as
+//! their in-memory bytes, as twml does.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(target_endian = "big")]
+compile_error!("bprwire supports little-endian targets only: raw tensor content is written as memory holds it");
+
+mod dtype;
+mod encoder;
+mod error;
+mod input;
+pub mod kernels;
+mod plan;
+mod wire;
+
+pub use dtype::DataType;
+pub use encoder::Encoder;
+pub use error::{Error, Input, KeyMap, Size};
+pub use input::{BatchPrediction, Continuous, Dense, Shape, Tensor, TensorData, TensorEncoding, Values};

@@ -1,0 +1,368 @@
+//! The planner: every check of the inputs, the exact encoded size, and the
+//! per-tensor row templates, all computed from shapes (and, for string
+//! tensors, string lengths) without touching element data.
+
+use crate::error::{Error, Input, KeyMap, Size};
+use crate::input::{BatchPrediction, TensorData, TensorEncoding, Values};
+use crate::wire::{self, field, ttype, PutHeader, FIELD_HEADER, LIST_HEADER, MAP_HEADER, MAX_SIZE, STOP};
+use crate::DataType;
+use smallvec::SmallVec;
+
+/// Continuous predictions, checked; present only when `n > 0` (twml writes
+/// no continuous map for an empty key list).
+pub(crate) struct ContinuousPlan<'a> {
+    /// `0D 00 02 0A 04 <n>`: field header and map header of every record.
+    pub head: [u8; FIELD_HEADER + MAP_HEADER],
+    /// The keys in big-endian, swapped once per call.
+    pub keys_be: SmallVec<[[u8; 8]; 32]>,
+    /// The whole batch of values as little-endian bytes.
+    pub values: &'a [u8],
+    /// `true` for f64 values, `false` for f32.
+    pub wide: bool,
+}
+
+/// How a row's element data becomes wire bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// Raw content: the little-endian bytes as they are.
+    Copy,
+    /// Typed `i64`/`f64` list: byte-swap 8.
+    Swap8,
+    /// Typed `i32` list: byte-swap 4.
+    Swap4,
+    /// Typed f32 tensor: widen to a big-endian double list.
+    Widen,
+    /// Typed bool list: 0 or 1 per byte.
+    Bool,
+    /// A string list: `<len i32><bytes>` per string.
+    Strings,
+}
+
+/// The element source of a dense tensor.
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// Fixed-size elements as little-endian bytes.
+    Fixed(&'a [u8]),
+    /// UTF-8 strings.
+    Str(&'a [&'a str]),
+    /// Byte strings.
+    Bytes(&'a [&'a [u8]]),
+}
+
+/// One dense tensor, checked, with the bytes that surround every row's data
+/// (they are the same for every row, so they are built once per call).
+pub(crate) struct TensorPlan<'a> {
+    pub source: Source<'a>,
+    pub body: Body,
+    /// Input per row: bytes for fixed-size elements, strings for strings.
+    pub row_in: usize,
+    /// Output bytes of `body` per row (0 for strings: they vary).
+    pub row_out: usize,
+    /// Map key, union field, and the tensor struct up to the row's data.
+    pub prefix: SmallVec<[u8; 32]>,
+    /// The shape field and the two STOPs (tensor struct, union).
+    pub suffix: SmallVec<[u8; 48]>,
+}
+
+/// A checked [`BatchPrediction`]: what [`Encoder`](crate::Encoder) encodes.
+pub(crate) struct Plan<'a> {
+    pub batch: usize,
+    pub len: usize,
+    pub continuous: Option<ContinuousPlan<'a>>,
+    /// `0D 00 08 0A 0C <k>` when there is at least one tensor.
+    pub tensors_head: [u8; FIELD_HEADER + MAP_HEADER],
+    pub tensors: SmallVec<[TensorPlan<'a>; 4]>,
+}
+
+fn too_large(input: Option<Input>, what: Size, size: usize, limit: usize) -> Error {
+    Error::TooLarge {
+        input,
+        what,
+        size: size as u64,
+        limit: limit as u64,
+    }
+}
+
+fn check_size(input: Option<Input>, what: Size, size: usize) -> Result<(), Error> {
+    if size > MAX_SIZE {
+        Err(too_large(input, what, size, MAX_SIZE))
+    } else {
+        Ok(())
+    }
+}
+
+/// Product of dims, refusing overflow; a zero anywhere makes it zero, even
+/// when the other dimensions alone would overflow.
+fn product(input: Input, dims: &[usize]) -> Result<usize, Error> {
+    if dims.contains(&0) {
+        return Ok(0);
+    }
+    dims.iter().try_fold(1usize, |acc, &d| {
+        acc.checked_mul(d)
+            .ok_or(Error::TooLarge { input: Some(input), what: Size::ShapeProduct, size: u64::MAX, limit: usize::MAX as u64 })
+    })
+}
+
+/// The first repeated key: the smallest `second` position whose key
+/// appeared before, with that key's first position.
+pub(crate) fn find_duplicate(keys: &[i64]) -> Option<(usize, usize)> {
+    const QUADRATIC_UP_TO: usize = 24;
+    if keys.len() <= QUADRATIC_UP_TO {
+        for (j, kj) in keys.iter().enumerate() {
+            if let Some(i) = keys[..j].iter().position(|ki| ki == kj) {
+                return Some((i, j));
+            }
+        }
+        return None;
+    }
+    let mut sorted: SmallVec<[(i64, usize); 64]> = keys.iter().copied().zip(0..).collect();
+    sorted.sort_unstable();
+    sorted
+        .windows(2)
+        .filter(|w| w[0].0 == w[1].0)
+        .map(|w| (w[0].1, w[1].1))
+        .min_by_key(|&(_, second)| second)
+}
+
+fn check_keys(map: KeyMap, keys: &[i64]) -> Result<(), Error> {
+    check_size(None, Size::MapEntries(map), keys.len())?;
+    match find_duplicate(keys) {
+        Some((first, second)) => Err(Error::DuplicateKey { map, key: keys[first], first, second }),
+        None => Ok(()),
+    }
+}
+
+/// Little-endian bytes of a fixed-size slice. bprwire builds only for
+/// little-endian targets (see lib.rs), where this is the memory as it is.
+fn le_bytes<T: bytemuck::NoUninit>(v: &[T]) -> &[u8] {
+    bytemuck::cast_slice(v)
+}
+
+/// Checks a `Raw { dtype, bytes }` source: `dtype` must be one of `allowed`
+/// and `bytes` whole elements. Returns the element count.
+fn raw_elements(input: Input, dtype: DataType, bytes: &[u8], allowed: &[DataType]) -> Result<usize, Error> {
+    let size = match dtype.fixed_size() {
+        Some(size) if allowed.contains(&dtype) => size,
+        _ => return Err(Error::UnsupportedDataType { input, dtype }),
+    };
+    if bytes.len() % size != 0 {
+        return Err(Error::RawByteLength { input, dtype, bytes: bytes.len() });
+    }
+    Ok(bytes.len() / size)
+}
+
+const RAW_TENSOR_TYPES: [DataType; 6] =
+    [DataType::Float, DataType::Double, DataType::Int32, DataType::Int64, DataType::Uint8, DataType::Bool];
+
+/// Adds to a running total, refusing overflow of the response size.
+fn add(total: usize, more: usize) -> Result<usize, Error> {
+    total.checked_add(more).ok_or(too_large(None, Size::Response, usize::MAX, usize::MAX))
+}
+
+fn mul(a: usize, b: usize) -> Result<usize, Error> {
+    a.checked_mul(b).ok_or(too_large(None, Size::Response, usize::MAX, usize::MAX))
+}
+
+fn map_head(id: i16, value: u8, n: usize) -> [u8; FIELD_HEADER + MAP_HEADER] {
+    let mut h: SmallVec<[u8; 9]> = SmallVec::new();
+    h.field(ttype::MAP, id);
+    h.map(ttype::I64, value, n);
+    h.into_inner().expect("9 bytes")
+}
+
+impl<'a> Plan<'a> {
+    pub(crate) fn new(bp: &BatchPrediction<'a>) -> Result<Self, Error> {
+        let dense = bp.dense.as_ref();
+        let has_tensors = dense.is_some_and(|d| !d.keys.is_empty() || !d.tensors.is_empty());
+        if bp.continuous.is_none() && !has_tensors {
+            return Err(Error::NoPredictions);
+        }
+        if let Some(d) = dense {
+            if d.keys.len() != d.tensors.len() {
+                return Err(Error::TensorCountMismatch { keys: d.keys.len(), tensors: d.tensors.len() });
+            }
+        }
+
+        // Bytes of one record, apart from string contents (which differ per row).
+        let mut record = STOP;
+        let mut batch = None;
+        let mut continuous = None;
+
+        if let Some(c) = &bp.continuous {
+            let input = Input::Continuous;
+            let (rows, n) = match c.shape[..] {
+                [rows] => (rows, 1),
+                [rows, n] => (rows, n),
+                _ => return Err(Error::ContinuousRank { rank: c.shape.len() }),
+            };
+            if c.keys.len() != n {
+                return Err(Error::KeyCountMismatch { keys: c.keys.len(), last_dim: n });
+            }
+            let (values, wide, found) = match c.values {
+                Values::F32(v) => (le_bytes(v), false, v.len()),
+                Values::F64(v) => (le_bytes(v), true, v.len()),
+                Values::Raw { dtype, bytes } => {
+                    let found = raw_elements(input, dtype, bytes, &[DataType::Float, DataType::Double])?;
+                    (bytes, dtype == DataType::Double, found)
+                }
+            };
+            let expected = product(input, &c.shape)?;
+            if found != expected {
+                return Err(Error::ElementCountMismatch { input, shape: c.shape[..].into(), expected, found });
+            }
+            check_keys(KeyMap::Continuous, c.keys)?;
+            batch = Some(rows);
+            if n > 0 {
+                record += FIELD_HEADER + MAP_HEADER + 16 * n;
+                continuous = Some(ContinuousPlan {
+                    head: map_head(field::CONTINUOUS, ttype::DOUBLE, n),
+                    keys_be: c.keys.iter().map(|k| k.to_be_bytes()).collect(),
+                    values,
+                    wide,
+                });
+            }
+        }
+
+        let mut tensors = SmallVec::new();
+        let mut string_bytes = 0usize;
+        if let Some(d) = dense.filter(|d| !d.keys.is_empty()) {
+            record += FIELD_HEADER + MAP_HEADER;
+            for (index, (&key, t)) in d.keys.iter().zip(d.tensors).enumerate() {
+                let input = Input::Tensor { index, key };
+                let (plan, strings) = plan_tensor(input, key, t.data(), t.shape(), bp.encoding)?;
+                let rows = t.shape()[0];
+                match batch {
+                    None => batch = Some(rows),
+                    Some(b) if b != rows => {
+                        return Err(Error::BatchSizeMismatch { index, key, batch: b, found: rows })
+                    }
+                    Some(_) => {}
+                }
+                record = add(record, plan.prefix.len() + plan.suffix.len())?;
+                record = add(record, plan.row_out)?;
+                string_bytes = add(string_bytes, strings)?;
+                tensors.push(plan);
+            }
+            check_keys(KeyMap::Tensors, d.keys)?;
+        }
+
+        let batch = batch.unwrap_or(0);
+        check_size(None, Size::Batch, batch)?;
+        let head = FIELD_HEADER + LIST_HEADER;
+        let len = add(add(head + STOP, mul(batch, record)?)?, string_bytes)?;
+        Ok(Plan {
+            batch,
+            len,
+            continuous,
+            tensors_head: map_head(field::TENSORS, ttype::STRUCT, tensors.len()),
+            tensors,
+        })
+    }
+}
+
+/// Checks one dense tensor and builds its row templates. Returns the plan
+/// and the total bytes its strings take on the wire (length prefixes
+/// included; 0 for other types).
+fn plan_tensor<'a>(
+    input: Input,
+    key: i64,
+    data: &TensorData<'a>,
+    shape: &[usize],
+    encoding: TensorEncoding,
+) -> Result<(TensorPlan<'a>, usize), Error> {
+    let Input::Tensor { index, .. } = input else { unreachable!("plan_tensor takes a tensor") };
+    if shape.is_empty() {
+        return Err(Error::ScalarTensor { index, key });
+    }
+    let (source, dtype, found) = match *data {
+        TensorData::F32(v) => (Source::Fixed(le_bytes(v)), DataType::Float, v.len()),
+        TensorData::F64(v) => (Source::Fixed(le_bytes(v)), DataType::Double, v.len()),
+        TensorData::I32(v) => (Source::Fixed(le_bytes(v)), DataType::Int32, v.len()),
+        TensorData::I64(v) => (Source::Fixed(le_bytes(v)), DataType::Int64, v.len()),
+        TensorData::U8(v) => (Source::Fixed(v), DataType::Uint8, v.len()),
+        TensorData::Bool(v) => (Source::Fixed(le_bytes(v)), DataType::Bool, v.len()),
+        TensorData::Str(v) => (Source::Str(v), DataType::String, v.len()),
+        TensorData::Bytes(v) => (Source::Bytes(v), DataType::String, v.len()),
+        TensorData::Raw { dtype, bytes } => {
+            (Source::Fixed(bytes), dtype, raw_elements(input, dtype, bytes, &RAW_TENSOR_TYPES)?)
+        }
+    };
+    let expected = product(input, shape)?;
+    if found != expected {
+        return Err(Error::ElementCountMismatch { input, shape: shape.into(), expected, found });
+    }
+    let row_shape = &shape[1..];
+    let row_elems = product(input, row_shape)?;
+    for (axis, &dim) in shape.iter().enumerate().skip(1) {
+        if dim > i64::MAX as usize {
+            return Err(too_large(Some(input), Size::Dimension { axis }, dim, i64::MAX as usize));
+        }
+    }
+
+    let typed = encoding == TensorEncoding::Typed;
+    // (union arm, element list type, output bytes per element, body)
+    let (arm, list, out_size, body) = match dtype {
+        DataType::String => (field::STRING_TENSOR, Some(ttype::STRING), 0, Body::Strings),
+        DataType::Float if typed => (field::FLOAT_TENSOR, Some(ttype::DOUBLE), 8, Body::Widen),
+        DataType::Double if typed => (field::DOUBLE_TENSOR, Some(ttype::DOUBLE), 8, Body::Swap8),
+        DataType::Int32 if typed => (field::INT32_TENSOR, Some(ttype::I32), 4, Body::Swap4),
+        DataType::Int64 if typed => (field::INT64_TENSOR, Some(ttype::I64), 8, Body::Swap8),
+        DataType::Bool if typed => (field::BOOL_TENSOR, Some(ttype::BOOL), 1, Body::Bool),
+        _ => {
+            let size = dtype.fixed_size().expect("checked by raw_elements or by type");
+            (field::RAW_TYPED_TENSOR, None, size, Body::Copy)
+        }
+    };
+    let in_size = dtype.fixed_size().unwrap_or(1);
+    let row_out = row_elems
+        .checked_mul(out_size)
+        .ok_or(too_large(Some(input), Size::RowBytes, usize::MAX, MAX_SIZE))?;
+
+    let mut prefix = SmallVec::new();
+    prefix.i64(key);
+    prefix.field(ttype::STRUCT, arm);
+    let shape_field = match list {
+        Some(elem) => {
+            check_size(Some(input), Size::RowElements, row_elems)?;
+            prefix.field(ttype::LIST, field::TYPED_VALUES);
+            prefix.list(elem, row_elems);
+            field::TYPED_SHAPE
+        }
+        None => {
+            check_size(Some(input), Size::RowBytes, row_out)?;
+            prefix.field(ttype::I32, field::RAW_DATA_TYPE);
+            prefix.i32(dtype.code());
+            prefix.field(ttype::STRING, field::RAW_CONTENT);
+            prefix.i32(wire::to_i32(row_out));
+            field::RAW_SHAPE
+        }
+    };
+    let mut suffix = SmallVec::new();
+    suffix.field(ttype::LIST, shape_field);
+    suffix.list(ttype::I64, row_shape.len());
+    for &dim in row_shape {
+        suffix.i64(dim as i64);
+    }
+    suffix.push(ttype::STOP); // end of the tensor struct
+    suffix.push(ttype::STOP); // end of the GeneralTensor union
+
+    let strings = match source {
+        Source::Str(v) => string_bytes(input, v.iter().map(|s| s.len()))?,
+        Source::Bytes(v) => string_bytes(input, v.iter().map(|s| s.len()))?,
+        Source::Fixed(_) => 0,
+    };
+    // Never more than row_out, which was checked above: no overflow.
+    let row_in = if body == Body::Strings { row_elems } else { row_elems * in_size };
+    debug_assert!(body == Body::Strings || row_in <= row_out);
+    Ok((TensorPlan { source, body, row_in, row_out, prefix, suffix }, strings))
+}
+
+/// Wire bytes of all strings of a tensor: a 4-byte length and the bytes each.
+fn string_bytes(input: Input, lens: impl Iterator<Item = usize>) -> Result<usize, Error> {
+    let mut total = 0usize;
+    for (element, len) in lens.enumerate() {
+        check_size(Some(input), Size::StringBytes { element }, len)?;
+        total = add(total, 4 + len)?;
+    }
+    Ok(total)
+}

@@ -1,0 +1,137 @@
+//! Thrift binary protocol: type codes, the field ids of the contract, fixed
+//! sizes, and a cursor that writes into an exactly-sized output slice.
+//!
+//! See `../shared/wire-spec.md` for the contract these constants encode.
+
+/// Thrift type codes (binary protocol).
+pub(crate) mod ttype {
+    pub const STOP: u8 = 0;
+    pub const BOOL: u8 = 2;
+    pub const DOUBLE: u8 = 4;
+    pub const I32: u8 = 8;
+    pub const I64: u8 = 10;
+    pub const STRING: u8 = 11;
+    pub const STRUCT: u8 = 12;
+    pub const MAP: u8 = 13;
+    pub const LIST: u8 = 15;
+}
+
+/// Field ids of the contract.
+pub(crate) mod field {
+    /// `BatchPredictionResponse.predictions`.
+    pub const PREDICTIONS: i16 = 1;
+    /// `DataRecord.continuousFeatures`.
+    pub const CONTINUOUS: i16 = 2;
+    /// `DataRecord.tensors`.
+    pub const TENSORS: i16 = 8;
+    /// `GeneralTensor` union arms.
+    pub const RAW_TYPED_TENSOR: i16 = 1;
+    pub const STRING_TENSOR: i16 = 2;
+    pub const INT32_TENSOR: i16 = 3;
+    pub const INT64_TENSOR: i16 = 4;
+    pub const FLOAT_TENSOR: i16 = 5;
+    pub const DOUBLE_TENSOR: i16 = 6;
+    pub const BOOL_TENSOR: i16 = 7;
+    /// `RawTypedTensor` fields.
+    pub const RAW_DATA_TYPE: i16 = 1;
+    pub const RAW_CONTENT: i16 = 2;
+    pub const RAW_SHAPE: i16 = 3;
+    /// The element list of every typed tensor (and of `StringTensor`).
+    pub const TYPED_VALUES: i16 = 1;
+    /// The shape of every typed tensor (and of `StringTensor`).
+    pub const TYPED_SHAPE: i16 = 2;
+}
+
+/// Field header: type (1) + id (2).
+pub(crate) const FIELD_HEADER: usize = 3;
+/// List header: element type (1) + size (4).
+pub(crate) const LIST_HEADER: usize = 5;
+/// Map header: key type (1) + value type (1) + size (4).
+pub(crate) const MAP_HEADER: usize = 6;
+/// The STOP byte that ends a struct.
+pub(crate) const STOP: usize = 1;
+/// Largest size of a list, map or binary: sizes are `i32` on the wire.
+pub(crate) const MAX_SIZE: usize = i32::MAX as usize;
+
+/// Writes sequentially into a slice that the size computation made exactly
+/// as long as the response. Each call slices once, so a wrong size
+/// computation panics here instead of writing out of bounds; tests prove
+/// that `encoded_len()` always equals the bytes written.
+pub(crate) struct Out<'b> {
+    rest: &'b mut [u8],
+}
+
+impl<'b> Out<'b> {
+    #[inline]
+    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
+        Out { rest: buf }
+    }
+
+    /// The next `n` bytes, handed out for a kernel to fill.
+    #[inline]
+    pub(crate) fn take(&mut self, n: usize) -> &'b mut [u8] {
+        let (head, tail) = core::mem::take(&mut self.rest).split_at_mut(n);
+        self.rest = tail;
+        head
+    }
+
+    #[inline]
+    pub(crate) fn put(&mut self, bytes: &[u8]) {
+        self.take(bytes.len()).copy_from_slice(bytes);
+    }
+
+    #[inline]
+    pub(crate) fn put_u8(&mut self, b: u8) {
+        self.take(1)[0] = b;
+    }
+
+    #[inline]
+    pub(crate) fn put_i32(&mut self, v: i32) {
+        self.put(&v.to_be_bytes());
+    }
+
+    /// Bytes not yet written.
+    #[inline]
+    pub(crate) fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+}
+
+/// Appends Thrift headers to a small owned buffer (the per-tensor row
+/// templates built once per call, and the fixed response head).
+pub(crate) trait PutHeader {
+    fn field(&mut self, ttype: u8, id: i16);
+    fn list(&mut self, elem: u8, size: usize);
+    fn map(&mut self, key: u8, value: u8, size: usize);
+    fn i32(&mut self, v: i32);
+    fn i64(&mut self, v: i64);
+}
+
+impl<A: smallvec::Array<Item = u8>> PutHeader for smallvec::SmallVec<A> {
+    fn field(&mut self, ttype: u8, id: i16) {
+        self.push(ttype);
+        self.extend_from_slice(&id.to_be_bytes());
+    }
+    fn list(&mut self, elem: u8, size: usize) {
+        self.push(elem);
+        self.i32(to_i32(size));
+    }
+    fn map(&mut self, key: u8, value: u8, size: usize) {
+        self.push(key);
+        self.push(value);
+        self.i32(to_i32(size));
+    }
+    fn i32(&mut self, v: i32) {
+        self.extend_from_slice(&v.to_be_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.extend_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// A size already checked against [`MAX_SIZE`] by the planner.
+#[inline]
+pub(crate) fn to_i32(size: usize) -> i32 {
+    debug_assert!(size <= MAX_SIZE, "size {size} was not checked against i32::MAX");
+    size as i32
+}

@@ -1,0 +1,37 @@
+//! The spec's worked example (`shared/wire-spec.md`), byte for byte.
+
+use bprwire::BatchPrediction;
+
+#[test]
+fn spec_worked_example_35_bytes() {
+    let expected: [u8; 35] = [
+        0x0F, 0x00, 0x01, 0x0C, 0x00, 0x00, 0x00, 0x01, // predictions: list<struct>, 1 element
+        0x0D, 0x00, 0x02, 0x0A, 0x04, 0x00, 0x00, 0x00, 0x01, // field 2: map<i64,double>, 1 entry
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, // key 7
+        0x3F, 0xE0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0.5
+        0x00, // end of DataRecord
+        0x00, // end of BatchPredictionResponse
+    ];
+    let bp = BatchPrediction::new().continuous(&[7], &[0.5f32], &[1, 1]);
+    assert_eq!(bp.encoded_len().unwrap(), 35);
+    assert_eq!(bp.encode_to_vec().unwrap(), expected);
+    // [batch] values (n = 1) are the same response.
+    let flat = BatchPrediction::new().continuous(&[7], &[0.5f32], &[1]);
+    assert_eq!(flat.encode_to_vec().unwrap(), expected);
+    // And the reference encoder agrees.
+    let reference = bprwire_reference::serialize(&bprwire_reference::build(&bp));
+    assert_eq!(reference, expected);
+}
+
+#[test]
+fn closed_form_size_for_continuous_only() {
+    for batch in [0usize, 1, 2, 7, 64] {
+        for n in 1usize..6 {
+            let keys: Vec<i64> = (0..n as i64).collect();
+            let values = vec![1.5f32; batch * n];
+            let bp = BatchPrediction::new().continuous(&keys, &values, &[batch, n]);
+            assert_eq!(bp.encoded_len().unwrap(), 9 + batch * (10 + 16 * n));
+            assert_eq!(bp.encode_to_vec().unwrap().len(), 9 + batch * (10 + 16 * n));
+        }
+    }
+}
