@@ -366,3 +366,33 @@ fn string_bytes(input: Input, lens: impl Iterator<Item = usize>) -> Result<usize
     }
     Ok(total)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::find_duplicate;
+
+    /// The plain definition `find_duplicate` must match on both of its paths.
+    fn naive(keys: &[i64]) -> Option<(usize, usize)> {
+        (0..keys.len()).find_map(|j| (0..j).find(|&i| keys[i] == keys[j]).map(|i| (i, j)))
+    }
+
+    #[test]
+    fn find_duplicate_matches_naive_on_both_paths() {
+        // A small deterministic generator: lengths across the quadratic/sorted
+        // threshold, keys from a narrow range so repeats are common.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for len in 0..80usize {
+            for range in [3i64, 40, 1000, i64::MAX] {
+                let keys: Vec<i64> = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x as i64).rem_euclid(range)
+                    })
+                    .collect();
+                assert_eq!(find_duplicate(&keys), naive(&keys), "{keys:?}");
+            }
+        }
+    }
+}
