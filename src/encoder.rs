@@ -18,7 +18,9 @@ impl<'a> Encoder<'a> {
     /// Checks `inputs` and computes the exact encoded size (from shapes and
     /// string lengths; no element is read).
     pub fn new(inputs: &BatchPrediction<'a>) -> Result<Self, Error> {
-        Ok(Encoder { plan: Plan::new(inputs)? })
+        Ok(Encoder {
+            plan: Plan::new(inputs)?,
+        })
     }
 
     /// The exact number of bytes [`encode_into`](Self::encode_into) writes.
@@ -39,7 +41,10 @@ impl<'a> Encoder<'a> {
     pub fn encode_into(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let len = self.plan.len;
         let Some(dst) = buf.get_mut(..len) else {
-            return Err(Error::BufferTooSmall { needed: len, available: buf.len() });
+            return Err(Error::BufferTooSmall {
+                needed: len,
+                available: buf.len(),
+            });
         };
         let mut out = Out::new(dst);
         self.write(&mut out);
@@ -104,7 +109,10 @@ fn write_tensor_row(t: &TensorPlan<'_>, row: usize, out: &mut Out<'_>) {
                 Body::Strings => unreachable!("fixed-size source with a string body"),
             }
         }
-        Source::Str(strings) => write_strings(strings[row * t.row_in..][..t.row_in].iter().map(|s| s.as_bytes()), out),
+        Source::Str(strings) => write_strings(
+            strings[row * t.row_in..][..t.row_in].iter().map(|s| s.as_bytes()),
+            out,
+        ),
         Source::Bytes(strings) => write_strings(strings[row * t.row_in..][..t.row_in].iter().copied(), out),
     }
     out.put(&t.suffix);

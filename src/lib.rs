@@ -29,7 +29,9 @@
 #![warn(missing_docs)]
 
 #[cfg(target_endian = "big")]
-compile_error!("bprwire supports little-endian targets only: raw tensor content is written as memory holds it");
+compile_error!(
+    "bprwire supports little-endian targets only: raw tensor content is written as memory holds it"
+);
 
 mod dtype;
 mod encoder;

@@ -98,8 +98,12 @@ fn product(input: Input, dims: &[usize]) -> Result<usize, Error> {
         return Ok(0);
     }
     dims.iter().try_fold(1usize, |acc, &d| {
-        acc.checked_mul(d)
-            .ok_or(Error::TooLarge { input: Some(input), what: Size::ShapeProduct, size: u64::MAX, limit: usize::MAX as u64 })
+        acc.checked_mul(d).ok_or(Error::TooLarge {
+            input: Some(input),
+            what: Size::ShapeProduct,
+            size: u64::MAX,
+            limit: usize::MAX as u64,
+        })
     })
 }
 
@@ -127,7 +131,12 @@ pub(crate) fn find_duplicate(keys: &[i64]) -> Option<(usize, usize)> {
 fn check_keys(map: KeyMap, keys: &[i64]) -> Result<(), Error> {
     check_size(None, Size::MapEntries(map), keys.len())?;
     match find_duplicate(keys) {
-        Some((first, second)) => Err(Error::DuplicateKey { map, key: keys[first], first, second }),
+        Some((first, second)) => Err(Error::DuplicateKey {
+            map,
+            key: keys[first],
+            first,
+            second,
+        }),
         None => Ok(()),
     }
 }
@@ -145,22 +154,35 @@ fn raw_elements(input: Input, dtype: DataType, bytes: &[u8], allowed: &[DataType
         Some(size) if allowed.contains(&dtype) => size,
         _ => return Err(Error::UnsupportedDataType { input, dtype }),
     };
-    if bytes.len() % size != 0 {
-        return Err(Error::RawByteLength { input, dtype, bytes: bytes.len() });
+    if !bytes.len().is_multiple_of(size) {
+        return Err(Error::RawByteLength {
+            input,
+            dtype,
+            bytes: bytes.len(),
+        });
     }
     Ok(bytes.len() / size)
 }
 
-const RAW_TENSOR_TYPES: [DataType; 6] =
-    [DataType::Float, DataType::Double, DataType::Int32, DataType::Int64, DataType::Uint8, DataType::Bool];
+const RAW_TENSOR_TYPES: [DataType; 6] = [
+    DataType::Float,
+    DataType::Double,
+    DataType::Int32,
+    DataType::Int64,
+    DataType::Uint8,
+    DataType::Bool,
+];
 
 /// Adds to a running total, refusing overflow of the response size.
 fn add(total: usize, more: usize) -> Result<usize, Error> {
-    total.checked_add(more).ok_or(too_large(None, Size::Response, usize::MAX, usize::MAX))
+    total
+        .checked_add(more)
+        .ok_or(too_large(None, Size::Response, usize::MAX, usize::MAX))
 }
 
 fn mul(a: usize, b: usize) -> Result<usize, Error> {
-    a.checked_mul(b).ok_or(too_large(None, Size::Response, usize::MAX, usize::MAX))
+    a.checked_mul(b)
+        .ok_or(too_large(None, Size::Response, usize::MAX, usize::MAX))
 }
 
 fn map_head(id: i16, value: u8, n: usize) -> [u8; FIELD_HEADER + MAP_HEADER] {
@@ -179,7 +201,10 @@ impl<'a> Plan<'a> {
         }
         if let Some(d) = dense {
             if d.keys.len() != d.tensors.len() {
-                return Err(Error::TensorCountMismatch { keys: d.keys.len(), tensors: d.tensors.len() });
+                return Err(Error::TensorCountMismatch {
+                    keys: d.keys.len(),
+                    tensors: d.tensors.len(),
+                });
             }
         }
 
@@ -196,7 +221,10 @@ impl<'a> Plan<'a> {
                 _ => return Err(Error::ContinuousRank { rank: c.shape.len() }),
             };
             if c.keys.len() != n {
-                return Err(Error::KeyCountMismatch { keys: c.keys.len(), last_dim: n });
+                return Err(Error::KeyCountMismatch {
+                    keys: c.keys.len(),
+                    last_dim: n,
+                });
             }
             let (values, wide, found) = match c.values {
                 Values::F32(v) => (le_bytes(v), false, v.len()),
@@ -208,7 +236,12 @@ impl<'a> Plan<'a> {
             };
             let expected = product(input, &c.shape)?;
             if found != expected {
-                return Err(Error::ElementCountMismatch { input, shape: c.shape[..].into(), expected, found });
+                return Err(Error::ElementCountMismatch {
+                    input,
+                    shape: c.shape[..].into(),
+                    expected,
+                    found,
+                });
             }
             check_keys(KeyMap::Continuous, c.keys)?;
             batch = Some(rows);
@@ -234,7 +267,12 @@ impl<'a> Plan<'a> {
                 match batch {
                     None => batch = Some(rows),
                     Some(b) if b != rows => {
-                        return Err(Error::BatchSizeMismatch { index, key, batch: b, found: rows })
+                        return Err(Error::BatchSizeMismatch {
+                            index,
+                            key,
+                            batch: b,
+                            found: rows,
+                        })
                     }
                     Some(_) => {}
                 }
@@ -270,7 +308,9 @@ fn plan_tensor<'a>(
     shape: &[usize],
     encoding: TensorEncoding,
 ) -> Result<(TensorPlan<'a>, usize), Error> {
-    let Input::Tensor { index, .. } = input else { unreachable!("plan_tensor takes a tensor") };
+    let Input::Tensor { index, .. } = input else {
+        unreachable!("plan_tensor takes a tensor")
+    };
     if shape.is_empty() {
         return Err(Error::ScalarTensor { index, key });
     }
@@ -283,19 +323,31 @@ fn plan_tensor<'a>(
         TensorData::Bool(v) => (Source::Fixed(le_bytes(v)), DataType::Bool, v.len()),
         TensorData::Str(v) => (Source::Str(v), DataType::String, v.len()),
         TensorData::Bytes(v) => (Source::Bytes(v), DataType::String, v.len()),
-        TensorData::Raw { dtype, bytes } => {
-            (Source::Fixed(bytes), dtype, raw_elements(input, dtype, bytes, &RAW_TENSOR_TYPES)?)
-        }
+        TensorData::Raw { dtype, bytes } => (
+            Source::Fixed(bytes),
+            dtype,
+            raw_elements(input, dtype, bytes, &RAW_TENSOR_TYPES)?,
+        ),
     };
     let expected = product(input, shape)?;
     if found != expected {
-        return Err(Error::ElementCountMismatch { input, shape: shape.into(), expected, found });
+        return Err(Error::ElementCountMismatch {
+            input,
+            shape: shape.into(),
+            expected,
+            found,
+        });
     }
     let row_shape = &shape[1..];
     let row_elems = product(input, row_shape)?;
     for (axis, &dim) in shape.iter().enumerate().skip(1) {
         if dim > i64::MAX as usize {
-            return Err(too_large(Some(input), Size::Dimension { axis }, dim, i64::MAX as usize));
+            return Err(too_large(
+                Some(input),
+                Size::Dimension { axis },
+                dim,
+                i64::MAX as usize,
+            ));
         }
     }
 
@@ -314,9 +366,12 @@ fn plan_tensor<'a>(
         }
     };
     let in_size = dtype.fixed_size().unwrap_or(1);
-    let row_out = row_elems
-        .checked_mul(out_size)
-        .ok_or(too_large(Some(input), Size::RowBytes, usize::MAX, MAX_SIZE))?;
+    let row_out = row_elems.checked_mul(out_size).ok_or(too_large(
+        Some(input),
+        Size::RowBytes,
+        usize::MAX,
+        MAX_SIZE,
+    ))?;
 
     let mut prefix = SmallVec::new();
     prefix.i64(key);
@@ -352,9 +407,23 @@ fn plan_tensor<'a>(
         Source::Fixed(_) => 0,
     };
     // Never more than row_out, which was checked above: no overflow.
-    let row_in = if body == Body::Strings { row_elems } else { row_elems * in_size };
+    let row_in = if body == Body::Strings {
+        row_elems
+    } else {
+        row_elems * in_size
+    };
     debug_assert!(body == Body::Strings || row_in <= row_out);
-    Ok((TensorPlan { source, body, row_in, row_out, prefix, suffix }, strings))
+    Ok((
+        TensorPlan {
+            source,
+            body,
+            row_in,
+            row_out,
+            prefix,
+            suffix,
+        },
+        strings,
+    ))
 }
 
 /// Wire bytes of all strings of a tensor: a 4-byte length and the bytes each.

@@ -17,7 +17,9 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     let views = case.views();
     let tensors = case.tensors(&views);
     let inputs = case.inputs(&tensors);
-    let enc = inputs.encoder().map_err(|e| TestCaseError::fail(format!("refused a valid case: {e}")))?;
+    let enc = inputs
+        .encoder()
+        .map_err(|e| TestCaseError::fail(format!("refused a valid case: {e}")))?;
 
     // Exact size, and nothing written past it.
     let len = enc.encoded_len();

@@ -10,7 +10,10 @@ const FILL: u8 = 0xA7;
 fn refused(bp: &BatchPrediction<'_>) -> Error {
     let mut buf = vec![FILL; 4096];
     let err = bp.encode_into(&mut buf).expect_err("must be refused");
-    assert!(buf.iter().all(|&b| b == FILL), "buffer written before an error: {err}");
+    assert!(
+        buf.iter().all(|&b| b == FILL),
+        "buffer written before an error: {err}"
+    );
     assert_eq!(bp.encoded_len().unwrap_err(), err);
     assert_eq!(bp.encode_to_vec().unwrap_err(), err);
     assert!(bp.encoder().is_err());
@@ -71,7 +74,12 @@ fn element_count_mismatch() {
     let e = refused(&BatchPrediction::new().continuous(&[1, 2], &[0.0f64; 5], &[3, 2]));
     assert_eq!(
         e,
-        Error::ElementCountMismatch { input: Input::Continuous, shape: vec![3, 2].into(), expected: 6, found: 5 }
+        Error::ElementCountMismatch {
+            input: Input::Continuous,
+            shape: vec![3, 2].into(),
+            expected: 6,
+            found: 5
+        }
     );
     let t = [Tensor::new(&[1i32, 2], &[2]), Tensor::new(&[1i32, 2, 3], &[2, 2])];
     let e = refused(&BatchPrediction::new().dense(&[5, 9], &t));
@@ -89,16 +97,39 @@ fn element_count_mismatch() {
 
 #[test]
 fn raw_byte_length() {
-    let v = Values::Raw { dtype: DataType::Double, bytes: &[0u8; 12] };
+    let v = Values::Raw {
+        dtype: DataType::Double,
+        bytes: &[0u8; 12],
+    };
     let e = refused(&BatchPrediction::new().continuous(&[1], v, &[1]));
-    assert_eq!(e, Error::RawByteLength { input: Input::Continuous, dtype: DataType::Double, bytes: 12 });
-    let t = [Tensor::new(TensorData::Raw { dtype: DataType::Int32, bytes: &[0u8; 7] }, &[1])];
+    assert_eq!(
+        e,
+        Error::RawByteLength {
+            input: Input::Continuous,
+            dtype: DataType::Double,
+            bytes: 12
+        }
+    );
+    let t = [Tensor::new(
+        TensorData::Raw {
+            dtype: DataType::Int32,
+            bytes: &[0u8; 7],
+        },
+        &[1],
+    )];
     let e = refused(&BatchPrediction::new().dense(&[3], &t));
     assert_eq!(
         e,
-        Error::RawByteLength { input: Input::Tensor { index: 0, key: 3 }, dtype: DataType::Int32, bytes: 7 }
+        Error::RawByteLength {
+            input: Input::Tensor { index: 0, key: 3 },
+            dtype: DataType::Int32,
+            bytes: 7
+        }
     );
-    assert!(msg(&e).contains("7 bytes is not a whole number of INT32 elements"), "{e}");
+    assert!(
+        msg(&e).contains("7 bytes is not a whole number of INT32 elements"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -106,18 +137,46 @@ fn batch_size_mismatch() {
     // Between tensors.
     let t = [Tensor::new(&[1u8, 2], &[2]), Tensor::new(&[1u8, 2, 3], &[3])];
     let e = refused(&BatchPrediction::new().dense(&[10, 20], &t));
-    assert_eq!(e, Error::BatchSizeMismatch { index: 1, key: 20, batch: 2, found: 3 });
+    assert_eq!(
+        e,
+        Error::BatchSizeMismatch {
+            index: 1,
+            key: 20,
+            batch: 2,
+            found: 3
+        }
+    );
     assert!(msg(&e).contains("key 20"));
     // Between the continuous values and a tensor (twml does not check this one).
     let t = [Tensor::new(&[1u8, 2, 3], &[3])];
-    let e = refused(&BatchPrediction::new().continuous(&[1], &[0.5f32, 0.5], &[2]).dense(&[10], &t));
-    assert_eq!(e, Error::BatchSizeMismatch { index: 0, key: 10, batch: 2, found: 3 });
+    let e = refused(
+        &BatchPrediction::new()
+            .continuous(&[1], &[0.5f32, 0.5], &[2])
+            .dense(&[10], &t),
+    );
+    assert_eq!(
+        e,
+        Error::BatchSizeMismatch {
+            index: 0,
+            key: 10,
+            batch: 2,
+            found: 3
+        }
+    );
 }
 
 #[test]
 fn duplicate_key() {
     let e = refused(&BatchPrediction::new().continuous(&[4, 5, 4], &[0.0f32; 3], &[1, 3]));
-    assert_eq!(e, Error::DuplicateKey { map: KeyMap::Continuous, key: 4, first: 0, second: 2 });
+    assert_eq!(
+        e,
+        Error::DuplicateKey {
+            map: KeyMap::Continuous,
+            key: 4,
+            first: 0,
+            second: 2
+        }
+    );
     assert!(msg(&e).contains("key 4 appears twice in the continuous keys"));
     // The sorted path (long key lists) reports the same first repeat.
     let mut keys: Vec<i64> = (0..100).rev().collect();
@@ -125,22 +184,64 @@ fn duplicate_key() {
     keys[80] = 30;
     let values = vec![0.0f32; 100];
     let e = refused(&BatchPrediction::new().continuous(&keys, &values, &[1, 100]));
-    assert_eq!(e, Error::DuplicateKey { map: KeyMap::Continuous, key: 95, first: 4, second: 70 });
+    assert_eq!(
+        e,
+        Error::DuplicateKey {
+            map: KeyMap::Continuous,
+            key: 95,
+            first: 4,
+            second: 70
+        }
+    );
     let t = [Tensor::new(&[1i64], &[1]), Tensor::new(&[2i64], &[1])];
     let e = refused(&BatchPrediction::new().dense(&[7, 7], &t));
-    assert_eq!(e, Error::DuplicateKey { map: KeyMap::Tensors, key: 7, first: 0, second: 1 });
+    assert_eq!(
+        e,
+        Error::DuplicateKey {
+            map: KeyMap::Tensors,
+            key: 7,
+            first: 0,
+            second: 1
+        }
+    );
 }
 
 #[test]
 fn unsupported_data_type() {
-    let v = Values::Raw { dtype: DataType::Int32, bytes: &[0u8; 4] };
+    let v = Values::Raw {
+        dtype: DataType::Int32,
+        bytes: &[0u8; 4],
+    };
     let e = refused(&BatchPrediction::new().continuous(&[1], v, &[1]));
-    assert_eq!(e, Error::UnsupportedDataType { input: Input::Continuous, dtype: DataType::Int32 });
+    assert_eq!(
+        e,
+        Error::UnsupportedDataType {
+            input: Input::Continuous,
+            dtype: DataType::Int32
+        }
+    );
     assert!(msg(&e).contains("must be FLOAT or DOUBLE"));
-    for dtype in [DataType::Byte, DataType::String, DataType::Reserved1, DataType::Reserved3] {
-        let t = [Tensor::new(TensorData::Raw { dtype, bytes: &[0u8; 2] }, &[2])];
+    for dtype in [
+        DataType::Byte,
+        DataType::String,
+        DataType::Reserved1,
+        DataType::Reserved3,
+    ] {
+        let t = [Tensor::new(
+            TensorData::Raw {
+                dtype,
+                bytes: &[0u8; 2],
+            },
+            &[2],
+        )];
         let e = refused(&BatchPrediction::new().dense(&[11], &t));
-        assert_eq!(e, Error::UnsupportedDataType { input: Input::Tensor { index: 0, key: 11 }, dtype });
+        assert_eq!(
+            e,
+            Error::UnsupportedDataType {
+                input: Input::Tensor { index: 0, key: 11 },
+                dtype
+            }
+        );
         assert!(msg(&e).contains("key 11"));
     }
 }
@@ -164,9 +265,24 @@ fn too_large_row_bytes_and_elements() {
     );
     assert!(msg(&e).contains("over the limit of 2147483647"), "{e}");
     // Typed bool list: element count.
-    let t = [Tensor::new(TensorData::Raw { dtype: DataType::Bool, bytes: &zeros }, &[1, big])];
+    let t = [Tensor::new(
+        TensorData::Raw {
+            dtype: DataType::Bool,
+            bytes: &zeros,
+        },
+        &[1, big],
+    )];
     let e = refused(&BatchPrediction::new().dense(&[1], &t).typed());
-    assert!(matches!(e, Error::TooLarge { what: Size::RowElements, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::TooLarge {
+                what: Size::RowElements,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -175,7 +291,16 @@ fn too_large_string() {
     let strings: [&[u8]; 2] = [b"ok", &big];
     let t = [Tensor::new(&strings, &[1, 2])];
     let e = refused(&BatchPrediction::new().dense(&[8], &t));
-    assert!(matches!(e, Error::TooLarge { what: Size::StringBytes { element: 1 }, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::TooLarge {
+                what: Size::StringBytes { element: 1 },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -184,14 +309,42 @@ fn too_large_dims_batch_and_product() {
     let huge = i64::MAX as usize + 1;
     let t = [Tensor::new(&[] as &[u8], &[0, huge])];
     let e = refused(&BatchPrediction::new().dense(&[1], &t));
-    assert!(matches!(e, Error::TooLarge { what: Size::Dimension { axis: 1 }, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::TooLarge {
+                what: Size::Dimension { axis: 1 },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     // A product that overflows usize.
     let t = [Tensor::new(&[] as &[u8], &[2, usize::MAX])];
     let e = refused(&BatchPrediction::new().dense(&[1], &t));
-    assert!(matches!(e, Error::TooLarge { what: Size::ShapeProduct, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::TooLarge {
+                what: Size::ShapeProduct,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     // More records than a Thrift list holds.
     let e = refused(&BatchPrediction::new().continuous(&[], &[] as &[f32], &[1 << 31, 0]));
-    assert!(matches!(e, Error::TooLarge { input: None, what: Size::Batch, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::TooLarge {
+                input: None,
+                what: Size::Batch,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert!(msg(&e).contains("batch size"));
 }
 
@@ -202,9 +355,21 @@ fn buffer_too_small() {
     assert_eq!(enc.encoded_len(), 35);
     let mut buf = vec![FILL; 34];
     let e = enc.encode_into(&mut buf).unwrap_err();
-    assert_eq!(e, Error::BufferTooSmall { needed: 35, available: 34 });
+    assert_eq!(
+        e,
+        Error::BufferTooSmall {
+            needed: 35,
+            available: 34
+        }
+    );
     assert!(buf.iter().all(|&b| b == FILL));
     assert!(msg(&e).contains("34 bytes is too small: the response needs 35"));
     let mut empty: [u8; 0] = [];
-    assert!(matches!(enc.encode_into(&mut empty), Err(Error::BufferTooSmall { needed: 35, available: 0 })));
+    assert!(matches!(
+        enc.encode_into(&mut empty),
+        Err(Error::BufferTooSmall {
+            needed: 35,
+            available: 0
+        })
+    ));
 }

@@ -8,6 +8,4 @@
 
 pub mod scalar;
 
-pub use scalar::{
-    bool_to_thrift, continuous_row_f32, continuous_row_f64, copy, f32_to_f64_be, swap4, swap8,
-};
+pub use scalar::{bool_to_thrift, continuous_row_f32, continuous_row_f64, copy, f32_to_f64_be, swap4, swap8};

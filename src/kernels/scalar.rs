@@ -14,7 +14,7 @@ pub fn copy(src: &[u8], dst: &mut [u8]) {
 /// Reverses every 8-byte element: little-endian `i64`/`f64` to big-endian.
 #[inline]
 pub fn swap8(src: &[u8], dst: &mut [u8]) {
-    assert!(src.len() == dst.len() && src.len() % 8 == 0, "swap8: bad lengths");
+    assert!(src.len() == dst.len() && src.len().is_multiple_of(8), "swap8: bad lengths");
     for (d, s) in dst.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
         let v = u64::from_le_bytes(s.try_into().unwrap());
         d.copy_from_slice(&v.to_be_bytes());
@@ -24,7 +24,7 @@ pub fn swap8(src: &[u8], dst: &mut [u8]) {
 /// Reverses every 4-byte element: little-endian `i32` to big-endian.
 #[inline]
 pub fn swap4(src: &[u8], dst: &mut [u8]) {
-    assert!(src.len() == dst.len() && src.len() % 4 == 0, "swap4: bad lengths");
+    assert!(src.len() == dst.len() && src.len().is_multiple_of(4), "swap4: bad lengths");
     for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
         let v = u32::from_le_bytes(s.try_into().unwrap());
         d.copy_from_slice(&v.to_be_bytes());
@@ -35,7 +35,10 @@ pub fn swap4(src: &[u8], dst: &mut [u8]) {
 /// double; NaN payloads are kept the way the hardware conversion keeps them).
 #[inline]
 pub fn f32_to_f64_be(src: &[u8], dst: &mut [u8]) {
-    assert!(src.len() % 4 == 0 && dst.len() == src.len() * 2, "f32_to_f64_be: bad lengths");
+    assert!(
+        src.len().is_multiple_of(4) && dst.len() == src.len() * 2,
+        "f32_to_f64_be: bad lengths"
+    );
     for (d, s) in dst.chunks_exact_mut(8).zip(src.chunks_exact(4)) {
         let v = f32::from_le_bytes(s.try_into().unwrap()) as f64;
         d.copy_from_slice(&v.to_bits().to_be_bytes());
@@ -57,7 +60,10 @@ pub fn bool_to_thrift(src: &[u8], dst: &mut [u8]) {
 #[inline]
 pub fn continuous_row_f32(keys_be: &[[u8; 8]], values: &[u8], dst: &mut [u8]) {
     let n = keys_be.len();
-    assert!(values.len() == n * 4 && dst.len() == n * 16, "continuous_row_f32: bad lengths");
+    assert!(
+        values.len() == n * 4 && dst.len() == n * 16,
+        "continuous_row_f32: bad lengths"
+    );
     for ((d, k), v) in dst.chunks_exact_mut(16).zip(keys_be).zip(values.chunks_exact(4)) {
         let v = f32::from_le_bytes(v.try_into().unwrap()) as f64;
         d[..8].copy_from_slice(k);
@@ -69,7 +75,10 @@ pub fn continuous_row_f32(keys_be: &[[u8; 8]], values: &[u8], dst: &mut [u8]) {
 #[inline]
 pub fn continuous_row_f64(keys_be: &[[u8; 8]], values: &[u8], dst: &mut [u8]) {
     let n = keys_be.len();
-    assert!(values.len() == n * 8 && dst.len() == n * 16, "continuous_row_f64: bad lengths");
+    assert!(
+        values.len() == n * 8 && dst.len() == n * 16,
+        "continuous_row_f64: bad lengths"
+    );
     for ((d, k), v) in dst.chunks_exact_mut(16).zip(keys_be).zip(values.chunks_exact(8)) {
         let v = u64::from_le_bytes(v.try_into().unwrap());
         d[..8].copy_from_slice(k);

@@ -57,7 +57,9 @@ pub enum StrView<'a> {
 
 impl Case {
     pub fn views(&self) -> Vec<StrView<'_>> {
-        let Some((_, ts)) = &self.dense else { return Vec::new() };
+        let Some((_, ts)) = &self.dense else {
+            return Vec::new();
+        };
         ts.iter()
             .map(|t| match &t.data {
                 OwnedData::Str(v) => StrView::Str(v.iter().map(String::as_str).collect()),
@@ -68,7 +70,9 @@ impl Case {
     }
 
     pub fn tensors<'a>(&'a self, views: &'a [StrView<'a>]) -> Vec<Tensor<'a>> {
-        let Some((_, ts)) = &self.dense else { return Vec::new() };
+        let Some((_, ts)) = &self.dense else {
+            return Vec::new();
+        };
         ts.iter()
             .zip(views)
             .map(|(t, view)| {
@@ -79,7 +83,10 @@ impl Case {
                     (OwnedData::I64(v), _) => TensorData::I64(v),
                     (OwnedData::U8(v), _) => TensorData::U8(v),
                     (OwnedData::Bool(v), _) => TensorData::Bool(v),
-                    (OwnedData::Raw(dtype, b), _) => TensorData::Raw { dtype: *dtype, bytes: unaligned(b) },
+                    (OwnedData::Raw(dtype, b), _) => TensorData::Raw {
+                        dtype: *dtype,
+                        bytes: unaligned(b),
+                    },
                     (_, StrView::Str(s)) => TensorData::Str(s),
                     (_, StrView::Bytes(b)) => TensorData::Bytes(b),
                     (_, StrView::None) => unreachable!("views() made a view for every string tensor"),
@@ -95,21 +102,29 @@ impl Case {
             let values = match values {
                 OwnedValues::F32(v) => Values::F32(v),
                 OwnedValues::F64(v) => Values::F64(v),
-                OwnedValues::Raw(dtype, b) => Values::Raw { dtype: *dtype, bytes: unaligned(b) },
+                OwnedValues::Raw(dtype, b) => Values::Raw {
+                    dtype: *dtype,
+                    bytes: unaligned(b),
+                },
             };
             bp = bp.continuous(keys, values, shape);
         }
         if let Some((keys, _)) = &self.dense {
             bp = bp.dense(keys, tensors);
         }
-        bp.encoding(if self.typed { TensorEncoding::Typed } else { TensorEncoding::Raw })
+        bp.encoding(if self.typed {
+            TensorEncoding::Typed
+        } else {
+            TensorEncoding::Raw
+        })
     }
 
     /// True when every key list is strictly ascending (then bprwire's bytes
     /// must equal the reference encoder's exactly).
     pub fn keys_ascending(&self) -> bool {
         let asc = |k: &[i64]| k.windows(2).all(|w| w[0] < w[1]);
-        self.continuous.as_ref().is_none_or(|(k, _, _)| asc(k)) && self.dense.as_ref().is_none_or(|(k, _)| asc(k))
+        self.continuous.as_ref().is_none_or(|(k, _, _)| asc(k))
+            && self.dense.as_ref().is_none_or(|(k, _)| asc(k))
     }
 }
 
@@ -207,13 +222,20 @@ pub fn tensor(batch: usize) -> impl Strategy<Value = OwnedTensor> {
         let mut shape = vec![batch];
         shape.extend(rest);
         let len = shape.iter().product();
-        tensor_data(len).prop_map(move |data| OwnedTensor { data, shape: shape.clone() })
+        tensor_data(len).prop_map(move |data| OwnedTensor {
+            data,
+            shape: shape.clone(),
+        })
     })
 }
 
 pub fn continuous(batch: usize) -> impl Strategy<Value = (Vec<i64>, OwnedValues, Vec<usize>)> {
     (0usize..=6, any::<bool>()).prop_flat_map(move |(n, flat)| {
-        let (n, shape) = if flat && n >= 1 { (1, vec![batch]) } else { (n, vec![batch, n]) };
+        let (n, shape) = if flat && n >= 1 {
+            (1, vec![batch])
+        } else {
+            (n, vec![batch, n])
+        };
         let len = batch * n;
         let values = prop_oneof![
             3 => prop::collection::vec(f32s(), len).prop_map(OwnedValues::F32),
@@ -250,10 +272,17 @@ pub fn case(which: Inputs) -> impl Strategy<Value = Case> {
             let d = match which {
                 Inputs::Continuous => Just(None).boxed(),
                 // Dense alone needs at least one key, or there is nothing to encode.
-                Inputs::Dense => dense(batch).prop_filter("dense alone needs a tensor", |d| !d.0.is_empty()).prop_map(Some).boxed(),
+                Inputs::Dense => dense(batch)
+                    .prop_filter("dense alone needs a tensor", |d| !d.0.is_empty())
+                    .prop_map(Some)
+                    .boxed(),
                 Inputs::Both => dense(batch).prop_map(Some).boxed(),
             };
             (c, d, any::<bool>())
         })
-        .prop_map(|(continuous, dense, typed)| Case { continuous, dense, typed })
+        .prop_map(|(continuous, dense, typed)| Case {
+            continuous,
+            dense,
+            typed,
+        })
 }
