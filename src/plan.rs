@@ -246,7 +246,7 @@ impl<'a> Plan<'a> {
             check_keys(KeyMap::Continuous, c.keys)?;
             batch = Some(rows);
             if n > 0 {
-                record += FIELD_HEADER + MAP_HEADER + 16 * n;
+                record = add(record, add(FIELD_HEADER + MAP_HEADER, mul(16, n)?)?)?;
                 continuous = Some(ContinuousPlan {
                     head: map_head(field::CONTINUOUS, ttype::DOUBLE, n),
                     keys_be: c.keys.iter().map(|k| k.to_be_bytes()).collect(),

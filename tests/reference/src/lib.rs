@@ -11,6 +11,7 @@
 #![allow(missing_docs)]
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use bprwire::{BatchPrediction, DataType, TensorData, TensorEncoding, Values};
 use thrift::protocol::{TBinaryInputProtocol, TBinaryOutputProtocol, TSerializable};
@@ -61,114 +62,49 @@ pub fn deserialize(mut bytes: &[u8]) -> Result<BatchPredictionResponse, String> 
     }
 }
 
-fn le_f32(b: &[u8]) -> Vec<f32> {
+fn le_f32(b: &[u8]) -> impl Iterator<Item = f32> + '_ {
     b.chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
 }
-fn le_f64(b: &[u8]) -> Vec<f64> {
+fn le_f64(b: &[u8]) -> impl Iterator<Item = f64> + '_ {
     b.chunks_exact(8)
         .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-fn le_i32(b: &[u8]) -> Vec<i32> {
-    b.chunks_exact(4)
-        .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-fn le_i64(b: &[u8]) -> Vec<i64> {
-    b.chunks_exact(8)
-        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
 }
 
-/// Element data in the reference's terms.
-enum Elems {
-    F32(Vec<f32>),
-    F64(Vec<f64>),
-    I32(Vec<i32>),
-    I64(Vec<i64>),
-    U8(Vec<u8>),
-    Bool(Vec<bool>),
-    Str(Vec<String>),
+fn doubles(v: impl Iterator<Item = f64>) -> Vec<OrderedFloat<f64>> {
+    v.map(OrderedFloat).collect()
 }
 
-impl Elems {
-    fn of(data: &TensorData<'_>) -> Elems {
-        match *data {
-            TensorData::F32(v) => Elems::F32(v.to_vec()),
-            TensorData::F64(v) => Elems::F64(v.to_vec()),
-            TensorData::I32(v) => Elems::I32(v.to_vec()),
-            TensorData::I64(v) => Elems::I64(v.to_vec()),
-            TensorData::U8(v) => Elems::U8(v.to_vec()),
-            TensorData::Bool(v) => Elems::Bool(v.to_vec()),
-            TensorData::Str(v) => Elems::Str(v.iter().map(|s| s.to_string()).collect()),
-            TensorData::Bytes(v) => Elems::Str(
-                v.iter()
-                    .map(|s| String::from_utf8(s.to_vec()).expect("the reference holds strings as UTF-8"))
-                    .collect(),
-            ),
-            TensorData::Raw { dtype, bytes } => match dtype {
-                DataType::Float => Elems::F32(le_f32(bytes)),
-                DataType::Double => Elems::F64(le_f64(bytes)),
-                DataType::Int32 => Elems::I32(le_i32(bytes)),
-                DataType::Int64 => Elems::I64(le_i64(bytes)),
-                DataType::Uint8 => Elems::U8(bytes.to_vec()),
-                // Raw bool bytes go on the wire as they are in raw mode; in
-                // typed mode any non-zero byte is true.
-                DataType::Bool => Elems::U8(bytes.to_vec()),
-                other => panic!("reference::build: unsupported dtype {other}"),
-            },
-        }
-    }
-
-    fn raw_content(&self, r: std::ops::Range<usize>) -> Vec<u8> {
-        match self {
-            Elems::F32(v) => v[r].iter().flat_map(|x| x.to_le_bytes()).collect(),
-            Elems::F64(v) => v[r].iter().flat_map(|x| x.to_le_bytes()).collect(),
-            Elems::I32(v) => v[r].iter().flat_map(|x| x.to_le_bytes()).collect(),
-            Elems::I64(v) => v[r].iter().flat_map(|x| x.to_le_bytes()).collect(),
-            Elems::U8(v) => v[r].to_vec(),
-            Elems::Bool(v) => v[r].iter().map(|&b| b as u8).collect(),
-            Elems::Str(_) => unreachable!("strings have no raw content"),
-        }
+/// Row `row` of the continuous values, widened to double.
+fn continuous_row(values: &Values<'_>, row: usize, n: usize) -> Vec<f64> {
+    let r = row * n..(row + 1) * n;
+    match *values {
+        Values::F32(v) => v[r].iter().map(|&x| x as f64).collect(),
+        Values::F64(v) => v[r].to_vec(),
+        Values::Raw {
+            dtype: DataType::Float,
+            bytes,
+        } => le_f32(&bytes[r.start * 4..r.end * 4]).map(f64::from).collect(),
+        Values::Raw {
+            dtype: DataType::Double,
+            bytes,
+        } => le_f64(&bytes[r.start * 8..r.end * 8]).collect(),
+        Values::Raw { dtype, .. } => panic!("reference::build: continuous dtype {dtype}"),
     }
 }
 
 /// Builds the generated structs from the same inputs bprwire encodes, as a
-/// user of the generic Thrift path must. Panics on inputs bprwire refuses
-/// (call it only after `inputs.encoder()` succeeded).
+/// user of the generic Thrift path must: per record a `BTreeMap` of keys to
+/// `OrderedFloat` values and one `GeneralTensor` per dense key, each owning
+/// a copy of its row. Panics on inputs bprwire refuses (call it only after
+/// `inputs.encoder()` succeeded).
 pub fn build(inputs: &BatchPrediction<'_>) -> BatchPredictionResponse {
     let typed = inputs.tensor_encoding() == TensorEncoding::Typed;
-    let cont = inputs.continuous_input().map(|c| {
-        let values: Vec<f64> = match c.values {
-            Values::F32(v) => v.iter().map(|&x| x as f64).collect(),
-            Values::F64(v) => v.to_vec(),
-            Values::Raw {
-                dtype: DataType::Float,
-                bytes,
-            } => le_f32(bytes).into_iter().map(f64::from).collect(),
-            Values::Raw {
-                dtype: DataType::Double,
-                bytes,
-            } => le_f64(bytes),
-            Values::Raw { dtype, .. } => panic!("reference::build: continuous dtype {dtype}"),
-        };
-        (c.keys, values, c.shape[0])
-    });
-    let dense: Vec<(i64, Elems, DataType, Vec<usize>)> = inputs
-        .dense_input()
-        .map(|d| {
-            d.keys
-                .iter()
-                .zip(d.tensors)
-                .map(|(&k, t)| (k, Elems::of(t.data()), t.data().dtype(), t.shape().to_vec()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let batch = match (&cont, dense.first()) {
-        (Some((_, _, b)), _) => *b,
-        (None, Some((_, _, _, shape))) => shape[0],
+    let cont = inputs.continuous_input();
+    let dense = inputs.dense_input().filter(|d| !d.keys.is_empty());
+    let batch = match (cont, dense) {
+        (Some(c), _) => c.shape[0],
+        (None, Some(d)) => d.tensors[0].shape()[0],
         (None, None) => 0,
     };
 
@@ -177,26 +113,30 @@ pub fn build(inputs: &BatchPrediction<'_>) -> BatchPredictionResponse {
         // Not DataRecord::default(): the generated Default sets every optional
         // field to an empty collection, which would then be written.
         let mut rec = DataRecord::new(None, None, None, None, None, None, None, None, None);
-        if let Some((keys, values, _)) = &cont {
-            let n = keys.len();
-            if n > 0 {
-                let map: BTreeMap<i64, OrderedFloat<f64>> = keys
+        if let Some(c) = cont.filter(|c| !c.keys.is_empty()) {
+            let values = continuous_row(&c.values, row, c.keys.len());
+            rec.continuous_features = Some(
+                c.keys
                     .iter()
-                    .zip(&values[row * n..(row + 1) * n])
-                    .map(|(&k, &v)| (k, OrderedFloat(v)))
-                    .collect();
-                rec.continuous_features = Some(map);
-            }
+                    .copied()
+                    .zip(values.into_iter().map(OrderedFloat))
+                    .collect(),
+            );
         }
-        if !dense.is_empty() {
-            let mut map = BTreeMap::new();
-            for (key, elems, dtype, shape) in &dense {
-                let row_shape: Vec<i64> = shape[1..].iter().map(|&d| d as i64).collect();
-                let per_row: usize = shape[1..].iter().product();
-                let r = row * per_row..(row + 1) * per_row;
-                let tensor = tensor_of(elems, *dtype, r, row_shape, typed);
-                map.insert(*key, tensor);
-            }
+        if let Some(d) = dense {
+            let map: BTreeMap<i64, GeneralTensor> = d
+                .keys
+                .iter()
+                .zip(d.tensors)
+                .map(|(&key, t)| {
+                    let per_row: usize = t.shape()[1..].iter().product();
+                    let shape: Vec<i64> = t.shape()[1..].iter().map(|&d| d as i64).collect();
+                    (
+                        key,
+                        row_tensor(t.data(), row * per_row..(row + 1) * per_row, shape, typed),
+                    )
+                })
+                .collect();
             rec.tensors = Some(map);
         }
         predictions.push(rec);
@@ -204,39 +144,74 @@ pub fn build(inputs: &BatchPrediction<'_>) -> BatchPredictionResponse {
     BatchPredictionResponse::new(predictions)
 }
 
-fn tensor_of(
-    elems: &Elems,
-    dtype: DataType,
-    r: std::ops::Range<usize>,
-    shape: Vec<i64>,
-    typed: bool,
-) -> GeneralTensor {
+/// One row of a dense tensor as the generated `GeneralTensor`.
+fn row_tensor(data: &TensorData<'_>, r: Range<usize>, shape: Vec<i64>, typed: bool) -> GeneralTensor {
+    let dtype = data.dtype();
     let shape = Some(shape);
-    let raw = |content: Vec<u8>| {
+    let raw = |content: Vec<u8>, shape| {
         GeneralTensor::RawTypedTensor(RawTypedTensor::new(
             twml::tensor::DataType(dtype.code()),
             content,
-            shape.clone(),
+            shape,
         ))
     };
-    match elems {
-        Elems::Str(v) => GeneralTensor::StringTensor(StringTensor::new(v[r].to_vec(), shape)),
-        _ if !typed => raw(elems.raw_content(r)),
-        Elems::F32(v) => GeneralTensor::FloatTensor(FloatTensor::new(
-            v[r].iter().map(|&x| OrderedFloat(x as f64)).collect::<Vec<_>>(),
+    match *data {
+        TensorData::Str(v) => GeneralTensor::StringTensor(StringTensor::new(
+            v[r].iter().map(|s| s.to_string()).collect::<Vec<_>>(),
             shape,
         )),
-        Elems::F64(v) => GeneralTensor::DoubleTensor(DoubleTensor::new(
-            v[r].iter().map(|&x| OrderedFloat(x)).collect::<Vec<_>>(),
+        TensorData::Bytes(v) => GeneralTensor::StringTensor(StringTensor::new(
+            v[r].iter()
+                .map(|s| String::from_utf8(s.to_vec()).expect("the reference holds strings as UTF-8"))
+                .collect::<Vec<_>>(),
             shape,
         )),
-        Elems::I32(v) => GeneralTensor::Int32Tensor(Int32Tensor::new(v[r].to_vec(), shape)),
-        Elems::I64(v) => GeneralTensor::Int64Tensor(Int64Tensor::new(v[r].to_vec(), shape)),
-        Elems::Bool(v) => GeneralTensor::BoolTensor(BoolTensor::new(v[r].to_vec(), shape)),
-        Elems::U8(v) if dtype == DataType::Bool => GeneralTensor::BoolTensor(BoolTensor::new(
-            v[r].iter().map(|&b| b != 0).collect::<Vec<_>>(),
-            shape,
-        )),
-        Elems::U8(_) => raw(elems.raw_content(r)),
+        TensorData::U8(v) => raw(v[r].to_vec(), shape),
+        TensorData::F32(v) if typed => {
+            GeneralTensor::FloatTensor(FloatTensor::new(doubles(v[r].iter().map(|&x| x as f64)), shape))
+        }
+        TensorData::F64(v) if typed => {
+            GeneralTensor::DoubleTensor(DoubleTensor::new(doubles(v[r].iter().copied()), shape))
+        }
+        TensorData::I32(v) if typed => GeneralTensor::Int32Tensor(Int32Tensor::new(v[r].to_vec(), shape)),
+        TensorData::I64(v) if typed => GeneralTensor::Int64Tensor(Int64Tensor::new(v[r].to_vec(), shape)),
+        TensorData::Bool(v) if typed => GeneralTensor::BoolTensor(BoolTensor::new(v[r].to_vec(), shape)),
+        TensorData::F32(v) => raw(bytemuck::cast_slice(&v[r]).to_vec(), shape),
+        TensorData::F64(v) => raw(bytemuck::cast_slice(&v[r]).to_vec(), shape),
+        TensorData::I32(v) => raw(bytemuck::cast_slice(&v[r]).to_vec(), shape),
+        TensorData::I64(v) => raw(bytemuck::cast_slice(&v[r]).to_vec(), shape),
+        TensorData::Bool(v) => raw(bytemuck::cast_slice(&v[r]).to_vec(), shape),
+        TensorData::Raw { dtype, bytes } => {
+            let size = dtype
+                .fixed_size()
+                .expect("reference::build: dtype bprwire refuses");
+            let b = &bytes[r.start * size..r.end * size];
+            match dtype {
+                DataType::Float if typed => {
+                    GeneralTensor::FloatTensor(FloatTensor::new(doubles(le_f32(b).map(f64::from)), shape))
+                }
+                DataType::Double if typed => {
+                    GeneralTensor::DoubleTensor(DoubleTensor::new(doubles(le_f64(b)), shape))
+                }
+                DataType::Int32 if typed => GeneralTensor::Int32Tensor(Int32Tensor::new(
+                    b.chunks_exact(4)
+                        .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+                        .collect::<Vec<_>>(),
+                    shape,
+                )),
+                DataType::Int64 if typed => GeneralTensor::Int64Tensor(Int64Tensor::new(
+                    b.chunks_exact(8)
+                        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                        .collect::<Vec<_>>(),
+                    shape,
+                )),
+                // Any non-zero byte is true in a typed list; raw keeps the bytes.
+                DataType::Bool if typed => GeneralTensor::BoolTensor(BoolTensor::new(
+                    b.iter().map(|&x| x != 0).collect::<Vec<_>>(),
+                    shape,
+                )),
+                _ => raw(b.to_vec(), shape),
+            }
+        }
     }
 }
