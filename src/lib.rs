@@ -40,6 +40,7 @@ mod input;
 pub mod kernels;
 mod plan;
 mod wire;
+pub mod workloads;
 
 pub use dtype::DataType;
 pub use encoder::Encoder;

@@ -35,3 +35,25 @@ fn closed_form_size_for_continuous_only() {
         }
     }
 }
+
+/// The shared benchmark workloads are valid inputs the reference agrees on
+/// (benches compare against it, so a wrong workload would mislead them).
+#[test]
+fn workloads_encode_like_the_reference() {
+    let all = bprwire::workloads::all();
+    assert_eq!(
+        all.iter().map(|w| w.id).collect::<Vec<_>>(),
+        ["W1", "W2", "W3", "W4", "W5", "W6", "W7"]
+    );
+    for w in &all {
+        w.with_inputs(|bp| {
+            let bytes = bp.encode_to_vec().unwrap();
+            let reference = bprwire_reference::serialize(&bprwire_reference::build(bp));
+            assert_eq!(bytes, reference, "{}", w.id);
+        });
+    }
+    // W3 is the ~4 MB large batch: 9 + 4096 * (10 + 16 * 64) bytes.
+    bprwire::workloads::get("w3").unwrap().with_inputs(|bp| {
+        assert_eq!(bp.encoded_len().unwrap(), 9 + 4096 * (10 + 16 * 64));
+    });
+}

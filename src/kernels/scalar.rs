@@ -14,7 +14,10 @@ pub fn copy(src: &[u8], dst: &mut [u8]) {
 /// Reverses every 8-byte element: little-endian `i64`/`f64` to big-endian.
 #[inline]
 pub fn swap8(src: &[u8], dst: &mut [u8]) {
-    assert!(src.len() == dst.len() && src.len().is_multiple_of(8), "swap8: bad lengths");
+    assert!(
+        src.len() == dst.len() && src.len().is_multiple_of(8),
+        "swap8: bad lengths"
+    );
     for (d, s) in dst.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
         let v = u64::from_le_bytes(s.try_into().unwrap());
         d.copy_from_slice(&v.to_be_bytes());
@@ -24,7 +27,10 @@ pub fn swap8(src: &[u8], dst: &mut [u8]) {
 /// Reverses every 4-byte element: little-endian `i32` to big-endian.
 #[inline]
 pub fn swap4(src: &[u8], dst: &mut [u8]) {
-    assert!(src.len() == dst.len() && src.len().is_multiple_of(4), "swap4: bad lengths");
+    assert!(
+        src.len() == dst.len() && src.len().is_multiple_of(4),
+        "swap4: bad lengths"
+    );
     for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
         let v = u32::from_le_bytes(s.try_into().unwrap());
         d.copy_from_slice(&v.to_be_bytes());

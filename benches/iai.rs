@@ -1,0 +1,46 @@
+//! Instruction counts under callgrind (stable on noisy shared machines):
+//! bprwire and the reference's build + encode, per workload.
+//!
+//! `cargo bench --bench iai` (needs `cargo install iai-callgrind-runner
+//! --version 0.16.1 --locked`; `.ci/run` installs it).
+//!
+//! Each benchmark borrows the workload's inputs inside the measured
+//! function (a few small allocations for the tensor workloads, none for the
+//! continuous ones), the same for both sides; building the workload's data
+//! happens in `setup`, outside the measurement.
+
+use std::hint::black_box;
+
+use ::bprwire::workloads::{self, Workload};
+use iai_callgrind::{library_benchmark, library_benchmark_group, main};
+
+/// Outside the measurement: the workload's data and an output buffer of the
+/// right size (bprwire) or capacity (the reference).
+fn setup(id: &str) -> (Workload, Vec<u8>) {
+    let w = workloads::get(id).expect("known workload");
+    let len = w.with_inputs(|bp| bp.encoded_len().unwrap());
+    (w, vec![0u8; len])
+}
+
+#[library_benchmark]
+#[benches::workloads(args = ["W1", "W2", "W3", "W4", "W5", "W6", "W7"], setup = setup)]
+fn bprwire((w, mut buf): (Workload, Vec<u8>)) -> usize {
+    w.with_inputs(|bp| {
+        let enc = black_box(bp).encoder().unwrap();
+        enc.encode_into(black_box(&mut buf)).unwrap()
+    })
+}
+
+#[library_benchmark]
+#[benches::workloads(args = ["W1", "W2", "W3", "W4", "W5", "W6", "W7"], setup = setup)]
+fn thrift_build_encode((w, mut buf): (Workload, Vec<u8>)) -> usize {
+    buf.clear();
+    w.with_inputs(|bp| {
+        let resp = bprwire_reference::build(black_box(bp));
+        bprwire_reference::serialize_into(&resp, black_box(&mut buf));
+    });
+    buf.len()
+}
+
+library_benchmark_group!(name = encode; benchmarks = bprwire, thrift_build_encode);
+main!(library_benchmark_groups = encode);
