@@ -1,1 +1,170 @@
-fn main() {}
+//! `bprwire`: encode model outputs saved as numpy `.npy` files into the
+//! Thrift bytes of a twml `BatchPredictionResponse`.
+//!
+//! Exit status: 0 on success, 1 when an input file or the encoding fails
+//! (the message names the file), 2 for usage errors (clap's convention).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod cli;
+
+use cli::encode::EncodeArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "bprwire",
+    version,
+    about = "Encode model outputs (.npy files) as a twml BatchPredictionResponse (Thrift binary protocol)",
+    long_about = "Encode model outputs (.npy files) as a twml BatchPredictionResponse in the Thrift \
+                  binary protocol, byte for byte as twml's BatchPredictionResponseWriter ops write it \
+                  (one DataRecord per batch row).\n\n\
+                  Exit status: 0 on success, 1 when an input file or the encoding fails, 2 for usage errors."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Encode continuous predictions and/or dense tensors read from .npy files.
+    #[command(
+        long_about = "Encode continuous predictions and/or dense tensors read from numpy .npy files \
+                      into one BatchPredictionResponse.\n\n\
+                      Give the continuous pair (--keys with --values), the dense tensors (--tensor-keys \
+                      with one --tensor per key), or both. Every input must share the batch size (dim 0).",
+        after_long_help = "Input files:\n  \
+            .npy format 1.0, 2.0 or 3.0, C order; Fortran-ordered files (fortran_order: True) are refused.\n  \
+            Little-endian data is passed to the encoder as the file's own bytes (no per-element conversion).\n  \
+            Big-endian files ('>f4', '>i8', '>U5', ...) are accepted and byte-swapped into a copy first.\n  \
+            Strings: numpy unicode '<U…' is converted from UTF-32 to UTF-8, bytes '|S…' are written as they\n  \
+            are; trailing NULs are stripped from both, as numpy does.\n\n\
+            Examples:\n  \
+            bprwire encode --keys keys.npy --values scores.npy -o response.bin\n  \
+            bprwire encode --tensor-keys tk.npy --tensor emb.npy --tensor ids.npy --typed -o - | xxd | head"
+    )]
+    Encode(EncodeCli),
+    /// Encode a built-in example batch and show what was written.
+    #[command(
+        long_about = "Encode a built-in, deterministic example batch (4 rows: float32 predictions \
+                      for 3 keys, plus a float32 embedding [4, 8], an int64 tensor [4, 2] and a \
+                      string tensor [4, 2]), write it to a file and print the record count, the \
+                      byte count, the path and the first 64 bytes as hex."
+    )]
+    Demo(DemoCli),
+    /// Time the benchmark workloads W1-W7 here, against a memcpy of the same bytes.
+    #[command(
+        long_about = "Time bprwire on the benchmark workloads W1-W7 (see docs/benchmarks.md) in this \
+                      process: a warm-up, several samples, the median. Prints per workload the output \
+                      bytes, ns per encode (check + size + encode into a reused buffer), GB/s, and the \
+                      ratio to a memcpy of the same bytes measured in the same process. Takes a few \
+                      seconds; the published figures come from `cargo bench`."
+    )]
+    Bench(BenchCli),
+}
+
+#[derive(Args)]
+struct BenchCli {
+    /// Workloads to run, e.g. `--workload W2 --workload W3` (default: all)
+    #[arg(long = "workload", value_name = "ID")]
+    workloads: Vec<String>,
+
+    /// Samples per measurement; the median is reported
+    #[arg(long, default_value_t = 11, value_parser = clap::value_parser!(u16).range(1..))]
+    samples: u16,
+
+    /// Target length of one sample, in milliseconds
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    sample_ms: u16,
+
+    /// One JSON object per line instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct EncodeCli {
+    /// Continuous prediction keys: int64 ('<i8'), 1-D, one per column of --values
+    ///
+    /// Must come with --values; no key may repeat.
+    #[arg(long, value_name = "KEYS.npy", requires = "values")]
+    keys: Option<PathBuf>,
+
+    /// Continuous prediction values: float32 ('<f4') or float64 ('<f8')
+    ///
+    /// Shaped [batch, n] (row i, column j is key j's prediction for record i), or 1-D
+    /// of length batch (then there must be exactly one key). float32 is widened to double
+    /// exactly. Must come with --keys.
+    #[arg(long, value_name = "VALUES.npy", requires = "keys")]
+    values: Option<PathBuf>,
+
+    /// Dense tensor keys: int64 ('<i8'), 1-D, one per --tensor
+    ///
+    /// Must come with --tensor; no key may repeat.
+    #[arg(long, value_name = "TK.npy", requires = "tensors")]
+    tensor_keys: Option<PathBuf>,
+
+    /// A dense tensor; repeat once per tensor key, in key order
+    ///
+    /// Any rank >= 1; dim 0 is the batch and must match the other inputs. Record i gets
+    /// slice i (shape dims[1..]). Accepted dtypes: '<f4' '<f8' '<i4' '<i8' '|u1' (uint8)
+    /// '|b1' (bool), '<U…' (numpy unicode) and '|S…' (numpy bytes). Must come with --tensor-keys.
+    #[arg(
+        long = "tensor",
+        id = "tensors",
+        value_name = "T.npy",
+        requires = "tensor_keys"
+    )]
+    tensors: Vec<PathBuf>,
+
+    /// Write typed lists instead of twml's rawTypedTensor
+    ///
+    /// float32 becomes floatTensor (widened to double), float64 doubleTensor, int32
+    /// int32Tensor, int64 int64Tensor, bool boolTensor; uint8 has no typed list and stays
+    /// a rawTypedTensor, strings are a stringTensor either way.
+    #[arg(long)]
+    typed: bool,
+
+    /// Output file; '-' writes the bytes to stdout
+    ///
+    /// After writing a file, a one-line summary (records, bytes, path) goes to stderr.
+    #[arg(short, long, value_name = "OUT.bin")]
+    output: PathBuf,
+}
+
+#[derive(Args)]
+struct DemoCli {
+    /// Output file; '-' writes the bytes to stdout (the report then goes to stderr).
+    #[arg(short, long, value_name = "PATH", default_value = "bprwire-demo.bin")]
+    output: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Encode(e) => cli::encode::run(&EncodeArgs {
+            keys: e.keys,
+            values: e.values,
+            tensor_keys: e.tensor_keys,
+            tensors: e.tensors,
+            typed: e.typed,
+            output: e.output,
+        }),
+        Command::Demo(d) => cli::demo::run(&d.output),
+        Command::Bench(b) => cli::bench::run(&cli::bench::BenchArgs {
+            workloads: b.workloads,
+            samples: b.samples.into(),
+            sample_time: std::time::Duration::from_millis(b.sample_ms.into()),
+            json: b.json,
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bprwire: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

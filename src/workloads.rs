@@ -7,8 +7,8 @@
 //! | W2 | continuous, batch 128, 16 keys, f32 (typical serving batch) |
 //! | W3 | continuous, batch 4096, 64 keys, f32 (large ads batch, ~4 MB out) |
 //! | W4 | continuous, batch 1024, 32 keys, f64 |
-//! | W5 | dense: key 100 → f32 [256,128], key 200 → i64 [256,4] (raw) |
-//! | W6 | dense: key 300 → string [64,3], 5–40 byte strings |
+//! | W5 | dense: key 100 → f32 `[256,128]`, key 200 → i64 `[256,4]` (raw) |
+//! | W6 | dense: key 300 → string `[64,3]`, 5–40 byte strings |
 //! | W7 | W5 with the typed encoding (byte-swap-bound) |
 //!
 //! Keys are 1..=n (dense keys as listed); values are deterministic but not

@@ -1,0 +1,63 @@
+//! The CLI's one error type. Every message says which file (or which
+//! output) it is about, so a user with many `--tensor` files can tell which
+//! one is wrong; `main` prints it and exits with status 1.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Why a command failed (usage errors are clap's and never get here).
+#[derive(Debug)]
+pub enum CliError {
+    /// An input file that cannot be read or is not what its flag takes.
+    File {
+        /// The path as the user gave it.
+        path: PathBuf,
+        /// What is wrong with it.
+        msg: String,
+    },
+    /// The library refused the inputs; `context` names the files involved
+    /// when the error points at one input.
+    Encode {
+        /// The library's error, printed with its own Display text.
+        err: bprwire::Error,
+        /// e.g. "values V.npy", "dense tensor file T2.npy".
+        context: Option<String>,
+    },
+    /// A request that parses but cannot be met (e.g. an unknown workload).
+    Usage(String),
+    /// Writing the output failed.
+    Output {
+        /// The output path, or "stdout".
+        target: String,
+        /// The I/O error.
+        err: io::Error,
+    },
+}
+
+impl CliError {
+    /// An error about input file `path`.
+    pub fn file(path: &Path, msg: impl Into<String>) -> Self {
+        CliError::File {
+            path: path.to_path_buf(),
+            msg: msg.into(),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::File { path, msg } => write!(f, "{}: {msg}", path.display()),
+            CliError::Encode {
+                err,
+                context: Some(ctx),
+            } => write!(f, "{err} ({ctx})"),
+            CliError::Encode { err, context: None } => write!(f, "{err}"),
+            CliError::Usage(msg) => f.write_str(msg),
+            CliError::Output { target, err } => write!(f, "cannot write {target}: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}

@@ -1,0 +1,1293 @@
+//! Integration tests of the `bprwire` binary: `.npy` fixtures are written
+//! into a fresh temporary directory, the built binary runs on them, and the
+//! output is checked twice: decoded with the official Thrift decoder
+//! (`bprwire_reference::deserialize`), and compared byte for byte with what
+//! the library gives for the same data passed as typed slices.
+//!
+//! Most fixtures are hand-written (header bytes and all) so that odd files
+//! (Fortran order, truncation, big-endian, bad dtypes) are easy to make;
+//! one test uses npyz's own writer to check interoperability.
+
+#![cfg(feature = "cli")]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bprwire::{BatchPrediction, Tensor, TensorData};
+use bprwire_reference::twml::tensor::DataType as WireType;
+use bprwire_reference::{
+    BatchPredictionResponse, BoolTensor, DataRecord, DoubleTensor, FloatTensor, GeneralTensor, Int32Tensor,
+    Int64Tensor, RawTypedTensor, StringTensor,
+};
+use thrift::OrderedFloat;
+
+// ---------------------------------------------------------------------------
+// Fixtures
+
+/// A temporary directory, removed when dropped (also when a test fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!("bprwire-cli-{test}-{}-{n}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    /// Writes `bytes` to `name` in the directory.
+    fn put(&self, name: &str, bytes: &[u8]) {
+        std::fs::write(self.0.join(name), bytes).expect("write fixture");
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.0.join(name)).expect("read output")
+    }
+
+    /// Runs the binary in this directory (so file names in messages are
+    /// the short names the test passed).
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_bprwire"))
+            .args(args)
+            .current_dir(&self.0)
+            .output()
+            .expect("run bprwire")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An npy header (format 1.0) as numpy writes it: the dict padded with
+/// spaces and a newline so the data starts on a 64-byte boundary.
+fn npy_header(descr: &str, fortran: bool, shape: &[usize]) -> Vec<u8> {
+    let shape = match shape {
+        [] => "()".to_string(),
+        [d] => format!("({d},)"),
+        ds => format!(
+            "({})",
+            ds.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let fortran = if fortran { "True" } else { "False" };
+    let mut dict =
+        format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}").into_bytes();
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(b' ');
+    }
+    dict.push(b'\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((dict.len() as u16).to_le_bytes());
+    out.extend(dict);
+    out
+}
+
+/// A whole C-order npy file.
+fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut out = npy_header(descr, false, shape);
+    out.extend_from_slice(data);
+    out
+}
+
+/// Elements as packed bytes, e.g. `bytes_of(&v, f32::to_le_bytes)`.
+fn bytes_of<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+    v.iter().flat_map(|&x| f(x)).collect()
+}
+
+/// numpy `U<units>` data: UTF-32 code units, NUL-padded.
+fn unicode_data(strings: &[&str], units: usize, big_endian: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for s in strings {
+        let mut chars: Vec<u32> = s.chars().map(u32::from).collect();
+        assert!(chars.len() <= units);
+        chars.resize(units, 0);
+        for c in chars {
+            out.extend(if big_endian {
+                c.to_be_bytes()
+            } else {
+                c.to_le_bytes()
+            });
+        }
+    }
+    out
+}
+
+/// numpy `S<len>` data: bytes, NUL-padded.
+fn bytestr_data(strings: &[&[u8]], len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for s in strings {
+        out.extend_from_slice(s);
+        out.resize(out.len() + len - s.len(), 0);
+    }
+    out
+}
+
+fn keys_npy(keys: &[i64]) -> Vec<u8> {
+    npy("<i8", &[keys.len()], &bytes_of(keys, i64::to_le_bytes))
+}
+
+// ---------------------------------------------------------------------------
+// Checks
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "bprwire failed with {:?}: {}",
+        out.status.code(),
+        stderr(out)
+    );
+}
+
+/// Exit status `code`, no panic, and stderr holding every one of `needles`.
+fn assert_fails(out: &Output, code: i32, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "exit status; stderr: {err}");
+    assert!(!err.contains("panicked"), "bprwire panicked: {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
+    }
+}
+
+fn decode(bytes: &[u8]) -> BatchPredictionResponse {
+    bprwire_reference::deserialize(bytes).expect("the output decodes with the official Thrift decoder")
+}
+
+fn tensor(rec: &DataRecord, key: i64) -> &GeneralTensor {
+    rec.tensors
+        .as_ref()
+        .expect("the record has tensors")
+        .get(&key)
+        .expect("tensor key present")
+}
+
+fn continuous_map(keys: &[i64], row: &[f64]) -> BTreeMap<i64, OrderedFloat<f64>> {
+    keys.iter()
+        .zip(row)
+        .map(|(&k, &v)| (k, OrderedFloat(v)))
+        .collect()
+}
+
+fn raw(dtype: bprwire::DataType, content: Vec<u8>, shape: &[i64]) -> GeneralTensor {
+    GeneralTensor::RawTypedTensor(RawTypedTensor::new(
+        WireType(dtype.code()),
+        content,
+        Some(shape.to_vec()),
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// The one fixture with a tensor of every accepted dtype (batch 3)
+
+const BATCH: usize = 3;
+const DENSE_KEYS: [i64; 8] = [100, 101, 102, 103, 104, 105, 106, 107];
+
+struct AllDtypes {
+    f4: Vec<f32>,
+    f8: Vec<f64>,
+    i4: Vec<i32>,
+    i8: Vec<i64>,
+    u1: Vec<u8>,
+    b1: Vec<bool>,
+    u: Vec<&'static str>,
+    s: Vec<&'static [u8]>,
+}
+
+impl AllDtypes {
+    fn new() -> Self {
+        AllDtypes {
+            f4: (0..12).map(|x| x as f32 * 0.5 - 1.0).collect(),
+            f8: vec![1.5, -2.25, 1e300],
+            i4: vec![i32::MIN, -1, 0, 1, 7, i32::MAX],
+            i8: vec![i64::MIN, -5, 0, 5, 1 << 40, i64::MAX],
+            u1: (0..12).map(|x| x * 20).collect(),
+            b1: vec![true, false, false, true, true, true],
+            // Non-ASCII, a 4-byte UTF-8 char, an empty string; 5 code units wide.
+            u: vec!["héllo", "a", "", "zé😀", "x", "yy"],
+            // An embedded NUL stays (numpy strips trailing NULs only).
+            s: vec![b"ab", b"", b"c\0d", b"e", b"f", b"gh"],
+        }
+    }
+
+    /// Writes the tensor files and the key file; returns the CLI arguments.
+    fn write(&self, dir: &TempDir) -> Vec<String> {
+        dir.put("tk.npy", &keys_npy(&DENSE_KEYS));
+        dir.put(
+            "t_f4.npy",
+            &npy("<f4", &[3, 2, 2], &bytes_of(&self.f4, f32::to_le_bytes)),
+        );
+        dir.put(
+            "t_f8.npy",
+            &npy("<f8", &[3], &bytes_of(&self.f8, f64::to_le_bytes)),
+        );
+        dir.put(
+            "t_i4.npy",
+            &npy("<i4", &[3, 2], &bytes_of(&self.i4, i32::to_le_bytes)),
+        );
+        dir.put(
+            "t_i8.npy",
+            &npy("<i8", &[3, 1, 2], &bytes_of(&self.i8, i64::to_le_bytes)),
+        );
+        dir.put("t_u1.npy", &npy("|u1", &[3, 4], &self.u1));
+        dir.put(
+            "t_b1.npy",
+            &npy("|b1", &[3, 2], &bytes_of(&self.b1, |b| [b as u8])),
+        );
+        dir.put("t_U.npy", &npy("<U5", &[3, 2], &unicode_data(&self.u, 5, false)));
+        dir.put("t_S.npy", &npy("|S3", &[3, 2], &bytestr_data(&self.s, 3)));
+        let mut args = vec!["--tensor-keys".to_string(), "tk.npy".to_string()];
+        for f in ["t_f4", "t_f8", "t_i4", "t_i8", "t_u1", "t_b1", "t_U", "t_S"] {
+            args.push("--tensor".into());
+            args.push(format!("{f}.npy"));
+        }
+        args
+    }
+
+    /// The same tensors as typed slices, for the library.
+    fn tensors(&self) -> Vec<Tensor<'_>> {
+        vec![
+            Tensor::new(&self.f4, &[3, 2, 2]),
+            Tensor::new(&self.f8, &[3]),
+            Tensor::new(&self.i4, &[3, 2]),
+            Tensor::new(&self.i8, &[3, 1, 2]),
+            Tensor::new(&self.u1, &[3, 4]),
+            Tensor::new(&self.b1, &[3, 2]),
+            Tensor::new(TensorData::Str(&self.u), &[3, 2]),
+            Tensor::new(TensorData::Bytes(&self.s), &[3, 2]),
+        ]
+    }
+
+    /// Checks record `i`'s tensors, raw (twml's encoding) or typed.
+    fn check_record(&self, rec: &DataRecord, i: usize, typed: bool) {
+        use bprwire::DataType as D;
+        assert_eq!(rec.tensors.as_ref().unwrap().len(), 8);
+        let f4 = &self.f4[i * 4..][..4];
+        let f8 = &self.f8[i..][..1];
+        let i4 = &self.i4[i * 2..][..2];
+        let i8 = &self.i8[i * 2..][..2];
+        let b1 = &self.b1[i * 2..][..2];
+        let u1 = self.u1[i * 4..][..4].to_vec();
+        if typed {
+            let floats = f4.iter().map(|&x| OrderedFloat(x as f64)).collect::<Vec<_>>();
+            assert_eq!(
+                tensor(rec, 100),
+                &GeneralTensor::FloatTensor(FloatTensor::new(floats, Some(vec![2, 2])))
+            );
+            let doubles = f8.iter().map(|&x| OrderedFloat(x)).collect::<Vec<_>>();
+            assert_eq!(
+                tensor(rec, 101),
+                &GeneralTensor::DoubleTensor(DoubleTensor::new(doubles, Some(vec![])))
+            );
+            assert_eq!(
+                tensor(rec, 102),
+                &GeneralTensor::Int32Tensor(Int32Tensor::new(i4.to_vec(), Some(vec![2])))
+            );
+            assert_eq!(
+                tensor(rec, 103),
+                &GeneralTensor::Int64Tensor(Int64Tensor::new(i8.to_vec(), Some(vec![1, 2])))
+            );
+            assert_eq!(
+                tensor(rec, 105),
+                &GeneralTensor::BoolTensor(BoolTensor::new(b1.to_vec(), Some(vec![2])))
+            );
+        } else {
+            assert_eq!(
+                tensor(rec, 100),
+                &raw(D::Float, bytes_of(f4, f32::to_le_bytes), &[2, 2])
+            );
+            assert_eq!(
+                tensor(rec, 101),
+                &raw(D::Double, bytes_of(f8, f64::to_le_bytes), &[])
+            );
+            assert_eq!(
+                tensor(rec, 102),
+                &raw(D::Int32, bytes_of(i4, i32::to_le_bytes), &[2])
+            );
+            assert_eq!(
+                tensor(rec, 103),
+                &raw(D::Int64, bytes_of(i8, i64::to_le_bytes), &[1, 2])
+            );
+            assert_eq!(tensor(rec, 105), &raw(D::Bool, bytes_of(b1, |b| [b as u8]), &[2]));
+        }
+        // uint8 has no typed list: raw either way; strings are a StringTensor either way.
+        assert_eq!(tensor(rec, 104), &raw(D::Uint8, u1, &[4]));
+        let strings = self.u[i * 2..][..2]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>();
+        assert_eq!(
+            tensor(rec, 106),
+            &GeneralTensor::StringTensor(StringTensor::new(strings, Some(vec![2])))
+        );
+        let bytes = self.s[i * 2..][..2]
+            .iter()
+            .map(|s| String::from_utf8(s.to_vec()).unwrap())
+            .collect::<Vec<_>>();
+        assert_eq!(
+            tensor(rec, 107),
+            &GeneralTensor::StringTensor(StringTensor::new(bytes, Some(vec![2])))
+        );
+    }
+}
+
+fn args_of(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Good inputs
+
+#[test]
+fn continuous_f32() {
+    let dir = TempDir::new("continuous_f32");
+    let keys = [7i64, 3, 11];
+    let values: Vec<f32> = vec![0.5, -1.25, 3.0e-8, 1.0, f32::MAX, -0.0];
+    dir.put("keys.npy", &keys_npy(&keys));
+    dir.put(
+        "values.npy",
+        &npy("<f4", &[2, 3], &bytes_of(&values, f32::to_le_bytes)),
+    );
+    let out = dir.run(&[
+        "encode",
+        "--keys",
+        "keys.npy",
+        "--values",
+        "values.npy",
+        "-o",
+        "out.bin",
+    ]);
+    assert_success(&out);
+    let bytes = dir.read("out.bin");
+
+    let expected = BatchPrediction::new()
+        .continuous(&keys, &values, &[2, 3])
+        .encode_to_vec()
+        .unwrap();
+    assert_eq!(bytes, expected);
+    let resp = decode(&bytes);
+    assert_eq!(resp.predictions.len(), 2);
+    for (i, rec) in resp.predictions.iter().enumerate() {
+        let row: Vec<f64> = values[i * 3..][..3].iter().map(|&x| x as f64).collect();
+        assert_eq!(
+            rec.continuous_features.as_ref().unwrap(),
+            &continuous_map(&keys, &row)
+        );
+        assert!(rec.tensors.is_none());
+    }
+    // The one-line summary: records, bytes, path.
+    let err = stderr(&out);
+    assert!(
+        err.contains("2 records")
+            && err.contains(&format!("{} bytes", bytes.len()))
+            && err.contains("out.bin"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// float64 values written by npyz's own writer (not the hand-written
+/// headers), shaped [batch] with one key.
+#[test]
+fn continuous_f64_from_npyz_writer() {
+    use npyz::WriterBuilder;
+    let dir = TempDir::new("continuous_f64");
+    let write = |name: &str, data: &[f64], shape: &[u64]| {
+        let mut buf = Vec::new();
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(shape)
+            .writer(&mut buf)
+            .begin_nd()
+            .unwrap();
+        w.extend(data.iter().copied()).unwrap();
+        w.finish().unwrap();
+        dir.put(name, &buf);
+    };
+    let mut keys_buf = Vec::new();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[2])
+        .writer(&mut keys_buf)
+        .begin_nd()
+        .unwrap();
+    w.extend([5i64, -9]).unwrap();
+    w.finish().unwrap();
+    dir.put("keys2.npy", &keys_buf);
+    dir.put("key1.npy", &keys_npy(&[42]));
+
+    let values = [0.1f64, -2.5, 1e-300, 6.0];
+    write("v2.npy", &values, &[2, 2]);
+    write("v1.npy", &values, &[4]);
+
+    let out = dir.run(&[
+        "encode",
+        "--keys",
+        "keys2.npy",
+        "--values",
+        "v2.npy",
+        "-o",
+        "out2.bin",
+    ]);
+    assert_success(&out);
+    let bytes = dir.read("out2.bin");
+    assert_eq!(
+        bytes,
+        BatchPrediction::new()
+            .continuous(&[5, -9], &values, &[2, 2])
+            .encode_to_vec()
+            .unwrap()
+    );
+    let resp = decode(&bytes);
+    assert_eq!(resp.predictions.len(), 2);
+    for (i, rec) in resp.predictions.iter().enumerate() {
+        assert_eq!(
+            rec.continuous_features.as_ref().unwrap(),
+            &continuous_map(&[5, -9], &values[i * 2..][..2])
+        );
+    }
+
+    let out = dir.run(&[
+        "encode", "--keys", "key1.npy", "--values", "v1.npy", "-o", "out1.bin",
+    ]);
+    assert_success(&out);
+    let bytes = dir.read("out1.bin");
+    assert_eq!(
+        bytes,
+        BatchPrediction::new()
+            .continuous(&[42], &values, &[4])
+            .encode_to_vec()
+            .unwrap()
+    );
+    let resp = decode(&bytes);
+    assert_eq!(resp.predictions.len(), 4);
+    for (i, rec) in resp.predictions.iter().enumerate() {
+        assert_eq!(
+            rec.continuous_features.as_ref().unwrap(),
+            &continuous_map(&[42], &values[i..][..1])
+        );
+    }
+}
+
+#[test]
+fn tensors_of_every_dtype() {
+    let dir = TempDir::new("tensors_every_dtype");
+    let data = AllDtypes::new();
+    let mut args = vec!["encode".to_string()];
+    args.extend(data.write(&dir));
+    args.extend(["-o".to_string(), "out.bin".to_string()]);
+    let out = dir.run(&args_of(&args));
+    assert_success(&out);
+    let bytes = dir.read("out.bin");
+
+    let tensors = data.tensors();
+    let expected = BatchPrediction::new()
+        .dense(&DENSE_KEYS, &tensors)
+        .encode_to_vec()
+        .unwrap();
+    assert_eq!(bytes, expected);
+    let resp = decode(&bytes);
+    assert_eq!(resp.predictions.len(), BATCH);
+    for (i, rec) in resp.predictions.iter().enumerate() {
+        assert!(rec.continuous_features.is_none());
+        data.check_record(rec, i, false);
+    }
+}
+
+#[test]
+fn typed_flag_writes_typed_lists() {
+    let dir = TempDir::new("typed");
+    let data = AllDtypes::new();
+    let mut args = vec!["encode".to_string(), "--typed".to_string()];
+    args.extend(data.write(&dir));
+    args.extend(["-o".to_string(), "out.bin".to_string()]);
+    let out = dir.run(&args_of(&args));
+    assert_success(&out);
+    let bytes = dir.read("out.bin");
+
+    let tensors = data.tensors();
+    let expected = BatchPrediction::new()
+        .dense(&DENSE_KEYS, &tensors)
+        .typed()
+        .encode_to_vec()
+        .unwrap();
+    assert_eq!(bytes, expected);
+    let resp = decode(&bytes);
+    assert_eq!(resp.predictions.len(), BATCH);
+    for (i, rec) in resp.predictions.iter().enumerate() {
+        data.check_record(rec, i, true);
+    }
+}
+
+#[test]
+fn continuous_and_tensors_together() {
+    let dir = TempDir::new("both");
+    let data = AllDtypes::new();
+    let keys = [1i64, 2];
+    let values: Vec<f32> = vec![0.25, 0.5, 0.75, 1.0, 1.25, 1.5];
+    dir.put("keys.npy", &keys_npy(&keys));
+    dir.put(
+        "values.npy",
+        &npy("<f4", &[3, 2], &bytes_of(&values, f32::to_le_bytes)),
+    );
+    let mut args: Vec<String> = ["encode", "--keys", "keys.npy", "--values", "values.npy"]
+        .map(String::from)
+        .into();
+    args.extend(data.write(&dir));
+    args.extend(["-o".to_string(), "out.bin".to_string()]);
+    let out = dir.run(&args_of(&args));
+    assert_success(&out);
+    let bytes = dir.read("out.bin");
+
+    let tensors = data.tensors();
+    let expected = BatchPrediction::new()
+        .continuous(&keys, &values, &[3, 2])
+        .dense(&DENSE_KEYS, &tensors)
+        .encode_to_vec()
+        .unwrap();
+    assert_eq!(bytes, expected);
+    let resp = decode(&bytes);
+    assert_eq!(resp.predictions.len(), BATCH);
+    for (i, rec) in resp.predictions.iter().enumerate() {
+        let row: Vec<f64> = values[i * 2..][..2].iter().map(|&x| x as f64).collect();
+        assert_eq!(
+            rec.continuous_features.as_ref().unwrap(),
+            &continuous_map(&keys, &row)
+        );
+        data.check_record(rec, i, false);
+    }
+}
+
+#[test]
+fn output_dash_writes_stdout() {
+    let dir = TempDir::new("stdout");
+    let data = AllDtypes::new();
+    let keys = [9i64];
+    let values = [1.0f64, 2.0, 3.0];
+    dir.put("keys.npy", &keys_npy(&keys));
+    dir.put(
+        "values.npy",
+        &npy("<f8", &[3, 1], &bytes_of(&values, f64::to_le_bytes)),
+    );
+    let mut args: Vec<String> = ["encode", "--keys", "keys.npy", "--values", "values.npy"]
+        .map(String::from)
+        .into();
+    args.extend(data.write(&dir));
+    args.extend(["-o".to_string(), "-".to_string()]);
+    let out = dir.run(&args_of(&args));
+    assert_success(&out);
+    let tensors = data.tensors();
+    let expected = BatchPrediction::new()
+        .continuous(&keys, &values, &[3, 1])
+        .dense(&DENSE_KEYS, &tensors)
+        .encode_to_vec()
+        .unwrap();
+    assert_eq!(out.stdout, expected);
+    assert_eq!(decode(&out.stdout).predictions.len(), BATCH);
+    assert!(out.stderr.is_empty(), "nothing but the data: {}", stderr(&out));
+    assert!(!dir.0.join("-").exists(), "no file named '-'");
+}
+
+/// Big-endian files are byte-swapped into a copy: the output equals that
+/// of the same data stored little-endian.
+#[test]
+fn big_endian_files_are_converted() {
+    let dir = TempDir::new("big_endian");
+    let keys = [4i64, 8];
+    let values = [0.5f32, -0.25, 2.0, 8.0];
+    let t_i4 = [1i32, -2, 3, -4];
+    let t_f8 = [0.125f64, 1e10];
+    let strs = ["ab", "ç"];
+    dir.put("keys.npy", &npy(">i8", &[2], &bytes_of(&keys, i64::to_be_bytes)));
+    dir.put(
+        "values.npy",
+        &npy(">f4", &[2, 2], &bytes_of(&values, f32::to_be_bytes)),
+    );
+    dir.put(
+        "tk.npy",
+        &npy(">i8", &[3], &bytes_of(&[1i64, 2, 3], i64::to_be_bytes)),
+    );
+    dir.put(
+        "t_i4.npy",
+        &npy(">i4", &[2, 2], &bytes_of(&t_i4, i32::to_be_bytes)),
+    );
+    dir.put("t_f8.npy", &npy(">f8", &[2], &bytes_of(&t_f8, f64::to_be_bytes)));
+    dir.put("t_U.npy", &npy(">U3", &[2], &unicode_data(&strs, 3, true)));
+    let out = dir.run(&[
+        "encode",
+        "--keys",
+        "keys.npy",
+        "--values",
+        "values.npy",
+        "--tensor-keys",
+        "tk.npy",
+        "--tensor",
+        "t_i4.npy",
+        "--tensor",
+        "t_f8.npy",
+        "--tensor",
+        "t_U.npy",
+        "-o",
+        "out.bin",
+    ]);
+    assert_success(&out);
+    let tensors = [
+        Tensor::new(&t_i4, &[2, 2]),
+        Tensor::new(&t_f8, &[2]),
+        Tensor::new(&strs, &[2]),
+    ];
+    let expected = BatchPrediction::new()
+        .continuous(&keys, &values, &[2, 2])
+        .dense(&[1, 2, 3], &tensors)
+        .encode_to_vec()
+        .unwrap();
+    let bytes = dir.read("out.bin");
+    assert_eq!(bytes, expected);
+    let resp = decode(&bytes);
+    assert_eq!(
+        tensor(&resp.predictions[1], 1),
+        &raw(
+            bprwire::DataType::Int32,
+            bytes_of(&[3i32, -4], i32::to_le_bytes),
+            &[2]
+        )
+    );
+}
+
+/// Zero-width strings (`<U0`, `|S0`) and an empty batch do not trip the
+/// element splitting.
+#[test]
+fn zero_width_strings_and_empty_batch() {
+    let dir = TempDir::new("zero_width");
+    dir.put("tk.npy", &keys_npy(&[1, 2]));
+    dir.put("u0.npy", &npy("<U0", &[2, 3], &[]));
+    dir.put("s0.npy", &npy("|S0", &[2, 3], &[]));
+    let out = dir.run(&[
+        "encode",
+        "--tensor-keys",
+        "tk.npy",
+        "--tensor",
+        "u0.npy",
+        "--tensor",
+        "s0.npy",
+        "-o",
+        "out.bin",
+    ]);
+    assert_success(&out);
+    let empty = [""; 6];
+    let empty_b: [&[u8]; 6] = [b""; 6];
+    let tensors = [Tensor::new(&empty, &[2, 3]), Tensor::new(&empty_b, &[2, 3])];
+    let expected = BatchPrediction::new()
+        .dense(&[1, 2], &tensors)
+        .encode_to_vec()
+        .unwrap();
+    assert_eq!(dir.read("out.bin"), expected);
+    assert_eq!(decode(&expected).predictions.len(), 2);
+
+    dir.put("keys.npy", &keys_npy(&[1]));
+    dir.put("values.npy", &npy("<f4", &[0, 1], &[]));
+    let out = dir.run(&[
+        "encode",
+        "--keys",
+        "keys.npy",
+        "--values",
+        "values.npy",
+        "-o",
+        "empty.bin",
+    ]);
+    assert_success(&out);
+    assert_eq!(decode(&dir.read("empty.bin")).predictions.len(), 0);
+}
+
+// ---------------------------------------------------------------------------
+// demo and --help
+
+/// The demo's data, recomputed here to check its bytes.
+fn demo_expected() -> Vec<u8> {
+    let scores: Vec<f32> = (0..12).map(|x| (x + 1) as f32 / 16.0).collect();
+    let embedding: Vec<f32> = (0..32).map(|x| (x as f32 - 16.0) / 8.0).collect();
+    let ids: Vec<i64> = (0..8).map(|x| 1000 * (x / 2 + 1) + x % 2).collect();
+    let labels: Vec<String> = (0..8)
+        .map(|x| format!("row{}-{}", x / 2, ["a", "b"][x % 2]))
+        .collect();
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let tensors = [
+        Tensor::new(&embedding, &[4, 8]),
+        Tensor::new(&ids, &[4, 2]),
+        Tensor::new(&labels, &[4, 2]),
+    ];
+    BatchPrediction::new()
+        .continuous(&[1, 2, 3], &scores, &[4, 3])
+        .dense(&[100, 101, 102], &tensors)
+        .encode_to_vec()
+        .unwrap()
+}
+
+#[test]
+fn demo_writes_and_reports() {
+    let dir = TempDir::new("demo");
+    let out = dir.run(&["demo", "-o", "my-demo.bin"]);
+    assert_success(&out);
+    let bytes = dir.read("my-demo.bin");
+    assert_eq!(bytes, demo_expected());
+
+    let resp = decode(&bytes);
+    assert_eq!(resp.predictions.len(), 4);
+    let rec = &resp.predictions[1];
+    assert_eq!(
+        rec.continuous_features.as_ref().unwrap(),
+        &continuous_map(&[1, 2, 3], &[0.25, 0.3125, 0.375])
+    );
+    assert_eq!(
+        rec.tensors.as_ref().unwrap().keys().copied().collect::<Vec<_>>(),
+        [100, 101, 102]
+    );
+    assert_eq!(
+        tensor(rec, 102),
+        &GeneralTensor::StringTensor(StringTensor::new(
+            vec!["row1-a".into(), "row1-b".into()],
+            Some(vec![2])
+        ))
+    );
+    assert_eq!(
+        tensor(rec, 101),
+        &raw(
+            bprwire::DataType::Int64,
+            bytes_of(&[2000i64, 2001], i64::to_le_bytes),
+            &[2]
+        )
+    );
+
+    // The report: records, bytes, path, and 64 bytes of hex, 16 a line.
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(report.contains("4 records"), "{report}");
+    assert!(report.contains(&format!("{} bytes", bytes.len())), "{report}");
+    assert!(report.contains("my-demo.bin"), "{report}");
+    for (line, chunk) in bytes[..64].chunks(16).enumerate() {
+        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+        let expected = format!("{:08x}  {}", line * 16, hex.join(" "));
+        assert!(
+            report.lines().any(|l| l == expected),
+            "no line {expected:?} in {report}"
+        );
+    }
+
+    // Deterministic, and the default path is bprwire-demo.bin in the
+    // current directory.
+    let out = dir.run(&["demo"]);
+    assert_success(&out);
+    assert_eq!(dir.read("bprwire-demo.bin"), bytes);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("bprwire-demo.bin"));
+
+    // `-o -`: the bytes on stdout, the report on stderr.
+    let out = dir.run(&["demo", "-o", "-"]);
+    assert_success(&out);
+    assert_eq!(out.stdout, bytes);
+    assert!(stderr(&out).contains("00000000  0f 00 01 0c"));
+}
+
+#[test]
+fn help_on_every_subcommand() {
+    let dir = TempDir::new("help");
+    for args in [
+        &["--help"][..],
+        &["encode", "--help"],
+        &["demo", "--help"],
+        &["bench", "--help"],
+        &["help", "encode"],
+        &["encode", "-h"],
+    ] {
+        let out = dir.run(args);
+        assert_success(&out);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage: bprwire"),
+            "{args:?}"
+        );
+    }
+    let help = String::from_utf8(dir.run(&["encode", "--help"]).stdout).unwrap();
+    for needle in [
+        "--keys",
+        "--values",
+        "--tensor-keys",
+        "--tensor",
+        "--typed",
+        "--output",
+        "'<i8'",
+        "'<f4'",
+        "'<f8'",
+        "'<i4'",
+        "'|u1'",
+        "'|b1'",
+        "'<U…'",
+        "'|S…'",
+        "Big-endian",
+        "Fortran",
+    ] {
+        assert!(help.contains(needle), "encode --help lacks {needle:?}:\n{help}");
+    }
+    let help = String::from_utf8(dir.run(&["demo", "--help"]).stdout).unwrap();
+    assert!(help.contains("bprwire-demo.bin"), "{help}");
+}
+
+// ---------------------------------------------------------------------------
+// Usage errors (exit 2) and library errors (exit 1, with the file named)
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = TempDir::new("usage");
+    dir.put("keys.npy", &keys_npy(&[1]));
+    for args in [
+        &["encode", "--keys", "keys.npy", "-o", "x.bin"][..],
+        &["encode", "--values", "keys.npy", "-o", "x.bin"],
+        &["encode", "--tensor-keys", "keys.npy", "-o", "x.bin"],
+        &["encode", "--tensor", "keys.npy", "-o", "x.bin"],
+        &["encode", "--keys", "keys.npy", "--values", "keys.npy"],
+        &["encode", "--bogus"],
+        &[],
+    ] {
+        let out = dir.run(args);
+        assert_fails(&out, 2, &[]);
+    }
+    assert!(!dir.0.join("x.bin").exists());
+}
+
+#[test]
+fn library_errors_name_the_file() {
+    let dir = TempDir::new("library_errors");
+    dir.put("keys.npy", &keys_npy(&[1, 2]));
+    dir.put("dup.npy", &keys_npy(&[5, 5]));
+    dir.put("tk.npy", &keys_npy(&[10, 20]));
+    dir.put("v.npy", &npy("<f4", &[3, 2], &[0; 24]));
+    dir.put("v3d.npy", &npy("<f4", &[3, 1, 2], &[0; 24]));
+    dir.put("a.npy", &npy("<f4", &[3, 2], &[0; 24]));
+    dir.put("b.npy", &npy("<i4", &[4], &[0; 16]));
+    dir.put("scalar.npy", &npy("<i4", &[], &[0; 4]));
+
+    // Neither input: the library's NoPredictions.
+    assert_fails(&dir.run(&["encode", "-o", "x.bin"]), 1, &["nothing to encode"]);
+    // Dim 0 differs: the second tensor's file is named.
+    let out = dir.run(&[
+        "encode",
+        "--tensor-keys",
+        "tk.npy",
+        "--tensor",
+        "a.npy",
+        "--tensor",
+        "b.npy",
+        "-o",
+        "x.bin",
+    ]);
+    assert_fails(&out, 1, &["dim 0", "b.npy"]);
+    let out = dir.run(&[
+        "encode",
+        "--keys",
+        "keys.npy",
+        "--values",
+        "v.npy",
+        "--tensor-keys",
+        "tk.npy",
+        "--tensor",
+        "a.npy",
+        "--tensor",
+        "b.npy",
+        "-o",
+        "x.bin",
+    ]);
+    assert_fails(&out, 1, &["b.npy"]);
+    // Tensor count.
+    let out = dir.run(&[
+        "encode",
+        "--tensor-keys",
+        "tk.npy",
+        "--tensor",
+        "a.npy",
+        "-o",
+        "x.bin",
+    ]);
+    assert_fails(&out, 1, &["2 dense keys but 1 dense tensors", "tk.npy"]);
+    // Repeated key.
+    let out = dir.run(&[
+        "encode",
+        "--tensor-keys",
+        "dup.npy",
+        "--tensor",
+        "a.npy",
+        "--tensor",
+        "a.npy",
+        "-o",
+        "x.bin",
+    ]);
+    assert_fails(&out, 1, &["twice", "dup.npy"]);
+    let out = dir.run(&["encode", "--keys", "dup.npy", "--values", "v.npy", "-o", "x.bin"]);
+    assert_fails(&out, 1, &["twice", "dup.npy"]);
+    // Keys vs values' last dimension; rank 3 values.
+    let out = dir.run(&["encode", "--keys", "tk.npy", "--values", "b.npy", "-o", "x.bin"]);
+    assert_fails(&out, 1, &["b.npy", "float32"]);
+    let out = dir.run(&[
+        "encode",
+        "--keys",
+        "dup.npy",
+        "--values",
+        "a.npy",
+        "--tensor-keys",
+        "keys.npy",
+        "--tensor",
+        "a.npy",
+        "--tensor",
+        "a.npy",
+        "-o",
+        "x.bin",
+    ]);
+    assert_fails(&out, 1, &["dup.npy"]);
+    let out = dir.run(&[
+        "encode", "--keys", "keys.npy", "--values", "v3d.npy", "-o", "x.bin",
+    ]);
+    assert_fails(&out, 1, &["rank 3", "v3d.npy"]);
+    // A rank-0 tensor.
+    let out = dir.run(&[
+        "encode",
+        "--tensor-keys",
+        "keys.npy",
+        "--tensor",
+        "a.npy",
+        "--tensor",
+        "scalar.npy",
+        "-o",
+        "x.bin",
+    ]);
+    assert_fails(&out, 1, &["rank 0", "scalar.npy"]);
+    assert!(!dir.0.join("x.bin").exists(), "nothing written on error");
+}
+
+#[test]
+fn unwritable_output_is_an_error() {
+    let dir = TempDir::new("unwritable");
+    dir.put("keys.npy", &keys_npy(&[1]));
+    dir.put("v.npy", &npy("<f4", &[1], &[0; 4]));
+    let out = dir.run(&[
+        "encode",
+        "--keys",
+        "keys.npy",
+        "--values",
+        "v.npy",
+        "-o",
+        "no/such/dir/out.bin",
+    ]);
+    assert_fails(&out, 1, &["no/such/dir/out.bin"]);
+}
+
+// ---------------------------------------------------------------------------
+// Bad files: exit 1, the file named, no panic
+
+/// Runs `encode` with `file` as the one dense tensor and checks the error.
+fn bad_tensor(dir: &TempDir, file: &str, bytes: &[u8], needles: &[&str]) {
+    dir.put("tk1.npy", &keys_npy(&[1]));
+    dir.put(file, bytes);
+    let out = dir.run(&[
+        "encode",
+        "--tensor-keys",
+        "tk1.npy",
+        "--tensor",
+        file,
+        "-o",
+        "x.bin",
+    ]);
+    let mut all = vec![file];
+    all.extend_from_slice(needles);
+    assert_fails(&out, 1, &all);
+    assert!(!dir.0.join("x.bin").exists(), "{file}: nothing written on error");
+}
+
+#[test]
+fn wrong_dtype_for_keys_or_values() {
+    let dir = TempDir::new("wrong_dtype");
+    dir.put("keys.npy", &keys_npy(&[1, 2]));
+    dir.put("v.npy", &npy("<f4", &[1, 2], &[0; 8]));
+    dir.put("keys_i4.npy", &npy("<i4", &[2], &[0; 8]));
+    dir.put("keys_f8.npy", &npy("<f8", &[2], &[0; 16]));
+    dir.put("keys_2d.npy", &npy("<i8", &[1, 2], &[0; 16]));
+    dir.put("v_i8.npy", &npy("<i8", &[1, 2], &[0; 16]));
+    dir.put("v_u.npy", &npy("<U1", &[1, 2], &[0; 8]));
+    dir.put("v_f2.npy", &npy("<f2", &[1, 2], &[0; 4]));
+
+    let run = |k: &str, v: &str| dir.run(&["encode", "--keys", k, "--values", v, "-o", "x.bin"]);
+    assert_fails(
+        &run("keys_i4.npy", "v.npy"),
+        1,
+        &["keys_i4.npy", "int64", "'<i4'"],
+    );
+    assert_fails(
+        &run("keys_f8.npy", "v.npy"),
+        1,
+        &["keys_f8.npy", "int64", "'<f8'"],
+    );
+    assert_fails(&run("keys_2d.npy", "v.npy"), 1, &["keys_2d.npy", "1-D"]);
+    assert_fails(&run("keys.npy", "v_i8.npy"), 1, &["v_i8.npy", "float32", "'<i8'"]);
+    assert_fails(&run("keys.npy", "v_u.npy"), 1, &["v_u.npy", "float32", "'<U1'"]);
+    assert_fails(
+        &run("keys.npy", "v_f2.npy"),
+        1,
+        &["v_f2.npy", "unsupported dtype '<f2'"],
+    );
+    // Tensor keys too.
+    let out = dir.run(&[
+        "encode",
+        "--tensor-keys",
+        "keys_i4.npy",
+        "--tensor",
+        "v.npy",
+        "-o",
+        "x.bin",
+    ]);
+    assert_fails(&out, 1, &["keys_i4.npy", "int64"]);
+}
+
+#[test]
+fn fortran_order_is_refused() {
+    let dir = TempDir::new("fortran");
+    let mut bytes = npy_header("<f4", true, &[2, 2]);
+    bytes.extend([0; 16]);
+    bad_tensor(&dir, "fortran.npy", &bytes, &["Fortran order"]);
+    // Also as values.
+    dir.put("keys.npy", &keys_npy(&[1, 2]));
+    let out = dir.run(&[
+        "encode",
+        "--keys",
+        "keys.npy",
+        "--values",
+        "fortran.npy",
+        "-o",
+        "x.bin",
+    ]);
+    assert_fails(&out, 1, &["fortran.npy", "Fortran order"]);
+}
+
+#[test]
+fn truncated_files_are_refused() {
+    let dir = TempDir::new("truncated");
+    let full = npy("<f4", &[3, 2], &[0; 24]);
+    bad_tensor(
+        &dir,
+        "short_data.npy",
+        &full[..full.len() - 1],
+        &["truncated data", "24 data bytes", "23"],
+    );
+    bad_tensor(
+        &dir,
+        "no_data.npy",
+        &full[..full.len() - 24],
+        &["truncated data", "file has 0"],
+    );
+    bad_tensor(&dir, "short_header.npy", &full[..40], &["truncated header"]);
+    bad_tensor(&dir, "no_header_len.npy", &full[..9], &["truncated"]);
+    bad_tensor(&dir, "no_version.npy", &full[..7], &["truncated"]);
+    bad_tensor(&dir, "short_magic.npy", &full[..3], &["truncated"]);
+    // Strings too.
+    let s = npy("|S4", &[2], b"abcdefg");
+    bad_tensor(&dir, "short_strings.npy", &s, &["truncated data"]);
+    // And data past the end of the array.
+    let mut long = full.clone();
+    long.push(0);
+    bad_tensor(
+        &dir,
+        "trailing.npy",
+        &long,
+        &["1 unexpected bytes after the data"],
+    );
+}
+
+#[test]
+fn not_an_npy_file() {
+    let dir = TempDir::new("not_npy");
+    bad_tensor(&dir, "text.npy", b"hello, world\n", &["not an npy file"]);
+    bad_tensor(&dir, "empty.npy", b"", &["not an npy file", "empty"]);
+    bad_tensor(
+        &dir,
+        "version.npy",
+        b"\x93NUMPY\x09\x00\x10\x00{}",
+        &["unsupported npy format version 9.0"],
+    );
+    // Magic right, header not a Python dict, or missing keys.
+    let header = |text: &str| {
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend((text.len() as u16).to_le_bytes());
+        out.extend(text.as_bytes());
+        out
+    };
+    bad_tensor(
+        &dir,
+        "garbage.npy",
+        &header("not python {{{\n"),
+        &["not a valid npy header"],
+    );
+    bad_tensor(
+        &dir,
+        "nodescr.npy",
+        &header("{'fortran_order': False, 'shape': (1,), }\n"),
+        &["not a valid npy header", "descr"],
+    );
+    bad_tensor(
+        &dir,
+        "badshape.npy",
+        &header("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }\n"),
+        &["not a valid npy header"],
+    );
+    // Missing file.
+    let out = dir.run(&[
+        "encode",
+        "--tensor-keys",
+        "tk1.npy",
+        "--tensor",
+        "missing.npy",
+        "-o",
+        "x.bin",
+    ]);
+    assert_fails(&out, 1, &["missing.npy", "cannot read"]);
+}
+
+#[test]
+fn unsupported_dtypes() {
+    let dir = TempDir::new("unsupported");
+    let cases = [
+        ("<i2", 2),
+        ("<c8", 8),
+        ("<c16", 16),
+        ("|i1", 1),
+        ("<u2", 2),
+        ("<u4", 4),
+        ("<u8", 8),
+        ("<f2", 2),
+        ("<M8[ns]", 8),
+        ("<m8[s]", 8),
+        ("|V4", 4),
+    ];
+    for (i, (descr, size)) in cases.into_iter().enumerate() {
+        let file = format!("unsupported{i}.npy");
+        let needle = format!("unsupported dtype '{descr}'");
+        bad_tensor(&dir, &file, &npy(descr, &[2], &vec![0; 2 * size]), &[&needle]);
+    }
+    // Pickled objects and structured dtypes.
+    bad_tensor(
+        &dir,
+        "object.npy",
+        &npy("|O", &[2], &[0; 16]),
+        &["unsupported dtype '|O'"],
+    );
+    let mut rec = b"\x93NUMPY\x01\x00".to_vec();
+    let text = "{'descr': [('shape', '<i4'), ('b', '<f4')], 'fortran_order': False, 'shape': (2,), }\n";
+    rec.extend((text.len() as u16).to_le_bytes());
+    rec.extend(text.as_bytes());
+    rec.extend([0; 16]);
+    bad_tensor(&dir, "record.npy", &rec, &["structured"]);
+}
+
+#[test]
+fn invalid_unicode_is_refused() {
+    let dir = TempDir::new("bad_unicode");
+    let mut data = unicode_data(&["ab", "c"], 2, false);
+    data[4..8].copy_from_slice(&0xD800u32.to_le_bytes()); // a lone surrogate
+    bad_tensor(
+        &dir,
+        "surrogate.npy",
+        &npy("<U2", &[2], &data),
+        &["element 0", "0xD800"],
+    );
+    let mut data = unicode_data(&["ab", "c"], 2, false);
+    data[8..12].copy_from_slice(&0x110000u32.to_le_bytes());
+    bad_tensor(
+        &dir,
+        "too_big.npy",
+        &npy("<U2", &[2], &data),
+        &["element 1", "0x110000"],
+    );
+}
+
+/// Shapes whose element count overflows: refused with a message, never a
+/// panic in the header parser.
+#[test]
+fn huge_shapes_are_refused() {
+    let dir = TempDir::new("huge_shape");
+    let t40 = 1usize << 40;
+    bad_tensor(
+        &dir,
+        "huge3.npy",
+        &npy_header("<f4", false, &[t40, t40, t40]),
+        &["more elements"],
+    );
+    bad_tensor(
+        &dir,
+        "huge0.npy",
+        &npy_header("<f4", false, &[0, t40, t40]),
+        &["more elements"],
+    );
+    bad_tensor(
+        &dir,
+        "huge_bytes.npy",
+        &npy_header("<f8", false, &[1 << 61]),
+        &["more bytes"],
+    );
+    bad_tensor(
+        &dir,
+        "huge_data.npy",
+        &npy_header("<f8", false, &[1 << 40]),
+        &["truncated data"],
+    );
+    bad_tensor(
+        &dir,
+        "huge_unicode.npy",
+        &npy_header("<U4611686018427387904", false, &[1]),
+        &[],
+    );
+}
+
+#[test]
+fn bench_reports_every_field() {
+    let dir = TempDir::new("bench");
+    let out = dir.run(&[
+        "bench",
+        "--json",
+        "--workload",
+        "W1",
+        "--workload",
+        "w5",
+        "--samples",
+        "1",
+        "--sample-ms",
+        "1",
+    ]);
+    assert_success(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    // W1: 9 + 1 * (10 + 16 * 8) bytes.
+    assert!(lines[0].starts_with("{\"workload\":\"W1\""), "{text}");
+    assert!(lines[0].contains("\"bytes\":147,"), "{text}");
+    assert!(lines[1].starts_with("{\"workload\":\"W5\""), "{text}");
+    for line in &lines {
+        for field in [
+            "\"ns_per_encode\":",
+            "\"gb_per_s\":",
+            "\"memcpy_ns\":",
+            "\"ratio_to_memcpy\":",
+        ] {
+            assert!(line.contains(field), "{field} missing: {line}");
+        }
+    }
+    let table = dir.run(&["bench", "--workload", "W2", "--samples", "1", "--sample-ms", "1"]);
+    assert_success(&table);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.contains("x memcpy") && table.contains("W2"), "{table}");
+    let unknown = dir.run(&["bench", "--workload", "W9"]);
+    assert_fails(&unknown, 1, &["no workload 'W9'"]);
+}
