@@ -3,8 +3,7 @@
 
 use crate::error::Error;
 use crate::input::BatchPrediction;
-use crate::kernels;
-use crate::plan::{Body, Plan, Source, TensorPlan};
+use crate::plan::{Plan, Source, TensorPlan};
 use crate::wire::{field, ttype, Out};
 
 /// A checked response, ready to encode: every input check has passed and
@@ -74,13 +73,8 @@ impl<'a> Encoder<'a> {
         for row in 0..p.batch {
             if let Some(c) = &p.continuous {
                 out.put(&c.head);
-                let n = c.keys_be.len();
-                let dst = out.take(16 * n);
-                if c.wide {
-                    kernels::continuous_row_f64(&c.keys_be, &c.values[row * n * 8..][..n * 8], dst);
-                } else {
-                    kernels::continuous_row_f32(&c.keys_be, &c.values[row * n * 4..][..n * 4], dst);
-                }
+                let dst = out.take(16 * c.keys_be.len());
+                (c.kernel)(&c.keys_be, &c.values[row * c.row_bytes..][..c.row_bytes], dst);
             }
             if !p.tensors.is_empty() {
                 out.put(&p.tensors_head);
@@ -97,17 +91,8 @@ impl<'a> Encoder<'a> {
 fn write_tensor_row(t: &TensorPlan<'_>, row: usize, out: &mut Out<'_>) {
     out.put(&t.prefix);
     match t.source {
-        Source::Fixed(bytes) => {
-            let src = &bytes[row * t.row_in..][..t.row_in];
-            let dst = out.take(t.row_out);
-            match t.body {
-                Body::Copy => kernels::copy(src, dst),
-                Body::Swap8 => kernels::swap8(src, dst),
-                Body::Swap4 => kernels::swap4(src, dst),
-                Body::Widen => kernels::f32_to_f64_be(src, dst),
-                Body::Bool => kernels::bool_to_thrift(src, dst),
-                Body::Strings => unreachable!("fixed-size source with a string body"),
-            }
+        Source::Fixed { bytes, kernel } => {
+            kernel(&bytes[row * t.row_in..][..t.row_in], out.take(t.row_out));
         }
         Source::Str(strings) => write_strings(
             strings[row * t.row_in..][..t.row_in].iter().map(|s| s.as_bytes()),

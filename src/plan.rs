@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Input, KeyMap, Size};
 use crate::input::{BatchPrediction, TensorData, TensorEncoding, Values};
+use crate::kernels;
 use crate::wire::{self, field, ttype, PutHeader, FIELD_HEADER, LIST_HEADER, MAP_HEADER, MAX_SIZE, STOP};
 use crate::DataType;
 use smallvec::SmallVec;
@@ -17,32 +18,24 @@ pub(crate) struct ContinuousPlan<'a> {
     pub keys_be: SmallVec<[[u8; 8]; 32]>,
     /// The whole batch of values as little-endian bytes.
     pub values: &'a [u8],
-    /// `true` for f64 values, `false` for f32.
-    pub wide: bool,
+    /// Bytes of `values` per record (`n` times 4 or 8).
+    pub row_bytes: usize,
+    /// Writes one record's entries; chosen once per call by value type.
+    pub kernel: RowKernel,
 }
 
-/// How a row's element data becomes wire bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Body {
-    /// Raw content: the little-endian bytes as they are.
-    Copy,
-    /// Typed `i64`/`f64` list: byte-swap 8.
-    Swap8,
-    /// Typed `i32` list: byte-swap 4.
-    Swap4,
-    /// Typed f32 tensor: widen to a big-endian double list.
-    Widen,
-    /// Typed bool list: 0 or 1 per byte.
-    Bool,
-    /// A string list: `<len i32><bytes>` per string.
-    Strings,
-}
+/// Writes one record's continuous entries (see [`kernels::continuous_row_f32`]).
+pub(crate) type RowKernel = fn(&[[u8; 8]], &[u8], &mut [u8]);
+
+/// Turns one row of little-endian elements into its wire bytes.
+pub(crate) type Kernel = fn(&[u8], &mut [u8]);
 
 /// The element source of a dense tensor.
 #[derive(Clone, Copy)]
 pub(crate) enum Source<'a> {
-    /// Fixed-size elements as little-endian bytes.
-    Fixed(&'a [u8]),
+    /// Fixed-size elements as little-endian bytes, and the kernel (chosen
+    /// once per call by element type and encoding) that writes a row.
+    Fixed { bytes: &'a [u8], kernel: Kernel },
     /// UTF-8 strings.
     Str(&'a [&'a str]),
     /// Byte strings.
@@ -53,10 +46,9 @@ pub(crate) enum Source<'a> {
 /// (they are the same for every row, so they are built once per call).
 pub(crate) struct TensorPlan<'a> {
     pub source: Source<'a>,
-    pub body: Body,
     /// Input per row: bytes for fixed-size elements, strings for strings.
     pub row_in: usize,
-    /// Output bytes of `body` per row (0 for strings: they vary).
+    /// Output bytes of a fixed-size row (0 for strings: they vary).
     pub row_out: usize,
     /// Map key, union field, and the tensor struct up to the row's data.
     pub prefix: SmallVec<[u8; 32]>,
@@ -164,6 +156,15 @@ fn raw_elements(input: Input, dtype: DataType, bytes: &[u8], allowed: &[DataType
     Ok(bytes.len() / size)
 }
 
+/// A fixed-size source, written as a raw copy unless the typed encoding
+/// picks a converting kernel.
+fn fixed(bytes: &[u8]) -> Source<'_> {
+    Source::Fixed {
+        bytes,
+        kernel: kernels::copy,
+    }
+}
+
 const RAW_TENSOR_TYPES: [DataType; 6] = [
     DataType::Float,
     DataType::Double,
@@ -226,12 +227,12 @@ impl<'a> Plan<'a> {
                     last_dim: n,
                 });
             }
-            let (values, wide, found) = match c.values {
-                Values::F32(v) => (le_bytes(v), false, v.len()),
-                Values::F64(v) => (le_bytes(v), true, v.len()),
+            let (values, dtype, found) = match c.values {
+                Values::F32(v) => (le_bytes(v), DataType::Float, v.len()),
+                Values::F64(v) => (le_bytes(v), DataType::Double, v.len()),
                 Values::Raw { dtype, bytes } => {
                     let found = raw_elements(input, dtype, bytes, &[DataType::Float, DataType::Double])?;
-                    (bytes, dtype == DataType::Double, found)
+                    (bytes, dtype, found)
                 }
             };
             let expected = product(input, &c.shape)?;
@@ -251,7 +252,13 @@ impl<'a> Plan<'a> {
                     head: map_head(field::CONTINUOUS, ttype::DOUBLE, n),
                     keys_be: c.keys.iter().map(|k| k.to_be_bytes()).collect(),
                     values,
-                    wide,
+                    // n * 4 or n * 8: no more than the values' length.
+                    row_bytes: n * if dtype == DataType::Double { 8 } else { 4 },
+                    kernel: if dtype == DataType::Double {
+                        kernels::continuous_row_f64
+                    } else {
+                        kernels::continuous_row_f32
+                    },
                 });
             }
         }
@@ -315,16 +322,16 @@ fn plan_tensor<'a>(
         return Err(Error::ScalarTensor { index, key });
     }
     let (source, dtype, found) = match *data {
-        TensorData::F32(v) => (Source::Fixed(le_bytes(v)), DataType::Float, v.len()),
-        TensorData::F64(v) => (Source::Fixed(le_bytes(v)), DataType::Double, v.len()),
-        TensorData::I32(v) => (Source::Fixed(le_bytes(v)), DataType::Int32, v.len()),
-        TensorData::I64(v) => (Source::Fixed(le_bytes(v)), DataType::Int64, v.len()),
-        TensorData::U8(v) => (Source::Fixed(v), DataType::Uint8, v.len()),
-        TensorData::Bool(v) => (Source::Fixed(le_bytes(v)), DataType::Bool, v.len()),
+        TensorData::F32(v) => (fixed(le_bytes(v)), DataType::Float, v.len()),
+        TensorData::F64(v) => (fixed(le_bytes(v)), DataType::Double, v.len()),
+        TensorData::I32(v) => (fixed(le_bytes(v)), DataType::Int32, v.len()),
+        TensorData::I64(v) => (fixed(le_bytes(v)), DataType::Int64, v.len()),
+        TensorData::U8(v) => (fixed(v), DataType::Uint8, v.len()),
+        TensorData::Bool(v) => (fixed(le_bytes(v)), DataType::Bool, v.len()),
         TensorData::Str(v) => (Source::Str(v), DataType::String, v.len()),
         TensorData::Bytes(v) => (Source::Bytes(v), DataType::String, v.len()),
         TensorData::Raw { dtype, bytes } => (
-            Source::Fixed(bytes),
+            fixed(bytes),
             dtype,
             raw_elements(input, dtype, bytes, &RAW_TENSOR_TYPES)?,
         ),
@@ -352,18 +359,33 @@ fn plan_tensor<'a>(
     }
 
     let typed = encoding == TensorEncoding::Typed;
-    // (union arm, element list type, output bytes per element, body)
-    let (arm, list, out_size, body) = match dtype {
-        DataType::String => (field::STRING_TENSOR, Some(ttype::STRING), 0, Body::Strings),
-        DataType::Float if typed => (field::FLOAT_TENSOR, Some(ttype::DOUBLE), 8, Body::Widen),
-        DataType::Double if typed => (field::DOUBLE_TENSOR, Some(ttype::DOUBLE), 8, Body::Swap8),
-        DataType::Int32 if typed => (field::INT32_TENSOR, Some(ttype::I32), 4, Body::Swap4),
-        DataType::Int64 if typed => (field::INT64_TENSOR, Some(ttype::I64), 8, Body::Swap8),
-        DataType::Bool if typed => (field::BOOL_TENSOR, Some(ttype::BOOL), 1, Body::Bool),
+    // (union arm, element list type, output bytes per element, typed kernel);
+    // without a typed kernel a fixed-size row is a raw copy.
+    let (arm, list, out_size, typed_kernel): (_, _, _, Option<Kernel>) = match dtype {
+        DataType::String => (field::STRING_TENSOR, Some(ttype::STRING), 0, None),
+        DataType::Float if typed => (
+            field::FLOAT_TENSOR,
+            Some(ttype::DOUBLE),
+            8,
+            Some(kernels::f32_to_f64_be),
+        ),
+        DataType::Double if typed => (field::DOUBLE_TENSOR, Some(ttype::DOUBLE), 8, Some(kernels::swap8)),
+        DataType::Int32 if typed => (field::INT32_TENSOR, Some(ttype::I32), 4, Some(kernels::swap4)),
+        DataType::Int64 if typed => (field::INT64_TENSOR, Some(ttype::I64), 8, Some(kernels::swap8)),
+        DataType::Bool if typed => (
+            field::BOOL_TENSOR,
+            Some(ttype::BOOL),
+            1,
+            Some(kernels::bool_to_thrift),
+        ),
         _ => {
             let size = dtype.fixed_size().expect("checked by raw_elements or by type");
-            (field::RAW_TYPED_TENSOR, None, size, Body::Copy)
+            (field::RAW_TYPED_TENSOR, None, size, None)
         }
+    };
+    let source = match (source, typed_kernel) {
+        (Source::Fixed { bytes, .. }, Some(kernel)) => Source::Fixed { bytes, kernel },
+        (source, _) => source,
     };
     let in_size = dtype.fixed_size().unwrap_or(1);
     let row_out = row_elems.checked_mul(out_size).ok_or(too_large(
@@ -401,22 +423,16 @@ fn plan_tensor<'a>(
     suffix.push(ttype::STOP); // end of the tensor struct
     suffix.push(ttype::STOP); // end of the GeneralTensor union
 
-    let strings = match source {
-        Source::Str(v) => string_bytes(input, v.iter().map(|s| s.len()))?,
-        Source::Bytes(v) => string_bytes(input, v.iter().map(|s| s.len()))?,
-        Source::Fixed(_) => 0,
+    let (strings, row_in) = match source {
+        Source::Str(v) => (string_bytes(input, v.iter().map(|s| s.len()))?, row_elems),
+        Source::Bytes(v) => (string_bytes(input, v.iter().map(|s| s.len()))?, row_elems),
+        // Never more than row_out, which was checked above: no overflow.
+        Source::Fixed { .. } => (0, row_elems * in_size),
     };
-    // Never more than row_out, which was checked above: no overflow.
-    let row_in = if body == Body::Strings {
-        row_elems
-    } else {
-        row_elems * in_size
-    };
-    debug_assert!(body == Body::Strings || row_in <= row_out);
+    debug_assert!(!matches!(source, Source::Fixed { .. }) || row_in <= row_out);
     Ok((
         TensorPlan {
             source,
-            body,
             row_in,
             row_out,
             prefix,
