@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::input::BatchPrediction;
+use crate::kernels::Level;
 use crate::plan::{Plan, Source, TensorPlan};
 use crate::wire::{field, ttype, Out};
 
@@ -26,6 +27,12 @@ impl<'a> Encoder<'a> {
     #[inline]
     pub fn encoded_len(&self) -> usize {
         self.plan.len
+    }
+
+    /// The kernel level this encoder uses ([`Level::best`] unless the
+    /// inputs asked for one with [`BatchPrediction::level`]).
+    pub fn level(&self) -> Level {
+        self.plan.kernels.level()
     }
 
     /// The number of records (`DataRecord`s) in the response.
@@ -70,11 +77,17 @@ impl<'a> Encoder<'a> {
         let p = &self.plan;
         out.put(&[ttype::LIST, 0, field::PREDICTIONS as u8, ttype::STRUCT]);
         out.put_i32(p.batch as i32);
+        if let (Some(c), true) = (&p.continuous, p.tensors.is_empty()) {
+            // Continuous only: every record in one kernel call.
+            let dst = out.take(p.batch * c.records.record_len());
+            (c.kernel)(&c.records, c.values, dst);
+            out.put_u8(ttype::STOP);
+            return;
+        }
         for row in 0..p.batch {
             if let Some(c) = &p.continuous {
-                out.put(&c.head);
-                let dst = out.take(16 * c.keys_be.len());
-                (c.kernel)(&c.keys_be, &c.values[row * c.row_bytes..][..c.row_bytes], dst);
+                let dst = out.take(c.records.record_len());
+                (c.kernel)(&c.records, &c.values[row * c.row_bytes..][..c.row_bytes], dst);
             }
             if !p.tensors.is_empty() {
                 out.put(&p.tensors_head);

@@ -1,5 +1,6 @@
 //! The one error type of bprwire.
 
+use crate::kernels::Level;
 use crate::DataType;
 use core::fmt;
 
@@ -194,6 +195,12 @@ pub enum Error {
         /// Bytes the buffer has.
         available: usize,
     },
+    /// [`BatchPrediction::level`](crate::BatchPrediction::level) forced a
+    /// kernel level this CPU lacks (or that `BPRWIRE_MAX_LEVEL` rules out).
+    LevelUnavailable {
+        /// The level asked for.
+        level: Level,
+    },
 }
 
 impl fmt::Display for Error {
@@ -253,6 +260,13 @@ impl fmt::Display for Error {
             Error::BufferTooSmall { needed, available } => write!(
                 f,
                 "output buffer of {available} bytes is too small: the response needs {needed}"
+            ),
+            Error::LevelUnavailable { level } => write!(
+                f,
+                "kernel level {level} was forced, but it is not available here (CPU has it: {}; BPRWIRE_MAX_LEVEL cap: {}; available: {})",
+                level.cpu_has(),
+                Level::cap(),
+                Level::available().map(Level::name).collect::<Vec<_>>().join(", ")
             ),
         }
     }

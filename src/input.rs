@@ -3,6 +3,7 @@
 //! Nothing here copies element data; a [`Tensor`] is a view (element slice
 //! plus shape) over the caller's memory.
 
+use crate::kernels::Level;
 use crate::DataType;
 use smallvec::SmallVec;
 
@@ -228,6 +229,7 @@ pub struct BatchPrediction<'a> {
     pub(crate) continuous: Option<Continuous<'a>>,
     pub(crate) dense: Option<Dense<'a>>,
     pub(crate) encoding: TensorEncoding,
+    pub(crate) level: Option<Level>,
 }
 
 impl<'a> BatchPrediction<'a> {
@@ -262,6 +264,20 @@ impl<'a> BatchPrediction<'a> {
     /// Shorthand for `.encoding(TensorEncoding::Typed)`.
     pub fn typed(self) -> Self {
         self.encoding(TensorEncoding::Typed)
+    }
+
+    /// Forces the kernel level (default: [`Level::best`], detected once).
+    /// The bytes are the same at every level; this is for tests and
+    /// benchmarks. Encoding fails with [`Error::LevelUnavailable`](crate::Error::LevelUnavailable)
+    /// if the CPU lacks the level.
+    pub fn level(mut self, level: Level) -> Self {
+        self.level = Some(level);
+        self
+    }
+
+    /// The forced kernel level, if any.
+    pub fn forced_level(&self) -> Option<Level> {
+        self.level
     }
 
     /// The continuous predictions, if set.

@@ -25,7 +25,9 @@
 //! Only little-endian targets are supported: raw tensors are written as
 //! their in-memory bytes, as twml does.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // allowed only in kernels::x86, block by block
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
 #[cfg(target_endian = "big")]
@@ -46,3 +48,4 @@ pub use dtype::DataType;
 pub use encoder::Encoder;
 pub use error::{Error, Input, KeyMap, Size};
 pub use input::{BatchPrediction, Continuous, Dense, Shape, Tensor, TensorData, TensorEncoding, Values};
+pub use kernels::Level;

@@ -83,6 +83,12 @@ struct BenchCli {
     /// One JSON object per line instead of a table
     #[arg(long)]
     json: bool,
+
+    /// Kernel level to time; repeat for several, or 'all' for every level this CPU has
+    /// (default: the best one)
+    #[arg(long = "level", value_name = "LEVEL",
+          value_parser = clap::builder::PossibleValuesParser::new(["scalar", "ssse3", "avx2", "avx512", "all"]))]
+    levels: Vec<String>,
 }
 
 #[derive(Args)]
@@ -128,6 +134,11 @@ struct EncodeCli {
     #[arg(long)]
     typed: bool,
 
+    /// Force a kernel level (default: the best this CPU has); the bytes are the same
+    #[arg(long, value_name = "LEVEL",
+          value_parser = clap::builder::PossibleValuesParser::new(["scalar", "ssse3", "avx2", "avx512"]))]
+    level: Option<String>,
+
     /// Output file; '-' writes the bytes to stdout
     ///
     /// After writing a file, a one-line summary (records, bytes, path) goes to stderr.
@@ -150,6 +161,7 @@ fn main() -> ExitCode {
             tensor_keys: e.tensor_keys,
             tensors: e.tensors,
             typed: e.typed,
+            level: e.level.as_deref().and_then(bprwire::Level::from_name),
             output: e.output,
         }),
         Command::Demo(d) => cli::demo::run(&d.output),
@@ -158,6 +170,14 @@ fn main() -> ExitCode {
             samples: b.samples.into(),
             sample_time: std::time::Duration::from_millis(b.sample_ms.into()),
             json: b.json,
+            levels: if b.levels.iter().any(|l| l == "all") {
+                bprwire::Level::available().collect()
+            } else {
+                b.levels
+                    .iter()
+                    .filter_map(|l| bprwire::Level::from_name(l))
+                    .collect()
+            },
         }),
     };
     match result {

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Input, KeyMap, Size};
 use crate::input::{BatchPrediction, TensorData, TensorEncoding, Values};
-use crate::kernels;
+use crate::kernels::{Conversion, Kernels, Records};
 use crate::wire::{self, field, ttype, PutHeader, FIELD_HEADER, LIST_HEADER, MAP_HEADER, MAX_SIZE, STOP};
 use crate::DataType;
 use smallvec::SmallVec;
@@ -12,20 +12,18 @@ use smallvec::SmallVec;
 /// Continuous predictions, checked; present only when `n > 0` (twml writes
 /// no continuous map for an empty key list).
 pub(crate) struct ContinuousPlan<'a> {
-    /// `0D 00 02 0A 04 <n>`: field header and map header of every record.
-    pub head: [u8; FIELD_HEADER + MAP_HEADER],
-    /// The keys in big-endian, swapped once per call.
-    pub keys_be: SmallVec<[[u8; 8]; 32]>,
+    /// `0D 00 02 0A 04 <n>` and the keys (the kernel swaps them).
+    pub records: Records<'a>,
     /// The whole batch of values as little-endian bytes.
     pub values: &'a [u8],
     /// Bytes of `values` per record (`n` times 4 or 8).
     pub row_bytes: usize,
-    /// Writes one record's entries; chosen once per call by value type.
+    /// Writes records' entries; chosen once per call by value type and level.
     pub kernel: RowKernel,
 }
 
-/// Writes one record's continuous entries (see [`kernels::continuous_row_f32`]).
-pub(crate) type RowKernel = fn(&[[u8; 8]], &[u8], &mut [u8]);
+/// Writes records of continuous entries (see [`Kernels::continuous_f32`]).
+pub(crate) type RowKernel = fn(&Records<'_>, &[u8], &mut [u8]);
 
 /// Turns one row of little-endian elements into its wire bytes.
 pub(crate) type Kernel = fn(&[u8], &mut [u8]);
@@ -58,6 +56,7 @@ pub(crate) struct TensorPlan<'a> {
 
 /// A checked [`BatchPrediction`]: what [`Encoder`](crate::Encoder) encodes.
 pub(crate) struct Plan<'a> {
+    pub kernels: &'static Kernels,
     pub batch: usize,
     pub len: usize,
     pub continuous: Option<ContinuousPlan<'a>>,
@@ -161,7 +160,7 @@ fn raw_elements(input: Input, dtype: DataType, bytes: &[u8], allowed: &[DataType
 fn fixed(bytes: &[u8]) -> Source<'_> {
     Source::Fixed {
         bytes,
-        kernel: kernels::copy,
+        kernel: crate::kernels::scalar::copy,
     }
 }
 
@@ -197,6 +196,10 @@ impl<'a> Plan<'a> {
     pub(crate) fn new(bp: &BatchPrediction<'a>) -> Result<Self, Error> {
         let dense = bp.dense.as_ref();
         let has_tensors = dense.is_some_and(|d| !d.keys.is_empty() || !d.tensors.is_empty());
+        let kernels = match bp.level {
+            None => Kernels::best(),
+            Some(level) => Kernels::for_level(level).map_err(|_| Error::LevelUnavailable { level })?,
+        };
         if bp.continuous.is_none() && !has_tensors {
             return Err(Error::NoPredictions);
         }
@@ -248,17 +251,17 @@ impl<'a> Plan<'a> {
             batch = Some(rows);
             if n > 0 {
                 record = add(record, add(FIELD_HEADER + MAP_HEADER, mul(16, n)?)?)?;
+                let wide = dtype == DataType::Double;
                 continuous = Some(ContinuousPlan {
-                    head: map_head(field::CONTINUOUS, ttype::DOUBLE, n),
-                    keys_be: c.keys.iter().map(|k| k.to_be_bytes()).collect(),
+                    records: Records {
+                        head: map_head(field::CONTINUOUS, ttype::DOUBLE, n),
+                        keys: c.keys,
+                        stop: true, // until tensors follow (set below)
+                    },
                     values,
                     // n * 4 or n * 8: no more than the values' length.
-                    row_bytes: n * if dtype == DataType::Double { 8 } else { 4 },
-                    kernel: if dtype == DataType::Double {
-                        kernels::continuous_row_f64
-                    } else {
-                        kernels::continuous_row_f32
-                    },
+                    row_bytes: n * if wide { 8 } else { 4 },
+                    kernel: kernels.continuous(wide),
                 });
             }
         }
@@ -269,7 +272,7 @@ impl<'a> Plan<'a> {
             record += FIELD_HEADER + MAP_HEADER;
             for (index, (&key, t)) in d.keys.iter().zip(d.tensors).enumerate() {
                 let input = Input::Tensor { index, key };
-                let (plan, strings) = plan_tensor(input, key, t.data(), t.shape(), bp.encoding)?;
+                let (plan, strings) = plan_tensor(input, key, t.data(), t.shape(), bp.encoding, kernels)?;
                 let rows = t.shape()[0];
                 match batch {
                     None => batch = Some(rows),
@@ -291,11 +294,16 @@ impl<'a> Plan<'a> {
             check_keys(KeyMap::Tensors, d.keys)?;
         }
 
+        if let Some(c) = &mut continuous {
+            // Without tensors, the STOP that ends a record follows its entries.
+            c.records.stop = tensors.is_empty();
+        }
         let batch = batch.unwrap_or(0);
         check_size(None, Size::Batch, batch)?;
         let head = FIELD_HEADER + LIST_HEADER;
         let len = add(add(head + STOP, mul(batch, record)?)?, string_bytes)?;
         Ok(Plan {
+            kernels,
             batch,
             len,
             continuous,
@@ -314,6 +322,7 @@ fn plan_tensor<'a>(
     data: &TensorData<'a>,
     shape: &[usize],
     encoding: TensorEncoding,
+    kernels: &'static Kernels,
 ) -> Result<(TensorPlan<'a>, usize), Error> {
     let Input::Tensor { index, .. } = input else {
         unreachable!("plan_tensor takes a tensor")
@@ -359,32 +368,35 @@ fn plan_tensor<'a>(
     }
 
     let typed = encoding == TensorEncoding::Typed;
-    // (union arm, element list type, output bytes per element, typed kernel);
-    // without a typed kernel a fixed-size row is a raw copy.
-    let (arm, list, out_size, typed_kernel): (_, _, _, Option<Kernel>) = match dtype {
+    // (union arm, element list type, output bytes per element, conversion);
+    // without a conversion a fixed-size row is a raw copy.
+    let (arm, list, out_size, conversion) = match dtype {
         DataType::String => (field::STRING_TENSOR, Some(ttype::STRING), 0, None),
         DataType::Float if typed => (
             field::FLOAT_TENSOR,
             Some(ttype::DOUBLE),
             8,
-            Some(kernels::f32_to_f64_be),
+            Some(Conversion::F32ToF64),
         ),
-        DataType::Double if typed => (field::DOUBLE_TENSOR, Some(ttype::DOUBLE), 8, Some(kernels::swap8)),
-        DataType::Int32 if typed => (field::INT32_TENSOR, Some(ttype::I32), 4, Some(kernels::swap4)),
-        DataType::Int64 if typed => (field::INT64_TENSOR, Some(ttype::I64), 8, Some(kernels::swap8)),
-        DataType::Bool if typed => (
-            field::BOOL_TENSOR,
-            Some(ttype::BOOL),
-            1,
-            Some(kernels::bool_to_thrift),
+        DataType::Double if typed => (
+            field::DOUBLE_TENSOR,
+            Some(ttype::DOUBLE),
+            8,
+            Some(Conversion::Swap8),
         ),
+        DataType::Int32 if typed => (field::INT32_TENSOR, Some(ttype::I32), 4, Some(Conversion::Swap4)),
+        DataType::Int64 if typed => (field::INT64_TENSOR, Some(ttype::I64), 8, Some(Conversion::Swap8)),
+        DataType::Bool if typed => (field::BOOL_TENSOR, Some(ttype::BOOL), 1, Some(Conversion::Bool)),
         _ => {
             let size = dtype.fixed_size().expect("checked by raw_elements or by type");
             (field::RAW_TYPED_TENSOR, None, size, None)
         }
     };
-    let source = match (source, typed_kernel) {
-        (Source::Fixed { bytes, .. }, Some(kernel)) => Source::Fixed { bytes, kernel },
+    let source = match (source, conversion) {
+        (Source::Fixed { bytes, .. }, Some(c)) => Source::Fixed {
+            bytes,
+            kernel: kernels.convert(c),
+        },
         (source, _) => source,
     };
     let in_size = dtype.fixed_size().unwrap_or(1);

@@ -4,7 +4,8 @@
 //! - the reference decoder reads bprwire's bytes back into exactly the data
 //!   given (doubles compared by bits: both sides are re-serialized);
 //! - with ascending keys, the bytes equal the reference encoder's exactly;
-//! - encoding into a larger buffer touches only the first `encoded_len()` bytes.
+//! - encoding into a larger buffer touches only the first `encoded_len()` bytes;
+//! - every kernel level this machine has writes the same bytes.
 //!
 //! Case counts: `PROPTEST_CASES` overrides the default of each property.
 
@@ -38,6 +39,13 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     // OrderedFloat's Eq treats all NaNs as equal: compare bits through the
     // reference encoder, which writes doubles by their bits.
     prop_assert_eq!(&bprwire_reference::serialize(&decoded), &expected_bytes);
+
+    // Every kernel level this CPU has writes the same bytes.
+    for level in bprwire::Level::available() {
+        let at = inputs.clone().level(level).encoder().unwrap();
+        prop_assert_eq!(at.level(), level);
+        prop_assert_eq!(&at.encode_to_vec(), &buf, "level {} differs", level);
+    }
 
     // Ascending keys: byte-identical to the reference encoder.
     if case.keys_ascending() {

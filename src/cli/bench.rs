@@ -7,6 +7,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bprwire::workloads::{self, Workload};
+use bprwire::Level;
 
 use super::error::CliError;
 
@@ -20,11 +21,14 @@ pub struct BenchArgs {
     pub sample_time: Duration,
     /// Print JSON lines instead of a table.
     pub json: bool,
+    /// Kernel levels to time (the best available when empty).
+    pub levels: Vec<Level>,
 }
 
 /// One workload's figures.
 struct Row {
     id: &'static str,
+    level: Level,
     summary: &'static str,
     bytes: usize,
     encode_ns: f64,
@@ -56,8 +60,9 @@ fn measure(mut f: impl FnMut(), samples: usize, sample_time: Duration) -> f64 {
     ns[ns.len() / 2]
 }
 
-fn run_one(w: &Workload, args: &BenchArgs) -> Row {
+fn run_one(w: &Workload, level: Level, args: &BenchArgs) -> Row {
     w.with_inputs(|bp| {
+        let bp = &bp.clone().level(level);
         let len = bp.encoded_len().expect("workloads are valid");
         let mut buf = vec![0u8; len];
         // The serving-loop case: check, size and encode into a reused buffer.
@@ -78,6 +83,7 @@ fn run_one(w: &Workload, args: &BenchArgs) -> Row {
         );
         Row {
             id: w.id,
+            level,
             summary: w.summary,
             bytes: len,
             encode_ns,
@@ -102,19 +108,31 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             })
             .collect::<Result<_, _>>()?
     };
+    let levels = if args.levels.is_empty() {
+        vec![Level::best()]
+    } else {
+        args.levels.clone()
+    };
+    if let Some(&missing) = levels.iter().find(|l| !l.is_available()) {
+        return Err(CliError::Usage(format!(
+            "kernel level {missing} is not available here (available: {})",
+            Level::available().map(Level::name).collect::<Vec<_>>().join(", ")
+        )));
+    }
     if !args.json {
         println!(
-            "{:<4} {:>10} {:>14} {:>9} {:>14} {:>9}  workload",
-            "id", "bytes", "ns/encode", "GB/s", "ns/memcpy", "x memcpy"
+            "{:<4} {:<7} {:>10} {:>14} {:>9} {:>14} {:>9}  workload",
+            "id", "level", "bytes", "ns/encode", "GB/s", "ns/memcpy", "x memcpy"
         );
     }
-    for w in &chosen {
-        let r = run_one(w, args);
+    for (w, &level) in chosen.iter().flat_map(|w| levels.iter().map(move |l| (w, l))) {
+        let r = run_one(w, level, args);
         let ratio = r.encode_ns / r.memcpy_ns;
         if args.json {
             println!(
-                "{{\"workload\":\"{}\",\"summary\":\"{}\",\"bytes\":{},\"ns_per_encode\":{:.1},\"gb_per_s\":{:.3},\"memcpy_ns\":{:.1},\"ratio_to_memcpy\":{:.3}}}",
+                "{{\"workload\":\"{}\",\"level\":\"{}\",\"summary\":\"{}\",\"bytes\":{},\"ns_per_encode\":{:.1},\"gb_per_s\":{:.3},\"memcpy_ns\":{:.1},\"ratio_to_memcpy\":{:.3}}}",
                 r.id,
+                r.level,
                 r.summary,
                 r.bytes,
                 r.encode_ns,
@@ -124,8 +142,9 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             );
         } else {
             println!(
-                "{:<4} {:>10} {:>14.1} {:>9.2} {:>14.1} {:>9.2}  {}",
+                "{:<4} {:<7} {:>10} {:>14.1} {:>9.2} {:>14.1} {:>9.2}  {}",
                 r.id,
+                r.level.name(),
                 r.bytes,
                 r.encode_ns,
                 gb_per_s(r.bytes, r.encode_ns),

@@ -22,6 +22,8 @@ pub struct EncodeArgs {
     pub tensors: Vec<PathBuf>,
     /// Typed lists instead of raw tensors.
     pub typed: bool,
+    /// Forced kernel level (`None`: the best available).
+    pub level: Option<bprwire::Level>,
     /// Output path, `-` for stdout.
     pub output: PathBuf,
 }
@@ -113,6 +115,9 @@ pub fn run(args: &EncodeArgs) -> Result<(), CliError> {
     }
     if args.typed {
         inputs = inputs.typed();
+    }
+    if let Some(level) = args.level {
+        inputs = inputs.level(level);
     }
     let encoder = inputs.encoder().map_err(|err| {
         let context = context(&err, args);

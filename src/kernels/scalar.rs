@@ -5,6 +5,8 @@
 //! checks. Inputs are little-endian element bytes; outputs are what the
 //! Thrift binary protocol wants (big-endian, doubles widened from f32).
 
+use super::Records;
+
 /// Raw copy (little-endian tensor content stays as it is).
 #[inline]
 pub fn copy(src: &[u8], dst: &mut [u8]) {
@@ -60,34 +62,49 @@ pub fn bool_to_thrift(src: &[u8], dst: &mut [u8]) {
     }
 }
 
-/// One record's continuous map entries: `key_j | value_j` (16 bytes each),
-/// keys already big-endian (swapped once per batch), values little-endian
-/// `f32` widened to big-endian `f64`.
+/// Whole records of continuous entries from little-endian `f32` values:
+/// per record the head, then `key | value` (big-endian key, value widened
+/// to a big-endian `f64`) for every key, then the STOP if asked for.
 #[inline]
-pub fn continuous_row_f32(keys_be: &[[u8; 8]], values: &[u8], dst: &mut [u8]) {
-    let n = keys_be.len();
-    assert!(
-        values.len() == n * 4 && dst.len() == n * 16,
-        "continuous_row_f32: bad lengths"
-    );
-    for ((d, k), v) in dst.chunks_exact_mut(16).zip(keys_be).zip(values.chunks_exact(4)) {
-        let v = f32::from_le_bytes(v.try_into().unwrap()) as f64;
-        d[..8].copy_from_slice(k);
-        d[8..].copy_from_slice(&v.to_bits().to_be_bytes());
-    }
+pub fn continuous_f32(records: &Records<'_>, values: &[u8], dst: &mut [u8]) {
+    continuous(records, values, dst, 4, |v| {
+        (f32::from_le_bytes(v.try_into().unwrap()) as f64).to_bits()
+    })
 }
 
-/// As [`continuous_row_f32`], for little-endian `f64` values.
+/// As [`continuous_f32`], for little-endian `f64` values.
 #[inline]
-pub fn continuous_row_f64(keys_be: &[[u8; 8]], values: &[u8], dst: &mut [u8]) {
-    let n = keys_be.len();
-    assert!(
-        values.len() == n * 8 && dst.len() == n * 16,
-        "continuous_row_f64: bad lengths"
-    );
-    for ((d, k), v) in dst.chunks_exact_mut(16).zip(keys_be).zip(values.chunks_exact(8)) {
-        let v = u64::from_le_bytes(v.try_into().unwrap());
-        d[..8].copy_from_slice(k);
-        d[8..].copy_from_slice(&v.to_be_bytes());
+pub fn continuous_f64(records: &Records<'_>, values: &[u8], dst: &mut [u8]) {
+    continuous(records, values, dst, 8, |v| {
+        u64::from_le_bytes(v.try_into().unwrap())
+    })
+}
+
+#[inline(always)]
+fn continuous(
+    records: &Records<'_>,
+    values: &[u8],
+    dst: &mut [u8],
+    elem: usize,
+    bits: impl Fn(&[u8]) -> u64,
+) {
+    let rows = records.rows(values.len(), dst.len(), elem);
+    let n = records.keys.len();
+    for row in 0..rows {
+        let record = &mut dst[row * records.record_len()..][..records.record_len()];
+        let (head, rest) = record.split_at_mut(9);
+        head.copy_from_slice(&records.head);
+        let row_values = &values[row * n * elem..][..n * elem];
+        for ((d, k), v) in rest
+            .chunks_exact_mut(16)
+            .zip(records.keys)
+            .zip(row_values.chunks_exact(elem))
+        {
+            d[..8].copy_from_slice(&k.to_be_bytes());
+            d[8..].copy_from_slice(&bits(v).to_be_bytes());
+        }
+        if records.stop {
+            rest[16 * n] = 0;
+        }
     }
 }

@@ -1,0 +1,170 @@
+//! x86-64 kernels: SSSE3, AVX2 and AVX-512 (F + BW).
+//!
+//! Each level's module holds `#[target_feature]` functions that are
+//! `unsafe` only because the CPU must have the feature; their slice
+//! arguments are checked like the scalar ones. They become safe functions
+//! in the level's [`Kernels`] table below, and [`table`] hands a table out
+//! only for a level [`has`] confirmed, which is the invariant every
+//! `unsafe` call in this file relies on.
+//!
+//! Inside a level, the loops work on whole vector blocks and pass the
+//! remainder down to the next narrower level and finally to the scalar
+//! twin, so every length is correct at every level.
+
+#![allow(unsafe_code)]
+
+mod avx2;
+mod avx512;
+mod ssse3;
+
+use super::{scalar, Kernels, Level, Records};
+
+/// Whether the CPU has everything `level` uses (asked of the CPU; callers
+/// cache the answer).
+pub(super) fn has(level: Level) -> bool {
+    match level {
+        Level::Scalar => true,
+        Level::Ssse3 => is_x86_feature_detected!("ssse3"),
+        Level::Avx2 => is_x86_feature_detected!("avx2"),
+        // The AVX-512 kernels hand their tails to the AVX2 code.
+        Level::Avx512 => {
+            is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx2")
+        }
+    }
+}
+
+/// The table of `level`. Callers must have checked `has(level)`.
+pub(super) fn table(level: Level) -> &'static Kernels {
+    debug_assert!(has(level));
+    match level {
+        Level::Scalar => &super::SCALAR,
+        Level::Ssse3 => &SSSE3,
+        Level::Avx2 => &AVX2,
+        Level::Avx512 => &AVX512,
+    }
+}
+
+/// A level's table: each entry wraps that level's `#[target_feature]`
+/// function in a safe one.
+macro_rules! table {
+    ($name:ident, $level:expr, $module:ident) => {
+        static $name: Kernels = Kernels {
+            level: $level,
+            // SAFETY: this table is reachable only through
+            // `table`, which `Kernels::for_level` calls after `has($level)`
+            // returned true, so the CPU has the features these functions
+            // enable; the functions check their slice lengths themselves.
+            swap8: |s, d| unsafe { $module::swap8(s, d) },
+            // SAFETY: as above.
+            swap4: |s, d| unsafe { $module::swap4(s, d) },
+            // SAFETY: as above.
+            f32_to_f64_be: |s, d| unsafe { $module::f32_to_f64_be(s, d) },
+            // SAFETY: as above.
+            bool_to_thrift: |s, d| unsafe { $module::bool_to_thrift(s, d) },
+            // SAFETY: as above.
+            continuous_f32: |r, v, d| unsafe { $module::continuous_f32(r, v, d) },
+            // SAFETY: as above.
+            continuous_f64: |r, v, d| unsafe { $module::continuous_f64(r, v, d) },
+        };
+    };
+}
+
+table!(SSSE3, Level::Ssse3, ssse3);
+table!(AVX2, Level::Avx2, avx2);
+table!(AVX512, Level::Avx512, avx512);
+
+/// pshufb control that reverses each 8-byte word of a 16-byte lane.
+const REVERSE8: [i8; 16] = [7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8];
+/// pshufb control that reverses each 4-byte word of a 16-byte lane.
+const REVERSE4: [i8; 16] = [3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12];
+
+/// Checks the lengths of a same-size conversion (as the scalar twins do).
+#[inline(always)]
+fn check_same(src: &[u8], dst: &[u8], elem: usize, what: &str) {
+    assert!(
+        src.len() == dst.len() && src.len().is_multiple_of(elem),
+        "{what}: bad lengths"
+    );
+}
+
+/// Checks the lengths of the f32 → f64 widening.
+#[inline(always)]
+fn check_widen(src: &[u8], dst: &[u8]) {
+    assert!(
+        src.len().is_multiple_of(4) && dst.len() == src.len() * 2,
+        "f32_to_f64_be: bad lengths"
+    );
+}
+
+/// Writes one run of continuous entries: `key_j | value_j`, 16 bytes each.
+pub(super) trait Entries {
+    /// Input bytes per value (4 for `f32`, 8 for `f64`).
+    const ELEM: usize;
+
+    /// Writes `keys.len()` entries.
+    ///
+    /// # Safety
+    ///
+    /// `values.len() == keys.len() * ELEM`, `dst.len() == keys.len() * 16`,
+    /// and the CPU has the features of the implementing level. Inlined into
+    /// that level's `#[target_feature]` functions.
+    unsafe fn write(keys: &[[u8; 8]], values: &[u8], dst: &mut [u8]);
+}
+
+/// Keys swapped at a time into a stack buffer: once per call, not once per
+/// record, and no heap for any key count.
+const KEY_CHUNK: usize = 64;
+
+/// The record loop shared by every level: for each chunk of up to
+/// [`KEY_CHUNK`] keys, swap the keys once, then write that chunk's entries
+/// in every record (heads with the first chunk, STOPs with the last).
+///
+/// # Safety
+///
+/// The CPU has the features `E` needs.
+#[inline(always)]
+pub(super) unsafe fn continuous<E: Entries>(records: &Records<'_>, values: &[u8], dst: &mut [u8]) {
+    records.rows(values.len(), dst.len(), E::ELEM);
+    let (n, len) = (records.keys.len(), records.record_len());
+    if n == 0 {
+        return scalar::continuous_f64(records, values, dst);
+    }
+    let mut keys_be = [[0u8; 8]; KEY_CHUNK];
+    for (c, chunk) in records.keys.chunks(KEY_CHUNK).enumerate() {
+        for (be, k) in keys_be.iter_mut().zip(chunk) {
+            *be = k.to_be_bytes();
+        }
+        let keys = &keys_be[..chunk.len()];
+        let (first, last) = (c == 0, c * KEY_CHUNK + chunk.len() == n);
+        let (vin, vout) = (c * KEY_CHUNK * E::ELEM, 9 + 16 * c * KEY_CHUNK);
+        for (row, record) in dst.chunks_exact_mut(len).enumerate() {
+            if first {
+                record[..9].copy_from_slice(&records.head);
+            }
+            let v = &values[row * n * E::ELEM + vin..][..chunk.len() * E::ELEM];
+            let d = &mut record[vout..][..16 * chunk.len()];
+            // SAFETY: `v` and `d` were sliced to exactly `chunk.len()` values
+            // and entries; the caller guarantees the CPU features.
+            unsafe { E::write(keys, v, d) };
+            if last && records.stop {
+                record[len - 1] = 0;
+            }
+        }
+    }
+}
+
+/// The scalar tail of an [`Entries`] run (fewer entries than one block).
+#[inline(always)]
+fn entries_tail(keys: &[[u8; 8]], values: &[u8], dst: &mut [u8], elem: usize) {
+    for ((d, k), v) in dst.chunks_exact_mut(16).zip(keys).zip(values.chunks_exact(elem)) {
+        let bits = if elem == 4 {
+            (f32::from_le_bytes(v.try_into().unwrap()) as f64).to_bits()
+        } else {
+            u64::from_le_bytes(v.try_into().unwrap())
+        };
+        d[..8].copy_from_slice(k);
+        d[8..].copy_from_slice(&bits.to_be_bytes());
+    }
+}
