@@ -102,7 +102,7 @@ impl<'a> Encoder<'a> {
 }
 
 fn write_tensor_row(t: &TensorPlan<'_>, row: usize, out: &mut Out<'_>) {
-    out.put(&t.prefix);
+    out.put_template(&t.prefix);
     match t.source {
         Source::Fixed { bytes, kernel } => {
             kernel(&bytes[row * t.row_in..][..t.row_in], out.take(t.row_out));
@@ -113,7 +113,7 @@ fn write_tensor_row(t: &TensorPlan<'_>, row: usize, out: &mut Out<'_>) {
         ),
         Source::Bytes(strings) => write_strings(strings[row * t.row_in..][..t.row_in].iter().copied(), out),
     }
-    out.put(&t.suffix);
+    out.put_template(&t.suffix);
 }
 
 fn write_strings<'s>(strings: impl Iterator<Item = &'s [u8]>, out: &mut Out<'_>) {

@@ -5,7 +5,9 @@
 use crate::error::{Error, Input, KeyMap, Size};
 use crate::input::{BatchPrediction, TensorData, TensorEncoding, Values};
 use crate::kernels::{Conversion, Kernels, Records};
-use crate::wire::{self, field, ttype, PutHeader, FIELD_HEADER, LIST_HEADER, MAP_HEADER, MAX_SIZE, STOP};
+use crate::wire::{
+    self, field, ttype, PutHeader, Template, FIELD_HEADER, LIST_HEADER, MAP_HEADER, MAX_SIZE, STOP,
+};
 use crate::DataType;
 use smallvec::SmallVec;
 
@@ -49,9 +51,9 @@ pub(crate) struct TensorPlan<'a> {
     /// Output bytes of a fixed-size row (0 for strings: they vary).
     pub row_out: usize,
     /// Map key, union field, and the tensor struct up to the row's data.
-    pub prefix: SmallVec<[u8; 32]>,
+    pub prefix: Template,
     /// The shape field and the two STOPs (tensor struct, union).
-    pub suffix: SmallVec<[u8; 48]>,
+    pub suffix: Template,
 }
 
 /// A checked [`BatchPrediction`]: what [`Encoder`](crate::Encoder) encodes.
@@ -62,7 +64,7 @@ pub(crate) struct Plan<'a> {
     pub continuous: Option<ContinuousPlan<'a>>,
     /// `0D 00 08 0A 0C <k>` when there is at least one tensor.
     pub tensors_head: [u8; FIELD_HEADER + MAP_HEADER],
-    pub tensors: SmallVec<[TensorPlan<'a>; 4]>,
+    pub tensors: SmallVec<[TensorPlan<'a>; 2]>,
 }
 
 fn too_large(input: Option<Input>, what: Size, size: usize, limit: usize) -> Error {
@@ -185,11 +187,11 @@ fn mul(a: usize, b: usize) -> Result<usize, Error> {
         .ok_or(too_large(None, Size::Response, usize::MAX, usize::MAX))
 }
 
+/// Field header and map header: `0D 00 <id> <key> <value> <n as i32 BE>`.
 fn map_head(id: i16, value: u8, n: usize) -> [u8; FIELD_HEADER + MAP_HEADER] {
-    let mut h: SmallVec<[u8; 9]> = SmallVec::new();
-    h.field(ttype::MAP, id);
-    h.map(ttype::I64, value, n);
-    h.into_inner().expect("9 bytes")
+    let [i0, i1] = id.to_be_bytes();
+    let [n0, n1, n2, n3] = wire::to_i32(n).to_be_bytes();
+    [ttype::MAP, i0, i1, ttype::I64, value, n0, n1, n2, n3]
 }
 
 impl<'a> Plan<'a> {
@@ -407,7 +409,7 @@ fn plan_tensor<'a>(
         MAX_SIZE,
     ))?;
 
-    let mut prefix = SmallVec::new();
+    let mut prefix: SmallVec<[u8; 32]> = SmallVec::new();
     prefix.i64(key);
     prefix.field(ttype::STRUCT, arm);
     let shape_field = match list {
@@ -426,7 +428,7 @@ fn plan_tensor<'a>(
             field::RAW_SHAPE
         }
     };
-    let mut suffix = SmallVec::new();
+    let mut suffix: SmallVec<[u8; 64]> = SmallVec::new();
     suffix.field(ttype::LIST, shape_field);
     suffix.list(ttype::I64, row_shape.len());
     for &dim in row_shape {
@@ -447,8 +449,8 @@ fn plan_tensor<'a>(
             source,
             row_in,
             row_out,
-            prefix,
-            suffix,
+            prefix: Template::new(&prefix),
+            suffix: Template::new(&suffix),
         },
         strings,
     ))

@@ -90,10 +90,66 @@ impl<'b> Out<'b> {
         self.put(&v.to_be_bytes());
     }
 
+    /// Writes a per-row template. A short one is copied as a whole 64-byte
+    /// block when the output has room (one fixed-size copy instead of a
+    /// `memcpy` call of a run-time length); the bytes past its length are
+    /// scratch that the next writes overwrite, since the output is written
+    /// front to back and to its last byte.
+    #[inline]
+    pub(crate) fn put_template(&mut self, t: &Template) {
+        match t {
+            Template::Short { bytes, len } => {
+                let len = usize::from(*len);
+                if let Some(block) = self.rest.get_mut(..TEMPLATE_BLOCK) {
+                    block.copy_from_slice(bytes);
+                    self.take(len);
+                } else {
+                    self.put(&bytes[..len]);
+                }
+            }
+            Template::Long(bytes) => self.put(bytes),
+        }
+    }
+
     /// Bytes not yet written.
     #[inline]
     pub(crate) fn remaining(&self) -> usize {
         self.rest.len()
+    }
+}
+
+/// Bytes of a short template, copied as one block.
+const TEMPLATE_BLOCK: usize = 64;
+
+/// Bytes written around every row of a tensor (built once per call).
+#[derive(Clone, Debug)]
+pub(crate) enum Template {
+    /// Up to 64 bytes, zero-padded to a full block.
+    Short { bytes: [u8; TEMPLATE_BLOCK], len: u8 },
+    /// Longer (a shape of rank 8 or more).
+    Long(Vec<u8>),
+}
+
+impl Template {
+    pub(crate) fn new(b: &[u8]) -> Self {
+        match b.len() {
+            len @ 0..=TEMPLATE_BLOCK => {
+                let mut bytes = [0u8; TEMPLATE_BLOCK];
+                bytes[..len].copy_from_slice(b);
+                Template::Short {
+                    bytes,
+                    len: len as u8,
+                }
+            }
+            _ => Template::Long(b.to_vec()),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Template::Short { len, .. } => usize::from(*len),
+            Template::Long(b) => b.len(),
+        }
     }
 }
 
@@ -102,7 +158,6 @@ impl<'b> Out<'b> {
 pub(crate) trait PutHeader {
     fn field(&mut self, ttype: u8, id: i16);
     fn list(&mut self, elem: u8, size: usize);
-    fn map(&mut self, key: u8, value: u8, size: usize);
     fn i32(&mut self, v: i32);
     fn i64(&mut self, v: i64);
 }
@@ -114,11 +169,6 @@ impl<A: smallvec::Array<Item = u8>> PutHeader for smallvec::SmallVec<A> {
     }
     fn list(&mut self, elem: u8, size: usize) {
         self.push(elem);
-        self.i32(to_i32(size));
-    }
-    fn map(&mut self, key: u8, value: u8, size: usize) {
-        self.push(key);
-        self.push(value);
         self.i32(to_i32(size));
     }
     fn i32(&mut self, v: i32) {

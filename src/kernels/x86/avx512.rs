@@ -1,10 +1,10 @@
 //! AVX-512 kernels (F + BW): 64-byte blocks, the remainder to the AVX2
 //! code (the level requires AVX2 too) and then to the scalar twins.
 //!
-//! `vpshufb` on 512 bits (BW) swaps bytes within each 16-byte lane, and
-//! `vpermt2q` (F) interleaves keys and values across lanes in one step, so
-//! the continuous row needs no VBMI byte permute: 8 entries cost one
-//! widening, one shuffle, two two-source permutes and two stores.
+//! `vpshufb` on 512 bits (BW) swaps bytes within each 16-byte lane; one
+//! `vpermq` (F) first puts values `i` and `i + 4` in lane `i`, so the
+//! continuous row needs no VBMI byte permute: 8 entries cost one widening,
+//! one permute, two shuffles, two ORs with the laid-out keys and two stores.
 //!
 //! Every function here is either `#[target_feature(enable = "avx512f,
 //! avx512bw,avx2")]` or `#[inline(always)]` and called only from such
@@ -12,7 +12,10 @@
 
 use core::arch::x86_64::*;
 
-use super::{avx2, check_same, check_widen, entries_tail, Entries, REVERSE4, REVERSE8};
+use super::{
+    avx2, check_same, check_widen, entries_tail, Entries, Spread, HIGH_IN_PLACE, LOW_TO_HIGH, REVERSE4,
+    REVERSE8,
+};
 use crate::kernels::{scalar, Records};
 
 #[inline(always)]
@@ -115,7 +118,9 @@ pub(super) unsafe fn bool_to_thrift(src: &[u8], dst: &mut [u8]) {
 }
 
 /// Writes whole blocks of 8 entries, `load(j)` giving values `j..j + 8` as
-/// doubles, then blocks of 4 with AVX2; returns the entries done.
+/// doubles in the order `[v0 v4 | v1 v5 | v2 v6 | v3 v7]` (so two in-lane
+/// shuffles put each value, swapped, beside its key), then blocks of 4
+/// with AVX2; returns the entries done.
 ///
 /// # Safety
 ///
@@ -123,33 +128,29 @@ pub(super) unsafe fn bool_to_thrift(src: &[u8], dst: &mut [u8]) {
 /// values `j..j + 4`.
 #[inline(always)]
 unsafe fn entries(
-    keys: &[[u8; 8]],
+    keys: &[Spread],
     dst: &mut [u8],
     load: impl Fn(usize) -> __m512i,
     load4: impl Fn(usize) -> __m256i,
 ) -> usize {
     let (k, d, n) = (keys.as_ptr().cast::<u8>(), dst.as_mut_ptr(), keys.len());
-    let rev = ctrl(REVERSE8);
-    // Qword indices: 0..8 pick keys, 8..16 pick swapped values.
-    // SAFETY: register-only AVX-512 F operations; the caller promises the level.
-    let (first, second) = unsafe {
-        (
-            _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11),
-            _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15),
-        )
-    };
+    let (low, high) = (ctrl(LOW_TO_HIGH), ctrl(HIGH_IN_PLACE));
     let mut j = 0;
-    // SAFETY: key reads at `8j..8j + 64` within `8n`, writes at
-    // `16j..16j + 128` within `16n == dst.len()`; unaligned.
+    // SAFETY: key reads at `16j..16j + 128` within `16n`, writes at the
+    // same offsets of `dst` (`16n` bytes); unaligned.
     unsafe {
         while j + 8 <= n {
-            let kk = _mm512_loadu_si512(k.add(8 * j).cast());
-            let s = _mm512_shuffle_epi8(load(j), rev);
-            _mm512_storeu_si512(d.add(16 * j).cast(), _mm512_permutex2var_epi64(kk, first, s));
-            _mm512_storeu_si512(
-                d.add(16 * j + 64).cast(),
-                _mm512_permutex2var_epi64(kk, second, s),
+            let w = load(j);
+            let a = _mm512_or_si512(
+                _mm512_shuffle_epi8(w, low),
+                _mm512_loadu_si512(k.add(16 * j).cast()),
             );
+            let b = _mm512_or_si512(
+                _mm512_shuffle_epi8(w, high),
+                _mm512_loadu_si512(k.add(16 * j + 64).cast()),
+            );
+            _mm512_storeu_si512(d.add(16 * j).cast(), a);
+            _mm512_storeu_si512(d.add(16 * j + 64).cast(), b);
             j += 8;
         }
     }
@@ -158,22 +159,35 @@ unsafe fn entries(
     j + unsafe { avx2::entries(&keys[j..], &mut dst[16 * j..], |i| load4(j + i)) }
 }
 
+/// Qword order `[0 4 1 5 2 6 3 7]`: after it, 128-bit lane `i` holds
+/// elements `i` and `i + 4`.
+#[inline(always)]
+fn spread_order() -> __m512i {
+    // SAFETY: register-only AVX-512 F operation; the module's functions run
+    // only where the CPU has the level.
+    unsafe { _mm512_setr_epi64(0, 4, 1, 5, 2, 6, 3, 7) }
+}
+
 struct F32;
 struct F64;
 
 impl Entries for F32 {
     const ELEM: usize = 4;
     #[inline(always)]
-    unsafe fn write(keys: &[[u8; 8]], values: &[u8], dst: &mut [u8]) {
+    unsafe fn write(keys: &[Spread], values: &[u8], dst: &mut [u8]) {
         let v = values.as_ptr();
+        let order = spread_order();
         // SAFETY: the caller's lengths hold; `load(j)` reads 32 bytes at
         // `4j` (`j + 8 <= n`), `load4(j)` 16 bytes (`j + 4 <= n`).
         let done = unsafe {
             entries(
                 keys,
                 dst,
-                |j| _mm512_castpd_si512(_mm512_cvtps_pd(_mm256_loadu_ps(v.add(4 * j).cast()))),
-                |j| _mm256_castpd_si256(_mm256_cvtps_pd(_mm_loadu_ps(v.add(4 * j).cast()))),
+                |j| {
+                    let w = _mm512_cvtps_pd(_mm256_loadu_ps(v.add(4 * j).cast()));
+                    _mm512_permutexvar_epi64(order, _mm512_castpd_si512(w))
+                },
+                |j| avx2::load_f32(v.add(4 * j)),
             )
         };
         entries_tail(&keys[done..], &values[4 * done..], &mut dst[16 * done..], 4);
@@ -183,16 +197,17 @@ impl Entries for F32 {
 impl Entries for F64 {
     const ELEM: usize = 8;
     #[inline(always)]
-    unsafe fn write(keys: &[[u8; 8]], values: &[u8], dst: &mut [u8]) {
+    unsafe fn write(keys: &[Spread], values: &[u8], dst: &mut [u8]) {
         let v = values.as_ptr();
+        let order = spread_order();
         // SAFETY: the caller's lengths hold; `load(j)` reads 64 bytes at
         // `8j` (`j + 8 <= n`), `load4(j)` 32 bytes (`j + 4 <= n`).
         let done = unsafe {
             entries(
                 keys,
                 dst,
-                |j| _mm512_loadu_si512(v.add(8 * j).cast()),
-                |j| _mm256_loadu_si256(v.add(8 * j).cast()),
+                |j| _mm512_permutexvar_epi64(order, _mm512_loadu_si512(v.add(8 * j).cast())),
+                |j| avx2::load_f64(v.add(8 * j)),
             )
         };
         entries_tail(&keys[done..], &values[8 * done..], &mut dst[16 * done..], 8);

@@ -98,6 +98,12 @@ fn check_widen(src: &[u8], dst: &[u8]) {
     );
 }
 
+/// A key as it sits in the output: big-endian in the first 8 bytes, the
+/// value's 8 bytes zero. Kernels OR the swapped values into a run of these
+/// (one load-and-OR per 32 or 64 bytes) instead of shuffling keys and
+/// values together.
+pub(super) type Spread = [u8; 16];
+
 /// Writes one run of continuous entries: `key_j | value_j`, 16 bytes each.
 pub(super) trait Entries {
     /// Input bytes per value (4 for `f32`, 8 for `f64`).
@@ -110,16 +116,16 @@ pub(super) trait Entries {
     /// `values.len() == keys.len() * ELEM`, `dst.len() == keys.len() * 16`,
     /// and the CPU has the features of the implementing level. Inlined into
     /// that level's `#[target_feature]` functions.
-    unsafe fn write(keys: &[[u8; 8]], values: &[u8], dst: &mut [u8]);
+    unsafe fn write(keys: &[Spread], values: &[u8], dst: &mut [u8]);
 }
 
-/// Keys swapped at a time into a stack buffer: once per call, not once per
+/// Keys laid out at a time in a stack buffer: once per call, not once per
 /// record, and no heap for any key count.
 const KEY_CHUNK: usize = 64;
 
 /// The record loop shared by every level: for each chunk of up to
-/// [`KEY_CHUNK`] keys, swap the keys once, then write that chunk's entries
-/// in every record (heads with the first chunk, STOPs with the last).
+/// [`KEY_CHUNK`] keys, lay the keys out once, then write that chunk's
+/// entries in every record (heads with the first chunk, STOPs with the last).
 ///
 /// # Safety
 ///
@@ -131,19 +137,20 @@ pub(super) unsafe fn continuous<E: Entries>(records: &Records<'_>, values: &[u8]
     if n == 0 {
         return scalar::continuous_f64(records, values, dst);
     }
-    let mut keys_be = [[0u8; 8]; KEY_CHUNK];
+    let mut spread = [[0u8; 16]; KEY_CHUNK];
     for (c, chunk) in records.keys.chunks(KEY_CHUNK).enumerate() {
-        for (be, k) in keys_be.iter_mut().zip(chunk) {
-            *be = k.to_be_bytes();
+        for (s, k) in spread.iter_mut().zip(chunk) {
+            s[..8].copy_from_slice(&k.to_be_bytes());
         }
-        let keys = &keys_be[..chunk.len()];
+        let keys = &spread[..chunk.len()];
         let (first, last) = (c == 0, c * KEY_CHUNK + chunk.len() == n);
         let (vin, vout) = (c * KEY_CHUNK * E::ELEM, 9 + 16 * c * KEY_CHUNK);
-        for (row, record) in dst.chunks_exact_mut(len).enumerate() {
+        let row_in = n * E::ELEM;
+        for (record, row_values) in dst.chunks_exact_mut(len).zip(values.chunks_exact(row_in)) {
             if first {
                 record[..9].copy_from_slice(&records.head);
             }
-            let v = &values[row * n * E::ELEM + vin..][..chunk.len() * E::ELEM];
+            let v = &row_values[vin..][..chunk.len() * E::ELEM];
             let d = &mut record[vout..][..16 * chunk.len()];
             // SAFETY: `v` and `d` were sliced to exactly `chunk.len()` values
             // and entries; the caller guarantees the CPU features.
@@ -157,14 +164,21 @@ pub(super) unsafe fn continuous<E: Entries>(records: &Records<'_>, values: &[u8]
 
 /// The scalar tail of an [`Entries`] run (fewer entries than one block).
 #[inline(always)]
-fn entries_tail(keys: &[[u8; 8]], values: &[u8], dst: &mut [u8], elem: usize) {
+fn entries_tail(keys: &[Spread], values: &[u8], dst: &mut [u8], elem: usize) {
     for ((d, k), v) in dst.chunks_exact_mut(16).zip(keys).zip(values.chunks_exact(elem)) {
         let bits = if elem == 4 {
             (f32::from_le_bytes(v.try_into().unwrap()) as f64).to_bits()
         } else {
             u64::from_le_bytes(v.try_into().unwrap())
         };
-        d[..8].copy_from_slice(k);
+        d[..8].copy_from_slice(&k[..8]);
         d[8..].copy_from_slice(&bits.to_be_bytes());
     }
 }
+
+/// pshufb control (per 16-byte lane): the low 8-byte word, reversed, into
+/// the high word; zeros in the low word (where the key goes).
+const LOW_TO_HIGH: [i8; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 7, 6, 5, 4, 3, 2, 1, 0];
+/// pshufb control (per 16-byte lane): the high 8-byte word reversed in
+/// place; zeros in the low word.
+const HIGH_IN_PLACE: [i8; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 15, 14, 13, 12, 11, 10, 9, 8];

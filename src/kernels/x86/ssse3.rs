@@ -6,7 +6,9 @@
 
 use core::arch::x86_64::*;
 
-use super::{check_same, check_widen, entries_tail, Entries, REVERSE4, REVERSE8};
+use super::{
+    check_same, check_widen, entries_tail, Entries, Spread, HIGH_IN_PLACE, LOW_TO_HIGH, REVERSE4, REVERSE8,
+};
 use crate::kernels::{scalar, Records};
 
 #[inline(always)]
@@ -115,18 +117,22 @@ pub(super) unsafe fn bool_to_thrift(src: &[u8], dst: &mut [u8]) {
 ///
 /// As [`Entries::write`]; `load(j)` reads values `j..j + 2`.
 #[inline(always)]
-unsafe fn entries(keys: &[[u8; 8]], dst: &mut [u8], load: impl Fn(usize) -> __m128i) -> usize {
+unsafe fn entries(keys: &[Spread], dst: &mut [u8], load: impl Fn(usize) -> __m128i) -> usize {
     let (k, d, n) = (keys.as_ptr().cast::<u8>(), dst.as_mut_ptr(), keys.len());
-    let rev = ctrl(REVERSE8);
+    let (low, high) = (ctrl(LOW_TO_HIGH), ctrl(HIGH_IN_PLACE));
     let mut j = 0;
-    // SAFETY: key reads at `8j..8j + 16` within `8n`, writes at
-    // `16j..16j + 32` within `16n == dst.len()`; unaligned.
+    // SAFETY: key reads at `16j..16j + 32` within `16n`, writes at the same
+    // offsets of `dst` (`16n` bytes); unaligned.
     unsafe {
         while j + 2 <= n {
-            let kk = _mm_loadu_si128(k.add(8 * j).cast());
-            let s = _mm_shuffle_epi8(load(j), rev);
-            _mm_storeu_si128(d.add(16 * j).cast(), _mm_unpacklo_epi64(kk, s));
-            _mm_storeu_si128(d.add(16 * j + 16).cast(), _mm_unpackhi_epi64(kk, s));
+            let w = load(j);
+            let a = _mm_or_si128(_mm_shuffle_epi8(w, low), _mm_loadu_si128(k.add(16 * j).cast()));
+            let b = _mm_or_si128(
+                _mm_shuffle_epi8(w, high),
+                _mm_loadu_si128(k.add(16 * j + 16).cast()),
+            );
+            _mm_storeu_si128(d.add(16 * j).cast(), a);
+            _mm_storeu_si128(d.add(16 * j + 16).cast(), b);
             j += 2;
         }
     }
@@ -139,7 +145,7 @@ struct F64;
 impl Entries for F32 {
     const ELEM: usize = 4;
     #[inline(always)]
-    unsafe fn write(keys: &[[u8; 8]], values: &[u8], dst: &mut [u8]) {
+    unsafe fn write(keys: &[Spread], values: &[u8], dst: &mut [u8]) {
         let v = values.as_ptr();
         // SAFETY: the caller's lengths hold; `load(j)` reads 8 bytes at `4j`,
         // within `values` for `j + 2 <= n`.
@@ -151,7 +157,7 @@ impl Entries for F32 {
 impl Entries for F64 {
     const ELEM: usize = 8;
     #[inline(always)]
-    unsafe fn write(keys: &[[u8; 8]], values: &[u8], dst: &mut [u8]) {
+    unsafe fn write(keys: &[Spread], values: &[u8], dst: &mut [u8]) {
         let v = values.as_ptr();
         // SAFETY: the caller's lengths hold; `load(j)` reads 16 bytes at
         // `8j`, within `values` for `j + 2 <= n`.
