@@ -1,6 +1,8 @@
 //! Criterion benches: for each workload W1–W7, one group holding
 //!
 //! - `bprwire`: check + encode into a reused buffer (the serving-loop case);
+//! - `bprwire_<level>`: the same with the kernel level forced, for every
+//!   level this CPU has (`scalar`, `ssse3`, `avx2`, `avx512`);
 //! - `bprwire_vec`: check + encode into a fresh `Vec`;
 //! - `thrift_build_encode`: build the generated structs from the same slices,
 //!   then serialize with `TBinaryOutputProtocol` into a reused `Vec`;
@@ -15,7 +17,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use bprwire::workloads;
+use bprwire::{workloads, Level};
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
 fn bench_workload(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, w: &workloads::Workload) {
@@ -30,6 +32,16 @@ fn bench_workload(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, 
                 enc.encode_into(black_box(&mut buf)).unwrap()
             })
         });
+        // The same at every kernel level this CPU has (forced).
+        for level in Level::available() {
+            let forced = bp.clone().level(level);
+            g.bench_function(format!("bprwire_{level}"), |b| {
+                b.iter(|| {
+                    let enc = black_box(&forced).encoder().unwrap();
+                    enc.encode_into(black_box(&mut buf)).unwrap()
+                })
+            });
+        }
         g.bench_function("bprwire_vec", |b| {
             b.iter(|| black_box(bp).encode_to_vec().unwrap())
         });

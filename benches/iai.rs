@@ -13,6 +13,7 @@
 use std::hint::black_box;
 
 use ::bprwire::workloads::{self, Workload};
+use ::bprwire::Level;
 use iai_callgrind::{library_benchmark, library_benchmark_group, main};
 
 /// Outside the measurement: the workload's data and an output buffer of the
@@ -45,5 +46,32 @@ fn thrift_build_encode((w, mut buf): (Workload, Vec<u8>)) -> (Workload, Vec<u8>)
     (w, buf)
 }
 
-library_benchmark_group!(name = encode; benchmarks = bprwire, thrift_build_encode);
+/// Outside the measurement: as [`setup`], at a forced kernel level.
+fn setup_level(id: &str, level: &str) -> (Workload, Level, Vec<u8>) {
+    let (w, buf) = setup(id);
+    (w, Level::from_name(level).expect("level name"), buf)
+}
+
+// bprwire with the kernel level forced. valgrind does not emulate
+// AVX-512, so the levels measured here are scalar, SSSE3 and AVX2 (the
+// `bprwire` bench above runs the best of these, AVX2, on this machine).
+#[library_benchmark]
+#[benches::levels(
+    args = [
+        ("W1", "scalar"), ("W1", "ssse3"), ("W2", "scalar"), ("W2", "ssse3"),
+        ("W3", "scalar"), ("W3", "ssse3"), ("W4", "scalar"), ("W4", "ssse3"),
+        ("W5", "scalar"), ("W5", "ssse3"), ("W6", "scalar"), ("W6", "ssse3"),
+        ("W7", "scalar"), ("W7", "ssse3"),
+    ],
+    setup = setup_level
+)]
+fn bprwire_level((w, level, mut buf): (Workload, Level, Vec<u8>)) -> (Workload, Vec<u8>) {
+    w.with_inputs(|bp| {
+        let enc = black_box(bp.clone().level(level)).encoder().unwrap();
+        black_box(enc.encode_into(black_box(&mut buf)).unwrap());
+    });
+    (w, buf)
+}
+
+library_benchmark_group!(name = encode; benchmarks = bprwire, bprwire_level, thrift_build_encode);
 main!(library_benchmark_groups = encode);

@@ -1291,3 +1291,82 @@ fn bench_reports_every_field() {
     let unknown = dir.run(&["bench", "--workload", "W9"]);
     assert_fails(&unknown, 1, &["no workload 'W9'"]);
 }
+
+#[test]
+fn bench_and_encode_take_a_kernel_level() {
+    let dir = TempDir::new("levels");
+    let all = dir.run(&[
+        "bench",
+        "--json",
+        "--workload",
+        "W2",
+        "--level",
+        "all",
+        "--samples",
+        "1",
+        "--sample-ms",
+        "1",
+    ]);
+    assert_success(&all);
+    let text = String::from_utf8(all.stdout).unwrap();
+    let levels: Vec<bprwire::Level> = bprwire::Level::available().collect();
+    assert_eq!(text.lines().count(), levels.len(), "{text}");
+    for level in &levels {
+        assert!(
+            text.contains(&format!("\"level\":\"{level}\"")),
+            "{level} missing: {text}"
+        );
+    }
+
+    // With the cap at scalar, a SIMD level is refused with a clear message,
+    // by bench (usage error) and by encode (encode error); scalar works.
+    std::fs::write(dir.0.join("k.npy"), keys_npy(&[1, 2])).unwrap();
+    std::fs::write(
+        dir.0.join("v.npy"),
+        npy("<f4", &[1, 2], &bytes_of(&[0.5f32, 1.5], f32::to_le_bytes)),
+    )
+    .unwrap();
+    let capped = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_bprwire"))
+            .args(args)
+            .current_dir(&dir.0)
+            .env("BPRWIRE_MAX_LEVEL", "scalar")
+            .output()
+            .unwrap()
+    };
+    let bench = capped(&[
+        "bench",
+        "--workload",
+        "W1",
+        "--level",
+        "avx2",
+        "--samples",
+        "1",
+        "--sample-ms",
+        "1",
+    ]);
+    assert_fails(
+        &bench,
+        1,
+        &["kernel level avx2 is not available here", "available: scalar"],
+    );
+    let encode = capped(&[
+        "encode", "--keys", "k.npy", "--values", "v.npy", "--level", "ssse3", "-o", "x.bin",
+    ]);
+    assert_fails(
+        &encode,
+        1,
+        &["kernel level ssse3 was forced", "BPRWIRE_MAX_LEVEL cap: scalar"],
+    );
+    assert!(!dir.0.join("x.bin").exists());
+    let scalar = capped(&[
+        "encode", "--keys", "k.npy", "--values", "v.npy", "--level", "scalar", "-o", "x.bin",
+    ]);
+    assert_success(&scalar);
+    let best = dir.run(&["encode", "--keys", "k.npy", "--values", "v.npy", "-o", "y.bin"]);
+    assert_success(&best);
+    assert_eq!(
+        std::fs::read(dir.0.join("x.bin")).unwrap(),
+        std::fs::read(dir.0.join("y.bin")).unwrap()
+    );
+}
