@@ -213,10 +213,17 @@ impl Kernels {
         unreachable!("no SIMD level is available off x86-64")
     }
 
-    /// The kernels of [`Level::best`].
+    /// The kernels of [`Level::best`]: one cached atomic load, no CPU query.
     #[inline]
     pub fn best() -> &'static Kernels {
-        Kernels::for_level(Level::best()).unwrap_or(&SCALAR)
+        match Level::best() {
+            Level::Scalar => &SCALAR,
+            // `Level::best` only returns a level that `is_available`.
+            #[cfg(target_arch = "x86_64")]
+            level => x86::table(level),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => &SCALAR,
+        }
     }
 
     /// The level of these kernels.
