@@ -70,6 +70,10 @@ pub enum Size {
     ShapeProduct,
     /// The whole encoded response overflows `usize`.
     Response,
+    /// A framed message: its length prefix is an `i32`.
+    Frame,
+    /// A string of a service message (an exception's text).
+    MessageString,
 }
 
 impl fmt::Display for Size {
@@ -83,6 +87,8 @@ impl fmt::Display for Size {
             Size::Dimension { axis } => write!(f, "dimension {axis} (an i64 on the wire)"),
             Size::ShapeProduct => f.write_str("the product of the shape"),
             Size::Response => f.write_str("the encoded response"),
+            Size::Frame => f.write_str("the framed message (its length prefix is an i32)"),
+            Size::MessageString => f.write_str("the exception message's string"),
         }
     }
 }

@@ -35,12 +35,14 @@ compile_error!(
     "bprwire supports little-endian targets only: raw tensor content is written as memory holds it"
 );
 
+pub mod decode;
 mod dtype;
 mod encoder;
 mod error;
 mod input;
 pub mod kernels;
 mod plan;
+pub mod service;
 mod wire;
 pub mod workloads;
 

@@ -7,12 +7,15 @@
 pub(crate) mod ttype {
     pub const STOP: u8 = 0;
     pub const BOOL: u8 = 2;
+    pub const BYTE: u8 = 3;
     pub const DOUBLE: u8 = 4;
+    pub const I16: u8 = 6;
     pub const I32: u8 = 8;
     pub const I64: u8 = 10;
     pub const STRING: u8 = 11;
     pub const STRUCT: u8 = 12;
     pub const MAP: u8 = 13;
+    pub const SET: u8 = 14;
     pub const LIST: u8 = 15;
 }
 

@@ -5,7 +5,10 @@
 //!   given (doubles compared by bits: both sides are re-serialized);
 //! - with ascending keys, the bytes equal the reference encoder's exactly;
 //! - encoding into a larger buffer touches only the first `encoded_len()` bytes;
-//! - every kernel level this machine has writes the same bytes.
+//! - every kernel level this machine has writes the same bytes;
+//! - bprwire's decoder reads the bytes back to the same data (compared
+//!   through the reference's structs), borrowing raw tensor content from
+//!   the input, and re-encodes them to the same bytes.
 //!
 //! Case counts: `PROPTEST_CASES` overrides the default of each property.
 
@@ -39,6 +42,24 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     // OrderedFloat's Eq treats all NaNs as equal: compare bits through the
     // reference encoder, which writes doubles by their bits.
     prop_assert_eq!(&bprwire_reference::serialize(&decoded), &expected_bytes);
+
+    // bprwire's own decoder gives the inputs back, and re-encodes exactly.
+    let view = bprwire::decode::decode_response(&buf)
+        .map_err(|e| TestCaseError::fail(format!("decoder refused bprwire's bytes: {e}")))?;
+    prop_assert!(view.is_canonical());
+    prop_assert_eq!(view.skipped_fields(), 0);
+    prop_assert_eq!(view.len(), enc.batch_size());
+    let from_view = bprwire_reference::from_view(&view);
+    prop_assert_eq!(&bprwire_reference::serialize(&from_view), &expected_bytes);
+    prop_assert_eq!(&view.reencode(), &buf);
+    let range = buf.as_ptr_range();
+    for record in view.records() {
+        for (_, t) in record.tensors.into_iter().flatten() {
+            if let bprwire::decode::GeneralTensor::Raw(raw) = t {
+                prop_assert!(range.contains(&raw.content.as_ptr()) || raw.content.is_empty());
+            }
+        }
+    }
 
     // Every kernel level this CPU has writes the same bytes.
     for level in bprwire::Level::available() {

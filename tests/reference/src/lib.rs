@@ -215,3 +215,203 @@ fn row_tensor(data: &TensorData<'_>, r: Range<usize>, shape: Vec<i64>, typed: bo
         }
     }
 }
+
+/// The reference's struct for a response decoded by bprwire's zero-copy
+/// decoder: every view copied into the generated types (maps and sets
+/// collected as the reference decoder does, a repeated key keeping the
+/// last value). Decoding bytes with both decoders must give equal values.
+pub fn from_view(resp: &bprwire::decode::Response<'_>) -> BatchPredictionResponse {
+    BatchPredictionResponse::new(resp.records().map(|r| record_from_view(&r)).collect::<Vec<_>>())
+}
+
+fn record_from_view(r: &bprwire::decode::Record<'_>) -> DataRecord {
+    let s = |x: &str| x.to_string();
+    DataRecord::new(
+        r.binary_features
+            .map(|v| v.iter().collect::<std::collections::BTreeSet<_>>()),
+        r.continuous_features.map(|m| {
+            m.iter()
+                .map(|(k, v)| (k, OrderedFloat(v)))
+                .collect::<BTreeMap<_, _>>()
+        }),
+        r.discrete_features.map(|m| m.iter().collect::<BTreeMap<_, _>>()),
+        r.string_features
+            .map(|m| m.iter().map(|(k, v)| (k, s(v))).collect::<BTreeMap<_, _>>()),
+        r.sparse_binary_features.map(|m| {
+            m.iter()
+                .map(|(k, set)| (k, set.iter().map(s).collect()))
+                .collect::<BTreeMap<_, _>>()
+        }),
+        r.sparse_continuous_features.map(|m| {
+            m.iter()
+                .map(|(k, inner)| (k, inner.iter().map(|(n, v)| (s(n), OrderedFloat(v))).collect()))
+                .collect::<BTreeMap<_, _>>()
+        }),
+        r.blob_features
+            .map(|m| m.iter().map(|(k, v)| (k, v.to_vec())).collect::<BTreeMap<_, _>>()),
+        r.tensors.map(|m| {
+            m.iter()
+                .map(|(k, t)| (k, tensor_from_view(&t)))
+                .collect::<BTreeMap<_, _>>()
+        }),
+        r.sparse_tensors.map(|m| {
+            m.iter()
+                .map(|(k, bprwire::decode::SparseTensor::Coo(c))| {
+                    (
+                        k,
+                        twml::tensor::SparseTensor::CooSparseTensor(twml::tensor::COOSparseTensor::new(
+                            c.dense_shape.to_vec(),
+                            Int64Tensor::new(c.indices.values.to_vec(), c.indices.shape.map(|s| s.to_vec())),
+                            tensor_from_view(&c.values),
+                        )),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>()
+        }),
+    )
+}
+
+fn tensor_from_view(t: &bprwire::decode::GeneralTensor<'_>) -> GeneralTensor {
+    use bprwire::decode::GeneralTensor as V;
+    let shape = t.shape().map(|s| s.to_vec());
+    match t {
+        V::Raw(r) => GeneralTensor::RawTypedTensor(RawTypedTensor::new(
+            twml::tensor::DataType(r.data_type),
+            r.content.to_vec(),
+            shape,
+        )),
+        V::String(v) => GeneralTensor::StringTensor(StringTensor::new(
+            v.values.iter().map(str::to_string).collect::<Vec<_>>(),
+            shape,
+        )),
+        V::Int32(v) => GeneralTensor::Int32Tensor(Int32Tensor::new(v.values.to_vec(), shape)),
+        V::Int64(v) => GeneralTensor::Int64Tensor(Int64Tensor::new(v.values.to_vec(), shape)),
+        V::Float(v) => GeneralTensor::FloatTensor(FloatTensor::new(doubles(v.values.iter()), shape)),
+        V::Double(v) => GeneralTensor::DoubleTensor(DoubleTensor::new(doubles(v.values.iter()), shape)),
+        V::Bool(v) => GeneralTensor::BoolTensor(BoolTensor::new(v.values.iter().collect::<Vec<_>>(), shape)),
+        V::Binary(v) => GeneralTensor::BinaryTensor(twml::tensor::BinaryTensor::new(
+            v.values.iter().map(<[u8]>::to_vec).collect::<Vec<_>>(),
+            shape,
+        )),
+    }
+}
+
+/// Decodes a `getBatchPrediction` reply message with the reference's
+/// generated client: the client sends a call with sequence id `seqid`
+/// (written to a sink), then reads `reply` as its answer, checking the
+/// method name and the sequence id as it does for a real server.
+pub fn client_receive(reply: &[u8], seqid: i32, framed: bool) -> thrift::Result<BatchPredictionResponse> {
+    use thrift::transport::{TFramedReadTransport, TFramedWriteTransport};
+    use twml::prediction_service::{
+        BatchPredictionRequest, PredictionServiceSyncClient, TPredictionServiceSyncClient,
+    };
+    let request = BatchPredictionRequest::new(Vec::new(), None);
+    let input: Box<dyn thrift::protocol::TInputProtocol> = if framed {
+        Box::new(TBinaryInputProtocol::new(
+            TFramedReadTransport::new(std::io::Cursor::new(reply.to_vec())),
+            true,
+        ))
+    } else {
+        Box::new(TBinaryInputProtocol::new(
+            std::io::Cursor::new(reply.to_vec()),
+            true,
+        ))
+    };
+    let output = TBinaryOutputProtocol::new(TFramedWriteTransport::new(std::io::sink()), true);
+    let mut client = PredictionServiceSyncClient::new(input, output);
+    // The client numbers its calls from 1; burn calls up to `seqid - 1`
+    // would need replies, so only seqid 1 is reachable this way.
+    assert_eq!(
+        seqid, 1,
+        "client_receive: the generated client's first call has sequence id 1"
+    );
+    client.get_batch_prediction(request)
+}
+
+/// What a service handler does for [`server_reply`].
+pub enum Handle {
+    /// Return this response.
+    Ok(BatchPredictionResponse),
+    /// Fail with a declared `PredictionServiceException`.
+    ServiceException(Option<String>),
+    /// Fail with a `TApplicationException`.
+    Application(thrift::ApplicationErrorKind, String),
+}
+
+struct Handler(std::sync::Mutex<Option<Handle>>);
+
+impl twml::prediction_service::PredictionServiceSyncHandler for Handler {
+    fn handle_get_prediction(
+        &self,
+        _: twml::prediction_service::PredictionRequest,
+    ) -> thrift::Result<twml::prediction_service::PredictionResponse> {
+        Err(thrift::Error::Application(thrift::ApplicationError::new(
+            thrift::ApplicationErrorKind::UnknownMethod,
+            "not served",
+        )))
+    }
+    fn handle_get_batch_prediction(
+        &self,
+        _: twml::prediction_service::BatchPredictionRequest,
+    ) -> thrift::Result<BatchPredictionResponse> {
+        match self.0.lock().unwrap().take().expect("one call per handler") {
+            Handle::Ok(r) => Ok(r),
+            Handle::ServiceException(d) => {
+                Err(twml::prediction_service::PredictionServiceException::new(d).into())
+            }
+            Handle::Application(kind, msg) => Err(thrift::Error::Application(thrift::ApplicationError::new(
+                kind, msg,
+            ))),
+        }
+    }
+}
+
+/// The bytes the reference's generated processor writes in answer to a
+/// `getBatchPrediction` call with sequence id `seqid`, when its handler
+/// does `handle`. The call itself is written by the generated client.
+pub fn server_reply(handle: Handle, seqid: i32, framed: bool) -> Vec<u8> {
+    use thrift::server::TProcessor;
+    use twml::prediction_service::{BatchPredictionRequest, PredictionServiceSyncProcessor};
+    // The call, as a client with sequence id `seqid` writes it.
+    let mut call = Vec::new();
+    {
+        let mut o = TBinaryOutputProtocol::new(&mut call, true);
+        use thrift::protocol::{TMessageIdentifier, TMessageType, TOutputProtocol};
+        o.write_message_begin(&TMessageIdentifier::new(
+            "getBatchPrediction",
+            TMessageType::Call,
+            seqid,
+        ))
+        .unwrap();
+        // getBatchPrediction_args { 1: batchRequest }
+        o.write_struct_begin(&thrift::protocol::TStructIdentifier::new("args"))
+            .unwrap();
+        o.write_field_begin(&thrift::protocol::TFieldIdentifier::new(
+            "batchRequest",
+            thrift::protocol::TType::Struct,
+            1,
+        ))
+        .unwrap();
+        BatchPredictionRequest::new(Vec::new(), None)
+            .write_to_out_protocol(&mut o)
+            .unwrap();
+        o.write_field_end().unwrap();
+        o.write_field_stop().unwrap();
+        o.write_struct_end().unwrap();
+        o.write_message_end().unwrap();
+    }
+    let processor = PredictionServiceSyncProcessor::new(Handler(std::sync::Mutex::new(Some(handle))));
+    let mut out = Vec::new();
+    {
+        let mut i = TBinaryInputProtocol::new(std::io::Cursor::new(call), true);
+        if framed {
+            let mut o =
+                TBinaryOutputProtocol::new(thrift::transport::TFramedWriteTransport::new(&mut out), true);
+            processor.process(&mut i, &mut o).unwrap();
+        } else {
+            let mut o = TBinaryOutputProtocol::new(&mut out, true);
+            processor.process(&mut i, &mut o).unwrap();
+        }
+    }
+    out
+}

@@ -1,0 +1,215 @@
+//! The decoder's error: what was wrong, where (byte offset), and in what.
+
+use core::fmt;
+
+/// Why bytes could not be decoded. Every variant is about the bytes at
+/// [`DecodeError::offset`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeErrorKind {
+    /// The input ends inside an item.
+    UnexpectedEnd {
+        /// Bytes the item needs.
+        needed: usize,
+        /// Bytes left in the input.
+        remaining: usize,
+    },
+    /// A list, set, map, string or binary declares a negative size.
+    NegativeSize {
+        /// The size read.
+        size: i32,
+    },
+    /// A container declares more elements than the remaining bytes could
+    /// hold, even at the smallest encoding of its element type: refused
+    /// before any element is read.
+    SizeExceedsInput {
+        /// The size read.
+        size: usize,
+        /// The fewest bytes one element (one entry for a map) takes.
+        min_element_bytes: usize,
+        /// Bytes left after the container's header.
+        remaining: usize,
+    },
+    /// A type code that the binary protocol does not have (or `STOP` as
+    /// an element type).
+    InvalidType {
+        /// The byte read.
+        code: u8,
+    },
+    /// A known field, or a container's elements, with another type than
+    /// the schema's.
+    WrongType {
+        /// The schema's type code.
+        expected: u8,
+        /// The type code found.
+        found: u8,
+    },
+    /// A required field is absent.
+    MissingField,
+    /// A field appears twice in one struct (the reference keeps the
+    /// last; a response that says two things is refused).
+    DuplicateField {
+        /// The field id.
+        id: i16,
+    },
+    /// A union (`GeneralTensor`, `SparseTensor`, a service result) with
+    /// no field or more than one.
+    UnionFields {
+        /// Known fields found.
+        count: usize,
+    },
+    /// A bool that is neither 0 nor 1.
+    InvalidBool {
+        /// The byte read.
+        byte: u8,
+    },
+    /// A Thrift `string` that is not UTF-8.
+    InvalidUtf8 {
+        /// Bytes of the string that are valid UTF-8.
+        valid_up_to: usize,
+    },
+    /// Structs and containers nested deeper than [`MAX_DEPTH`](super::MAX_DEPTH).
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+    /// Bytes after the end of the response (or message).
+    TrailingBytes {
+        /// How many.
+        count: usize,
+    },
+    /// A message header that is not the strict binary protocol's
+    /// (`0x8001` in the top half of the first word).
+    BadVersion {
+        /// The first word.
+        word: u32,
+    },
+    /// A message type other than the one expected (a call where a reply
+    /// was expected, or an unknown type).
+    UnexpectedMessageType {
+        /// The type read (1 CALL, 2 REPLY, 3 EXCEPTION, 4 ONEWAY).
+        found: u8,
+    },
+    /// A reply to another method than `getBatchPrediction`.
+    WrongMethod,
+    /// A frame length that disagrees with the bytes given.
+    FrameLength {
+        /// The length in the frame header.
+        declared: i64,
+        /// Bytes after the frame header.
+        available: usize,
+    },
+}
+
+/// A refusal from the decoder: the kind, the byte offset (from the start of
+/// the input given to the decoder) and the item being read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    pub(crate) kind: DecodeErrorKind,
+    pub(crate) offset: usize,
+    pub(crate) item: &'static str,
+    pub(crate) record: Option<usize>,
+}
+
+impl DecodeError {
+    /// What was wrong.
+    pub fn kind(&self) -> &DecodeErrorKind {
+        &self.kind
+    }
+
+    /// Byte offset of the offending item, from the start of the input.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The item being read, as `Struct.field` of the schema (for example
+    /// `DataRecord.tensors`), or a protocol item (`message header`).
+    pub fn item(&self) -> &'static str {
+        self.item
+    }
+
+    /// The index of the `DataRecord` in `predictions` being read, if any.
+    pub fn record(&self) -> Option<usize> {
+        self.record
+    }
+}
+
+/// The name of a binary-protocol type code, for messages.
+pub(crate) fn type_name(code: u8) -> &'static str {
+    match code {
+        0 => "STOP",
+        2 => "BOOL",
+        3 => "BYTE",
+        4 => "DOUBLE",
+        6 => "I16",
+        8 => "I32",
+        10 => "I64",
+        11 => "STRING",
+        12 => "STRUCT",
+        13 => "MAP",
+        14 => "SET",
+        15 => "LIST",
+        _ => "invalid",
+    }
+}
+
+impl fmt::Display for DecodeErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            DecodeErrorKind::UnexpectedEnd { needed, remaining } => {
+                write!(f, "input ends early: {needed} bytes needed, {remaining} left")
+            }
+            DecodeErrorKind::NegativeSize { size } => write!(f, "negative size {size}"),
+            DecodeErrorKind::SizeExceedsInput {
+                size,
+                min_element_bytes,
+                remaining,
+            } => write!(
+                f,
+                "declares {size} elements of at least {min_element_bytes} bytes each, but only {remaining} bytes are left"
+            ),
+            DecodeErrorKind::InvalidType { code } => write!(f, "invalid type code {code}"),
+            DecodeErrorKind::WrongType { expected, found } => write!(
+                f,
+                "type {} ({found}) where the schema has {} ({expected})",
+                type_name(found),
+                type_name(expected)
+            ),
+            DecodeErrorKind::MissingField => f.write_str("required field is missing"),
+            DecodeErrorKind::DuplicateField { id } => write!(f, "field {id} appears twice"),
+            DecodeErrorKind::UnionFields { count } => {
+                write!(f, "union has {count} known fields set; exactly one is required")
+            }
+            DecodeErrorKind::InvalidBool { byte } => write!(f, "bool byte {byte} is neither 0 nor 1"),
+            DecodeErrorKind::InvalidUtf8 { valid_up_to } => {
+                write!(f, "string is not UTF-8 (valid up to byte {valid_up_to} of it)")
+            }
+            DecodeErrorKind::TooDeep { limit } => write!(f, "nested deeper than {limit} levels"),
+            DecodeErrorKind::TrailingBytes { count } => write!(f, "{count} bytes after the end"),
+            DecodeErrorKind::BadVersion { word } => write!(
+                f,
+                "first word {word:#010x} is not a strict binary message header (0x8001_00TT)"
+            ),
+            DecodeErrorKind::UnexpectedMessageType { found } => {
+                write!(f, "message type {found}, expected REPLY (2) or EXCEPTION (3)")
+            }
+            DecodeErrorKind::WrongMethod => f.write_str("method name is not getBatchPrediction"),
+            DecodeErrorKind::FrameLength { declared, available } => write!(
+                f,
+                "frame header declares {declared} bytes but {available} follow it"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at byte {}", self.offset)?;
+        if let Some(r) = self.record {
+            write!(f, " (record {r})")?;
+        }
+        write!(f, ", in {}: {}", self.item, self.kind)
+    }
+}
+
+impl std::error::Error for DecodeError {}

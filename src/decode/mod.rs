@@ -1,0 +1,182 @@
+//! A zero-copy decoder for `BatchPredictionResponse`: views into the input
+//! bytes, checked in one pass, with no allocation.
+//!
+//! ```
+//! use bprwire::{decode, BatchPrediction};
+//!
+//! let bytes = BatchPrediction::new()
+//!     .continuous(&[7, 8], &[0.5_f32, 0.25], &[1, 2])
+//!     .encode_to_vec()?;
+//! let response = decode::decode_response(&bytes)?;
+//! for record in response.records() {
+//!     for (key, value) in record.continuous_features.unwrap() {
+//!         println!("{key} -> {value}");
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [`decode_response`] reads the whole input once and checks everything
+//! the reference (generated) decoder checks, and more. If it succeeds, the
+//! returned [`Response`] is a set of views ([`Record`], [`List`], [`Map`],
+//! [`GeneralTensor`], ...) that borrow the input: iterating them re-reads
+//! bytes already checked, so it cannot fail and allocates nothing.
+//!
+//! Guarantees, for any input (the `decode` fuzz target checks them):
+//! - no panic; an error names the byte offset, the schema item
+//!   (`DataRecord.tensors`, ...) and the record index;
+//! - no allocation at all while decoding or iterating (only
+//!   [`List::to_vec`] and [`Response::reencode`] allocate, at most the
+//!   input's size);
+//! - every declared size is checked against the bytes left before a loop
+//!   runs over it, so work is linear in the input size;
+//! - nesting is limited to [`MAX_DEPTH`] structs and containers, so
+//!   recursion is bounded.
+//!
+//! `docs/decoder.md` lists every check and how this decoder is stricter
+//! than the reference.
+
+mod element;
+mod error;
+mod reader;
+mod record;
+
+pub use element::{Element, Iter, List, Map, MapIter, Set};
+pub use error::{DecodeError, DecodeErrorKind};
+pub use record::{CooSparseTensor, GeneralTensor, RawTensor, Record, SparseTensor, TypedTensor};
+
+pub(crate) use element::sealed::Wire;
+pub(crate) use reader::Reader;
+
+use crate::wire::ttype;
+
+/// The deepest nesting of structs and containers accepted. The schema
+/// itself needs 9 (a string inside a sparse tensor's values); the rest is
+/// room for unknown fields, which are skipped. Thrift's own libraries use 64.
+pub const MAX_DEPTH: usize = 64;
+
+/// A decoded `BatchPredictionResponse`, borrowing the input. Two responses
+/// are equal when their records are (whatever unknown fields were skipped;
+/// doubles compare as `f64`, so a NaN makes a response unequal to itself:
+/// compare [`reencode`](Response::reencode)d bytes to compare bits).
+#[derive(Clone, Copy, Debug)]
+pub struct Response<'a> {
+    predictions: List<'a, Record<'a>>,
+    skipped: usize,
+    canonical: bool,
+    len: usize,
+}
+
+impl<'a> Response<'a> {
+    /// The `predictions` list: one [`Record`] per batch row.
+    pub fn predictions(&self) -> List<'a, Record<'a>> {
+        self.predictions
+    }
+
+    /// The records, in order (the same as `predictions().iter()`).
+    pub fn records(&self) -> Iter<'a, Record<'a>> {
+        self.predictions.iter()
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.predictions.len()
+    }
+
+    /// True when the response has no record.
+    pub fn is_empty(&self) -> bool {
+        self.predictions.is_empty()
+    }
+
+    /// Unknown fields that were skipped (at any depth).
+    pub fn skipped_fields(&self) -> usize {
+        self.skipped
+    }
+
+    /// True when [`reencode`](Self::reencode) gives back the input bytes
+    /// exactly: no unknown field, and the fields of every struct in
+    /// ascending id order (as bprwire and the Thrift libraries write them).
+    pub fn is_canonical(&self) -> bool {
+        self.canonical
+    }
+
+    /// Bytes of the encoded response that was decoded.
+    pub fn encoded_len(&self) -> usize {
+        self.len
+    }
+
+    /// Writes the response again from the views, element by element:
+    /// fields in ascending id order, unknown fields dropped. The result
+    /// decodes to an equal `Response`, and equals the input when
+    /// [`is_canonical`](Self::is_canonical).
+    pub fn reencode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        self.write(&mut out);
+        out
+    }
+
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[ttype::LIST, 0, 1]);
+        self.predictions.write(out);
+        out.push(ttype::STOP);
+    }
+}
+
+impl PartialEq for Response<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.predictions == other.predictions
+    }
+}
+
+/// Decodes a `BatchPredictionResponse` that is exactly `bytes` (a byte
+/// after its end is an error).
+pub fn decode_response(bytes: &[u8]) -> Result<Response<'_>, DecodeError> {
+    let mut r = Reader::new(bytes);
+    let resp = read_response(&mut r)?;
+    if r.remaining() != 0 {
+        return Err(r.err_at(r.pos(), DecodeErrorKind::TrailingBytes { count: r.remaining() }));
+    }
+    Ok(resp)
+}
+
+const RESPONSE: &[(i16, u8, &str)] = &[(1, ttype::LIST, "BatchPredictionResponse.predictions")];
+
+/// Reads a response struct at the reader's position (also the body of a
+/// service reply's field 0).
+pub(crate) fn read_response<'a>(r: &mut Reader<'a>) -> Result<Response<'a>, DecodeError> {
+    let start = r.pos();
+    let outer = r.item;
+    r.item = "BatchPredictionResponse";
+    let mut predictions = None;
+    let seen = r.fields(RESPONSE, |r, _| {
+        predictions = Some(read_records(r)?);
+        Ok(())
+    })?;
+    r.require(seen, 1, "BatchPredictionResponse.predictions", start)?;
+    r.item = outer;
+    match predictions {
+        Some(predictions) => Ok(Response {
+            predictions,
+            skipped: r.skipped,
+            canonical: r.canonical,
+            len: r.pos() - start,
+        }),
+        None => Err(r.err_at(start, DecodeErrorKind::MissingField)),
+    }
+}
+
+/// The `predictions` list, record by record, so an error can say which.
+fn read_records<'a>(r: &mut Reader<'a>) -> Result<List<'a, Record<'a>>, DecodeError> {
+    r.enter()?;
+    r.expect_type(ttype::STRUCT)?;
+    let len = r.size(1)?;
+    let start = r.pos();
+    for i in 0..len {
+        Record::read(r).map_err(|mut e| {
+            e.record = Some(i);
+            e
+        })?;
+    }
+    r.leave();
+    Ok(List::from_parts(r.since(start), len))
+}

@@ -1,0 +1,461 @@
+//! Views of the schema's structs: `DataRecord`, `GeneralTensor` and its
+//! arms, `SparseTensor`. Each is read (and checked) field by field, and
+//! written back in ascending field order.
+
+use super::element::sealed::Wire;
+use core::fmt;
+
+use super::element::{put_binary, Element, List, Map, Set};
+use super::error::DecodeErrorKind;
+use super::reader::{Reader, Result};
+use crate::wire::ttype;
+use crate::DataType;
+
+fn put_field(out: &mut Vec<u8>, t: u8, id: i16) {
+    out.push(t);
+    out.extend_from_slice(&id.to_be_bytes());
+}
+
+fn put_opt<'a, T: Wire<'a>>(out: &mut Vec<u8>, id: i16, v: &Option<T>) {
+    if let Some(v) = v {
+        put_field(out, T::TTYPE, id);
+        v.write(out);
+    }
+}
+
+/// One `DataRecord`: each of its nine optional fields, borrowed.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Record<'a> {
+    /// 1: `set<i64> binaryFeatures`.
+    pub binary_features: Option<Set<'a, i64>>,
+    /// 2: `map<i64, double> continuousFeatures` (what bprwire writes for
+    /// continuous predictions).
+    pub continuous_features: Option<Map<'a, i64, f64>>,
+    /// 3: `map<i64, i64> discreteFeatures`.
+    pub discrete_features: Option<Map<'a, i64, i64>>,
+    /// 4: `map<i64, string> stringFeatures`.
+    pub string_features: Option<Map<'a, i64, &'a str>>,
+    /// 5: `map<i64, set<string>> sparseBinaryFeatures`.
+    pub sparse_binary_features: Option<Map<'a, i64, Set<'a, &'a str>>>,
+    /// 6: `map<i64, map<string, double>> sparseContinuousFeatures`.
+    pub sparse_continuous_features: Option<Map<'a, i64, Map<'a, &'a str, f64>>>,
+    /// 7: `map<i64, binary> blobFeatures`.
+    pub blob_features: Option<Map<'a, i64, &'a [u8]>>,
+    /// 8: `map<i64, GeneralTensor> tensors` (what bprwire writes for dense
+    /// tensors).
+    pub tensors: Option<Map<'a, i64, GeneralTensor<'a>>>,
+    /// 9: `map<i64, SparseTensor> sparseTensors`.
+    pub sparse_tensors: Option<Map<'a, i64, SparseTensor<'a>>>,
+}
+
+const RECORD: &[(i16, u8, &str)] = &[
+    (1, ttype::SET, "DataRecord.binaryFeatures"),
+    (2, ttype::MAP, "DataRecord.continuousFeatures"),
+    (3, ttype::MAP, "DataRecord.discreteFeatures"),
+    (4, ttype::MAP, "DataRecord.stringFeatures"),
+    (5, ttype::MAP, "DataRecord.sparseBinaryFeatures"),
+    (6, ttype::MAP, "DataRecord.sparseContinuousFeatures"),
+    (7, ttype::MAP, "DataRecord.blobFeatures"),
+    (8, ttype::MAP, "DataRecord.tensors"),
+    (9, ttype::MAP, "DataRecord.sparseTensors"),
+];
+
+impl<'a> Wire<'a> for Record<'a> {
+    const TTYPE: u8 = ttype::STRUCT;
+    const MIN: usize = 1;
+    fn read(r: &mut Reader<'a>) -> Result<Self> {
+        let mut rec = Record::default();
+        r.fields(RECORD, |r, id| {
+            match id {
+                1 => rec.binary_features = Some(Wire::read(r)?),
+                2 => rec.continuous_features = Some(Wire::read(r)?),
+                3 => rec.discrete_features = Some(Wire::read(r)?),
+                4 => rec.string_features = Some(Wire::read(r)?),
+                5 => rec.sparse_binary_features = Some(Wire::read(r)?),
+                6 => rec.sparse_continuous_features = Some(Wire::read(r)?),
+                7 => rec.blob_features = Some(Wire::read(r)?),
+                8 => rec.tensors = Some(Wire::read(r)?),
+                _ => rec.sparse_tensors = Some(Wire::read(r)?),
+            }
+            Ok(())
+        })?;
+        Ok(rec)
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        put_opt(out, 1, &self.binary_features);
+        put_opt(out, 2, &self.continuous_features);
+        put_opt(out, 3, &self.discrete_features);
+        put_opt(out, 4, &self.string_features);
+        put_opt(out, 5, &self.sparse_binary_features);
+        put_opt(out, 6, &self.sparse_continuous_features);
+        put_opt(out, 7, &self.blob_features);
+        put_opt(out, 8, &self.tensors);
+        put_opt(out, 9, &self.sparse_tensors);
+        out.push(ttype::STOP);
+    }
+}
+
+/// A `GeneralTensor`: the one arm of the union that is set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GeneralTensor<'a> {
+    /// 1: `RawTypedTensor`, the elements' little-endian bytes (what
+    /// bprwire writes for numeric tensors by default).
+    Raw(RawTensor<'a>),
+    /// 2: `StringTensor`.
+    String(TypedTensor<'a, &'a str>),
+    /// 3: `Int32Tensor`.
+    Int32(TypedTensor<'a, i32>),
+    /// 4: `Int64Tensor`.
+    Int64(TypedTensor<'a, i64>),
+    /// 5: `FloatTensor` (f32 widened to double on the wire).
+    Float(TypedTensor<'a, f64>),
+    /// 6: `DoubleTensor`.
+    Double(TypedTensor<'a, f64>),
+    /// 7: `BoolTensor`.
+    Bool(TypedTensor<'a, bool>),
+    /// 8: `BinaryTensor`.
+    Binary(TypedTensor<'a, &'a [u8]>),
+}
+
+impl<'a> GeneralTensor<'a> {
+    /// The shape, if the tensor has one.
+    pub fn shape(&self) -> Option<List<'a, i64>> {
+        match self {
+            GeneralTensor::Raw(t) => t.shape,
+            GeneralTensor::String(t) => t.shape,
+            GeneralTensor::Int32(t) => t.shape,
+            GeneralTensor::Int64(t) => t.shape,
+            GeneralTensor::Float(t) => t.shape,
+            GeneralTensor::Double(t) => t.shape,
+            GeneralTensor::Bool(t) => t.shape,
+            GeneralTensor::Binary(t) => t.shape,
+        }
+    }
+
+    /// The schema's name of the arm (`rawTypedTensor`, `stringTensor`, ...).
+    pub fn arm_name(&self) -> &'static str {
+        match self {
+            GeneralTensor::Raw(_) => "rawTypedTensor",
+            GeneralTensor::String(_) => "stringTensor",
+            GeneralTensor::Int32(_) => "int32Tensor",
+            GeneralTensor::Int64(_) => "int64Tensor",
+            GeneralTensor::Float(_) => "floatTensor",
+            GeneralTensor::Double(_) => "doubleTensor",
+            GeneralTensor::Bool(_) => "boolTensor",
+            GeneralTensor::Binary(_) => "binaryTensor",
+        }
+    }
+
+    /// Number of elements (for a raw tensor of a fixed-size type, its
+    /// content's bytes over the element size; `None` if the type is not
+    /// fixed-size or the content is not a whole number of elements).
+    pub fn element_count(&self) -> Option<usize> {
+        Some(match self {
+            GeneralTensor::Raw(t) => {
+                let size = t.dtype()?.fixed_size()?;
+                if t.content.len() % size != 0 {
+                    return None;
+                }
+                t.content.len() / size
+            }
+            GeneralTensor::String(t) => t.values.len(),
+            GeneralTensor::Int32(t) => t.values.len(),
+            GeneralTensor::Int64(t) => t.values.len(),
+            GeneralTensor::Float(t) | GeneralTensor::Double(t) => t.values.len(),
+            GeneralTensor::Bool(t) => t.values.len(),
+            GeneralTensor::Binary(t) => t.values.len(),
+        })
+    }
+}
+
+const GENERAL_TENSOR: &[(i16, u8, &str)] = &[
+    (1, ttype::STRUCT, "GeneralTensor.rawTypedTensor"),
+    (2, ttype::STRUCT, "GeneralTensor.stringTensor"),
+    (3, ttype::STRUCT, "GeneralTensor.int32Tensor"),
+    (4, ttype::STRUCT, "GeneralTensor.int64Tensor"),
+    (5, ttype::STRUCT, "GeneralTensor.floatTensor"),
+    (6, ttype::STRUCT, "GeneralTensor.doubleTensor"),
+    (7, ttype::STRUCT, "GeneralTensor.boolTensor"),
+    (8, ttype::STRUCT, "GeneralTensor.binaryTensor"),
+];
+
+/// Reads a union: exactly one known field must be set.
+fn union<'a, T>(
+    r: &mut Reader<'a>,
+    item: &'static str,
+    schema: &[(i16, u8, &'static str)],
+    mut arm: impl FnMut(&mut Reader<'a>, i16) -> Result<T>,
+) -> Result<T> {
+    let at = r.pos();
+    let outer = r.item;
+    r.item = item;
+    let mut value = None;
+    let mut count = 0;
+    r.fields(schema, |r, id| {
+        value = Some(arm(r, id)?);
+        count += 1;
+        Ok(())
+    })?;
+    r.item = outer;
+    match value {
+        Some(v) if count == 1 => Ok(v),
+        _ => {
+            let mut e = r.err_at(at, DecodeErrorKind::UnionFields { count });
+            e.item = item;
+            Err(e)
+        }
+    }
+}
+
+impl<'a> Wire<'a> for GeneralTensor<'a> {
+    const TTYPE: u8 = ttype::STRUCT;
+    const MIN: usize = 1;
+    fn read(r: &mut Reader<'a>) -> Result<Self> {
+        union(r, "GeneralTensor", GENERAL_TENSOR, |r, id| {
+            Ok(match id {
+                1 => GeneralTensor::Raw(Wire::read(r)?),
+                2 => GeneralTensor::String(Wire::read(r)?),
+                3 => GeneralTensor::Int32(Wire::read(r)?),
+                4 => GeneralTensor::Int64(Wire::read(r)?),
+                5 => GeneralTensor::Float(Wire::read(r)?),
+                6 => GeneralTensor::Double(Wire::read(r)?),
+                7 => GeneralTensor::Bool(Wire::read(r)?),
+                _ => GeneralTensor::Binary(Wire::read(r)?),
+            })
+        })
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        let id = match self {
+            GeneralTensor::Raw(_) => 1,
+            GeneralTensor::String(_) => 2,
+            GeneralTensor::Int32(_) => 3,
+            GeneralTensor::Int64(_) => 4,
+            GeneralTensor::Float(_) => 5,
+            GeneralTensor::Double(_) => 6,
+            GeneralTensor::Bool(_) => 7,
+            GeneralTensor::Binary(_) => 8,
+        };
+        put_field(out, ttype::STRUCT, id);
+        match self {
+            GeneralTensor::Raw(t) => t.write(out),
+            GeneralTensor::String(t) => t.write(out),
+            GeneralTensor::Int32(t) => t.write(out),
+            GeneralTensor::Int64(t) => t.write(out),
+            GeneralTensor::Float(t) | GeneralTensor::Double(t) => t.write(out),
+            GeneralTensor::Bool(t) => t.write(out),
+            GeneralTensor::Binary(t) => t.write(out),
+        }
+        out.push(ttype::STOP);
+    }
+}
+
+/// A `RawTypedTensor`: element type, content bytes (little-endian
+/// elements, packed), optional shape.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RawTensor<'a> {
+    /// `dataType` as on the wire (any `i32`; see [`RawTensor::dtype`]).
+    pub data_type: i32,
+    /// `content`, borrowed from the input.
+    pub content: &'a [u8],
+    /// `shape`, if present.
+    pub shape: Option<List<'a, i64>>,
+}
+
+impl RawTensor<'_> {
+    /// The element type, if `data_type` is one the schema has.
+    pub fn dtype(&self) -> Option<DataType> {
+        DataType::from_code(self.data_type)
+    }
+}
+
+const RAW_TENSOR: &[(i16, u8, &str)] = &[
+    (1, ttype::I32, "RawTypedTensor.dataType"),
+    (2, ttype::STRING, "RawTypedTensor.content"),
+    (3, ttype::LIST, "RawTypedTensor.shape"),
+];
+
+impl<'a> Wire<'a> for RawTensor<'a> {
+    const TTYPE: u8 = ttype::STRUCT;
+    const MIN: usize = 1;
+    fn read(r: &mut Reader<'a>) -> Result<Self> {
+        let at = r.pos();
+        let mut t = RawTensor {
+            data_type: 0,
+            content: &[],
+            shape: None,
+        };
+        let seen = r.fields(RAW_TENSOR, |r, id| {
+            match id {
+                1 => t.data_type = r.i32()?,
+                2 => t.content = r.binary()?,
+                _ => t.shape = Some(Wire::read(r)?),
+            }
+            Ok(())
+        })?;
+        r.require(seen, 1, "RawTypedTensor.dataType", at)?;
+        r.require(seen, 2, "RawTypedTensor.content", at)?;
+        Ok(t)
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        put_field(out, ttype::I32, 1);
+        out.extend_from_slice(&self.data_type.to_be_bytes());
+        put_field(out, ttype::STRING, 2);
+        put_binary(self.content, out);
+        put_opt(out, 3, &self.shape);
+        out.push(ttype::STOP);
+    }
+}
+
+/// A typed tensor (`StringTensor`, `Int32Tensor`, ...): its element list
+/// (field 1, required) and optional shape (field 2).
+pub struct TypedTensor<'a, T> {
+    /// The elements.
+    pub values: List<'a, T>,
+    /// The shape, if present.
+    pub shape: Option<List<'a, i64>>,
+}
+
+// Manual impls: derives would put the bounds on `T` alone.
+impl<T> Clone for TypedTensor<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for TypedTensor<'_, T> {}
+
+impl<'a, T: Element<'a> + fmt::Debug> fmt::Debug for TypedTensor<'a, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TypedTensor")
+            .field("values", &self.values)
+            .field("shape", &self.shape)
+            .finish()
+    }
+}
+
+impl<'a, T: Element<'a> + PartialEq> PartialEq for TypedTensor<'a, T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.values == other.values && self.shape == other.shape
+    }
+}
+
+impl<'a, T: Wire<'a>> Wire<'a> for TypedTensor<'a, T> {
+    const TTYPE: u8 = ttype::STRUCT;
+    const MIN: usize = 1;
+    fn read(r: &mut Reader<'a>) -> Result<Self> {
+        let at = r.pos();
+        let mut values = None;
+        let mut shape = None;
+        let (item, shape_item) = typed_names(r.item);
+        let schema = [(1, ttype::LIST, item), (2, ttype::LIST, shape_item)];
+        let seen = r.fields(&schema, |r, id| {
+            match id {
+                1 => values = Some(Wire::read(r)?),
+                _ => shape = Some(Wire::read(r)?),
+            }
+            Ok(())
+        })?;
+        r.require(seen, 1, item, at)?;
+        match values {
+            Some(values) => Ok(TypedTensor { values, shape }),
+            None => Err(r.err_at(at, DecodeErrorKind::MissingField)),
+        }
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        put_field(out, ttype::LIST, 1);
+        self.values.write(out);
+        put_opt(out, 2, &self.shape);
+        out.push(ttype::STOP);
+    }
+}
+
+/// Error names of a typed tensor's two fields, from the field holding it.
+fn typed_names(holder: &str) -> (&'static str, &'static str) {
+    match holder {
+        "GeneralTensor.stringTensor" => ("StringTensor.strings", "StringTensor.shape"),
+        "GeneralTensor.int32Tensor" => ("Int32Tensor.ints", "Int32Tensor.shape"),
+        "GeneralTensor.int64Tensor" | "COOSparseTensor.indices" => ("Int64Tensor.longs", "Int64Tensor.shape"),
+        "GeneralTensor.floatTensor" => ("FloatTensor.floats", "FloatTensor.shape"),
+        "GeneralTensor.doubleTensor" => ("DoubleTensor.doubles", "DoubleTensor.shape"),
+        "GeneralTensor.boolTensor" => ("BoolTensor.booleans", "BoolTensor.shape"),
+        "GeneralTensor.binaryTensor" => ("BinaryTensor.binaries", "BinaryTensor.shape"),
+        _ => ("typed tensor values", "typed tensor shape"),
+    }
+}
+
+/// A `SparseTensor` (a union with one arm).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SparseTensor<'a> {
+    /// 1: `COOSparseTensor`.
+    Coo(CooSparseTensor<'a>),
+}
+
+/// A `COOSparseTensor`: dense shape, indices, values (all required).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CooSparseTensor<'a> {
+    /// `denseShape`.
+    pub dense_shape: List<'a, i64>,
+    /// `indices` (an `Int64Tensor`).
+    pub indices: TypedTensor<'a, i64>,
+    /// `values`.
+    pub values: GeneralTensor<'a>,
+}
+
+const SPARSE_TENSOR: &[(i16, u8, &str)] = &[(1, ttype::STRUCT, "SparseTensor.cooSparseTensor")];
+const COO: &[(i16, u8, &str)] = &[
+    (1, ttype::LIST, "COOSparseTensor.denseShape"),
+    (2, ttype::STRUCT, "COOSparseTensor.indices"),
+    (3, ttype::STRUCT, "COOSparseTensor.values"),
+];
+
+impl<'a> Wire<'a> for SparseTensor<'a> {
+    const TTYPE: u8 = ttype::STRUCT;
+    const MIN: usize = 1;
+    fn read(r: &mut Reader<'a>) -> Result<Self> {
+        union(r, "SparseTensor", SPARSE_TENSOR, |r, _| {
+            Ok(SparseTensor::Coo(Wire::read(r)?))
+        })
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        let SparseTensor::Coo(t) = self;
+        put_field(out, ttype::STRUCT, 1);
+        t.write(out);
+        out.push(ttype::STOP);
+    }
+}
+
+impl<'a> Wire<'a> for CooSparseTensor<'a> {
+    const TTYPE: u8 = ttype::STRUCT;
+    const MIN: usize = 1;
+    fn read(r: &mut Reader<'a>) -> Result<Self> {
+        let at = r.pos();
+        let (mut shape, mut indices, mut values) = (None, None, None);
+        let seen = r.fields(COO, |r, id| {
+            match id {
+                1 => shape = Some(Wire::read(r)?),
+                2 => indices = Some(Wire::read(r)?),
+                _ => values = Some(Wire::read(r)?),
+            }
+            Ok(())
+        })?;
+        r.require(seen, 1, "COOSparseTensor.denseShape", at)?;
+        r.require(seen, 2, "COOSparseTensor.indices", at)?;
+        r.require(seen, 3, "COOSparseTensor.values", at)?;
+        match (shape, indices, values) {
+            (Some(dense_shape), Some(indices), Some(values)) => Ok(CooSparseTensor {
+                dense_shape,
+                indices,
+                values,
+            }),
+            _ => Err(r.err_at(at, DecodeErrorKind::MissingField)),
+        }
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        put_field(out, ttype::LIST, 1);
+        self.dense_shape.write(out);
+        put_field(out, ttype::STRUCT, 2);
+        self.indices.write(out);
+        put_field(out, ttype::STRUCT, 3);
+        self.values.write(out);
+        out.push(ttype::STOP);
+    }
+}

@@ -1,0 +1,361 @@
+//! The service envelope around a response: the strict binary message
+//! header of a `getBatchPrediction` reply, its result struct, the
+//! exception replies, and the framed transport's length prefix. Both
+//! directions: [`Encoder::encode_reply_into`] and friends write, and
+//! [`decode_reply`] reads.
+//!
+//! ```
+//! use bprwire::{service, BatchPrediction};
+//!
+//! let enc = BatchPrediction::new().continuous(&[7], &[0.5_f32], &[1]).encoder()?;
+//! let env = service::Envelope { seqid: 42, framed: true };
+//! let mut buf = vec![0u8; enc.reply_len(env)?]; // exact, known up front
+//! enc.encode_reply_into(env, &mut buf)?;         // one pass, one buffer
+//!
+//! let msg = service::decode_reply(&buf, true)?;
+//! assert_eq!(msg.seqid, 42);
+//! assert!(matches!(msg.body, service::Reply::Success(r) if r.len() == 1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::decode::{self, DecodeError, DecodeErrorKind, Reader, Response};
+use crate::encoder::Encoder;
+use crate::error::{Error, Size};
+use crate::wire::{ttype, Out, MAX_SIZE};
+
+/// The method whose reply carries a `BatchPredictionResponse`.
+pub const METHOD: &str = "getBatchPrediction";
+
+/// The strict binary protocol's version word; the message type is its low byte.
+const VERSION_1: u32 = 0x8001_0000;
+
+/// Thrift message types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageType {
+    /// A request.
+    Call = 1,
+    /// A reply (a result, or a declared exception).
+    Reply = 2,
+    /// An undeclared failure (a `TApplicationException`).
+    Exception = 3,
+    /// A request with no reply.
+    Oneway = 4,
+}
+
+/// Where a reply goes: the request's sequence id, and whether the
+/// transport is framed (an `i32` byte length before the message).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Envelope {
+    /// The sequence id of the request being answered.
+    pub seqid: i32,
+    /// Put the framed transport's length prefix in front.
+    pub framed: bool,
+}
+
+/// The kinds of `TApplicationException` (the `type` field), as the Thrift
+/// libraries number them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApplicationErrorKind {
+    /// 0: unknown (a handler failed).
+    Unknown = 0,
+    /// 1: no such method.
+    UnknownMethod = 1,
+    /// 2: a message type the server does not accept.
+    InvalidMessageType = 2,
+    /// 3: the reply names another method.
+    WrongMethodName = 3,
+    /// 4: the reply's sequence id is not the request's.
+    BadSequenceId = 4,
+    /// 5: the reply has no result.
+    MissingResult = 5,
+    /// 6: an internal error.
+    InternalError = 6,
+    /// 7: the request could not be read.
+    ProtocolError = 7,
+    /// 8: an invalid transform.
+    InvalidTransform = 8,
+    /// 9: an invalid protocol.
+    InvalidProtocol = 9,
+    /// 10: an unsupported client type.
+    UnsupportedClientType = 10,
+}
+
+/// Bytes of the message header for [`METHOD`]: version word, name, seqid.
+const HEADER_LEN: usize = 4 + 4 + METHOD.len() + 4;
+
+fn message_len(env: Envelope, body: usize) -> Result<usize, Error> {
+    let message = HEADER_LEN.checked_add(body).ok_or(too_large(usize::MAX))?;
+    if !env.framed {
+        return Ok(message);
+    }
+    if message > MAX_SIZE {
+        return Err(too_large(message));
+    }
+    Ok(message + 4)
+}
+
+fn too_large(size: usize) -> Error {
+    Error::TooLarge {
+        input: None,
+        what: Size::Frame,
+        size: size as u64,
+        limit: MAX_SIZE as u64,
+    }
+}
+
+fn put_header(out: &mut Out<'_>, env: Envelope, total: usize, kind: MessageType) {
+    if env.framed {
+        out.put_i32((total - 4) as i32);
+    }
+    out.put(&(VERSION_1 | kind as u32).to_be_bytes());
+    out.put_i32(METHOD.len() as i32);
+    out.put(METHOD.as_bytes());
+    out.put_i32(env.seqid);
+}
+
+impl Encoder<'_> {
+    /// The exact length of the reply [`encode_reply_into`](Self::encode_reply_into)
+    /// writes: message header, result struct around the response, and the
+    /// frame prefix if `env.framed`. Refused when a framed message would
+    /// not fit the prefix's `i32`.
+    pub fn reply_len(&self, env: Envelope) -> Result<usize, Error> {
+        // Result struct: field 0 header (3) + response + STOP (1).
+        let body = self.encoded_len().checked_add(4).ok_or(too_large(usize::MAX))?;
+        message_len(env, body)
+    }
+
+    /// Writes a successful `getBatchPrediction` reply carrying the
+    /// response, in one pass into the first [`reply_len`](Self::reply_len)
+    /// bytes of `buf`; returns that length. No allocation; a short buffer
+    /// is refused before anything is written.
+    pub fn encode_reply_into(&self, env: Envelope, buf: &mut [u8]) -> Result<usize, Error> {
+        let len = self.reply_len(env)?;
+        let Some(dst) = buf.get_mut(..len) else {
+            return Err(Error::BufferTooSmall {
+                needed: len,
+                available: buf.len(),
+            });
+        };
+        let mut out = Out::new(dst);
+        put_header(&mut out, env, len, MessageType::Reply);
+        out.put(&[ttype::STRUCT, 0, 0]);
+        self.write(&mut out);
+        out.put_u8(ttype::STOP);
+        debug_assert_eq!(out.remaining(), 0, "reply_len disagrees with the bytes written");
+        Ok(len)
+    }
+
+    /// The reply in a new `Vec` (see [`encode_reply_into`](Self::encode_reply_into)).
+    pub fn encode_reply_to_vec(&self, env: Envelope) -> Result<Vec<u8>, Error> {
+        let mut buf = vec![0u8; self.reply_len(env)?];
+        self.encode_reply_into(env, &mut buf)?;
+        Ok(buf)
+    }
+}
+
+fn string_len(s: &str) -> Result<usize, Error> {
+    if s.len() > MAX_SIZE {
+        return Err(Error::TooLarge {
+            input: None,
+            what: Size::MessageString,
+            size: s.len() as u64,
+            limit: MAX_SIZE as u64,
+        });
+    }
+    Ok(4 + s.len())
+}
+
+fn put_string(out: &mut Out<'_>, s: &str) {
+    out.put_i32(s.len() as i32);
+    out.put(s.as_bytes());
+}
+
+/// A `getBatchPrediction` reply declaring failure: the result struct's
+/// field 1, a `PredictionServiceException` (with its optional description).
+pub fn service_exception_reply(env: Envelope, description: Option<&str>) -> Result<Vec<u8>, Error> {
+    // Result: field 1 header (3), exception struct, STOP (1).
+    // Exception: [field 1 header (3) + string] + STOP (1).
+    let desc = match description {
+        Some(d) => 3 + string_len(d)?,
+        None => 0,
+    };
+    let len = message_len(env, 3 + desc + 1 + 1)?;
+    let mut buf = vec![0u8; len];
+    let mut out = Out::new(&mut buf);
+    put_header(&mut out, env, len, MessageType::Reply);
+    out.put(&[ttype::STRUCT, 0, 1]);
+    if let Some(d) = description {
+        out.put(&[ttype::STRING, 0, 1]);
+        put_string(&mut out, d);
+    }
+    out.put(&[ttype::STOP, ttype::STOP]);
+    debug_assert_eq!(out.remaining(), 0);
+    Ok(buf)
+}
+
+/// An EXCEPTION message for `getBatchPrediction`: a
+/// `TApplicationException { 1: message, 2: type }`, as the Thrift
+/// libraries write it for a failure the service did not declare.
+pub fn application_exception(
+    env: Envelope,
+    message: &str,
+    kind: ApplicationErrorKind,
+) -> Result<Vec<u8>, Error> {
+    let len = message_len(env, 3 + string_len(message)? + 3 + 4 + 1)?;
+    let mut buf = vec![0u8; len];
+    let mut out = Out::new(&mut buf);
+    put_header(&mut out, env, len, MessageType::Exception);
+    out.put(&[ttype::STRING, 0, 1]);
+    put_string(&mut out, message);
+    out.put(&[ttype::I32, 0, 2]);
+    out.put_i32(kind as i32);
+    out.put_u8(ttype::STOP);
+    debug_assert_eq!(out.remaining(), 0);
+    Ok(buf)
+}
+
+/// A decoded `getBatchPrediction` reply.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Message<'a> {
+    /// REPLY or EXCEPTION.
+    pub message_type: MessageType,
+    /// The sequence id (match it against the request's).
+    pub seqid: i32,
+    /// What the reply carries.
+    pub body: Reply<'a>,
+}
+
+/// What a `getBatchPrediction` reply carries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Reply<'a> {
+    /// The response (result field 0).
+    Success(Response<'a>),
+    /// A declared `PredictionServiceException` (result field 1).
+    ServiceException {
+        /// Its description, if set.
+        description: Option<&'a str>,
+    },
+    /// An EXCEPTION message's `TApplicationException`.
+    ApplicationException {
+        /// Its message, if set.
+        message: Option<&'a str>,
+        /// Its type (see [`ApplicationErrorKind`]), if set.
+        kind: Option<i32>,
+    },
+}
+
+/// Strips the framed transport's length prefix: `bytes` must be exactly
+/// one frame.
+pub fn unframe(bytes: &[u8]) -> Result<&[u8], DecodeError> {
+    let mut r = Reader::new(bytes);
+    r.item = "frame header";
+    let declared = r.i32()?;
+    let body = &bytes[4..];
+    if usize::try_from(declared).ok() != Some(body.len()) {
+        return Err(r.err_at(
+            0,
+            DecodeErrorKind::FrameLength {
+                declared: declared.into(),
+                available: body.len(),
+            },
+        ));
+    }
+    Ok(body)
+}
+
+/// Decodes a `getBatchPrediction` reply (REPLY or EXCEPTION) that is
+/// exactly `bytes`, after the frame prefix if `framed`. Error offsets
+/// count from the start of `bytes`.
+pub fn decode_reply(bytes: &[u8], framed: bool) -> Result<Message<'_>, DecodeError> {
+    let (base, body) = if framed { (4, unframe(bytes)?) } else { (0, bytes) };
+    read_message(body).map_err(|mut e| {
+        e.offset += base;
+        e
+    })
+}
+
+const RESULT: &[(i16, u8, &str)] = &[
+    (0, ttype::STRUCT, "getBatchPrediction_result.success"),
+    (
+        1,
+        ttype::STRUCT,
+        "getBatchPrediction_result.predictionServiceException",
+    ),
+];
+const SERVICE_EXCEPTION: &[(i16, u8, &str)] = &[(1, ttype::STRING, "PredictionServiceException.description")];
+const APPLICATION_EXCEPTION: &[(i16, u8, &str)] = &[
+    (1, ttype::STRING, "TApplicationException.message"),
+    (2, ttype::I32, "TApplicationException.type"),
+];
+
+fn read_message(bytes: &[u8]) -> Result<Message<'_>, DecodeError> {
+    let mut r = Reader::new(bytes);
+    r.item = "message header";
+    let word = r.i32()? as u32;
+    if word & 0xffff_ff00 != VERSION_1 {
+        return Err(r.err_at(0, DecodeErrorKind::BadVersion { word }));
+    }
+    let message_type = match word & 0xff {
+        2 => MessageType::Reply,
+        3 => MessageType::Exception,
+        found => return Err(r.err_at(3, DecodeErrorKind::UnexpectedMessageType { found: found as u8 })),
+    };
+    let name_at = r.pos();
+    if r.string()? != METHOD {
+        return Err(r.err_at(name_at, DecodeErrorKind::WrongMethod));
+    }
+    let seqid = r.i32()?;
+    let body_at = r.pos();
+    let body = match message_type {
+        MessageType::Exception => {
+            r.item = "TApplicationException";
+            let (mut message, mut kind) = (None, None);
+            r.fields(APPLICATION_EXCEPTION, |r, id| {
+                match id {
+                    1 => message = Some(r.string()?),
+                    _ => kind = Some(r.i32()?),
+                }
+                Ok(())
+            })?;
+            Reply::ApplicationException { message, kind }
+        }
+        _ => {
+            r.item = "getBatchPrediction_result";
+            let mut body = None;
+            let mut count = 0;
+            r.fields(RESULT, |r, id| {
+                count += 1;
+                body = Some(match id {
+                    0 => Reply::Success(decode::read_response(r)?),
+                    _ => {
+                        let mut description = None;
+                        r.item = "PredictionServiceException";
+                        r.fields(SERVICE_EXCEPTION, |r, _| {
+                            description = Some(r.string()?);
+                            Ok(())
+                        })?;
+                        Reply::ServiceException { description }
+                    }
+                });
+                Ok(())
+            })?;
+            match body {
+                Some(body) if count == 1 => body,
+                _ => {
+                    r.item = "getBatchPrediction_result";
+                    return Err(r.err_at(body_at, DecodeErrorKind::UnionFields { count }));
+                }
+            }
+        }
+    };
+    if r.remaining() != 0 {
+        r.item = "message";
+        return Err(r.err_at(r.pos(), DecodeErrorKind::TrailingBytes { count: r.remaining() }));
+    }
+    Ok(Message {
+        message_type,
+        seqid,
+        body,
+    })
+}

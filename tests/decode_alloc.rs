@@ -1,0 +1,115 @@
+//! The decoder allocates nothing: decoding a response (of every field kind,
+//! and hostile inputs that declare huge sizes) and iterating all of it
+//! leaves the allocator untouched. A counting global allocator sees every
+//! allocation of this test binary, and counts them per thread (the test
+//! harness allocates on other threads).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use bprwire::decode::{self, GeneralTensor};
+use bprwire::{BatchPrediction, Tensor};
+
+struct Counting;
+thread_local! {
+    // const-initialized, no destructor: safe to touch from the allocator.
+    static ALLOCATED: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to System unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATED.with(|a| a.set(a.get() + layout.size()));
+        // SAFETY: the caller upholds alloc's contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller upholds dealloc's contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocated_by<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let before = ALLOCATED.with(Cell::get);
+    let t = f();
+    (t, ALLOCATED.with(Cell::get) - before)
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let (v, n) = allocated_by(|| vec![0u8; 100]);
+    assert!(n >= 100 && v.len() == 100);
+}
+
+#[test]
+fn decoding_and_iterating_allocate_nothing() {
+    let keys: Vec<i64> = (0..50).collect();
+    let values: Vec<f32> = (0..50 * 64).map(|i| i as f32).collect();
+    let emb: Vec<f64> = (0..64 * 16).map(|i| i as f64).collect();
+    let ids: Vec<i64> = (0..64 * 3).collect();
+    let words: Vec<&str> = (0..64 * 2)
+        .map(|i| if i % 2 == 0 { "héllo" } else { "" })
+        .collect();
+    let tensors = [
+        Tensor::new(&emb, &[64, 16]),
+        Tensor::new(&ids, &[64, 3]),
+        Tensor::new(&words, &[64, 2]),
+    ];
+    for typed in [false, true] {
+        let mut inputs = BatchPrediction::new()
+            .continuous(&keys, &values, &[64, 50])
+            .dense(&[1, 2, 3], &tensors);
+        if typed {
+            inputs = inputs.typed();
+        }
+        let bytes = inputs.encode_to_vec().unwrap();
+        let (sum, n) = allocated_by(|| {
+            let resp = decode::decode_response(&bytes).unwrap();
+            let mut sum = 0.0f64;
+            for rec in resp.records() {
+                for (_, v) in rec.continuous_features.unwrap() {
+                    sum += v;
+                }
+                for (_, t) in rec.tensors.unwrap() {
+                    match t {
+                        GeneralTensor::Raw(r) => sum += r.content.len() as f64,
+                        GeneralTensor::Double(d) | GeneralTensor::Float(d) => {
+                            sum += d.values.iter().sum::<f64>()
+                        }
+                        GeneralTensor::Int64(l) => sum += l.values.iter().sum::<i64>() as f64,
+                        GeneralTensor::String(s) => {
+                            sum += s.values.iter().map(str::len).sum::<usize>() as f64
+                        }
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            }
+            sum
+        });
+        assert!(sum > 0.0);
+        assert_eq!(n, 0, "decoding allocated {n} bytes (typed: {typed})");
+    }
+}
+
+#[test]
+fn hostile_sizes_allocate_nothing() {
+    // predictions declares 2^31-1 records; a record's map declares 2^31-1
+    // entries; a string declares 2^31-1 bytes.
+    let cases: [&[u8]; 3] = [
+        &[0x0F, 0, 1, 0x0C, 0x7F, 0xFF, 0xFF, 0xFF, 0],
+        &[
+            0x0F, 0, 1, 0x0C, 0, 0, 0, 1, 0x0D, 0, 4, 0x0A, 0x0B, 0x7F, 0xFF, 0xFF, 0xFF,
+        ],
+        &[
+            0x0F, 0, 1, 0x0C, 0, 0, 0, 1, 0x0B, 0, 99, 0x7F, 0xFF, 0xFF, 0xFF, 0, 0,
+        ],
+    ];
+    for bytes in cases {
+        let (r, n) = allocated_by(|| decode::decode_response(bytes).map(|_| ()));
+        assert!(r.is_err());
+        assert_eq!(n, 0);
+    }
+}

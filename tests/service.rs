@@ -1,0 +1,214 @@
+//! The service envelope against the reference's generated service code:
+//! bprwire's replies are byte-identical to what the generated processor
+//! writes (success, declared PredictionServiceException, TApplicationException;
+//! framed and not), the generated client accepts them, and bprwire's
+//! reader decodes the processor's bytes. Then the reader's refusals.
+
+mod common;
+
+use bprwire::decode::DecodeErrorKind;
+use bprwire::service::{self, ApplicationErrorKind, Envelope, MessageType, Reply};
+use bprwire_reference::Handle;
+use common::{case, Case, Inputs};
+use proptest::prelude::*;
+
+fn check_success(c: &Case, seqid: i32, framed: bool) -> Result<(), TestCaseError> {
+    let views = c.views();
+    let tensors = c.tensors(&views);
+    let inputs = c.inputs(&tensors);
+    let enc = inputs.encoder().unwrap();
+    let env = Envelope { seqid, framed };
+
+    let len = enc.reply_len(env).unwrap();
+    let mut buf = vec![0xEE; len + 9];
+    prop_assert_eq!(enc.encode_reply_into(env, &mut buf).unwrap(), len);
+    prop_assert!(buf[len..].iter().all(|&b| b == 0xEE));
+    buf.truncate(len);
+    prop_assert_eq!(&enc.encode_reply_to_vec(env).unwrap(), &buf);
+
+    // Read back by bprwire: the response inside is encode_to_vec's bytes.
+    let msg = service::decode_reply(&buf, framed).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(msg.seqid, seqid);
+    prop_assert_eq!(msg.message_type, MessageType::Reply);
+    let Reply::Success(resp) = msg.body else {
+        return Err(TestCaseError::fail("not a success"));
+    };
+    prop_assert_eq!(resp.reencode(), enc.encode_to_vec());
+
+    // The generated processor writes the same bytes for the same response
+    // (when keys ascend: its maps are sorted).
+    let expected = bprwire_reference::build(&inputs);
+    if c.keys_ascending() {
+        let reference = bprwire_reference::server_reply(Handle::Ok(expected.clone()), seqid, framed);
+        prop_assert_eq!(&buf, &reference);
+    }
+    // The generated client accepts the reply to its first call (seqid 1).
+    if seqid == 1 {
+        let got = bprwire_reference::client_receive(&buf, 1, framed)
+            .map_err(|e| TestCaseError::fail(format!("reference client: {e}")))?;
+        prop_assert_eq!(
+            bprwire_reference::serialize(&got),
+            bprwire_reference::serialize(&expected)
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn success_replies(c in case(Inputs::Both), seqid in prop_oneof![Just(1), any::<i32>()], framed in any::<bool>()) {
+        check_success(&c, seqid, framed)?;
+    }
+
+    #[test]
+    fn service_exception_replies(desc in proptest::option::of("\\PC{0,20}"), seqid in any::<i32>(), framed in any::<bool>()) {
+        let env = Envelope { seqid, framed };
+        let ours = service::service_exception_reply(env, desc.as_deref()).unwrap();
+        let reference = bprwire_reference::server_reply(Handle::ServiceException(desc.clone()), seqid, framed);
+        prop_assert_eq!(&ours, &reference);
+        let msg = service::decode_reply(&ours, framed).unwrap();
+        prop_assert_eq!(msg.seqid, seqid);
+        prop_assert_eq!(msg.body, Reply::ServiceException { description: desc.as_deref() });
+    }
+
+    #[test]
+    fn application_exceptions(msg in "\\PC{0,20}", kind in 0..=10i32, seqid in any::<i32>(), framed in any::<bool>()) {
+        let kinds = [
+            ApplicationErrorKind::Unknown, ApplicationErrorKind::UnknownMethod,
+            ApplicationErrorKind::InvalidMessageType, ApplicationErrorKind::WrongMethodName,
+            ApplicationErrorKind::BadSequenceId, ApplicationErrorKind::MissingResult,
+            ApplicationErrorKind::InternalError, ApplicationErrorKind::ProtocolError,
+            ApplicationErrorKind::InvalidTransform, ApplicationErrorKind::InvalidProtocol,
+            ApplicationErrorKind::UnsupportedClientType,
+        ];
+        let ours = service::application_exception(Envelope { seqid, framed }, &msg, kinds[kind as usize]).unwrap();
+        let reference_kind = thrift::ApplicationErrorKind::try_from(kind).unwrap();
+        let reference = bprwire_reference::server_reply(Handle::Application(reference_kind, msg.clone()), seqid, framed);
+        prop_assert_eq!(&ours, &reference);
+        let got = service::decode_reply(&ours, framed).unwrap();
+        prop_assert_eq!(got.message_type, MessageType::Exception);
+        prop_assert_eq!(got.body, Reply::ApplicationException { message: Some(&msg), kind: Some(kind) });
+    }
+}
+
+#[test]
+fn reference_client_sees_the_declared_exception() {
+    let bytes = service::service_exception_reply(
+        Envelope {
+            seqid: 1,
+            framed: false,
+        },
+        Some("model not loaded"),
+    )
+    .unwrap();
+    let err = bprwire_reference::client_receive(&bytes, 1, false).unwrap_err();
+    let thrift::Error::User(user) = err else {
+        panic!("{err:?}")
+    };
+    let declared = user
+        .downcast_ref::<bprwire_reference::twml::prediction_service::PredictionServiceException>()
+        .expect("a PredictionServiceException");
+    assert_eq!(declared.description.as_deref(), Some("model not loaded"));
+    let bytes = service::application_exception(
+        Envelope {
+            seqid: 1,
+            framed: true,
+        },
+        "boom",
+        ApplicationErrorKind::InternalError,
+    )
+    .unwrap();
+    let err = bprwire_reference::client_receive(&bytes, 1, true).unwrap_err();
+    assert!(
+        matches!(err, thrift::Error::Application(ref a) if a.message == "boom" && a.kind == thrift::ApplicationErrorKind::InternalError),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn the_worked_example_as_a_framed_reply() {
+    let enc = bprwire::BatchPrediction::new()
+        .continuous(&[7], &[0.5f32], &[1])
+        .encoder()
+        .unwrap();
+    let bytes = enc
+        .encode_reply_to_vec(Envelope {
+            seqid: 3,
+            framed: true,
+        })
+        .unwrap();
+    let mut expected = vec![0, 0, 0, 69, 0x80, 0x01, 0x00, 0x02, 0, 0, 0, 18];
+    expected.extend_from_slice(b"getBatchPrediction");
+    expected.extend_from_slice(&[0, 0, 0, 3, 0x0C, 0, 0]);
+    expected.extend_from_slice(&enc.encode_to_vec());
+    expected.push(0);
+    assert_eq!(bytes, expected);
+    assert_eq!(bytes.len(), 4 + 69); // header 30, field 0 header 3, response 35, STOP 1
+}
+
+fn reply(framed: bool) -> Vec<u8> {
+    let enc = bprwire::BatchPrediction::new()
+        .continuous(&[7], &[0.5f32], &[1])
+        .encoder()
+        .unwrap();
+    enc.encode_reply_to_vec(Envelope { seqid: 9, framed }).unwrap()
+}
+
+#[test]
+fn refusals() {
+    let kind = |b: &[u8], framed| service::decode_reply(b, framed).unwrap_err().kind().clone();
+    let mut b = reply(false);
+    b[0] = 0x7F;
+    assert_eq!(kind(&b, false), DecodeErrorKind::BadVersion { word: 0x7F01_0002 });
+    let mut b = reply(false);
+    b[3] = 1;
+    assert_eq!(
+        kind(&b, false),
+        DecodeErrorKind::UnexpectedMessageType { found: 1 }
+    );
+    let mut b = reply(false);
+    b[8] = b'x';
+    let e = service::decode_reply(&b, false).unwrap_err();
+    assert_eq!((e.kind(), e.offset()), (&DecodeErrorKind::WrongMethod, 4));
+    let mut b = reply(false);
+    b.push(0);
+    assert_eq!(kind(&b, false), DecodeErrorKind::TrailingBytes { count: 1 });
+    // Frame length one short / one long / negative.
+    let mut b = reply(true);
+    b[3] -= 1;
+    assert!(matches!(kind(&b, true), DecodeErrorKind::FrameLength { .. }));
+    b[3] += 2;
+    assert!(matches!(kind(&b, true), DecodeErrorKind::FrameLength { .. }));
+    b[0] = 0xFF;
+    assert!(matches!(
+        kind(&b, true),
+        DecodeErrorKind::FrameLength { declared: ..=-1, .. }
+    ));
+    // An error in the response: its offset counts from the frame's start.
+    let mut b = reply(true);
+    let resp_at = 4 + 30 + 3;
+    b[resp_at] = 0x0D; // predictions as a MAP
+    let e = service::decode_reply(&b, true).unwrap_err();
+    assert_eq!(e.offset(), resp_at);
+    assert_eq!(e.item(), "BatchPredictionResponse.predictions");
+    // A result with both fields, and with none.
+    let mut none = reply(false)[..30].to_vec();
+    none.push(0);
+    assert_eq!(kind(&none, false), DecodeErrorKind::UnionFields { count: 0 });
+    let mut both = reply(false);
+    both.pop();
+    both.extend_from_slice(&[0x0C, 0, 1, 0, 0]);
+    assert_eq!(kind(&both, false), DecodeErrorKind::UnionFields { count: 2 });
+    // Every truncation is refused.
+    for framed in [false, true] {
+        let b = reply(framed);
+        for n in 0..b.len() {
+            assert!(
+                service::decode_reply(&b[..n], framed).is_err(),
+                "prefix {n} decoded"
+            );
+        }
+    }
+}
