@@ -64,6 +64,46 @@ enum Command {
                       seconds; the published figures come from `cargo bench`."
     )]
     Bench(BenchCli),
+    /// Decode a response (or a getBatchPrediction reply) and print it as JSON.
+    #[command(
+        long_about = "Decode a BatchPredictionResponse from FILE with bprwire's checking decoder and \
+                      print it as JSON on stdout: one line per record (DataRecord), every field it \
+                      has; tensors with their type, dtype, shape and values. --summary prints counts \
+                      and sizes only (per field, and per tensor key), for files too big to print.\n\n\
+                      With --envelope (or --framed), FILE is a getBatchPrediction reply message: the \
+                      message header is printed too, and a declared PredictionServiceException or a \
+                      TApplicationException is shown instead of a response.\n\n\
+                      A file that does not decode exits with status 1, and the message gives the byte \
+                      offset, the schema item (e.g. DataRecord.tensors) and the record index.",
+        after_long_help = "JSON notes:\n  \
+            Map keys (i64) become JSON object keys (strings). Doubles that are not finite are the \n  \
+            strings \"NaN\", \"inf\", \"-inf\". binary values (blobFeatures, binaryTensor, raw content \n  \
+            of a dtype without fixed size) are lowercase hex strings.\n\n\
+            Examples:\n  \
+            bprwire inspect response.bin | head\n  \
+            bprwire inspect --summary response.bin\n  \
+            bprwire encode --keys k.npy --values v.npy --envelope --seqid 7 --framed -o - | bprwire inspect --framed -"
+    )]
+    Inspect(InspectCli),
+}
+
+#[derive(Args)]
+struct InspectCli {
+    /// The file to decode; '-' reads stdin
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    /// FILE is a getBatchPrediction reply message (strict binary protocol)
+    #[arg(long)]
+    envelope: bool,
+
+    /// FILE is a framed message: an i32 length, then the message (implies --envelope)
+    #[arg(long)]
+    framed: bool,
+
+    /// Print counts and sizes only, not the values
+    #[arg(long)]
+    summary: bool,
 }
 
 #[derive(Args)]
@@ -139,6 +179,27 @@ struct EncodeCli {
           value_parser = clap::builder::PossibleValuesParser::new(["scalar", "ssse3", "avx2", "avx512"]))]
     level: Option<String>,
 
+    /// Write a getBatchPrediction REPLY message around the response
+    ///
+    /// Strict binary message header (REPLY, "getBatchPrediction", --seqid), then the result
+    /// struct whose field 0 is the response. Written in one pass with the exact length known.
+    #[arg(long)]
+    envelope: bool,
+
+    /// The sequence id of the request being answered (with --envelope)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        requires = "envelope",
+        allow_negative_numbers = true
+    )]
+    seqid: i32,
+
+    /// Put the framed transport's i32 length prefix in front of the message (with --envelope)
+    #[arg(long, requires = "envelope")]
+    framed: bool,
+
     /// Output file; '-' writes the bytes to stdout
     ///
     /// After writing a file, a one-line summary (records, bytes, path) goes to stderr.
@@ -162,7 +223,17 @@ fn main() -> ExitCode {
             tensors: e.tensors,
             typed: e.typed,
             level: e.level.as_deref().and_then(bprwire::Level::from_name),
+            envelope: e.envelope.then_some(bprwire::service::Envelope {
+                seqid: e.seqid,
+                framed: e.framed,
+            }),
             output: e.output,
+        }),
+        Command::Inspect(i) => cli::inspect::run(&cli::inspect::InspectArgs {
+            file: i.file,
+            framed: i.framed,
+            envelope: i.envelope,
+            summary: i.summary,
         }),
         Command::Demo(d) => cli::demo::run(&d.output),
         Command::Bench(b) => cli::bench::run(&cli::bench::BenchArgs {

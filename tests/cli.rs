@@ -774,6 +774,15 @@ fn demo_writes_and_reports() {
     assert!(report.contains("4 records"), "{report}");
     assert!(report.contains(&format!("{} bytes", bytes.len())), "{report}");
     assert!(report.contains("my-demo.bin"), "{report}");
+    // It decodes what it wrote and says the round trip holds.
+    assert!(
+        report.contains("decoded back with bprwire::decode: 4 records, every value equal to the inputs, re-encoded to the same 1041 bytes"),
+        "{report}"
+    );
+    assert!(
+        report.contains("record 0: continuousFeatures {1: 0.0625, 2: 0.125, 3: 0.1875}"),
+        "{report}"
+    );
     for (line, chunk) in bytes[..64].chunks(16).enumerate() {
         let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
         let expected = format!("{:08x}  {}", line * 16, hex.join(" "));
@@ -805,6 +814,7 @@ fn help_on_every_subcommand() {
         &["encode", "--help"],
         &["demo", "--help"],
         &["bench", "--help"],
+        &["inspect", "--help"],
         &["help", "encode"],
         &["encode", "-h"],
     ] {
@@ -838,6 +848,14 @@ fn help_on_every_subcommand() {
     }
     let help = String::from_utf8(dir.run(&["demo", "--help"]).stdout).unwrap();
     assert!(help.contains("bprwire-demo.bin"), "{help}");
+    let help = String::from_utf8(dir.run(&["inspect", "--help"]).stdout).unwrap();
+    for needle in ["--envelope", "--framed", "--summary", "offset", "NaN"] {
+        assert!(help.contains(needle), "inspect --help lacks {needle:?}:\n{help}");
+    }
+    let help = String::from_utf8(dir.run(&["encode", "--help"]).stdout).unwrap();
+    for needle in ["--envelope", "--seqid", "--framed"] {
+        assert!(help.contains(needle), "encode --help lacks {needle:?}:\n{help}");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1369,4 +1387,252 @@ fn bench_and_encode_take_a_kernel_level() {
         std::fs::read(dir.0.join("x.bin")).unwrap(),
         std::fs::read(dir.0.join("y.bin")).unwrap()
     );
+}
+
+// ---------------------------------------------------------------------------
+// inspect, and encode --envelope
+
+fn json(out: &Output) -> serde_json::Value {
+    assert_success(out);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "inspect printed invalid JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[test]
+fn inspect_prints_every_record_as_json() {
+    let dir = TempDir::new("inspect");
+    assert_success(&dir.run(&["demo", "-o", "d.bin"]));
+    let out = dir.run(&["inspect", "d.bin"]);
+    // One line per record, between the opening and closing lines.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4 + 2);
+    let v = json(&out);
+    assert_eq!(v["bytes"], 1041);
+    assert_eq!(v["records"], 4);
+    let rec = &v["predictions"][1];
+    assert_eq!(rec["continuousFeatures"]["2"], 0.3125);
+    assert_eq!(rec["tensors"]["100"]["type"], "rawTypedTensor");
+    assert_eq!(rec["tensors"]["100"]["dtype"], "FLOAT");
+    assert_eq!(rec["tensors"]["100"]["shape"], serde_json::json!([8]));
+    assert_eq!(rec["tensors"]["100"]["values"][0], -1.0);
+    assert_eq!(rec["tensors"]["101"]["values"], serde_json::json!([2000, 2001]));
+    assert_eq!(
+        rec["tensors"]["102"]["values"],
+        serde_json::json!(["row1-a", "row1-b"])
+    );
+
+    let v = json(&dir.run(&["inspect", "--summary", "d.bin"]));
+    assert_eq!(
+        v["fields"]["continuousFeatures"],
+        serde_json::json!({"records": 4, "entries": 12})
+    );
+    assert_eq!(v["tensors"]["100"]["elements"], 32);
+    assert_eq!(v["tensors"]["100"]["bytes"], 128);
+    assert_eq!(v["tensors"]["102"]["type"], "stringTensor");
+    assert!(v.get("predictions").is_none());
+}
+
+#[test]
+fn inspect_shows_every_field_kind() {
+    // A reference-encoded record with all nine fields, odd doubles, binary.
+    use bprwire_reference::twml::tensor as t;
+    use std::collections::BTreeSet;
+    let mut rec = DataRecord::new(None, None, None, None, None, None, None, None, None);
+    rec.binary_features = Some(BTreeSet::from([4, 5]));
+    rec.continuous_features = Some(BTreeMap::from([
+        (1, OrderedFloat(f64::NAN)),
+        (2, OrderedFloat(f64::NEG_INFINITY)),
+    ]));
+    rec.discrete_features = Some(BTreeMap::from([(3, -9)]));
+    rec.string_features = Some(BTreeMap::from([(4, "quote \" tab \t é".to_string())]));
+    rec.sparse_binary_features = Some(BTreeMap::from([(5, BTreeSet::from(["x".to_string()]))]));
+    rec.sparse_continuous_features = Some(BTreeMap::from([(
+        6,
+        BTreeMap::from([("w".to_string(), OrderedFloat(1e300))]),
+    )]));
+    rec.blob_features = Some(BTreeMap::from([(7, vec![0xde, 0xad])]));
+    rec.tensors = Some(BTreeMap::from([
+        (
+            8,
+            GeneralTensor::BoolTensor(BoolTensor::new(vec![true, false], None)),
+        ),
+        (
+            9,
+            GeneralTensor::BinaryTensor(t::BinaryTensor::new(vec![vec![0xff]], Some(vec![1]))),
+        ),
+        (10, raw(bprwire::DataType::Byte, vec![1, 2, 3], &[3])),
+    ]));
+    rec.sparse_tensors = Some(BTreeMap::from([(
+        11,
+        t::SparseTensor::CooSparseTensor(t::COOSparseTensor::new(
+            vec![2, 2],
+            Int64Tensor::new(vec![0, 1], None),
+            GeneralTensor::DoubleTensor(DoubleTensor::new(vec![OrderedFloat(0.5)], None)),
+        )),
+    )]));
+    let dir = TempDir::new("inspect_all");
+    dir.put(
+        "all.bin",
+        &bprwire_reference::serialize(&BatchPredictionResponse::new(vec![rec])),
+    );
+    let v = json(&dir.run(&["inspect", "all.bin"]));
+    let r = &v["predictions"][0];
+    assert_eq!(r["binaryFeatures"], serde_json::json!([4, 5]));
+    assert_eq!(
+        r["continuousFeatures"],
+        serde_json::json!({"1": "NaN", "2": "-inf"})
+    );
+    assert_eq!(r["discreteFeatures"]["3"], -9);
+    assert_eq!(r["stringFeatures"]["4"], "quote \" tab \t é");
+    assert_eq!(r["sparseBinaryFeatures"]["5"], serde_json::json!(["x"]));
+    assert_eq!(r["sparseContinuousFeatures"]["6"]["w"], 1e300);
+    assert_eq!(r["blobFeatures"]["7"], "dead");
+    assert_eq!(
+        r["tensors"]["8"],
+        serde_json::json!({"type": "boolTensor", "values": [true, false]})
+    );
+    assert_eq!(
+        r["tensors"]["9"],
+        serde_json::json!({"type": "binaryTensor", "shape": [1], "values": ["ff"]})
+    );
+    assert_eq!(r["tensors"]["10"]["content_hex"], "010203");
+    assert_eq!(r["sparseTensors"]["11"]["denseShape"], serde_json::json!([2, 2]));
+    assert_eq!(
+        r["sparseTensors"]["11"]["values"]["values"],
+        serde_json::json!([0.5])
+    );
+}
+
+#[test]
+fn inspect_refuses_a_corrupted_file_with_the_offset() {
+    let dir = TempDir::new("inspect_bad");
+    assert_success(&dir.run(&["demo", "-o", "d.bin"]));
+    let mut bytes = dir.read("d.bin");
+    // Byte 11 is the key type of record 0's continuous map (I64 = 0x0A).
+    assert_eq!(bytes[11], 0x0A);
+    bytes[11] = 0x0B;
+    dir.put("bad.bin", &bytes);
+    let out = dir.run(&["inspect", "bad.bin"]);
+    assert_fails(
+        &out,
+        1,
+        &[
+            "bad.bin",
+            "at byte 11",
+            "(record 0)",
+            "DataRecord.continuousFeatures",
+            "STRING (11)",
+            "I64 (10)",
+        ],
+    );
+    assert!(out.stdout.is_empty(), "printed JSON for a bad file");
+    // Truncated, and a byte added.
+    dir.put("short.bin", &dir.read("d.bin")[..500]);
+    assert_fails(&dir.run(&["inspect", "short.bin"]), 1, &["short.bin", "at byte"]);
+    let mut long = dir.read("d.bin");
+    long.push(0);
+    dir.put("long.bin", &long);
+    assert_fails(
+        &dir.run(&["inspect", "long.bin"]),
+        1,
+        &["at byte 1041", "1 bytes after the end"],
+    );
+    // A bare response is not a reply; a missing file.
+    assert_fails(
+        &dir.run(&["inspect", "--envelope", "d.bin"]),
+        1,
+        &["at byte 0", "message header"],
+    );
+    assert_fails(
+        &dir.run(&["inspect", "nope.bin"]),
+        1,
+        &["nope.bin", "cannot read"],
+    );
+}
+
+#[test]
+fn encode_writes_replies_that_inspect_reads() {
+    let dir = TempDir::new("envelope");
+    dir.put("keys.npy", &keys_npy(&[7]));
+    dir.put("values.npy", &npy("<f4", &[1, 1], &0.5f32.to_le_bytes()));
+    let base = ["encode", "--keys", "keys.npy", "--values", "values.npy"];
+    let run = |extra: &[&str]| {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let out = dir.run(&args);
+        assert_success(&out);
+        out
+    };
+    run(&["-o", "plain.bin"]);
+    run(&["--envelope", "--seqid", "-5", "-o", "reply.bin"]);
+    let out = run(&["--envelope", "--seqid", "7", "--framed", "-o", "framed.bin"]);
+    assert!(
+        stderr(&out).contains("framed reply (seqid 7)"),
+        "{}",
+        stderr(&out)
+    );
+
+    let plain = dir.read("plain.bin");
+    let enc = BatchPrediction::new()
+        .continuous(&[7], &[0.5f32], &[1])
+        .encoder()
+        .unwrap();
+    use bprwire::service::{decode_reply, Envelope, Reply};
+    for (file, env) in [
+        (
+            "reply.bin",
+            Envelope {
+                seqid: -5,
+                framed: false,
+            },
+        ),
+        (
+            "framed.bin",
+            Envelope {
+                seqid: 7,
+                framed: true,
+            },
+        ),
+    ] {
+        let bytes = dir.read(file);
+        assert_eq!(bytes, enc.encode_reply_to_vec(env).unwrap());
+        let msg = decode_reply(&bytes, env.framed).unwrap();
+        assert_eq!(msg.seqid, env.seqid);
+        let Reply::Success(resp) = msg.body else { panic!() };
+        assert_eq!(resp.reencode(), plain);
+    }
+    let v = json(&dir.run(&["inspect", "--framed", "framed.bin"]));
+    assert_eq!(
+        v["message"],
+        serde_json::json!({"type": "REPLY", "method": "getBatchPrediction", "seqid": 7, "framed": true})
+    );
+    assert_eq!(v["predictions"][0]["continuousFeatures"]["7"], 0.5);
+    let v = json(&dir.run(&["inspect", "--envelope", "reply.bin"]));
+    assert_eq!(v["message"]["seqid"], -5);
+    // An exception reply.
+    let exc = bprwire::service::service_exception_reply(
+        Envelope {
+            seqid: 1,
+            framed: false,
+        },
+        Some("no model"),
+    )
+    .unwrap();
+    dir.put("exc.bin", &exc);
+    let v = json(&dir.run(&["inspect", "--envelope", "exc.bin"]));
+    assert_eq!(v["predictionServiceException"]["description"], "no model");
+    // --seqid and --framed need --envelope.
+    let out = dir.run(&[
+        "encode",
+        "--keys",
+        "keys.npy",
+        "--values",
+        "values.npy",
+        "--framed",
+        "-o",
+        "x.bin",
+    ]);
+    assert_fails(&out, 2, &["--envelope"]);
 }

@@ -4,39 +4,12 @@
 //! allocation of this test binary, and counts them per thread (the test
 //! harness allocates on other threads).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use bprwire::decode::{self, GeneralTensor};
 use bprwire::{BatchPrediction, Tensor};
-
-struct Counting;
-thread_local! {
-    // const-initialized, no destructor: safe to touch from the allocator.
-    static ALLOCATED: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to System unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.with(|a| a.set(a.get() + layout.size()));
-        // SAFETY: the caller upholds alloc's contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller upholds dealloc's contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use bprwire_reference::alloc_count::{allocated_by, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocated_by<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let before = ALLOCATED.with(Cell::get);
-    let t = f();
-    (t, ALLOCATED.with(Cell::get) - before)
-}
 
 #[test]
 fn the_counter_sees_allocations() {

@@ -78,11 +78,105 @@ pub fn run(path: &Path) -> Result<(), CliError> {
     let head = &bytes[..bytes.len().min(64)];
     let _ = writeln!(report, "first {} bytes:", head.len());
     report.push_str(&hex_dump(head));
+    let inputs = Inputs {
+        scores: &scores,
+        embedding: &embedding,
+        ids: &ids,
+        labels: &labels,
+    };
+    round_trip(&bytes, &inputs, &mut report).map_err(CliError::Check)?;
+    if !output::is_stdout(path) {
+        let _ = writeln!(report, "all of it as JSON: bprwire inspect {shown}");
+    }
     if output::is_stdout(path) {
         eprint!("{report}");
     } else {
         print!("{report}");
     }
+    Ok(())
+}
+
+/// The demo's inputs, to compare the decoded response with.
+struct Inputs<'a> {
+    scores: &'a [f32],
+    embedding: &'a [f32],
+    ids: &'a [i64],
+    labels: &'a [&'a str],
+}
+
+/// Decodes what was written with bprwire's decoder, checks every value
+/// against the inputs and that re-encoding gives the same bytes, and adds
+/// what it saw to the report. A mismatch is an error (a bug).
+fn round_trip(bytes: &[u8], inputs: &Inputs<'_>, report: &mut String) -> Result<(), String> {
+    use bprwire::decode::{self, GeneralTensor};
+    let fail = |what: String| format!("demo round trip failed: {what}");
+    let resp = decode::decode_response(bytes).map_err(|e| fail(e.to_string()))?;
+    if resp.len() != BATCH {
+        return Err(fail(format!("{} records decoded, {BATCH} written", resp.len())));
+    }
+    let n = CONTINUOUS_KEYS.len();
+    let mut first = String::new();
+    for (row, rec) in resp.records().enumerate() {
+        let cont: Vec<(i64, f64)> = rec
+            .continuous_features
+            .map(|m| m.iter().collect())
+            .unwrap_or_default();
+        let want: Vec<(i64, f64)> = CONTINUOUS_KEYS
+            .iter()
+            .zip(&inputs.scores[row * n..][..n])
+            .map(|(&k, &v)| (k, f64::from(v)))
+            .collect();
+        if cont != want {
+            return Err(fail(format!(
+                "record {row}: continuous {cont:?}, expected {want:?}"
+            )));
+        }
+        let tensors: Vec<(i64, GeneralTensor<'_>)> =
+            rec.tensors.map(|m| m.iter().collect()).unwrap_or_default();
+        let ok = match tensors.as_slice() {
+            [(100, GeneralTensor::Raw(e)), (101, GeneralTensor::Raw(i)), (102, GeneralTensor::String(l))] => {
+                e.content == bytemuck::cast_slice::<f32, u8>(&inputs.embedding[row * 8..][..8])
+                    && i.content == bytemuck::cast_slice::<i64, u8>(&inputs.ids[row * 2..][..2])
+                    && l.values.iter().eq(inputs.labels[row * 2..][..2].iter().copied())
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(fail(format!("record {row}: tensors {tensors:?}")));
+        }
+        if row == 0 {
+            let _ = write!(first, "  record 0: continuousFeatures {{");
+            for (i, (k, v)) in cont.iter().enumerate() {
+                let _ = write!(first, "{}{k}: {v}", if i > 0 { ", " } else { "" });
+            }
+            let _ = write!(first, "}}, tensors {{");
+            for (i, (k, t)) in tensors.iter().enumerate() {
+                let shape: Vec<i64> = t.shape().map(|s| s.iter().collect()).unwrap_or_default();
+                let dtype = match t {
+                    GeneralTensor::Raw(r) => r.dtype().map_or(String::new(), |d| format!(" {d}")),
+                    _ => String::new(),
+                };
+                let _ = write!(
+                    first,
+                    "{}{k}: {}{dtype} {shape:?}",
+                    if i > 0 { ", " } else { "" },
+                    t.arm_name()
+                );
+            }
+            let _ = writeln!(first, "}}");
+        }
+    }
+    if resp.reencode() != bytes {
+        return Err(fail("re-encoding the decoded views gave other bytes".into()));
+    }
+    let _ = writeln!(
+        report,
+        "decoded back with bprwire::decode: {} records, every value equal to the inputs, \
+         re-encoded to the same {} bytes",
+        resp.len(),
+        bytes.len()
+    );
+    report.push_str(&first);
     Ok(())
 }
 

@@ -24,6 +24,8 @@ pub struct EncodeArgs {
     pub typed: bool,
     /// Forced kernel level (`None`: the best available).
     pub level: Option<bprwire::Level>,
+    /// Write a `getBatchPrediction` reply around the response.
+    pub envelope: Option<bprwire::service::Envelope>,
     /// Output path, `-` for stdout.
     pub output: PathBuf,
 }
@@ -123,10 +125,20 @@ pub fn run(args: &EncodeArgs) -> Result<(), CliError> {
         let context = context(&err, args);
         CliError::Encode { err, context }
     })?;
-    let bytes = encoder.encode_to_vec();
+    let bytes = match args.envelope {
+        Some(env) => encoder
+            .encode_reply_to_vec(env)
+            .map_err(|err| CliError::Encode { err, context: None })?,
+        None => encoder.encode_to_vec(),
+    };
     if let Some(path) = output::write(&args.output, &bytes)? {
+        let what = match args.envelope {
+            Some(env) if env.framed => format!(" as a framed reply (seqid {})", env.seqid),
+            Some(env) => format!(" as a reply (seqid {})", env.seqid),
+            None => String::new(),
+        };
         eprintln!(
-            "bprwire: wrote {} records, {} bytes to {}",
+            "bprwire: wrote {} records{what}, {} bytes to {}",
             encoder.batch_size(),
             bytes.len(),
             path.display()

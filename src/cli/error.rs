@@ -26,6 +26,8 @@ pub enum CliError {
     },
     /// A request that parses but cannot be met (e.g. an unknown workload).
     Usage(String),
+    /// A self-check failed (the demo's round trip): a bug, reported.
+    Check(String),
     /// Writing the output failed.
     Output {
         /// The output path, or "stdout".
@@ -54,7 +56,7 @@ impl fmt::Display for CliError {
                 context: Some(ctx),
             } => write!(f, "{err} ({ctx})"),
             CliError::Encode { err, context: None } => write!(f, "{err}"),
-            CliError::Usage(msg) => f.write_str(msg),
+            CliError::Usage(msg) | CliError::Check(msg) => f.write_str(msg),
             CliError::Output { target, err } => write!(f, "cannot write {target}: {err}"),
         }
     }

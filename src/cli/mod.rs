@@ -7,5 +7,7 @@ pub mod bench;
 pub mod demo;
 pub mod encode;
 pub mod error;
+pub mod inspect;
+pub mod json;
 pub mod npy;
 pub mod output;

@@ -153,7 +153,7 @@ impl<'a> GeneralTensor<'a> {
         Some(match self {
             GeneralTensor::Raw(t) => {
                 let size = t.dtype()?.fixed_size()?;
-                if t.content.len() % size != 0 {
+                if !t.content.len().is_multiple_of(size) {
                     return None;
                 }
                 t.content.len() / size

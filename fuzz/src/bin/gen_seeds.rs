@@ -85,5 +85,94 @@ fn main() {
             std::fs::write(dir.join(format!("seed-{i:04}")), bytes).unwrap();
         }
     }
-    println!("{} seeds per target in {}", seeds.len(), out.display());
+    let decode = decode_seeds(&seeds);
+    let dir = out.join("decode");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, s) in decode.iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i:04}")), s).unwrap();
+    }
+    println!(
+        "{} seeds per encoder target, {} for decode, in {}",
+        seeds.len(),
+        decode.len(),
+        out.display()
+    );
+}
+
+/// Seeds of the `decode` target (first byte: 0 response, 1 reply, 2 framed
+/// reply): bprwire's encodings and replies of every accepted seed case,
+/// the exception replies, and reference encodings of records that use all
+/// nine DataRecord fields and every GeneralTensor arm.
+fn decode_seeds(cases: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    use bprwire::service::{self, ApplicationErrorKind, Envelope};
+    let with_mode = |mode: u8, b: Vec<u8>| [vec![mode], b].concat();
+    let mut out = Vec::new();
+    for (i, bytes) in cases.iter().enumerate() {
+        let Ok(case) = Case::arbitrary(&mut Unstructured::new(bytes)) else { continue };
+        let encoded = case.build().with_inputs(|bp| {
+            let enc = bp.encoder().ok()?;
+            let env = Envelope { seqid: i as i32, framed: i % 2 == 0 };
+            Some((enc.encode_to_vec(), enc.encode_reply_to_vec(env).ok()?, env.framed))
+        });
+        if let Some((resp, reply, framed)) = encoded {
+            out.push(with_mode(0, resp));
+            out.push(with_mode(if framed { 2 } else { 1 }, reply));
+        }
+    }
+    for framed in [false, true] {
+        let mode = 1 + u8::from(framed);
+        let env = Envelope { seqid: 7, framed };
+        out.push(with_mode(mode, service::service_exception_reply(env, Some("no model")).unwrap()));
+        out.push(with_mode(mode, service::service_exception_reply(env, None).unwrap()));
+        out.push(with_mode(
+            mode,
+            service::application_exception(env, "boom", ApplicationErrorKind::InternalError).unwrap(),
+        ));
+    }
+    for resp in all_field_responses() {
+        out.push(with_mode(0, bprwire_reference::serialize(&resp)));
+    }
+    out
+}
+
+/// Responses whose records use every DataRecord field and every
+/// GeneralTensor arm, built with the reference's structs.
+fn all_field_responses() -> Vec<bprwire_reference::BatchPredictionResponse> {
+    use bprwire_reference::twml::data::DataRecord;
+    use bprwire_reference::twml::tensor as t;
+    use std::collections::{BTreeMap, BTreeSet};
+    use thrift::OrderedFloat as F;
+    let shape = || Some(vec![2i64, 1]);
+    let arms = vec![
+        t::GeneralTensor::RawTypedTensor(t::RawTypedTensor::new(t::DataType(0), vec![0, 0, 128, 63], shape())),
+        t::GeneralTensor::StringTensor(t::StringTensor::new(vec!["a".into(), "bé".into()], shape())),
+        t::GeneralTensor::Int32Tensor(t::Int32Tensor::new(vec![1, -2], shape())),
+        t::GeneralTensor::Int64Tensor(t::Int64Tensor::new(vec![3, -4], None)),
+        t::GeneralTensor::FloatTensor(t::FloatTensor::new(vec![F(0.5), F(-1.0)], shape())),
+        t::GeneralTensor::DoubleTensor(t::DoubleTensor::new(vec![F(f64::NAN)], None)),
+        t::GeneralTensor::BoolTensor(t::BoolTensor::new(vec![true, false], shape())),
+        t::GeneralTensor::BinaryTensor(t::BinaryTensor::new(vec![vec![0xff, 0], vec![]], None)),
+    ];
+    let mut out = Vec::new();
+    for (i, arm) in arms.into_iter().enumerate() {
+        let sparse = t::SparseTensor::CooSparseTensor(t::COOSparseTensor::new(
+            vec![4, 4],
+            t::Int64Tensor::new(vec![0, 1, 2, 3], shape()),
+            arm.clone(),
+        ));
+        let rec = DataRecord::new(
+            Some(BTreeSet::from([1, 2])),
+            Some(BTreeMap::from([(1, F(0.25)), (2, F(-0.0))])),
+            Some(BTreeMap::from([(3, 4)])),
+            Some(BTreeMap::from([(5, "five".to_string())])),
+            Some(BTreeMap::from([(6, BTreeSet::from(["x".to_string(), "y".to_string()]))])),
+            Some(BTreeMap::from([(7, BTreeMap::from([("w".to_string(), F(1.5))]))])),
+            Some(BTreeMap::from([(8, vec![1, 2, 3])])),
+            Some(BTreeMap::from([(i as i64, arm)])),
+            Some(BTreeMap::from([(9, sparse)])),
+        );
+        let empty = DataRecord::new(None, None, None, None, None, None, None, None, None);
+        out.push(bprwire_reference::BatchPredictionResponse::new(vec![rec, empty]));
+    }
+    out
 }

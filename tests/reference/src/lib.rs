@@ -415,3 +415,41 @@ pub fn server_reply(handle: Handle, seqid: i32, framed: bool) -> Vec<u8> {
     }
     out
 }
+
+/// A global allocator that counts the bytes each thread allocates, for the
+/// tests and the fuzz target that prove the decoder allocates nothing.
+/// Install it in the binary with
+/// `#[global_allocator] static A: Counting = Counting;`.
+pub mod alloc_count {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    /// Forwards to the system allocator, counting per thread.
+    pub struct Counting;
+
+    thread_local! {
+        // const-initialized, no destructor: safe to touch from the allocator.
+        static ALLOCATED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    // SAFETY: forwards to System unchanged; only counts.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            ALLOCATED.with(|a| a.set(a.get() + layout.size()));
+            // SAFETY: the caller upholds alloc's contract.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: the caller upholds dealloc's contract.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    /// Runs `f` and returns what it gave and the bytes this thread
+    /// allocated meanwhile (0 unless [`Counting`] is the global allocator).
+    pub fn allocated_by<T>(f: impl FnOnce() -> T) -> (T, usize) {
+        let before = ALLOCATED.with(Cell::get);
+        let t = f();
+        (t, ALLOCATED.with(Cell::get) - before)
+    }
+}

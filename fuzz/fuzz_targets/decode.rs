@@ -1,0 +1,126 @@
+//! Arbitrary bytes into the decoder. The first byte picks what is decoded:
+//! 0 a bare `BatchPredictionResponse`, 1 a `getBatchPrediction` reply
+//! message, 2 a framed reply. For any input:
+//! - no panic, and an error's offset lies inside the input;
+//! - decoding allocates nothing (a counting allocator checks it), so no
+//!   input can make it allocate more than its own size;
+//! - what decodes re-encodes (`Response::reencode`) to bytes no longer than
+//!   the input, which decode again to the same bytes; to exactly the input
+//!   when the decoder calls it canonical;
+//! - the reference decoder reads an accepted response to the same values
+//!   (its one documented difference: it refuses a skipped unknown STRING
+//!   that is not UTF-8);
+//! - an accepted exception reply, written again by bprwire's writers,
+//!   decodes to the same message.
+
+#![no_main]
+
+use bprwire::decode::{self, Response};
+use bprwire::service::{self, ApplicationErrorKind, Envelope, Reply};
+use bprwire_reference::alloc_count::{allocated_by, Counting};
+use libfuzzer_sys::fuzz_target;
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn no_alloc<T>(f: impl FnOnce() -> T) -> T {
+    let (t, n) = allocated_by(f);
+    assert_eq!(n, 0, "the decoder allocated {n} bytes");
+    t
+}
+
+/// Walks every view (no allocation), re-encodes, and checks the
+/// re-encoding. `input` is the response's own bytes if known.
+fn check_response(view: &Response<'_>, input: Option<&[u8]>) -> Vec<u8> {
+    no_alloc(|| {
+        let mut n = 0usize;
+        for r in view.records() {
+            n += r.continuous_features.map_or(0, |m| m.iter().count());
+            n += r.tensors.map_or(0, |m| m.iter().map(|(_, t)| t.element_count().unwrap_or(0)).count());
+            n += r.sparse_tensors.map_or(0, |m| m.iter().count());
+        }
+        std::hint::black_box(n);
+    });
+    let again = view.reencode();
+    assert!(again.len() <= view.encoded_len(), "re-encoding grew");
+    if let Some(input) = input {
+        if view.is_canonical() {
+            assert_eq!(again, input, "canonical input re-encoded differently");
+        }
+    }
+    let view2 = decode::decode_response(&again).expect("a re-encoding decodes");
+    assert!(view2.is_canonical());
+    assert_eq!(view2.reencode(), again);
+    again
+}
+
+fn response(bytes: &[u8]) {
+    let decoded = no_alloc(|| decode::decode_response(bytes));
+    let view = match decoded {
+        Ok(v) => v,
+        Err(e) => {
+            assert!(e.offset() <= bytes.len(), "offset {} past {} bytes", e.offset(), bytes.len());
+            let _ = e.to_string();
+            return;
+        }
+    };
+    check_response(&view, Some(bytes));
+    match bprwire_reference::deserialize(bytes) {
+        Ok(reference) => assert_eq!(
+            bprwire_reference::serialize(&bprwire_reference::from_view(&view)),
+            bprwire_reference::serialize(&reference),
+            "the reference reads other values"
+        ),
+        Err(e) => assert!(
+            view.skipped_fields() > 0,
+            "the reference refuses what bprwire accepts: {e}"
+        ),
+    }
+}
+
+fn reply(bytes: &[u8], framed: bool) {
+    let decoded = no_alloc(|| service::decode_reply(bytes, framed));
+    let msg = match decoded {
+        Ok(m) => m,
+        Err(e) => {
+            assert!(e.offset() <= bytes.len());
+            let _ = e.to_string();
+            return;
+        }
+    };
+    let env = Envelope { seqid: msg.seqid, framed };
+    let written = match msg.body {
+        Reply::Success(resp) => {
+            check_response(&resp, None);
+            return;
+        }
+        Reply::ServiceException { description } => service::service_exception_reply(env, description).unwrap(),
+        Reply::ApplicationException { message, kind } => {
+            // Only what the writer can express: a message and a known kind.
+            let (Some(message), Some(kind)) = (message, kind) else { return };
+            let Some(kind) = known_kind(kind) else { return };
+            service::application_exception(env, message, kind).unwrap()
+        }
+    };
+    let again = service::decode_reply(&written, framed).expect("written reply decodes");
+    assert_eq!(again, msg);
+}
+
+fn known_kind(k: i32) -> Option<ApplicationErrorKind> {
+    use ApplicationErrorKind::*;
+    [
+        Unknown, UnknownMethod, InvalidMessageType, WrongMethodName, BadSequenceId, MissingResult,
+        InternalError, ProtocolError, InvalidTransform, InvalidProtocol, UnsupportedClientType,
+    ]
+    .get(usize::try_from(k).ok()?)
+    .copied()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, bytes)) = data.split_first() else { return };
+    match mode % 3 {
+        0 => response(bytes),
+        1 => reply(bytes, false),
+        _ => reply(bytes, true),
+    }
+});
