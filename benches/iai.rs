@@ -1,5 +1,6 @@
 //! Instruction counts under callgrind (stable on noisy shared machines):
-//! bprwire and the reference's build + encode, per workload.
+//! bprwire and the reference's build + encode, per workload; and decoding
+//! the same bytes with bprwire's decoder and with the reference's.
 //!
 //! `cargo bench --bench iai` (needs `cargo install iai-callgrind-runner
 //! --version 0.16.1 --locked`; `.ci/run` installs it).
@@ -73,5 +74,45 @@ fn bprwire_level((w, level, mut buf): (Workload, Level, Vec<u8>)) -> (Workload, 
     (w, buf)
 }
 
+/// Outside the measurement: the workload's encoded bytes.
+fn setup_decode(id: &str) -> Vec<u8> {
+    workloads::get(id)
+        .expect("known workload")
+        .with_inputs(|bp| bp.encode_to_vec().unwrap())
+}
+
+// bprwire's decoder: check the whole response, then read every
+// continuous value and every tensor's content (what a client does).
+#[library_benchmark]
+#[benches::workloads(args = ["W1", "W2", "W3", "W4", "W5", "W6", "W7"], setup = setup_decode)]
+fn bprwire_decode(bytes: Vec<u8>) -> Vec<u8> {
+    let resp = ::bprwire::decode::decode_response(black_box(&bytes)).unwrap();
+    let mut sum = 0.0f64;
+    for rec in resp.records() {
+        for (_, v) in rec.continuous_features.into_iter().flatten() {
+            sum += v;
+        }
+        for (_, t) in rec.tensors.into_iter().flatten() {
+            if let ::bprwire::decode::GeneralTensor::Raw(r) = t {
+                sum += black_box(r.content).len() as f64;
+            } else {
+                sum += t.element_count().unwrap_or(0) as f64;
+            }
+        }
+    }
+    black_box(sum);
+    bytes
+}
+
+// The reference decoder into the generated structs (dropping them
+// included).
+#[library_benchmark]
+#[benches::workloads(args = ["W1", "W2", "W3", "W4", "W5", "W6", "W7"], setup = setup_decode)]
+fn thrift_decode(bytes: Vec<u8>) -> Vec<u8> {
+    black_box(bprwire_reference::deserialize(black_box(&bytes)).unwrap());
+    bytes
+}
+
 library_benchmark_group!(name = encode; benchmarks = bprwire, bprwire_level, thrift_build_encode);
-main!(library_benchmark_groups = encode);
+library_benchmark_group!(name = decode; benchmarks = bprwire_decode, thrift_decode);
+main!(library_benchmark_groups = encode, decode);

@@ -73,7 +73,7 @@ impl<'a> Encoder<'a> {
         buf
     }
 
-    pub(crate) fn write(&self, out: &mut Out<'_>) {
+    fn write(&self, out: &mut Out<'_>) {
         let p = &self.plan;
         out.put(&[ttype::LIST, 0, field::PREDICTIONS as u8, ttype::STRUCT]);
         out.put_i32(p.batch as i32);

@@ -137,12 +137,18 @@ impl Encoder<'_> {
                 available: buf.len(),
             });
         };
-        let mut out = Out::new(dst);
+        let head = len - self.encoded_len() - 1;
+        let (head_bytes, rest) = dst.split_at_mut(head);
+        let mut out = Out::new(head_bytes);
         put_header(&mut out, env, len, MessageType::Reply);
         out.put(&[ttype::STRUCT, 0, 0]);
-        self.write(&mut out);
-        out.put_u8(ttype::STOP);
-        debug_assert_eq!(out.remaining(), 0, "reply_len disagrees with the bytes written");
+        debug_assert_eq!(out.remaining(), 0, "reply_len disagrees with the header written");
+        // The response goes straight after the header, in the same buffer
+        // (through encode_into: a second caller of the record writer made
+        // the compiler lay it out worse, +15% instructions on W5).
+        let (body, stop) = rest.split_at_mut(self.encoded_len());
+        self.encode_into(body)?;
+        stop[0] = ttype::STOP;
         Ok(len)
     }
 

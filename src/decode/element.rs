@@ -26,6 +26,11 @@ pub(crate) mod sealed {
         const FIXED: bool = false;
         /// Reads and checks one value (after its field or container header).
         fn read(r: &mut Reader<'a>) -> Result<Self>;
+        /// For a `FIXED` type: the value in exactly `MIN` checked bytes.
+        /// Iterators over fixed-size containers use it instead of `read`.
+        fn from_fixed(_b: &'a [u8]) -> Option<Self> {
+            None
+        }
         /// Writes the value back (the canonical encoding).
         fn write(&self, out: &mut Vec<u8>);
     }
@@ -48,6 +53,10 @@ macro_rules! be_integer {
             fn read(r: &mut Reader<'a>) -> Result<Self> {
                 r.$read()
             }
+            #[inline(always)]
+            fn from_fixed(b: &'a [u8]) -> Option<Self> {
+                Some(<$t>::from_be_bytes(b.try_into().ok()?))
+            }
             fn write(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_be_bytes());
             }
@@ -63,6 +72,10 @@ impl<'a> Wire<'a> for f64 {
     const FIXED: bool = true;
     fn read(r: &mut Reader<'a>) -> Result<Self> {
         r.f64()
+    }
+    #[inline(always)]
+    fn from_fixed(b: &'a [u8]) -> Option<Self> {
+        Some(f64::from_bits(u64::from_be_bytes(b.try_into().ok()?)))
     }
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_bits().to_be_bytes());
@@ -278,6 +291,9 @@ impl<'a, T: Element<'a>> Iterator for Iter<'a, T> {
             return None;
         }
         self.left -= 1;
+        if T::FIXED {
+            return T::from_fixed(self.r.bytes(T::MIN).ok()?);
+        }
         let item = T::read(&mut self.r);
         debug_assert!(item.is_ok(), "re-reading checked bytes failed");
         item.ok()
@@ -445,6 +461,11 @@ impl<'a, K: Element<'a>, V: Element<'a>> Iterator for MapIter<'a, K, V> {
             return None;
         }
         self.left -= 1;
+        if K::FIXED && V::FIXED {
+            let b = self.r.bytes(K::MIN + V::MIN).ok()?;
+            let (k, v) = b.split_at(K::MIN);
+            return Some((K::from_fixed(k)?, V::from_fixed(v)?));
+        }
         let entry = K::read(&mut self.r).and_then(|k| Ok((k, V::read(&mut self.r)?)));
         debug_assert!(entry.is_ok(), "re-reading checked bytes failed");
         entry.ok()
