@@ -166,7 +166,7 @@ impl fmt::Display for DecodeErrorKind {
                 remaining,
             } => write!(
                 f,
-                "declares {size} elements of at least {min_element_bytes} bytes each, but only {remaining} bytes are left"
+                "declares {size} elements (or map entries) of at least {min_element_bytes} bytes each, but only {remaining} bytes are left"
             ),
             DecodeErrorKind::InvalidType { code } => write!(f, "invalid type code {code}"),
             DecodeErrorKind::WrongType { expected, found } => write!(
