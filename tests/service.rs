@@ -44,7 +44,7 @@ fn check_success(c: &Case, seqid: i32, framed: bool) -> Result<(), TestCaseError
     }
     // The generated client accepts the reply to its first call (seqid 1).
     if seqid == 1 {
-        let got = bprwire_reference::client_receive(&buf, 1, framed)
+        let got = bprwire_reference::client_receive(&buf, framed)
             .map_err(|e| TestCaseError::fail(format!("reference client: {e}")))?;
         prop_assert_eq!(
             bprwire_reference::serialize(&got),
@@ -103,7 +103,7 @@ fn reference_client_sees_the_declared_exception() {
         Some("model not loaded"),
     )
     .unwrap();
-    let err = bprwire_reference::client_receive(&bytes, 1, false).unwrap_err();
+    let err = bprwire_reference::client_receive(&bytes, false).unwrap_err();
     let thrift::Error::User(user) = err else {
         panic!("{err:?}")
     };
@@ -120,7 +120,7 @@ fn reference_client_sees_the_declared_exception() {
         ApplicationErrorKind::InternalError,
     )
     .unwrap();
-    let err = bprwire_reference::client_receive(&bytes, 1, true).unwrap_err();
+    let err = bprwire_reference::client_receive(&bytes, true).unwrap_err();
     assert!(
         matches!(err, thrift::Error::Application(ref a) if a.message == "boom" && a.kind == thrift::ApplicationErrorKind::InternalError),
         "{err:?}"

@@ -148,21 +148,18 @@ pub(crate) fn read_response<'a>(r: &mut Reader<'a>) -> Result<Response<'a>, Deco
     let outer = r.item;
     r.item = "BatchPredictionResponse";
     let mut predictions = None;
-    let seen = r.fields(RESPONSE, |r, _| {
+    r.fields(RESPONSE, |r, _| {
         predictions = Some(read_records(r)?);
         Ok(())
     })?;
-    r.require(seen, 1, "BatchPredictionResponse.predictions", start)?;
+    let predictions = r.required(predictions, "BatchPredictionResponse.predictions", start)?;
     r.item = outer;
-    match predictions {
-        Some(predictions) => Ok(Response {
-            predictions,
-            skipped: r.skipped,
-            canonical: r.canonical,
-            len: r.pos() - start,
-        }),
-        None => Err(r.err_at(start, DecodeErrorKind::MissingField)),
-    }
+    Ok(Response {
+        predictions,
+        skipped: r.skipped,
+        canonical: r.canonical,
+        len: r.pos() - start,
+    })
 }
 
 /// The `predictions` list, record by record, so an error can say which.

@@ -181,13 +181,13 @@ impl<'a> Reader<'a> {
     /// A struct's field loop. `on_field` gets each known field (type
     /// already checked against `schema`, which maps an id to its type and
     /// item name) and reads it; unknown ids are skipped, as Thrift requires.
-    /// A field seen twice is refused. Returns the set of ids seen (bit per
-    /// id; ids are below 16 in this schema).
+    /// A field seen twice is refused (ids are below 16 in this schema: one
+    /// bit each).
     pub(crate) fn fields(
         &mut self,
         schema: &[(i16, u8, &'static str)],
         mut on_field: impl FnMut(&mut Self, i16) -> Result<()>,
-    ) -> Result<u16> {
+    ) -> Result<()> {
         self.enter()?;
         let outer = self.item;
         let mut seen = 0u16;
@@ -221,21 +221,18 @@ impl<'a> Reader<'a> {
             }
         }
         self.leave();
-        Ok(seen)
+        Ok(())
     }
 
-    /// Refuses when a required field (by id) was not seen.
-    pub(crate) fn require(&self, seen: u16, id: i16, item: &'static str, at: usize) -> Result<()> {
-        if seen & (1 << id) != 0 {
-            Ok(())
-        } else {
-            Err(DecodeError {
-                kind: DecodeErrorKind::MissingField,
-                offset: at,
-                item,
-                record: None,
-            })
-        }
+    /// The value of a required field, or `MissingField` naming it, at the
+    /// start of its struct (`at`).
+    pub(crate) fn required<T>(&self, value: Option<T>, item: &'static str, at: usize) -> Result<T> {
+        value.ok_or(DecodeError {
+            kind: DecodeErrorKind::MissingField,
+            offset: at,
+            item,
+            record: None,
+        })
     }
 
     /// Skips one value of type `t` (an unknown field). `at` is where its

@@ -279,22 +279,20 @@ impl<'a> Wire<'a> for RawTensor<'a> {
     const MIN: usize = 1;
     fn read(r: &mut Reader<'a>) -> Result<Self> {
         let at = r.pos();
-        let mut t = RawTensor {
-            data_type: 0,
-            content: &[],
-            shape: None,
-        };
-        let seen = r.fields(RAW_TENSOR, |r, id| {
+        let (mut data_type, mut content, mut shape) = (None, None, None);
+        r.fields(RAW_TENSOR, |r, id| {
             match id {
-                1 => t.data_type = r.i32()?,
-                2 => t.content = r.binary()?,
-                _ => t.shape = Some(Wire::read(r)?),
+                1 => data_type = Some(r.i32()?),
+                2 => content = Some(r.binary()?),
+                _ => shape = Some(Wire::read(r)?),
             }
             Ok(())
         })?;
-        r.require(seen, 1, "RawTypedTensor.dataType", at)?;
-        r.require(seen, 2, "RawTypedTensor.content", at)?;
-        Ok(t)
+        Ok(RawTensor {
+            data_type: r.required(data_type, "RawTypedTensor.dataType", at)?,
+            content: r.required(content, "RawTypedTensor.content", at)?,
+            shape,
+        })
     }
     fn write(&self, out: &mut Vec<u8>) {
         put_field(out, ttype::I32, 1);
@@ -347,18 +345,17 @@ impl<'a, T: Wire<'a>> Wire<'a> for TypedTensor<'a, T> {
         let mut shape = None;
         let (item, shape_item) = typed_names(r.item);
         let schema = [(1, ttype::LIST, item), (2, ttype::LIST, shape_item)];
-        let seen = r.fields(&schema, |r, id| {
+        r.fields(&schema, |r, id| {
             match id {
                 1 => values = Some(Wire::read(r)?),
                 _ => shape = Some(Wire::read(r)?),
             }
             Ok(())
         })?;
-        r.require(seen, 1, item, at)?;
-        match values {
-            Some(values) => Ok(TypedTensor { values, shape }),
-            None => Err(r.err_at(at, DecodeErrorKind::MissingField)),
-        }
+        Ok(TypedTensor {
+            values: r.required(values, item, at)?,
+            shape,
+        })
     }
     fn write(&self, out: &mut Vec<u8>) {
         put_field(out, ttype::LIST, 1);
@@ -429,7 +426,7 @@ impl<'a> Wire<'a> for CooSparseTensor<'a> {
     fn read(r: &mut Reader<'a>) -> Result<Self> {
         let at = r.pos();
         let (mut shape, mut indices, mut values) = (None, None, None);
-        let seen = r.fields(COO, |r, id| {
+        r.fields(COO, |r, id| {
             match id {
                 1 => shape = Some(Wire::read(r)?),
                 2 => indices = Some(Wire::read(r)?),
@@ -437,17 +434,11 @@ impl<'a> Wire<'a> for CooSparseTensor<'a> {
             }
             Ok(())
         })?;
-        r.require(seen, 1, "COOSparseTensor.denseShape", at)?;
-        r.require(seen, 2, "COOSparseTensor.indices", at)?;
-        r.require(seen, 3, "COOSparseTensor.values", at)?;
-        match (shape, indices, values) {
-            (Some(dense_shape), Some(indices), Some(values)) => Ok(CooSparseTensor {
-                dense_shape,
-                indices,
-                values,
-            }),
-            _ => Err(r.err_at(at, DecodeErrorKind::MissingField)),
-        }
+        Ok(CooSparseTensor {
+            dense_shape: r.required(shape, "COOSparseTensor.denseShape", at)?,
+            indices: r.required(indices, "COOSparseTensor.indices", at)?,
+            values: r.required(values, "COOSparseTensor.values", at)?,
+        })
     }
     fn write(&self, out: &mut Vec<u8>) {
         put_field(out, ttype::LIST, 1);
