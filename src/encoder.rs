@@ -35,6 +35,11 @@ impl<'a> Encoder<'a> {
         self.plan.kernels.level()
     }
 
+    /// The checked plan, for the sinks that walk it piece by piece.
+    pub(crate) fn plan(&self) -> &Plan<'a> {
+        &self.plan
+    }
+
     /// The number of records (`DataRecord`s) in the response.
     #[inline]
     pub fn batch_size(&self) -> usize {
@@ -104,7 +109,7 @@ impl<'a> Encoder<'a> {
 fn write_tensor_row(t: &TensorPlan<'_>, row: usize, out: &mut Out<'_>) {
     out.put_template(&t.prefix);
     match t.source {
-        Source::Fixed { bytes, kernel } => {
+        Source::Fixed { bytes, kernel, .. } => {
             kernel(&bytes[row * t.row_in..][..t.row_in], out.take(t.row_out));
         }
         Source::Str(strings) => write_strings(

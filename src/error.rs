@@ -16,6 +16,8 @@ pub enum Input {
         /// Its key in the `tensors` map.
         key: i64,
     },
+    /// The keys of one map, as a whole (an `ndarray` view of them).
+    Keys(KeyMap),
 }
 
 impl fmt::Display for Input {
@@ -23,6 +25,7 @@ impl fmt::Display for Input {
         match self {
             Input::Continuous => f.write_str("continuous values"),
             Input::Tensor { index, key } => write!(f, "dense tensor #{index} (key {key})"),
+            Input::Keys(map) => write!(f, "the {map}"),
         }
     }
 }
@@ -201,6 +204,18 @@ pub enum Error {
         /// Bytes the buffer has.
         available: usize,
     },
+    /// An array view (feature `ndarray`) is not contiguous in row-major
+    /// ("C") order: bprwire borrows elements as one slice and does not
+    /// gather strided ones. `view.as_standard_layout()` makes a contiguous
+    /// copy to pass instead.
+    NotContiguous {
+        /// Which input.
+        input: Input,
+        /// The view's shape.
+        shape: Box<[usize]>,
+        /// The view's strides, in elements.
+        strides: Box<[isize]>,
+    },
     /// [`BatchPrediction::level`](crate::BatchPrediction::level) forced a
     /// kernel level this CPU lacks (or that `BPRWIRE_MAX_LEVEL` rules out).
     LevelUnavailable {
@@ -252,7 +267,7 @@ impl fmt::Display for Error {
                     f,
                     "continuous values of type {dtype}: predictions must be FLOAT or DOUBLE"
                 ),
-                Input::Tensor { .. } => write!(
+                Input::Tensor { .. } | Input::Keys(_) => write!(
                     f,
                     "{input} has element type {dtype}, which twml does not encode (FLOAT, DOUBLE, INT32, INT64, UINT8, BOOL or strings)"
                 ),
@@ -263,6 +278,10 @@ impl fmt::Display for Error {
                 }
                 write!(f, "{what} is {size}, over the limit of {limit}")
             }
+            Error::NotContiguous { input, shape, strides } => write!(
+                f,
+                "{input}: the array view (shape {shape:?}, strides {strides:?}) is not contiguous in row-major order; bprwire borrows elements as one slice and does not gather strided ones: pass `view.as_standard_layout()` (a copy) instead"
+            ),
             Error::BufferTooSmall { needed, available } => write!(
                 f,
                 "output buffer of {available} bytes is too small: the response needs {needed}"

@@ -158,6 +158,11 @@ tensor_data_from! {
 pub struct Tensor<'a> {
     data: TensorData<'a>,
     shape: Shape,
+    /// The strides of an array view that was not contiguous (feature
+    /// `ndarray`): such a tensor has no data, and the encoder refuses it
+    /// with [`Error::NotContiguous`](crate::Error::NotContiguous), naming
+    /// its key.
+    strided: Option<Box<[isize]>>,
 }
 
 impl<'a> Tensor<'a> {
@@ -168,7 +173,23 @@ impl<'a> Tensor<'a> {
         Tensor {
             data: data.into(),
             shape: Shape::from_slice(shape),
+            strided: None,
         }
+    }
+
+    /// A tensor that stands for a non-contiguous view: refused at encoding.
+    #[cfg(feature = "ndarray")]
+    pub(crate) fn strided(data: TensorData<'a>, shape: &[usize], strides: &[isize]) -> Self {
+        Tensor {
+            data,
+            shape: Shape::from_slice(shape),
+            strided: Some(strides.into()),
+        }
+    }
+
+    /// For a tensor made from a non-contiguous array view, its strides.
+    pub(crate) fn strides_if_strided(&self) -> Option<&[isize]> {
+        self.strided.as_deref()
     }
 
     /// The elements.

@@ -35,6 +35,8 @@ compile_error!(
     "bprwire supports little-endian targets only: raw tensor content is written as memory holds it"
 );
 
+#[cfg(feature = "ndarray")]
+mod arrays;
 pub mod decode;
 mod dtype;
 mod encoder;
@@ -43,6 +45,7 @@ mod input;
 pub mod kernels;
 mod plan;
 pub mod service;
+pub mod sink;
 mod wire;
 pub mod workloads;
 

@@ -35,7 +35,14 @@ pub(crate) type Kernel = fn(&[u8], &mut [u8]);
 pub(crate) enum Source<'a> {
     /// Fixed-size elements as little-endian bytes, and the kernel (chosen
     /// once per call by element type and encoding) that writes a row.
-    Fixed { bytes: &'a [u8], kernel: Kernel },
+    /// `conversion` is what the kernel does (`None`: a raw copy); the
+    /// chunked sinks use it to split a row at element boundaries and to
+    /// pass raw content through without copying.
+    Fixed {
+        bytes: &'a [u8],
+        kernel: Kernel,
+        conversion: Option<Conversion>,
+    },
     /// UTF-8 strings.
     Str(&'a [&'a str]),
     /// Byte strings.
@@ -163,6 +170,7 @@ fn fixed(bytes: &[u8]) -> Source<'_> {
     Source::Fixed {
         bytes,
         kernel: crate::kernels::scalar::copy,
+        conversion: None,
     }
 }
 
@@ -274,6 +282,13 @@ impl<'a> Plan<'a> {
             record += FIELD_HEADER + MAP_HEADER;
             for (index, (&key, t)) in d.keys.iter().zip(d.tensors).enumerate() {
                 let input = Input::Tensor { index, key };
+                if let Some(strides) = t.strides_if_strided() {
+                    return Err(Error::NotContiguous {
+                        input,
+                        shape: t.shape().into(),
+                        strides: strides.into(),
+                    });
+                }
                 let (plan, strings) = plan_tensor(input, key, t.data(), t.shape(), bp.encoding, kernels)?;
                 let rows = t.shape()[0];
                 match batch {
@@ -398,6 +413,7 @@ fn plan_tensor<'a>(
         (Source::Fixed { bytes, .. }, Some(c)) => Source::Fixed {
             bytes,
             kernel: kernels.convert(c),
+            conversion: Some(c),
         },
         (source, _) => source,
     };

@@ -154,6 +154,14 @@ impl Template {
             Template::Long(b) => b.len(),
         }
     }
+
+    /// The template's bytes, without the padding.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Template::Short { bytes, len } => &bytes[..usize::from(*len)],
+            Template::Long(b) => b,
+        }
+    }
 }
 
 /// Appends Thrift headers to a small owned buffer (the per-tensor row

@@ -159,6 +159,8 @@ fn context(err: &Error, args: &EncodeArgs) -> Option<String> {
     let input = |input: &Input| match input {
         Input::Continuous => show(&args.values).map(|v| format!("--values {v}")),
         Input::Tensor { index, .. } => tensor(*index),
+        Input::Keys(KeyMap::Continuous) => show(&args.keys).map(|k| format!("--keys {k}")),
+        Input::Keys(KeyMap::Tensors) => None,
     };
     match err {
         Error::ElementCountMismatch { input: i, .. }

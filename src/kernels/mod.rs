@@ -308,3 +308,16 @@ pub(crate) enum Conversion {
     F32ToF64,
     Bool,
 }
+
+impl Conversion {
+    /// Bytes of one element in and out: a row can be converted in pieces
+    /// cut at multiples of these.
+    pub(crate) fn units(self) -> (usize, usize) {
+        match self {
+            Conversion::Swap8 => (8, 8),
+            Conversion::Swap4 => (4, 4),
+            Conversion::F32ToF64 => (4, 8),
+            Conversion::Bool => (1, 1),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! [`Encoder::write_to`]: the response to any `io::Write`, through a
+//! bounded staging buffer.
+
+use super::stage::{Staged, HEADROOM};
+use super::walk::walk;
+use super::{Counter, WriteError};
+use crate::Encoder;
+use std::io::{self, Write};
+
+/// The staging buffer [`Encoder::write_to`] allocates (or less, for a
+/// smaller response): large enough that a socket or file sees few, large
+/// writes, small enough to stay in L2.
+pub const DEFAULT_STAGING: usize = 64 * 1024;
+
+/// The shortest staging buffer [`Encoder::write_to_with`] accepts.
+pub const MIN_STAGING: usize = 64;
+
+impl Encoder<'_> {
+    /// Writes the response to `w` through a staging buffer of at most
+    /// [`DEFAULT_STAGING`] bytes, allocated for this call (use
+    /// [`write_to_with`](Self::write_to_with) to bring your own). Returns
+    /// the number of bytes written, [`encoded_len`](Self::encoded_len).
+    ///
+    /// Raw tensor rows at least as long as the staging buffer go to `w`
+    /// directly, without being copied into it. `w` sees the response in
+    /// order, in calls of at most the staging size (or one whole such row);
+    /// wrap it in nothing, it is buffered already. On error, see
+    /// [`WriteError::written`] and the [module docs](crate::sink).
+    pub fn write_to<W: Write + ?Sized>(&self, w: &mut W) -> Result<usize, WriteError> {
+        let size = (self.encoded_len() + HEADROOM).clamp(MIN_STAGING, DEFAULT_STAGING);
+        let mut staging = vec![0u8; size];
+        self.write_to_with(w, &mut staging)
+    }
+
+    /// As [`write_to`](Self::write_to), staging in `staging` (its whole
+    /// length, at least [`MIN_STAGING`] bytes; 9 of them are kept as
+    /// scratch), so that the call allocates nothing. A shorter buffer is
+    /// an `InvalidInput` error with nothing written.
+    pub fn write_to_with<W: Write + ?Sized>(
+        &self,
+        w: &mut W,
+        staging: &mut [u8],
+    ) -> Result<usize, WriteError> {
+        let mut counter = Counter {
+            written: 0,
+            total: self.encoded_len(),
+        };
+        if staging.len() < MIN_STAGING {
+            return Err(counter.fail(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a staging buffer of {} bytes is too short: it must have at least {MIN_STAGING}",
+                    staging.len()
+                ),
+            )));
+        }
+        {
+            let mut stage = Staged::new(staging, |bytes: &[u8]| counter.write_all(w, bytes));
+            walk(self.plan(), &mut stage)?;
+            stage.flush()?;
+        }
+        debug_assert_eq!(
+            counter.written, counter.total,
+            "encoded_len disagrees with the bytes written"
+        );
+        Ok(counter.written)
+    }
+}
