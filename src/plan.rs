@@ -35,14 +35,7 @@ pub(crate) type Kernel = fn(&[u8], &mut [u8]);
 pub(crate) enum Source<'a> {
     /// Fixed-size elements as little-endian bytes, and the kernel (chosen
     /// once per call by element type and encoding) that writes a row.
-    /// `conversion` is what the kernel does (`None`: a raw copy); the
-    /// chunked sinks use it to split a row at element boundaries and to
-    /// pass raw content through without copying.
-    Fixed {
-        bytes: &'a [u8],
-        kernel: Kernel,
-        conversion: Option<Conversion>,
-    },
+    Fixed { bytes: &'a [u8], kernel: Kernel },
     /// UTF-8 strings.
     Str(&'a [&'a str]),
     /// Byte strings.
@@ -57,6 +50,11 @@ pub(crate) struct TensorPlan<'a> {
     pub row_in: usize,
     /// Output bytes of a fixed-size row (0 for strings: they vary).
     pub row_out: usize,
+    /// What a fixed-size row's kernel does (`None`: a raw copy). The
+    /// chunked sinks split a row at element boundaries with it, and pass
+    /// raw rows through uncopied. (Kept out of `Source`: a larger `Source`
+    /// cost `encode_into` 47 instructions per tensor row.)
+    pub conversion: Option<Conversion>,
     /// Map key, union field, and the tensor struct up to the row's data.
     pub prefix: Template,
     /// The shape field and the two STOPs (tensor struct, union).
@@ -68,6 +66,11 @@ pub(crate) struct Plan<'a> {
     pub kernels: &'static Kernels,
     pub batch: usize,
     pub len: usize,
+    /// Bytes of one record apart from its string tensors' elements (all of
+    /// it when there are none): the chunked sinks size runs of records.
+    pub record_fixed: usize,
+    /// Whether some tensor holds strings (then records differ in size).
+    pub has_strings: bool,
     pub continuous: Option<ContinuousPlan<'a>>,
     /// `0D 00 08 0A 0C <k>` when there is at least one tensor.
     pub tensors_head: [u8; FIELD_HEADER + MAP_HEADER],
@@ -170,7 +173,6 @@ fn fixed(bytes: &[u8]) -> Source<'_> {
     Source::Fixed {
         bytes,
         kernel: crate::kernels::scalar::copy,
-        conversion: None,
     }
 }
 
@@ -319,10 +321,13 @@ impl<'a> Plan<'a> {
         check_size(None, Size::Batch, batch)?;
         let head = FIELD_HEADER + LIST_HEADER;
         let len = add(add(head + STOP, mul(batch, record)?)?, string_bytes)?;
+        let has_strings = tensors.iter().any(|t: &TensorPlan<'_>| !matches!(t.source, Source::Fixed { .. }));
         Ok(Plan {
             kernels,
             batch,
             len,
+            record_fixed: record,
+            has_strings,
             continuous,
             tensors_head: map_head(field::TENSORS, ttype::STRUCT, tensors.len()),
             tensors,
@@ -413,7 +418,6 @@ fn plan_tensor<'a>(
         (Source::Fixed { bytes, .. }, Some(c)) => Source::Fixed {
             bytes,
             kernel: kernels.convert(c),
-            conversion: Some(c),
         },
         (source, _) => source,
     };
@@ -465,11 +469,32 @@ fn plan_tensor<'a>(
             source,
             row_in,
             row_out,
+            conversion,
             prefix: Template::new(&prefix),
             suffix: Template::new(&suffix),
         },
         strings,
     ))
+}
+
+impl Plan<'_> {
+    /// Bytes of record `row` on the wire.
+    pub(crate) fn record_len(&self, row: usize) -> usize {
+        if !self.has_strings {
+            return self.record_fixed;
+        }
+        let strings = |lens: &mut dyn Iterator<Item = usize>| lens.map(|n| 4 + n).sum::<usize>();
+        self.record_fixed
+            + self
+                .tensors
+                .iter()
+                .map(|t| match t.source {
+                    Source::Fixed { .. } => 0,
+                    Source::Str(v) => strings(&mut v[row * t.row_in..][..t.row_in].iter().map(|s| s.len())),
+                    Source::Bytes(v) => strings(&mut v[row * t.row_in..][..t.row_in].iter().map(|s| s.len())),
+                })
+                .sum::<usize>()
+    }
 }
 
 /// Wire bytes of all strings of a tensor: a 4-byte length and the bytes each.

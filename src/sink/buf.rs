@@ -1,7 +1,6 @@
 //! Feature `bytes`: encoding into a `BytesMut` or any `BufMut`.
 
 use super::stage::Staged;
-use super::walk::walk;
 use crate::error::Error;
 use crate::Encoder;
 use bytes::{BufMut, BytesMut};
@@ -74,7 +73,7 @@ impl Encoder<'_> {
             buf.put_slice(bytes);
             Ok::<(), Infallible>(())
         });
-        let Ok(()) = walk(self.plan(), &mut stage);
+        let Ok(()) = stage.response(self);
         let Ok(()) = stage.flush();
         Ok(len)
     }

@@ -26,18 +26,20 @@
 //! ```
 //!
 //! **Vectored, zero-copy** ([`Encoder::vectored`]): raw tensor rows and
-//! string contents are not copied; only headers and converted data go to a
-//! small owned buffer. [`Vectored::write_to`] writes it with as few
+//! string contents of at least [`DEFAULT_MIN_BORROW`] bytes (8 KiB; your
+//! choice with [`Encoder::vectored_into`]) are not copied; headers,
+//! converted data and short pieces go to one owned buffer. Below a few
+//! KiB per row, copying is faster than one more `iovec`. [`Vectored::write_to`] writes it with as few
 //! `writev` calls as the writer allows, handling partial writes.
 //!
 //! ```
 //! use bprwire::{BatchPrediction, Tensor};
 //!
-//! let emb = vec![0.5_f32; 1024 * 64];
-//! let tensors = [Tensor::new(&emb, &[1024, 64])];
+//! let emb = vec![0.5_f32; 16 * 4096];                // rows of 16 KiB
+//! let tensors = [Tensor::new(&emb, &[16, 4096])];
 //! let enc = BatchPrediction::new().dense(&[7], &tensors).encoder()?;
 //! let plan = enc.vectored();
-//! assert_eq!(plan.borrowed_bytes(), 1024 * 64 * 4); // the rows, not copied
+//! assert_eq!(plan.borrowed_bytes(), 16 * 4096 * 4);    // the rows, not copied
 //! let mut out = Vec::new();
 //! plan.write_to(&mut out)?;
 //! assert_eq!(out, enc.encode_to_vec());
@@ -57,6 +59,7 @@
 //! [`Encoder::write_to`]: crate::Encoder::write_to
 //! [`Encoder::write_to_with`]: crate::Encoder::write_to_with
 //! [`Encoder::vectored`]: crate::Encoder::vectored
+//! [`Encoder::vectored_into`]: crate::Encoder::vectored_into
 
 use std::fmt;
 use std::io::{self, IoSlice, Write};

@@ -3,9 +3,11 @@
 //! bounded-memory sinks (`io::Write`, and `BufMut`s that are not one
 //! contiguous slice).
 
-use super::walk::Emit;
+use super::walk::{walk, walk_head, walk_record, walk_tail, Emit};
 use crate::kernels::Records;
 use crate::plan::{Kernel, RowKernel};
+use crate::wire::Out;
+use crate::Encoder;
 
 /// Bytes at the front of the staging buffer that are never sent: a
 /// continuous record split across flushes is written by its kernel
@@ -46,6 +48,44 @@ where
         Ok(())
     }
 
+    /// Writes the whole response. Runs of whole records that fit go
+    /// through the encoder's own record writer (the `encode_into` code);
+    /// a record larger than the buffer goes piece by piece.
+    pub(crate) fn response(&mut self, enc: &Encoder<'_>) -> Result<(), E> {
+        let plan = enc.plan();
+        if plan.tensors.is_empty() {
+            // Continuous only: `records` already writes runs of records.
+            return walk(plan, self);
+        }
+        walk_head(plan, self)?;
+        let mut row = 0;
+        while row < plan.batch {
+            let first = plan.record_len(row);
+            if first > self.capacity() {
+                walk_record(plan, row, self)?;
+                row += 1;
+                continue;
+            }
+            if first > self.free() {
+                self.flush()?;
+            }
+            let (mut end, mut len) = (row + 1, first);
+            if plan.has_strings {
+                while end < plan.batch && len + plan.record_len(end) <= self.free() {
+                    len += plan.record_len(end);
+                    end += 1;
+                }
+            } else {
+                end = (row + self.free() / first).min(plan.batch);
+                len = (end - row) * first;
+            }
+            enc.write_records(row..end, &mut Out::new(&mut self.buf[self.pos..][..len]));
+            self.pos += len;
+            row = end;
+        }
+        walk_tail(self)
+    }
+
     fn capacity(&self) -> usize {
         self.buf.len() - HEADROOM
     }
@@ -69,7 +109,14 @@ where
 {
     type Error = E;
 
+    #[inline]
     fn put(&mut self, mut bytes: &[u8]) -> Result<(), E> {
+        if let Some(dst) = self.buf.get_mut(self.pos..self.pos + bytes.len()) {
+            // The common case: it fits.
+            dst.copy_from_slice(bytes);
+            self.pos += bytes.len();
+            return Ok(());
+        }
         while !bytes.is_empty() {
             let n = self.room_for(1)?.min(bytes.len());
             self.buf[self.pos..][..n].copy_from_slice(&bytes[..n]);

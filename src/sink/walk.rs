@@ -41,59 +41,61 @@ pub(crate) trait Emit<'a> {
 
 /// Visits the response of `plan` piece by piece, in wire order.
 pub(crate) fn walk<'a, E: Emit<'a>>(plan: &Plan<'a>, e: &mut E) -> Result<(), E::Error> {
-    let [b0, b1, b2, b3] = (plan.batch as i32).to_be_bytes();
-    e.put(&[
-        ttype::LIST,
-        0,
-        field::PREDICTIONS as u8,
-        ttype::STRUCT,
-        b0,
-        b1,
-        b2,
-        b3,
-    ])?;
+    walk_head(plan, e)?;
     if let (Some(c), true) = (&plan.continuous, plan.tensors.is_empty()) {
         e.records(&c.records, c.values, c.row_bytes, c.kernel)?;
-        return e.put(&[ttype::STOP]);
-    }
-    for row in 0..plan.batch {
-        if let Some(c) = &plan.continuous {
-            let values = &c.values[row * c.row_bytes..][..c.row_bytes];
-            e.records(&c.records, values, c.row_bytes, c.kernel)?;
+    } else {
+        for row in 0..plan.batch {
+            walk_record(plan, row, e)?;
         }
-        if !plan.tensors.is_empty() {
-            e.put(&plan.tensors_head)?;
-            for t in &plan.tensors {
-                e.put(t.prefix.bytes())?;
-                match t.source {
-                    Source::Fixed {
-                        bytes,
-                        kernel,
-                        conversion,
-                    } => {
-                        let row = &bytes[row * t.row_in..][..t.row_in];
-                        match conversion {
-                            None => e.borrowed(row)?,
-                            Some(c) => e.convert(row, c.units(), kernel)?,
-                        }
-                    }
-                    Source::Str(strings) => {
-                        for s in &strings[row * t.row_in..][..t.row_in] {
-                            e.put(&(s.len() as i32).to_be_bytes())?;
-                            e.borrowed(s.as_bytes())?;
-                        }
-                    }
-                    Source::Bytes(strings) => {
-                        for s in &strings[row * t.row_in..][..t.row_in] {
-                            e.put(&(s.len() as i32).to_be_bytes())?;
-                            e.borrowed(s)?;
-                        }
+    }
+    walk_tail(e)
+}
+
+/// The response's head: the `predictions` field and list header.
+pub(crate) fn walk_head<'a, E: Emit<'a>>(plan: &Plan<'a>, e: &mut E) -> Result<(), E::Error> {
+    let [b0, b1, b2, b3] = (plan.batch as i32).to_be_bytes();
+    e.put(&[ttype::LIST, 0, field::PREDICTIONS as u8, ttype::STRUCT, b0, b1, b2, b3])
+}
+
+/// The STOP that ends the response.
+pub(crate) fn walk_tail<'a, E: Emit<'a>>(e: &mut E) -> Result<(), E::Error> {
+    e.put(&[ttype::STOP])
+}
+
+/// Record `row`, piece by piece.
+pub(crate) fn walk_record<'a, E: Emit<'a>>(plan: &Plan<'a>, row: usize, e: &mut E) -> Result<(), E::Error> {
+    if let Some(c) = &plan.continuous {
+        let values = &c.values[row * c.row_bytes..][..c.row_bytes];
+        e.records(&c.records, values, c.row_bytes, c.kernel)?;
+    }
+    if !plan.tensors.is_empty() {
+        e.put(&plan.tensors_head)?;
+        for t in &plan.tensors {
+            e.put(t.prefix.bytes())?;
+            match t.source {
+                Source::Fixed { bytes, kernel } => {
+                    let row = &bytes[row * t.row_in..][..t.row_in];
+                    match t.conversion {
+                        None => e.borrowed(row)?,
+                        Some(c) => e.convert(row, c.units(), kernel)?,
                     }
                 }
-                e.put(t.suffix.bytes())?;
+                Source::Str(strings) => {
+                    for s in &strings[row * t.row_in..][..t.row_in] {
+                        e.put(&(s.len() as i32).to_be_bytes())?;
+                        e.borrowed(s.as_bytes())?;
+                    }
+                }
+                Source::Bytes(strings) => {
+                    for s in &strings[row * t.row_in..][..t.row_in] {
+                        e.put(&(s.len() as i32).to_be_bytes())?;
+                        e.borrowed(s)?;
+                    }
+                }
             }
+            e.put(t.suffix.bytes())?;
         }
-        e.put(&[ttype::STOP])?;
     }
     e.put(&[ttype::STOP])
 }

@@ -2,7 +2,6 @@
 //! bounded staging buffer.
 
 use super::stage::{Staged, HEADROOM};
-use super::walk::walk;
 use super::{Counter, WriteError};
 use crate::Encoder;
 use std::io::{self, Write};
@@ -56,7 +55,7 @@ impl Encoder<'_> {
         }
         {
             let mut stage = Staged::new(staging, |bytes: &[u8]| counter.write_all(w, bytes));
-            walk(self.plan(), &mut stage)?;
+            stage.response(self)?;
             stage.flush()?;
         }
         debug_assert_eq!(
