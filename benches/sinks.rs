@@ -27,8 +27,8 @@
 //! `cargo bench --bench sinks [-- W5]`
 
 use std::hint::black_box;
-use std::io::{Read, Write};
 use std::io::IoSlice;
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::thread;
@@ -101,7 +101,9 @@ fn bench_to<W: Write>(c: &mut Criterion, transport: &str, w: &mut W, id: &str) {
             })
         });
         let bytes = enc.encode_to_vec();
-        g.bench_function("write_only", |b| b.iter(|| w.write_all(black_box(&bytes)).unwrap()));
+        g.bench_function("write_only", |b| {
+            b.iter(|| w.write_all(black_box(&bytes)).unwrap())
+        });
         g.finish();
     });
 }

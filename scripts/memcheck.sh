@@ -13,12 +13,12 @@ target=x86_64-unknown-linux-gnu
 echo "== address sanitizer (nightly), all levels"
 RUSTFLAGS="-Zsanitizer=address" RUSTDOCFLAGS="-Zsanitizer=address" PROPTEST_CASES="${PROPTEST_CASES:-200}" \
   CARGO_TARGET_DIR=target/asan \
-  cargo +nightly test --target "$target" -p bprwire --lib \
+  cargo +nightly test --target "$target" -p bprwire --all-features --lib \
     --test kernels --test differential --test errors --test worked_example --test level_cap \
-    --test decode --test decode_alloc --test service
+    --test decode --test decode_alloc --test service --test sinks --test sink_alloc --test arrays
 
 echo "== valgrind memcheck, scalar level"
-exes=$(cargo test -p bprwire --no-run --test differential --test errors --test decode 2>&1 \
+exes=$(cargo test -p bprwire --all-features --no-run --test differential --test errors --test decode --test sinks 2>&1 \
   | sed -n 's/.*Executable .*(\(.*\))$/\1/p')
 for exe in $exes; do
   echo "-- $exe"

@@ -321,7 +321,9 @@ impl<'a> Plan<'a> {
         check_size(None, Size::Batch, batch)?;
         let head = FIELD_HEADER + LIST_HEADER;
         let len = add(add(head + STOP, mul(batch, record)?)?, string_bytes)?;
-        let has_strings = tensors.iter().any(|t: &TensorPlan<'_>| !matches!(t.source, Source::Fixed { .. }));
+        let has_strings = tensors
+            .iter()
+            .any(|t: &TensorPlan<'_>| !matches!(t.source, Source::Fixed { .. }));
         Ok(Plan {
             kernels,
             batch,
@@ -478,6 +480,17 @@ fn plan_tensor<'a>(
 }
 
 impl Plan<'_> {
+    /// Whether some piece a sink may borrow (a raw row, a string) is at
+    /// least `min` bytes long.
+    pub(crate) fn borrows_any(&self, min: usize) -> bool {
+        let min = min.max(1);
+        self.tensors.iter().any(|t| match t.source {
+            Source::Fixed { .. } => t.conversion.is_none() && t.row_in >= min,
+            Source::Str(v) => v.iter().any(|s| s.len() >= min),
+            Source::Bytes(v) => v.iter().any(|s| s.len() >= min),
+        })
+    }
+
     /// Bytes of record `row` on the wire.
     pub(crate) fn record_len(&self, row: usize) -> usize {
         if !self.has_strings {

@@ -209,12 +209,19 @@ impl<'a> Encoder<'a> {
     /// pieces of at least `min_borrow` bytes (0 borrows every non-empty
     /// piece, `usize::MAX` none).
     pub fn vectored_into(&self, v: &mut Vectored<'a>, min_borrow: usize) {
-        v.owned.clear();
         v.segments.clear();
         v.borrowed = 0;
         v.sealed = 0;
         v.min_borrow = min_borrow;
-        let Ok(()) = walk(self.plan(), v);
+        if self.plan().borrows_any(min_borrow) {
+            v.owned.clear();
+            let Ok(()) = walk(self.plan(), v);
+        } else {
+            // Nothing to borrow: one owned chunk, written by `encode_into`
+            // (resizing down, or to a length it had, zeroes nothing).
+            v.owned.resize(self.encoded_len(), 0);
+            self.encode_into(&mut v.owned).expect("sized to encoded_len");
+        }
         v.close_owned();
         debug_assert_eq!(v.len(), self.encoded_len(), "encoded_len disagrees with the plan");
     }

@@ -55,7 +55,16 @@ pub(crate) fn walk<'a, E: Emit<'a>>(plan: &Plan<'a>, e: &mut E) -> Result<(), E:
 /// The response's head: the `predictions` field and list header.
 pub(crate) fn walk_head<'a, E: Emit<'a>>(plan: &Plan<'a>, e: &mut E) -> Result<(), E::Error> {
     let [b0, b1, b2, b3] = (plan.batch as i32).to_be_bytes();
-    e.put(&[ttype::LIST, 0, field::PREDICTIONS as u8, ttype::STRUCT, b0, b1, b2, b3])
+    e.put(&[
+        ttype::LIST,
+        0,
+        field::PREDICTIONS as u8,
+        ttype::STRUCT,
+        b0,
+        b1,
+        b2,
+        b3,
+    ])
 }
 
 /// The STOP that ends the response.
