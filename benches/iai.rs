@@ -113,6 +113,73 @@ fn thrift_decode(bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
+/// A writer that accepts every byte, vectored too, and keeps none: the
+/// sinks' own instructions, without a system call.
+struct Null;
+
+impl std::io::Write for Null {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(black_box(buf).len())
+    }
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        Ok(black_box(bufs).iter().map(|b| b.len()).sum())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// The sinks, to `Null`, with their buffers reused (64 KiB staging; a plan
+// that has held the same response): compare with `encode::bprwire`.
+fn setup_staging(id: &str) -> (Workload, Vec<u8>) {
+    let w = workloads::get(id).expect("known workload");
+    (w, vec![0u8; ::bprwire::sink::DEFAULT_STAGING])
+}
+
+#[library_benchmark]
+#[benches::workloads(args = ["W3", "W5", "W6", "W7"], setup = setup_staging)]
+fn sink_write_to((w, mut buf): (Workload, Vec<u8>)) -> (Workload, Vec<u8>) {
+    w.with_inputs(|bp| {
+        let enc = black_box(bp).encoder().unwrap();
+        black_box(enc.write_to_with(&mut Null, black_box(&mut buf)).unwrap());
+    });
+    (w, buf)
+}
+
+fn setup_vectored(id: &str) -> (Workload, ::bprwire::sink::Vectored<'static>, usize) {
+    let w = workloads::get(id).expect("known workload");
+    let min_borrow = if id == "W5" {
+        1
+    } else {
+        ::bprwire::sink::DEFAULT_MIN_BORROW
+    };
+    // Warm the plan's buffers on a copy of the inputs, then keep only them.
+    let plan = w.with_inputs(|bp| {
+        let mut plan = ::bprwire::sink::Vectored::default();
+        bp.encoder().unwrap().vectored_into(&mut plan, min_borrow);
+        plan.recycle()
+    });
+    (w, plan, min_borrow)
+}
+
+// W5 borrowing every raw row (1025 chunks); the others with the default
+// threshold (nothing borrowed: one chunk written by `encode_into`).
+#[library_benchmark]
+#[benches::workloads(args = ["W3", "W5", "W6", "W7"], setup = setup_vectored)]
+fn sink_vectored(
+    (w, plan, min_borrow): (Workload, ::bprwire::sink::Vectored<'static>, usize),
+) -> (Workload, ::bprwire::sink::Vectored<'static>) {
+    let plan = w.with_inputs(|bp| {
+        let mut plan = plan.recycle();
+        let enc = black_box(bp).encoder().unwrap();
+        enc.vectored_into(&mut plan, min_borrow);
+        black_box(plan.write_to(&mut Null).unwrap());
+        plan.recycle()
+    });
+    (w, plan)
+}
+
 library_benchmark_group!(name = encode; benchmarks = bprwire, bprwire_level, thrift_build_encode);
 library_benchmark_group!(name = decode; benchmarks = bprwire_decode, thrift_decode);
-main!(library_benchmark_groups = encode, decode);
+library_benchmark_group!(name = sink; benchmarks = sink_write_to, sink_vectored);
+main!(library_benchmark_groups = encode, decode, sink);

@@ -71,8 +71,12 @@ where
             }
             let (mut end, mut len) = (row + 1, first);
             if plan.has_strings {
-                while end < plan.batch && len + plan.record_len(end) <= self.free() {
-                    len += plan.record_len(end);
+                while end < plan.batch {
+                    let next = plan.record_len(end);
+                    if len + next > self.free() {
+                        break;
+                    }
+                    len += next;
                     end += 1;
                 }
             } else {

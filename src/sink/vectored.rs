@@ -43,7 +43,8 @@ pub struct Vectored<'a> {
     segments: Vec<Segment<'a>>,
     borrowed: usize,
     min_borrow: usize,
-    /// Where the last owned segment ends.
+    /// Where the last owned segment ends: the owned bytes in use (the
+    /// `Vec` may be longer, after `recycle`).
     sealed: usize,
 }
 
@@ -74,7 +75,7 @@ impl<'a> Vectored<'a> {
 
     /// Bytes of the whole response.
     pub fn len(&self) -> usize {
-        self.owned.len() + self.borrowed
+        self.sealed + self.borrowed
     }
 
     /// True for an empty plan (a default or recycled one; a response is
@@ -85,7 +86,7 @@ impl<'a> Vectored<'a> {
 
     /// Bytes that were built (copied or converted) into the owned buffer.
     pub fn copied_bytes(&self) -> usize {
-        self.owned.len()
+        self.sealed
     }
 
     /// Bytes that point into the caller's inputs, not copied.
@@ -121,7 +122,8 @@ impl<'a> Vectored<'a> {
     /// another lifetime (the next request's tensors).
     pub fn recycle<'b>(mut self) -> Vectored<'b> {
         self.segments.clear();
-        self.owned.clear();
+        // The owned bytes keep their length: refilling with a response of
+        // the same size then zeroes nothing (they hold no borrowed data).
         Vectored {
             owned: self.owned,
             // An empty Vec of one element type into another of the same
