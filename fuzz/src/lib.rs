@@ -386,6 +386,9 @@ impl Owned {
                 let (d, s) = tensors.get(index).ok_or("no such tensor")?;
                 Ok((Some(d), None, s))
             }
+            // Only an `ndarray` view of keys is refused as a whole; the
+            // fuzzer gives slices.
+            Input::Keys(map) => Err(format!("a refusal of the {map} as a whole, which slices cannot cause")),
         }
     }
 
@@ -504,6 +507,7 @@ impl Owned {
                 let allowed = match input {
                     Input::Continuous => matches!(dtype, DataType::Float | DataType::Double),
                     Input::Tensor { .. } => dtype.fixed_size().is_some(),
+                    Input::Keys(_) => false,
                 };
                 ok(raw == Some(*dtype) && !allowed, "unsupported dtype")
             }
