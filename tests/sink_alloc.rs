@@ -49,6 +49,34 @@ struct Big {
     words: Vec<&'static str>,
 }
 
+impl Big {
+    fn tensors(&self) -> [Tensor<'_>; 3] {
+        [
+            Tensor::new(&self.emb, &[48, 8192]),
+            Tensor::new(&self.ids, &[48, 300]),
+            Tensor::new(&self.words, &[48, 2]),
+        ]
+    }
+
+    /// The continuous map and `tensors` under keys 1, 2, ...
+    fn inputs<'a>(&'a self, tensors: &'a [Tensor<'a>]) -> BatchPrediction<'a> {
+        let keys = &[1, 2, 3][..tensors.len()];
+        BatchPrediction::new()
+            .continuous(&self.keys, &self.values, &[48, 5000])
+            .dense(keys, tensors)
+    }
+}
+
+impl<'e> Checking<'e> {
+    fn new(expected: &'e [u8]) -> Self {
+        Checking {
+            expected,
+            at: 0,
+            calls: 0,
+        }
+    }
+}
+
 fn big() -> Big {
     let rows = 48;
     Big {
@@ -71,15 +99,9 @@ fn the_counter_sees_allocations() {
 #[test]
 fn staged_and_vectored_writes_allocate_nothing() {
     let b = big();
-    let tensors = [
-        Tensor::new(&b.emb, &[48, 8192]),
-        Tensor::new(&b.ids, &[48, 300]),
-        Tensor::new(&b.words, &[48, 2]),
-    ];
+    let tensors = b.tensors();
     for typed in [false, true] {
-        let mut inputs = BatchPrediction::new()
-            .continuous(&b.keys, &b.values, &[48, 5000])
-            .dense(&[1, 2, 3], &tensors);
+        let mut inputs = b.inputs(&tensors);
         if typed {
             inputs = inputs.typed();
         }
@@ -89,11 +111,7 @@ fn staged_and_vectored_writes_allocate_nothing() {
 
         for staging_len in [MIN_STAGING, 1000, DEFAULT_STAGING] {
             let mut staging = vec![0u8; staging_len];
-            let mut w = Checking {
-                expected: &expected,
-                at: 0,
-                calls: 0,
-            };
+            let mut w = Checking::new(&expected);
             let (r, bytes) = allocated_by(|| enc.write_to_with(&mut w, &mut staging));
             assert_eq!(r.unwrap(), expected.len());
             assert_eq!((w.at, bytes), (expected.len(), 0), "staging {staging_len}");
@@ -103,11 +121,7 @@ fn staged_and_vectored_writes_allocate_nothing() {
         enc.vectored_into(&mut plan, DEFAULT_MIN_BORROW);
         let (_, bytes) = allocated_by(|| enc.vectored_into(&mut plan, DEFAULT_MIN_BORROW));
         assert_eq!(bytes, 0, "refilling a plan of the same shape");
-        let mut w = Checking {
-            expected: &expected,
-            at: 0,
-            calls: 0,
-        };
+        let mut w = Checking::new(&expected);
         let (r, bytes) = allocated_by(|| plan.write_to(&mut w));
         assert_eq!((r.unwrap(), w.at, bytes), (expected.len(), expected.len(), 0));
 
@@ -115,14 +129,8 @@ fn staged_and_vectored_writes_allocate_nothing() {
         // is refilled without allocating.
         let copied = plan.copied_bytes();
         let b2 = big();
-        let t2 = [
-            Tensor::new(&b2.emb, &[48, 8192]),
-            Tensor::new(&b2.ids, &[48, 300]),
-            Tensor::new(&b2.words, &[48, 2]),
-        ];
-        let mut i2 = BatchPrediction::new()
-            .continuous(&b2.keys, &b2.values, &[48, 5000])
-            .dense(&[1, 2, 3], &t2);
+        let t2 = b2.tensors();
+        let mut i2 = b2.inputs(&t2);
         if typed {
             i2 = i2.typed();
         }
@@ -139,17 +147,9 @@ fn staged_and_vectored_writes_allocate_nothing() {
 fn write_to_stages_in_bounded_memory() {
     let b = big();
     let tensors = [Tensor::new(&b.emb, &[48, 8192])];
-    let enc = BatchPrediction::new()
-        .continuous(&b.keys, &b.values, &[48, 5000])
-        .dense(&[1], &tensors)
-        .encoder()
-        .unwrap();
+    let enc = b.inputs(&tensors).encoder().unwrap();
     let expected = enc.encode_to_vec();
-    let mut w = Checking {
-        expected: &expected,
-        at: 0,
-        calls: 0,
-    };
+    let mut w = Checking::new(&expected);
     let (r, bytes) = allocated_by(|| enc.write_to(&mut w));
     assert_eq!(r.unwrap(), expected.len());
     assert_eq!(w.at, expected.len());
@@ -171,11 +171,7 @@ fn write_to_stages_in_bounded_memory() {
 fn encode_to_bytes_mut_reserves_exactly_once() {
     let b = big();
     let tensors = [Tensor::new(&b.emb, &[48, 8192])];
-    let enc = BatchPrediction::new()
-        .continuous(&b.keys, &b.values, &[48, 5000])
-        .dense(&[1], &tensors)
-        .encoder()
-        .unwrap();
+    let enc = b.inputs(&tensors).encoder().unwrap();
     let mut buf = bytes::BytesMut::new();
     let (n, bytes) = allocated_by(|| enc.encode_to_bytes_mut(&mut buf));
     assert_eq!(n, enc.encoded_len());
