@@ -52,8 +52,7 @@ pub(crate) struct TensorPlan<'a> {
     pub row_out: usize,
     /// What a fixed-size row's kernel does (`None`: a raw copy). The
     /// chunked sinks split a row at element boundaries with it, and pass
-    /// raw rows through uncopied. (Kept out of `Source`: a larger `Source`
-    /// cost `encode_into` 47 instructions per tensor row.)
+    /// raw rows through uncopied.
     pub conversion: Option<Conversion>,
     /// Map key, union field, and the tensor struct up to the row's data.
     pub prefix: Template,
@@ -69,7 +68,8 @@ pub(crate) struct Plan<'a> {
     /// Bytes of one record apart from its string tensors' elements (all of
     /// it when there are none): the chunked sinks size runs of records.
     pub record_fixed: usize,
-    /// Whether some tensor holds strings (then records differ in size).
+    /// Whether some tensor holds strings (then records differ in size);
+    /// kept so that sizing a run of records skips the tensor scan.
     pub has_strings: bool,
     pub continuous: Option<ContinuousPlan<'a>>,
     /// `0D 00 08 0A 0C <k>` when there is at least one tensor.
