@@ -6,6 +6,7 @@ use crate::input::BatchPrediction;
 use crate::kernels::Level;
 use crate::plan::{Plan, Source, TensorPlan};
 use crate::wire::{field, ttype, Out};
+use core::convert::Infallible;
 
 /// A checked response, ready to encode: every input check has passed and
 /// the exact size is known. Made by [`BatchPrediction::encoder`]; it
@@ -133,20 +134,15 @@ fn write_tensor_row(t: &TensorPlan<'_>, row: usize, out: &mut Out<'_>) {
         Source::Fixed { bytes, kernel } => {
             kernel(&bytes[row * t.row_in..][..t.row_in], out.take(t.row_out));
         }
-        Source::Str(strings) => write_strings(
-            strings[row * t.row_in..][..t.row_in].iter().map(|s| s.as_bytes()),
-            out,
-        ),
-        Source::Bytes(strings) => write_strings(strings[row * t.row_in..][..t.row_in].iter().copied(), out),
+        Source::Strings(strings) => {
+            let _ = strings.try_for_each(row * t.row_in..(row + 1) * t.row_in, |s| {
+                out.put_i32(s.len() as i32);
+                out.put(s);
+                Ok::<(), Infallible>(())
+            });
+        }
     }
     out.put_template(&t.suffix);
-}
-
-fn write_strings<'s>(strings: impl Iterator<Item = &'s [u8]>, out: &mut Out<'_>) {
-    for s in strings {
-        out.put_i32(s.len() as i32);
-        out.put(s);
-    }
 }
 
 impl<'a> BatchPrediction<'a> {

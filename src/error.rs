@@ -69,8 +69,6 @@ pub enum Size {
         /// The axis.
         axis: usize,
     },
-    /// The product of the shape's dimensions overflows `usize`.
-    ShapeProduct,
     /// The whole encoded response overflows `usize`.
     Response,
     /// A framed message: its length prefix is an `i32`.
@@ -88,7 +86,6 @@ impl fmt::Display for Size {
             Size::RowBytes => f.write_str("the bytes of one row's raw content (one binary)"),
             Size::StringBytes { element } => write!(f, "the bytes of string #{element}"),
             Size::Dimension { axis } => write!(f, "dimension {axis} (an i64 on the wire)"),
-            Size::ShapeProduct => f.write_str("the product of the shape"),
             Size::Response => f.write_str("the encoded response"),
             Size::Frame => f.write_str("the framed message (its length prefix is an i32)"),
             Size::MessageString => f.write_str("the exception message's string"),
@@ -185,6 +182,14 @@ pub enum Error {
         /// The type given.
         dtype: DataType,
     },
+    /// The product of a shape's dimensions (none of them 0) overflows
+    /// `usize`: no buffer can hold that many elements.
+    ShapeOverflow {
+        /// Which input.
+        input: Input,
+        /// The shape given.
+        shape: Box<[usize]>,
+    },
     /// A size over what the wire can hold: every Thrift list, map and binary
     /// size is an `i32`, every dimension an `i64`.
     TooLarge {
@@ -215,6 +220,34 @@ pub enum Error {
         shape: Box<[usize]>,
         /// The view's strides, in elements.
         strides: Box<[isize]>,
+    },
+    /// A string of a `StringTensor` is not UTF-8 (from
+    /// [`TensorData::Bytes`](crate::TensorData::Bytes) or a text
+    /// [`TensorData::Padded`](crate::TensorData::Padded)). Thrift readers
+    /// refuse such a `string`; arbitrary bytes belong in a `binaryTensor`
+    /// ([`TensorData::Binary`](crate::TensorData::Binary) or
+    /// [`StringKind::Binary`](crate::StringKind::Binary)).
+    InvalidUtf8 {
+        /// Which input.
+        input: Input,
+        /// The record (batch row) the string is in.
+        row: usize,
+        /// The string's position within the row (row-major over the
+        /// dimensions after the batch).
+        element: usize,
+        /// How many of its leading bytes are valid UTF-8.
+        valid_up_to: usize,
+    },
+    /// The bytes of fixed-width strings ([`TensorData::Padded`](crate::TensorData::Padded))
+    /// are not a whole number of `width`-byte elements (with `width` 0,
+    /// not empty).
+    PaddedLength {
+        /// Which input.
+        input: Input,
+        /// Bytes per element.
+        width: usize,
+        /// Bytes given.
+        bytes: usize,
     },
     /// [`BatchPrediction::level`](crate::BatchPrediction::level) forced a
     /// kernel level this CPU lacks (or that `BPRWIRE_MAX_LEVEL` rules out).
@@ -272,6 +305,23 @@ impl fmt::Display for Error {
                     "{input} has element type {dtype}, which twml does not encode (FLOAT, DOUBLE, INT32, INT64, UINT8, BOOL or strings)"
                 ),
             },
+            Error::InvalidUtf8 { input, row, element, valid_up_to } => write!(
+                f,
+                "{input}: the string in row {row}, element {element} is not UTF-8 (valid up to byte {valid_up_to}): a StringTensor holds Thrift strings, which readers refuse unless they are UTF-8; write arbitrary bytes as a binaryTensor (TensorData::Binary, StringKind::Binary)"
+            ),
+            Error::PaddedLength { input, width: 0, bytes } => write!(
+                f,
+                "{input}: fixed-width strings of width 0 hold no bytes, but {bytes} were given"
+            ),
+            Error::PaddedLength { input, width, bytes } => write!(
+                f,
+                "{input}: {bytes} bytes is not a whole number of {width}-byte strings"
+            ),
+            Error::ShapeOverflow { input, shape } => write!(
+                f,
+                "{input}: the shape {shape:?} has more elements than a {}-bit count holds (the product of its dimensions overflows)",
+                usize::BITS
+            ),
             Error::TooLarge { input, what, size, limit } => {
                 if let Some(input) = input {
                     write!(f, "{input}: ")?;

@@ -83,8 +83,30 @@ pub enum TensorData<'a> {
     Bool(&'a [bool]),
     /// UTF-8 strings (a `StringTensor` on the wire).
     Str(&'a [&'a str]),
-    /// Byte strings (a `StringTensor` on the wire, bytes written as given).
+    /// Byte strings for a `StringTensor`. Its elements are Thrift
+    /// `string`s, which every Thrift reader refuses unless they are UTF-8,
+    /// so each one is checked: one that is not UTF-8 is refused with
+    /// [`Error::InvalidUtf8`](crate::Error::InvalidUtf8). Use
+    /// [`TensorData::Binary`] for arbitrary bytes.
     Bytes(&'a [&'a [u8]]),
+    /// Arbitrary byte strings, written as they are into a `binaryTensor`
+    /// (`GeneralTensor` arm 8, a `list<binary>`). Chosen only explicitly:
+    /// twml's readers accept arms 1 to 7 and throw on this one.
+    Binary(&'a [&'a [u8]]),
+    /// Fixed-width strings as a numpy `S<width>` array stores them, read in
+    /// place: element `i` is `bytes[i * width..(i + 1) * width]` without its
+    /// trailing NUL bytes (as numpy reads it). `bytes` must be a whole
+    /// number of elements; with `width` 0 it must be empty, and every
+    /// element (as many as the shape says) is the empty string.
+    Padded {
+        /// The elements, `width` bytes each.
+        bytes: &'a [u8],
+        /// Bytes per element.
+        width: usize,
+        /// Which tensor they go into: a `StringTensor` (UTF-8, checked) or
+        /// a `binaryTensor`.
+        kind: StringKind,
+    },
     /// Elements of type `dtype` given as their packed little-endian bytes, as
     /// `RawTypedTensor.content` holds them; no alignment is needed. `dtype`
     /// must be one twml encodes as a raw tensor (`FLOAT`, `DOUBLE`, `INT32`,
@@ -107,13 +129,17 @@ impl TensorData<'_> {
             TensorData::I64(_) => DataType::Int64,
             TensorData::U8(_) => DataType::Uint8,
             TensorData::Bool(_) => DataType::Bool,
-            TensorData::Str(_) | TensorData::Bytes(_) => DataType::String,
+            TensorData::Str(_) | TensorData::Bytes(_) | TensorData::Binary(_) | TensorData::Padded { .. } => {
+                DataType::String
+            }
             TensorData::Raw { dtype, .. } => *dtype,
         }
     }
 
     /// Number of elements (for `Raw`, whole elements of `dtype`; for a
-    /// dtype bprwire cannot encode, the byte count).
+    /// dtype bprwire cannot encode, the byte count; for `Padded`, whole
+    /// elements of `width`, and 0 for width 0, whose count only the shape
+    /// gives).
     pub fn len(&self) -> usize {
         match self {
             TensorData::F32(v) => v.len(),
@@ -123,7 +149,8 @@ impl TensorData<'_> {
             TensorData::U8(v) => v.len(),
             TensorData::Bool(v) => v.len(),
             TensorData::Str(v) => v.len(),
-            TensorData::Bytes(v) => v.len(),
+            TensorData::Bytes(v) | TensorData::Binary(v) => v.len(),
+            TensorData::Padded { bytes, width, .. } => bytes.len().checked_div(*width).unwrap_or(0),
             TensorData::Raw { dtype, bytes } => bytes.len() / dtype.fixed_size().unwrap_or(1),
         }
     }
@@ -151,6 +178,18 @@ macro_rules! tensor_data_from {
 tensor_data_from! {
     f32 => F32, f64 => F64, i32 => I32, i64 => I64, u8 => U8, bool => Bool,
     &'a str => Str, &'a [u8] => Bytes,
+}
+
+/// Which `GeneralTensor` arm byte strings go into.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum StringKind {
+    /// A `StringTensor` (arm 2): Thrift `string`s, which must be UTF-8
+    /// (checked; refused with [`Error::InvalidUtf8`](crate::Error::InvalidUtf8)).
+    #[default]
+    Text,
+    /// A `binaryTensor` (arm 8, `list<binary>`): any bytes. twml's readers
+    /// do not read this arm.
+    Binary,
 }
 
 /// A dense tensor: borrowed elements and a shape whose dim 0 is the batch.

@@ -52,5 +52,7 @@ pub mod workloads;
 pub use dtype::DataType;
 pub use encoder::Encoder;
 pub use error::{Error, Input, KeyMap, Size};
-pub use input::{BatchPrediction, Continuous, Dense, Shape, Tensor, TensorData, TensorEncoding, Values};
+pub use input::{
+    BatchPrediction, Continuous, Dense, Shape, StringKind, Tensor, TensorData, TensorEncoding, Values,
+};
 pub use kernels::Level;

@@ -3,12 +3,13 @@
 //! tensors, string lengths) without touching element data.
 
 use crate::error::{Error, Input, KeyMap, Size};
-use crate::input::{BatchPrediction, TensorData, TensorEncoding, Values};
+use crate::input::{BatchPrediction, StringKind, TensorData, TensorEncoding, Values};
 use crate::kernels::{Conversion, Kernels, Records};
 use crate::wire::{
     self, field, ttype, PutHeader, Template, FIELD_HEADER, LIST_HEADER, MAP_HEADER, MAX_SIZE, STOP,
 };
 use crate::DataType;
+use core::convert::Infallible;
 use smallvec::SmallVec;
 
 /// Continuous predictions, checked; present only when `n > 0` (twml writes
@@ -36,10 +37,66 @@ pub(crate) enum Source<'a> {
     /// Fixed-size elements as little-endian bytes, and the kernel (chosen
     /// once per call by element type and encoding) that writes a row.
     Fixed { bytes: &'a [u8], kernel: Kernel },
-    /// UTF-8 strings.
+    /// Strings (for a `StringTensor` or a `binaryTensor`: the row template
+    /// says which).
+    Strings(Strings<'a>),
+}
+
+/// The strings of a tensor, however the caller holds them. Every layout
+/// and sizing loop reaches them through [`Strings::try_for_each`], so each
+/// way of holding them is written once.
+#[derive(Clone, Copy)]
+pub(crate) enum Strings<'a> {
+    /// `&str`s (UTF-8 by type).
     Str(&'a [&'a str]),
-    /// Byte strings.
+    /// Byte slices.
     Bytes(&'a [&'a [u8]]),
+    /// Fixed-width, NUL-padded elements (checked: a whole number of
+    /// `width`-byte elements, none at all for width 0).
+    Padded { bytes: &'a [u8], width: usize },
+}
+
+impl<'a> Strings<'a> {
+    /// Calls `f` with the bytes of each string in `elements` (flat indices,
+    /// which the planner checked against the shape), in order; stops at the
+    /// first error. Matches on the representation once per call, so that
+    /// each loop is monomorphic.
+    #[inline(always)]
+    pub(crate) fn try_for_each<E>(
+        self,
+        elements: core::ops::Range<usize>,
+        mut f: impl FnMut(&'a [u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match self {
+            Strings::Str(v) => v[elements].iter().try_for_each(|s| f(s.as_bytes())),
+            Strings::Bytes(v) => v[elements].iter().try_for_each(|s| f(s)),
+            Strings::Padded { width: 0, .. } => elements.into_iter().try_for_each(|_| f(&[])),
+            Strings::Padded { bytes, width } => bytes[elements.start * width..elements.end * width]
+                .chunks_exact(width)
+                .try_for_each(|s| f(trim_nuls(s))),
+        }
+    }
+
+    /// The number of strings, given the shape's element count (which is
+    /// the only count a width-0 `Padded` has).
+    fn count(self, expected: usize) -> usize {
+        match self {
+            Strings::Str(v) => v.len(),
+            Strings::Bytes(v) => v.len(),
+            Strings::Padded { width: 0, .. } => expected,
+            Strings::Padded { bytes, width } => bytes.len() / width,
+        }
+    }
+}
+
+/// A fixed-width string without its trailing NUL bytes (as numpy reads an
+/// `S` element).
+#[inline(always)]
+fn trim_nuls(s: &[u8]) -> &[u8] {
+    match s.iter().rposition(|&b| b != 0) {
+        Some(last) => &s[..=last],
+        None => &[],
+    }
 }
 
 /// One dense tensor, checked, with the bytes that surround every row's data
@@ -94,20 +151,19 @@ fn check_size(input: Option<Input>, what: Size, size: usize) -> Result<(), Error
     }
 }
 
-/// Product of dims, refusing overflow; a zero anywhere makes it zero, even
-/// when the other dimensions alone would overflow.
-fn product(input: Input, dims: &[usize]) -> Result<usize, Error> {
+/// Product of `dims` (all of `shape`, or its tail), refusing overflow; a
+/// zero anywhere makes it zero, even when the other dimensions alone would
+/// overflow. The error names the whole `shape`.
+fn product(input: Input, shape: &[usize], dims: &[usize]) -> Result<usize, Error> {
     if dims.contains(&0) {
         return Ok(0);
     }
-    dims.iter().try_fold(1usize, |acc, &d| {
-        acc.checked_mul(d).ok_or(Error::TooLarge {
-            input: Some(input),
-            what: Size::ShapeProduct,
-            size: u64::MAX,
-            limit: usize::MAX as u64,
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::ShapeOverflow {
+            input,
+            shape: shape.into(),
         })
-    })
 }
 
 /// The first repeated key: the smallest `second` position whose key
@@ -250,7 +306,7 @@ impl<'a> Plan<'a> {
                     (bytes, dtype, found)
                 }
             };
-            let expected = product(input, &c.shape)?;
+            let expected = product(input, &c.shape, &c.shape)?;
             if found != expected {
                 return Err(Error::ElementCountMismatch {
                     input,
@@ -354,22 +410,42 @@ fn plan_tensor<'a>(
     if shape.is_empty() {
         return Err(Error::ScalarTensor { index, key });
     }
+    // `found` is `None` for width-0 fixed-width strings: only the shape
+    // counts them.
+    let strings = |s: Strings<'a>| (Source::Strings(s), DataType::String, Some(s.count(0)));
     let (source, dtype, found) = match *data {
-        TensorData::F32(v) => (fixed(le_bytes(v)), DataType::Float, v.len()),
-        TensorData::F64(v) => (fixed(le_bytes(v)), DataType::Double, v.len()),
-        TensorData::I32(v) => (fixed(le_bytes(v)), DataType::Int32, v.len()),
-        TensorData::I64(v) => (fixed(le_bytes(v)), DataType::Int64, v.len()),
-        TensorData::U8(v) => (fixed(v), DataType::Uint8, v.len()),
-        TensorData::Bool(v) => (fixed(le_bytes(v)), DataType::Bool, v.len()),
-        TensorData::Str(v) => (Source::Str(v), DataType::String, v.len()),
-        TensorData::Bytes(v) => (Source::Bytes(v), DataType::String, v.len()),
+        TensorData::F32(v) => (fixed(le_bytes(v)), DataType::Float, Some(v.len())),
+        TensorData::F64(v) => (fixed(le_bytes(v)), DataType::Double, Some(v.len())),
+        TensorData::I32(v) => (fixed(le_bytes(v)), DataType::Int32, Some(v.len())),
+        TensorData::I64(v) => (fixed(le_bytes(v)), DataType::Int64, Some(v.len())),
+        TensorData::U8(v) => (fixed(v), DataType::Uint8, Some(v.len())),
+        TensorData::Bool(v) => (fixed(le_bytes(v)), DataType::Bool, Some(v.len())),
+        TensorData::Str(v) => strings(Strings::Str(v)),
+        TensorData::Bytes(v) | TensorData::Binary(v) => strings(Strings::Bytes(v)),
+        TensorData::Padded { bytes, width, .. } => {
+            let whole = bytes
+                .len()
+                .checked_rem(width)
+                .map_or(bytes.is_empty(), |r| r == 0);
+            if !whole {
+                return Err(Error::PaddedLength {
+                    input,
+                    width,
+                    bytes: bytes.len(),
+                });
+            }
+            let padded = Strings::Padded { bytes, width };
+            let (source, dtype, found) = strings(padded);
+            (source, dtype, found.filter(|_| width > 0))
+        }
         TensorData::Raw { dtype, bytes } => (
             fixed(bytes),
             dtype,
-            raw_elements(input, dtype, bytes, &RAW_TENSOR_TYPES)?,
+            Some(raw_elements(input, dtype, bytes, &RAW_TENSOR_TYPES)?),
         ),
     };
-    let expected = product(input, shape)?;
+    let expected = product(input, shape, shape)?;
+    let found = found.unwrap_or(expected);
     if found != expected {
         return Err(Error::ElementCountMismatch {
             input,
@@ -379,7 +455,7 @@ fn plan_tensor<'a>(
         });
     }
     let row_shape = &shape[1..];
-    let row_elems = product(input, row_shape)?;
+    let row_elems = product(input, shape, row_shape)?;
     for (axis, &dim) in shape.iter().enumerate().skip(1) {
         if dim > i64::MAX as usize {
             return Err(too_large(
@@ -392,10 +468,25 @@ fn plan_tensor<'a>(
     }
 
     let typed = encoding == TensorEncoding::Typed;
+    // Strings: the arm, and whether they must be checked for UTF-8 (a
+    // StringTensor holds Thrift strings; `&str`s are UTF-8 by type).
+    let (string_arm, check_utf8) = match *data {
+        TensorData::Binary(_)
+        | TensorData::Padded {
+            kind: StringKind::Binary,
+            ..
+        } => (field::BINARY_TENSOR, false),
+        TensorData::Bytes(_)
+        | TensorData::Padded {
+            kind: StringKind::Text,
+            ..
+        } => (field::STRING_TENSOR, true),
+        _ => (field::STRING_TENSOR, false),
+    };
     // (union arm, element list type, output bytes per element, conversion);
     // without a conversion a fixed-size row is a raw copy.
     let (arm, list, out_size, conversion) = match dtype {
-        DataType::String => (field::STRING_TENSOR, Some(ttype::STRING), 0, None),
+        DataType::String => (string_arm, Some(ttype::STRING), 0, None),
         DataType::Float if typed => (
             field::FLOAT_TENSOR,
             Some(ttype::DOUBLE),
@@ -411,6 +502,12 @@ fn plan_tensor<'a>(
         DataType::Int32 if typed => (field::INT32_TENSOR, Some(ttype::I32), 4, Some(Conversion::Swap4)),
         DataType::Int64 if typed => (field::INT64_TENSOR, Some(ttype::I64), 8, Some(Conversion::Swap8)),
         DataType::Bool if typed => (field::BOOL_TENSOR, Some(ttype::BOOL), 1, Some(Conversion::Bool)),
+        // Untyped bytes may hold any value where a bool is 0 or 1: a raw
+        // BOOL tensor from them is normalised as a typed one is (`&[bool]`
+        // is 0 or 1 by type, and stays a plain copy).
+        DataType::Bool if matches!(data, TensorData::Raw { .. }) => {
+            (field::RAW_TYPED_TENSOR, None, 1, Some(Conversion::Bool))
+        }
         _ => {
             let size = dtype.fixed_size().expect("checked by raw_elements or by type");
             (field::RAW_TYPED_TENSOR, None, size, None)
@@ -460,8 +557,7 @@ fn plan_tensor<'a>(
     suffix.push(ttype::STOP); // end of the GeneralTensor union
 
     let (strings, row_in) = match source {
-        Source::Str(v) => (string_bytes(input, v.iter().map(|s| s.len()))?, row_elems),
-        Source::Bytes(v) => (string_bytes(input, v.iter().map(|s| s.len()))?, row_elems),
+        Source::Strings(v) => (string_bytes(input, v, found, row_elems, check_utf8)?, row_elems),
         // Never more than row_out, which was checked above: no overflow.
         Source::Fixed { .. } => (0, row_elems * in_size),
     };
@@ -486,8 +582,15 @@ impl Plan<'_> {
         let min = min.max(1);
         self.tensors.iter().any(|t| match t.source {
             Source::Fixed { .. } => t.conversion.is_none() && t.row_in >= min,
-            Source::Str(v) => v.iter().any(|s| s.len() >= min),
-            Source::Bytes(v) => v.iter().any(|s| s.len() >= min),
+            Source::Strings(v) => v
+                .try_for_each(0..self.batch * t.row_in, |s| {
+                    if s.len() >= min {
+                        Err(())
+                    } else {
+                        Ok(())
+                    }
+                })
+                .is_err(),
         })
     }
 
@@ -496,28 +599,53 @@ impl Plan<'_> {
         if !self.has_strings {
             return self.record_fixed;
         }
-        let strings = |lens: &mut dyn Iterator<Item = usize>| lens.map(|n| 4 + n).sum::<usize>();
-        self.record_fixed
-            + self
-                .tensors
-                .iter()
-                .map(|t| match t.source {
-                    Source::Fixed { .. } => 0,
-                    Source::Str(v) => strings(&mut v[row * t.row_in..][..t.row_in].iter().map(|s| s.len())),
-                    Source::Bytes(v) => strings(&mut v[row * t.row_in..][..t.row_in].iter().map(|s| s.len())),
-                })
-                .sum::<usize>()
+        let mut len = self.record_fixed;
+        for t in &self.tensors {
+            if let Source::Strings(v) = t.source {
+                let _ = v.try_for_each(row * t.row_in..(row + 1) * t.row_in, |s| {
+                    len += 4 + s.len();
+                    Ok::<(), Infallible>(())
+                });
+            }
+        }
+        len
     }
 }
 
-/// Wire bytes of all strings of a tensor: a 4-byte length and the bytes each.
-fn string_bytes(input: Input, lens: impl Iterator<Item = usize>) -> Result<usize, Error> {
+/// Wire bytes of all `count` strings of a tensor (a 4-byte length and the
+/// bytes each), checking each one's length and, if `utf8`, its encoding.
+fn string_bytes(
+    input: Input,
+    strings: Strings<'_>,
+    count: usize,
+    row_elems: usize,
+    utf8: bool,
+) -> Result<usize, Error> {
     let mut total = 0usize;
-    for (element, len) in lens.enumerate() {
-        check_size(Some(input), Size::StringBytes { element }, len)?;
-        total = add(total, 4 + len)?;
-    }
+    let mut element = 0usize;
+    strings.try_for_each(0..count, |s| {
+        check_size(Some(input), Size::StringBytes { element }, s.len())?;
+        if utf8 && simdutf8::basic::from_utf8(s).is_err() {
+            return Err(not_utf8(input, s, element, row_elems));
+        }
+        total = add(total, 4 + s.len())?;
+        element += 1;
+        Ok(())
+    })?;
     Ok(total)
+}
+
+/// The error for string number `element` (flat), built only when one is
+/// found: where it is, and how far it is valid.
+#[cold]
+fn not_utf8(input: Input, s: &[u8], element: usize, row_elems: usize) -> Error {
+    Error::InvalidUtf8 {
+        input,
+        // A string exists, so rows hold at least one.
+        row: element / row_elems,
+        element: element % row_elems,
+        valid_up_to: core::str::from_utf8(s).err().map_or(s.len(), |e| e.valid_up_to()),
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub(crate) mod field {
     pub const FLOAT_TENSOR: i16 = 5;
     pub const DOUBLE_TENSOR: i16 = 6;
     pub const BOOL_TENSOR: i16 = 7;
+    pub const BINARY_TENSOR: i16 = 8;
     /// `RawTypedTensor` fields.
     pub const RAW_DATA_TYPE: i16 = 1;
     pub const RAW_CONTENT: i16 = 2;

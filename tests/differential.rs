@@ -93,3 +93,33 @@ proptest! {
         check(&c)?;
     }
 }
+
+/// A raw BOOL buffer may hold any byte; the content written is 0 or 1 (a
+/// consumer copying it into a C++ or TensorFlow bool needs that), at every
+/// level, in raw as in typed mode.
+#[test]
+fn raw_bool_bytes_are_written_as_0_or_1_at_every_level() {
+    use bprwire::{BatchPrediction, DataType, Tensor, TensorData};
+    let bytes = [0u8, 1, 2, 255, 0x80, 0];
+    let t = [Tensor::new(
+        TensorData::Raw {
+            dtype: DataType::Bool,
+            bytes: &bytes,
+        },
+        &[1, 6],
+    )];
+    for level in bprwire::Level::available() {
+        let buf = BatchPrediction::new()
+            .dense(&[5], &t)
+            .level(level)
+            .encode_to_vec()
+            .unwrap();
+        let view = bprwire::decode::decode_response(&buf).unwrap();
+        let record = view.records().next().unwrap();
+        let (_, tensor) = record.tensors.unwrap().iter().next().unwrap();
+        let bprwire::decode::GeneralTensor::Raw(raw) = tensor else {
+            panic!("a raw tensor was expected, got {tensor:?}")
+        };
+        assert_eq!(raw.content, [0, 1, 1, 1, 1, 0], "at {level}");
+    }
+}

@@ -1,7 +1,9 @@
 //! One test per error variant: the variant, a message that says what and
 //! where, and an output buffer left exactly as it was.
 
-use bprwire::{BatchPrediction, DataType, Error, Input, KeyMap, Size, Tensor, TensorData, Values};
+use bprwire::{
+    BatchPrediction, DataType, Error, Input, KeyMap, Size, StringKind, Tensor, TensorData, Values,
+};
 
 const FILL: u8 = 0xA7;
 
@@ -319,17 +321,24 @@ fn too_large_dims_batch_and_product() {
         ),
         "{e:?}"
     );
-    // A product that overflows usize.
+    // A product that overflows usize: said as an overflow, with the dims.
     let t = [Tensor::new(&[] as &[u8], &[2, usize::MAX])];
     let e = refused(&BatchPrediction::new().dense(&[1], &t));
+    assert_eq!(
+        e,
+        Error::ShapeOverflow {
+            input: Input::Tensor { index: 0, key: 1 },
+            shape: vec![2, usize::MAX].into()
+        }
+    );
+    assert!(msg(&e).contains(&format!("shape [2, {}]", usize::MAX)), "{e}");
+    assert!(msg(&e).contains("overflows"), "{e}");
+    assert!(!msg(&e).contains("over the limit"), "{e}");
+    // A row shape that overflows behind a zero batch names the whole shape.
+    let t = [Tensor::new(&[] as &[u8], &[0, usize::MAX, 2])];
+    let e = refused(&BatchPrediction::new().dense(&[1], &t));
     assert!(
-        matches!(
-            e,
-            Error::TooLarge {
-                what: Size::ShapeProduct,
-                ..
-            }
-        ),
+        matches!(&e, Error::ShapeOverflow { shape, .. } if shape[..] == [0, usize::MAX, 2]),
         "{e:?}"
     );
     // More records than a Thrift list holds.
@@ -372,4 +381,118 @@ fn buffer_too_small() {
             available: 0
         })
     ));
+}
+
+#[test]
+fn byte_strings_that_are_not_utf8_are_refused_for_a_string_tensor() {
+    // Row 1, element 1 of a [2, 2] tensor: "ok", "a", "b", then b"x\xff\xfe".
+    let strings: [&[u8]; 4] = [b"ok", b"a", b"b", b"x\xff\xfe"];
+    let t = [Tensor::new(TensorData::Bytes(&strings), &[2, 2])];
+    let e = refused(&BatchPrediction::new().dense(&[42], &t));
+    assert_eq!(
+        e,
+        Error::InvalidUtf8 {
+            input: Input::Tensor { index: 0, key: 42 },
+            row: 1,
+            element: 1,
+            valid_up_to: 1
+        }
+    );
+    let m = msg(&e);
+    assert!(m.contains("key 42") && m.contains("row 1, element 1"), "{m}");
+    assert!(m.contains("binaryTensor"), "{m}");
+    // Fixed-width text is checked the same way (after its NUL padding goes).
+    let padded = b"ok\0\0\xff\0\0\0";
+    let t = [Tensor::new(
+        TensorData::Padded {
+            bytes: padded,
+            width: 4,
+            kind: StringKind::Text,
+        },
+        &[2],
+    )];
+    let e = refused(&BatchPrediction::new().dense(&[7], &t));
+    assert_eq!(
+        e,
+        Error::InvalidUtf8 {
+            input: Input::Tensor { index: 0, key: 7 },
+            row: 1,
+            element: 0,
+            valid_up_to: 0
+        }
+    );
+}
+
+#[test]
+fn the_same_bytes_are_accepted_as_a_binary_tensor() {
+    let strings: [&[u8]; 2] = [b"\xff\xfe", b""];
+    let t = [Tensor::new(TensorData::Binary(&strings), &[2])];
+    assert!(BatchPrediction::new().dense(&[1], &t).encoder().is_ok());
+    let padded = b"\xff\xfe\0";
+    let t = [Tensor::new(
+        TensorData::Padded {
+            bytes: padded,
+            width: 3,
+            kind: StringKind::Binary,
+        },
+        &[1],
+    )];
+    assert!(BatchPrediction::new().dense(&[1], &t).encoder().is_ok());
+}
+
+#[test]
+fn padded_strings_must_be_whole_elements() {
+    let t = [Tensor::new(
+        TensorData::Padded {
+            bytes: b"abcde",
+            width: 2,
+            kind: StringKind::Text,
+        },
+        &[2],
+    )];
+    let e = refused(&BatchPrediction::new().dense(&[3], &t));
+    assert_eq!(
+        e,
+        Error::PaddedLength {
+            input: Input::Tensor { index: 0, key: 3 },
+            width: 2,
+            bytes: 5
+        }
+    );
+    assert!(
+        msg(&e).contains("5 bytes is not a whole number of 2-byte strings"),
+        "{e}"
+    );
+    let t = [Tensor::new(
+        TensorData::Padded {
+            bytes: b"a",
+            width: 0,
+            kind: StringKind::Binary,
+        },
+        &[1],
+    )];
+    let e = refused(&BatchPrediction::new().dense(&[3], &t));
+    assert!(
+        matches!(
+            e,
+            Error::PaddedLength {
+                width: 0,
+                bytes: 1,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(msg(&e).contains("width 0 hold no bytes"), "{e}");
+    // Width 0 and no bytes: as many empty strings as the shape says.
+    let t = [Tensor::new(
+        TensorData::Padded {
+            bytes: b"",
+            width: 0,
+            kind: StringKind::Text,
+        },
+        &[3, 2],
+    )];
+    let enc = BatchPrediction::new().dense(&[3], &t).encoder().unwrap();
+    assert_eq!(enc.batch_size(), 3);
 }

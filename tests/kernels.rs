@@ -119,6 +119,22 @@ fn bool_to_thrift_matches_scalar() {
     });
 }
 
+#[test]
+fn bool_to_thrift_writes_only_0_and_1_at_every_level() {
+    // Every byte value, at every position of a vector block and its tail.
+    let src: Vec<u8> = (0..=255u8).chain(0..=255).chain([0, 1, 2, 0x80, 0xff]).collect();
+    for k in levels() {
+        for start in 0..OFFSETS {
+            let src = &src[start..];
+            let mut dst = vec![FILL; src.len()];
+            k.bool_to_thrift(src, &mut dst);
+            for (i, (&s, &d)) in src.iter().zip(&dst).enumerate() {
+                assert_eq!(d, u8::from(s != 0), "at {}: byte {i} (0x{s:02x})", k.level());
+            }
+        }
+    }
+}
+
 fn check_continuous(
     name: &str,
     elem: usize,

@@ -350,9 +350,11 @@ fn input_ranges(case: &Case) -> Vec<(usize, usize)> {
             OwnedData::I64(v) => out.push(range(v.as_ptr().cast(), v.len() * 8)),
             OwnedData::U8(v) => out.push(range(v.as_ptr(), v.len())),
             OwnedData::Bool(v) => out.push(range(v.as_ptr().cast(), v.len())),
-            OwnedData::Raw(_, v) => out.push(range(v.as_ptr(), v.len())),
+            OwnedData::Raw(_, v) | OwnedData::Padded { bytes: v, .. } => out.push(range(v.as_ptr(), v.len())),
             OwnedData::Str(v) => out.extend(v.iter().map(|s| range(s.as_ptr(), s.len()))),
-            OwnedData::Bytes(v) => out.extend(v.iter().map(|s| range(s.as_ptr(), s.len()))),
+            OwnedData::Bytes(v) | OwnedData::Binary(v) => {
+                out.extend(v.iter().map(|s| range(s.as_ptr(), s.len())))
+            }
         }
     }
     out

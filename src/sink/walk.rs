@@ -90,17 +90,11 @@ pub(crate) fn walk_record<'a, E: Emit<'a>>(plan: &Plan<'a>, row: usize, e: &mut 
                         Some(c) => e.convert(row, c.units(), kernel)?,
                     }
                 }
-                Source::Str(strings) => {
-                    for s in &strings[row * t.row_in..][..t.row_in] {
+                Source::Strings(strings) => {
+                    strings.try_for_each(row * t.row_in..(row + 1) * t.row_in, |s| {
                         e.put(&(s.len() as i32).to_be_bytes())?;
-                        e.borrowed(s.as_bytes())?;
-                    }
-                }
-                Source::Bytes(strings) => {
-                    for s in &strings[row * t.row_in..][..t.row_in] {
-                        e.put(&(s.len() as i32).to_be_bytes())?;
-                        e.borrowed(s)?;
-                    }
+                        e.borrowed(s)
+                    })?;
                 }
             }
             e.put(t.suffix.bytes())?;

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use bprwire::{BatchPrediction, DataType, Tensor, TensorData, TensorEncoding, Values};
+use bprwire::{BatchPrediction, DataType, StringKind, Tensor, TensorData, TensorEncoding, Values};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -25,7 +25,16 @@ pub enum OwnedData {
     U8(Vec<u8>),
     Bool(Vec<bool>),
     Str(Vec<String>),
+    /// UTF-8 byte strings (a StringTensor).
     Bytes(Vec<Vec<u8>>),
+    /// Any bytes (a binaryTensor).
+    Binary(Vec<Vec<u8>>),
+    /// Fixed-width NUL-padded strings, after a pad byte (see `unaligned`).
+    Padded {
+        bytes: Vec<u8>,
+        width: usize,
+        kind: StringKind,
+    },
     Raw(DataType, Vec<u8>),
 }
 
@@ -53,6 +62,7 @@ pub enum StrView<'a> {
     None,
     Str(Vec<&'a str>),
     Bytes(Vec<&'a [u8]>),
+    Binary(Vec<&'a [u8]>),
 }
 
 impl Case {
@@ -64,6 +74,7 @@ impl Case {
             .map(|t| match &t.data {
                 OwnedData::Str(v) => StrView::Str(v.iter().map(String::as_str).collect()),
                 OwnedData::Bytes(v) => StrView::Bytes(v.iter().map(Vec::as_slice).collect()),
+                OwnedData::Binary(v) => StrView::Binary(v.iter().map(Vec::as_slice).collect()),
                 _ => StrView::None,
             })
             .collect()
@@ -87,8 +98,14 @@ impl Case {
                         dtype: *dtype,
                         bytes: unaligned(b),
                     },
+                    (OwnedData::Padded { bytes, width, kind }, _) => TensorData::Padded {
+                        bytes: unaligned(bytes),
+                        width: *width,
+                        kind: *kind,
+                    },
                     (_, StrView::Str(s)) => TensorData::Str(s),
                     (_, StrView::Bytes(b)) => TensorData::Bytes(b),
+                    (_, StrView::Binary(b)) => TensorData::Binary(b),
                     (_, StrView::None) => unreachable!("views() made a view for every string tensor"),
                 };
                 Tensor::new(data, &t.shape)
@@ -177,6 +194,28 @@ pub fn keys(n: usize) -> impl Strategy<Value = Vec<i64>> {
     })
 }
 
+/// Any bytes: UTF-8 or not, with NULs (trailing ones too) and bytes above 0x7F.
+pub fn any_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        2 => prop::collection::vec(any::<u8>(), 0..12),
+        1 => strings().prop_map(String::into_bytes),
+        1 => Just(vec![0xff, 0xfe, 0]),
+    ]
+}
+
+/// `strings` as fixed-width elements of `width` = the longest plus `extra`
+/// bytes, NUL-padded after a pad byte (with no strings and `extra` 0, width 0
+/// and no bytes).
+fn padded(strings: Vec<Vec<u8>>, extra: usize, kind: StringKind) -> OwnedData {
+    let width = strings.iter().map(Vec::len).max().unwrap_or(0) + extra;
+    let mut bytes = vec![0xA5u8];
+    for s in &strings {
+        bytes.extend_from_slice(s);
+        bytes.resize(bytes.len() + width - s.len(), 0);
+    }
+    OwnedData::Padded { bytes, width, kind }
+}
+
 pub fn strings() -> impl Strategy<Value = String> {
     prop_oneof![
         1 => Just(String::new()),
@@ -206,11 +245,18 @@ pub fn tensor_data(len: usize) -> impl Strategy<Value = OwnedData> {
         vec(any::<bool>(), len).prop_map(OwnedData::Bool),
         vec(strings(), len).prop_map(OwnedData::Str),
         vec(strings(), len).prop_map(|v| OwnedData::Bytes(v.into_iter().map(String::into_bytes).collect())),
+        vec(any_bytes(), len).prop_map(OwnedData::Binary),
+        (vec(strings(), len), 0usize..3).prop_map(|(v, extra)| padded(
+            v.into_iter().map(String::into_bytes).collect(),
+            extra,
+            StringKind::Text
+        )),
+        (vec(any_bytes(), len), 0usize..3).prop_map(|(v, extra)| padded(v, extra, StringKind::Binary)),
         vec(f32s(), len).prop_map(|v| OwnedData::Raw(DataType::Float, le(&v, f32::to_le_bytes))),
         vec(any::<i64>(), len).prop_map(|v| OwnedData::Raw(DataType::Int64, le(&v, i64::to_le_bytes))),
         vec(any::<i32>(), len).prop_map(|v| OwnedData::Raw(DataType::Int32, le(&v, i32::to_le_bytes))),
         vec(f64s(), len).prop_map(|v| OwnedData::Raw(DataType::Double, le(&v, f64::to_le_bytes))),
-        // Raw BOOL bytes other than 0/1: kept as they are in raw mode, true in typed mode.
+        // Raw BOOL bytes other than 0/1: true (the byte 1) in raw and typed mode.
         vec(prop_oneof![Just(0u8), Just(1u8), any::<u8>()], len)
             .prop_map(|v| OwnedData::Raw(DataType::Bool, le(&v, |b: u8| [b]))),
     ]

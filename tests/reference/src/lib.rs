@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use bprwire::{BatchPrediction, DataType, TensorData, TensorEncoding, Values};
+use bprwire::{BatchPrediction, DataType, StringKind, TensorData, TensorEncoding, Values};
 use thrift::protocol::{TBinaryInputProtocol, TBinaryOutputProtocol, TSerializable};
 use thrift::OrderedFloat;
 
@@ -29,8 +29,8 @@ pub mod twml {
 pub use twml::data::DataRecord;
 pub use twml::prediction_service::BatchPredictionResponse;
 pub use twml::tensor::{
-    BoolTensor, DoubleTensor, FloatTensor, GeneralTensor, Int32Tensor, Int64Tensor, RawTypedTensor,
-    StringTensor,
+    BinaryTensor, BoolTensor, DoubleTensor, FloatTensor, GeneralTensor, Int32Tensor, Int64Tensor,
+    RawTypedTensor, StringTensor,
 };
 
 /// Serializes with the reference encoder into `buf` (cleared first).
@@ -160,12 +160,24 @@ fn row_tensor(data: &TensorData<'_>, r: Range<usize>, shape: Vec<i64>, typed: bo
             v[r].iter().map(|s| s.to_string()).collect::<Vec<_>>(),
             shape,
         )),
-        TensorData::Bytes(v) => GeneralTensor::StringTensor(StringTensor::new(
-            v[r].iter()
-                .map(|s| String::from_utf8(s.to_vec()).expect("the reference holds strings as UTF-8"))
-                .collect::<Vec<_>>(),
+        TensorData::Bytes(v) => string_tensor(v[r].iter().map(|s| s.to_vec()), shape),
+        TensorData::Binary(v) => GeneralTensor::BinaryTensor(BinaryTensor::new(
+            v[r].iter().map(|s| s.to_vec()).collect::<Vec<_>>(),
             shape,
         )),
+        TensorData::Padded { bytes, width, kind } => {
+            // numpy's reading of an `S` element: its bytes up to the last non-NUL.
+            let strings = r.map(|i| {
+                let s = &bytes[i * width..(i + 1) * width];
+                s[..s.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1)].to_vec()
+            });
+            match kind {
+                StringKind::Text => string_tensor(strings, shape),
+                StringKind::Binary => {
+                    GeneralTensor::BinaryTensor(BinaryTensor::new(strings.collect::<Vec<_>>(), shape))
+                }
+            }
+        }
         TensorData::U8(v) => raw(v[r].to_vec(), shape),
         TensorData::F32(v) if typed => {
             GeneralTensor::FloatTensor(FloatTensor::new(doubles(v[r].iter().map(|&x| x as f64)), shape))
@@ -205,15 +217,28 @@ fn row_tensor(data: &TensorData<'_>, r: Range<usize>, shape: Vec<i64>, typed: bo
                         .collect::<Vec<_>>(),
                     shape,
                 )),
-                // Any non-zero byte is true in a typed list; raw keeps the bytes.
+                // Any non-zero byte is true: in a typed list, and as the
+                // byte 1 in raw content (a bool byte is 0 or 1).
                 DataType::Bool if typed => GeneralTensor::BoolTensor(BoolTensor::new(
                     b.iter().map(|&x| x != 0).collect::<Vec<_>>(),
                     shape,
                 )),
+                DataType::Bool => raw(b.iter().map(|&x| u8::from(x != 0)).collect(), shape),
                 _ => raw(b.to_vec(), shape),
             }
         }
     }
+}
+
+/// A `StringTensor` of byte strings, which the generated struct holds as
+/// `String`s (bprwire refuses any that is not UTF-8 before this is called).
+fn string_tensor(strings: impl Iterator<Item = Vec<u8>>, shape: Option<Vec<i64>>) -> GeneralTensor {
+    GeneralTensor::StringTensor(StringTensor::new(
+        strings
+            .map(|s| String::from_utf8(s).expect("bprwire refuses strings that are not UTF-8"))
+            .collect::<Vec<_>>(),
+        shape,
+    ))
 }
 
 /// The reference's struct for a response decoded by bprwire's zero-copy
