@@ -55,4 +55,4 @@ pub use error::{Error, Input, KeyMap, Size};
 pub use input::{
     BatchPrediction, Continuous, Dense, Shape, StringKind, Tensor, TensorData, TensorEncoding, Values,
 };
-pub use kernels::Level;
+pub use kernels::{Level, MaxLevel};

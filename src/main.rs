@@ -215,7 +215,12 @@ struct DemoCli {
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    // A cap that names no level slows every kernel down: never silently.
+    if let Some(warning) = bprwire::MaxLevel::from_env().warning() {
+        eprintln!("bprwire: warning: {warning}");
+    }
+    let result = match cli.command {
         Command::Encode(e) => cli::encode::run(&EncodeArgs {
             keys: e.keys,
             values: e.values,

@@ -1636,3 +1636,60 @@ fn encode_writes_replies_that_inspect_reads() {
     ]);
     assert_fails(&out, 2, &["--envelope"]);
 }
+
+// ---------------------------------------------------------------------------
+// BPRWIRE_MAX_LEVEL: level names in any case, and a value that names no
+// level is never silent.
+
+/// Runs `encode --level ssse3` on a small continuous pair with
+/// `BPRWIRE_MAX_LEVEL` set to `value`.
+fn encode_ssse3_with_cap(value: &std::ffi::OsStr) -> Output {
+    let dir = TempDir::new("cap");
+    dir.put("k.npy", &keys_npy(&[1, 2]));
+    dir.put(
+        "v.npy",
+        &npy("<f4", &[1, 2], &bytes_of(&[0.5f32, 1.5], f32::to_le_bytes)),
+    );
+    Command::new(env!("CARGO_BIN_EXE_bprwire"))
+        .args([
+            "encode", "--keys", "k.npy", "--values", "v.npy", "--level", "ssse3", "-o", "x.bin",
+        ])
+        .current_dir(&dir.0)
+        .env("BPRWIRE_MAX_LEVEL", value)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn max_level_names_are_read_in_any_case_and_empty_means_no_cap() {
+    if !bprwire::Level::Ssse3.cpu_has() {
+        eprintln!("skipped: this CPU has no SSSE3");
+        return;
+    }
+    for value in ["AVX2", "Ssse3", " avx512 ", "", "  "] {
+        let out = encode_ssse3_with_cap(value.as_ref());
+        assert_success(&out);
+        assert!(!stderr(&out).contains("warning"), "{value:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_max_level_that_names_no_level_warns_and_caps_at_scalar() {
+    use std::os::unix::ffi::OsStrExt;
+    for (value, shown) in [
+        (std::ffi::OsStr::new("avx3"), "\"avx3\""),
+        (std::ffi::OsStr::new("sse"), "\"sse\""),
+        (std::ffi::OsStr::from_bytes(b"avx\xff2"), "\"avx\u{fffd}2\""),
+    ] {
+        let out = encode_ssse3_with_cap(value);
+        assert_fails(
+            &out,
+            1,
+            &[
+                &format!("bprwire: warning: BPRWIRE_MAX_LEVEL={shown} names no level"),
+                "capped at scalar",
+                "kernel level ssse3 was forced",
+            ],
+        );
+    }
+}
