@@ -240,6 +240,31 @@ fn size_over_input_is_refused_before_any_loop() {
 }
 
 #[test]
+fn a_string_longer_than_the_input_says_string_bytes() {
+    // stringFeatures (field 4, map<i64, string>) with one entry whose string
+    // declares 1000 bytes; 4 are left (3 and the response's STOP).
+    let mut rec = vec![0x0D, 0, 4, 0x0A, 0x0B, 0, 0, 0, 1];
+    rec.extend_from_slice(&7i64.to_be_bytes());
+    rec.extend_from_slice(&1000i32.to_be_bytes());
+    rec.extend_from_slice(b"abc");
+    let e = err(&resp_with(1, &rec));
+    assert_eq!(e.offset(), 8 + 9 + 8);
+    assert_eq!(
+        *e.kind(),
+        DecodeErrorKind::BytesExceedInput {
+            size: 1000,
+            remaining: 4
+        }
+    );
+    let m = e.to_string();
+    assert!(
+        m.contains("a string (or binary) of 1000 bytes, but only 4 bytes are left"),
+        "{m}"
+    );
+    assert!(!m.contains("elements"), "{m}");
+}
+
+#[test]
 fn wrong_field_type() {
     // Field 2 (continuousFeatures) as a LIST.
     let e = err(&resp_with(1, &[0x0F, 0, 2, 0x0A, 0, 0, 0, 0, 0]));

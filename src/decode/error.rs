@@ -19,15 +19,23 @@ pub enum DecodeErrorKind {
         /// The size read.
         size: i32,
     },
-    /// A container declares more elements than the remaining bytes could
-    /// hold, even at the smallest encoding of its element type: refused
-    /// before any element is read.
+    /// A list, set or map declares more elements than the remaining bytes
+    /// could hold, even at the smallest encoding of its element type:
+    /// refused before any element is read. (A string or binary that is too
+    /// long is [`BytesExceedInput`](Self::BytesExceedInput).)
     SizeExceedsInput {
         /// The size read.
         size: usize,
         /// The fewest bytes one element (one entry for a map) takes.
         min_element_bytes: usize,
         /// Bytes left after the container's header.
+        remaining: usize,
+    },
+    /// A string or binary declares more bytes than the input has left.
+    BytesExceedInput {
+        /// The length read, in bytes.
+        size: usize,
+        /// Bytes left after the length.
         remaining: usize,
     },
     /// A type code that the binary protocol does not have (or `STOP` as
@@ -167,6 +175,10 @@ impl fmt::Display for DecodeErrorKind {
             } => write!(
                 f,
                 "declares {size} elements (or map entries) of at least {min_element_bytes} bytes each, but only {remaining} bytes are left"
+            ),
+            DecodeErrorKind::BytesExceedInput { size, remaining } => write!(
+                f,
+                "declares a string (or binary) of {size} bytes, but only {remaining} bytes are left"
             ),
             DecodeErrorKind::InvalidType { code } => write!(f, "invalid type code {code}"),
             DecodeErrorKind::WrongType { expected, found } => write!(

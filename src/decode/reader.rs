@@ -108,11 +108,7 @@ impl<'a> Reader<'a> {
     /// This bound is what keeps a hostile size from driving a long loop or
     /// a large allocation.
     pub(crate) fn size(&mut self, min_bytes: usize) -> Result<usize> {
-        let at = self.pos;
-        let size = self.i32()?;
-        let Ok(size) = usize::try_from(size) else {
-            return Err(self.err_at(at, DecodeErrorKind::NegativeSize { size }));
-        };
+        let (at, size) = self.declared_size()?;
         let remaining = self.remaining();
         if size.checked_mul(min_bytes).is_none_or(|n| n > remaining) {
             return Err(self.err_at(
@@ -127,9 +123,24 @@ impl<'a> Reader<'a> {
         Ok(size)
     }
 
+    /// A size field (container or binary): where it was, and its value,
+    /// refused if negative.
+    fn declared_size(&mut self) -> Result<(usize, usize)> {
+        let at = self.pos;
+        let size = self.i32()?;
+        match usize::try_from(size) {
+            Ok(size) => Ok((at, size)),
+            Err(_) => Err(self.err_at(at, DecodeErrorKind::NegativeSize { size })),
+        }
+    }
+
     pub(crate) fn binary(&mut self) -> Result<&'a [u8]> {
-        let n = self.size(1)?;
-        self.bytes(n)
+        let (at, size) = self.declared_size()?;
+        let remaining = self.remaining();
+        if size > remaining {
+            return Err(self.err_at(at, DecodeErrorKind::BytesExceedInput { size, remaining }));
+        }
+        self.bytes(size)
     }
 
     pub(crate) fn string(&mut self) -> Result<&'a str> {
