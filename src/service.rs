@@ -21,6 +21,7 @@
 use crate::decode::{self, DecodeError, DecodeErrorKind, Reader, Response};
 use crate::encoder::Encoder;
 use crate::error::{Error, Size};
+use crate::sink::{Counter, WriteError};
 use crate::wire::{ttype, Out, MAX_SIZE};
 
 /// The method whose reply carries a `BatchPredictionResponse`.
@@ -104,6 +105,21 @@ fn too_large(size: usize) -> Error {
     }
 }
 
+/// The most bytes before the response in a reply: frame prefix, message
+/// header, the result struct's field 0 header.
+const REPLY_HEAD: usize = 4 + HEADER_LEN + 3;
+
+/// The bytes before the response in a reply of `total` bytes, and how many.
+fn reply_head(env: Envelope, total: usize) -> ([u8; REPLY_HEAD], usize) {
+    let mut head = [0u8; REPLY_HEAD];
+    let len = if env.framed { REPLY_HEAD } else { REPLY_HEAD - 4 };
+    let mut out = Out::new(&mut head[..len]);
+    put_header(&mut out, env, total, MessageType::Reply);
+    out.put(&[ttype::STRUCT, 0, 0]);
+    debug_assert_eq!(out.remaining(), 0, "REPLY_HEAD disagrees with the header written");
+    (head, len)
+}
+
 fn put_header(out: &mut Out<'_>, env: Envelope, total: usize, kind: MessageType) {
     if env.framed {
         out.put_i32((total - 4) as i32);
@@ -137,12 +153,14 @@ impl Encoder<'_> {
                 available: buf.len(),
             });
         };
-        let head = len - self.encoded_len() - 1;
-        let (head_bytes, rest) = dst.split_at_mut(head);
-        let mut out = Out::new(head_bytes);
-        put_header(&mut out, env, len, MessageType::Reply);
-        out.put(&[ttype::STRUCT, 0, 0]);
-        debug_assert_eq!(out.remaining(), 0, "reply_len disagrees with the header written");
+        let (head, head_len) = reply_head(env, len);
+        debug_assert_eq!(
+            head_len,
+            len - self.encoded_len() - 1,
+            "reply_len disagrees with the head"
+        );
+        let (head_bytes, rest) = dst.split_at_mut(head_len);
+        head_bytes.copy_from_slice(&head[..head_len]);
         // The response goes straight after the header, in the same buffer
         // (through encode_into: a second caller of the record writer made
         // the compiler lay it out worse, +15% instructions on W5).
@@ -150,6 +168,56 @@ impl Encoder<'_> {
         self.encode_into(body)?;
         stop[0] = ttype::STOP;
         Ok(len)
+    }
+
+    /// Writes the reply of [`encode_reply_into`](Self::encode_reply_into)
+    /// to `w` in bounded memory: the response goes through the staging
+    /// buffer of [`write_to`](Self::write_to) (at most
+    /// [`DEFAULT_STAGING`](crate::sink::DEFAULT_STAGING) bytes), never
+    /// whole, so a reply of any size the format allows needs no buffer of
+    /// its size. Returns [`reply_len`](Self::reply_len).
+    ///
+    /// # Errors
+    ///
+    /// A writer error, as [`write_to`](Self::write_to) reports it, with
+    /// [`written`](crate::sink::WriteError::written) and
+    /// [`total`](crate::sink::WriteError::total) counted over the whole
+    /// message (frame prefix included). A framed message too long for its
+    /// `i32` prefix is refused before any byte is written, as an
+    /// `InvalidInput` error that carries the [`Error`] ([`reply_len`](Self::reply_len)
+    /// tells it apart first).
+    ///
+    /// ```
+    /// use bprwire::{service::Envelope, BatchPrediction};
+    ///
+    /// let enc = BatchPrediction::new().continuous(&[7], &[0.5_f32], &[1]).encoder()?;
+    /// let env = Envelope { seqid: 3, framed: true };
+    /// let mut out = Vec::new(); // a socket, a file, a pipe...
+    /// assert_eq!(enc.write_reply_to(env, &mut out)?, enc.reply_len(env)?);
+    /// assert_eq!(out, enc.encode_reply_to_vec(env)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_reply_to<W: std::io::Write + ?Sized>(
+        &self,
+        env: Envelope,
+        w: &mut W,
+    ) -> Result<usize, WriteError> {
+        let total = self.reply_len(env);
+        let mut counter = Counter {
+            written: 0,
+            total: *total.as_ref().unwrap_or(&0),
+        };
+        let total =
+            total.map_err(|e| counter.fail(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+        let (head, head_len) = reply_head(env, total);
+        counter.write_all(w, &head[..head_len])?;
+        self.stage_to(w, &mut self.default_staging(), &mut counter)?;
+        counter.write_all(w, &[ttype::STOP])?;
+        debug_assert_eq!(
+            counter.written, total,
+            "reply_len disagrees with the bytes written"
+        );
+        Ok(total)
     }
 
     /// The reply in a new `Vec` (see [`encode_reply_into`](Self::encode_reply_into)).

@@ -212,3 +212,23 @@ fn refusals() {
         }
     }
 }
+
+/// A framed reply whose message would not fit its i32 length prefix is
+/// refused by the streaming writer before any byte goes out (the response
+/// itself, 2^31-1 records of a zero-width tensor, is legal unframed).
+#[test]
+fn write_reply_to_refuses_a_frame_too_long_before_writing() {
+    let t = [bprwire::Tensor::new(&[] as &[f32], &[i32::MAX as usize, 0])];
+    let enc = bprwire::BatchPrediction::new().dense(&[1], &t).encoder().unwrap();
+    let env = Envelope {
+        seqid: 1,
+        framed: true,
+    };
+    let too_large = enc.reply_len(env).unwrap_err();
+    let mut out = Vec::new();
+    let err = enc.write_reply_to(env, &mut out).unwrap_err();
+    assert_eq!(err.written(), 0);
+    assert!(out.is_empty());
+    assert_eq!(err.io_error().kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains(&too_large.to_string()), "{err}");
+}

@@ -12,6 +12,8 @@
 //!   threshold, its borrowed chunks point into the inputs, and
 //!   `Vectored::write_to` / `sink::write_all_vectored` survive partial
 //!   vectored writes, writers without vectored support, and failures;
+//! - `Encoder::write_reply_to`: the reply message, framed or not, through
+//!   the same staging, with failures counted over the whole message;
 //! - feature `bytes`: `encode_to_bytes_mut` and `encode_to_buf_mut` into
 //!   `BytesMut`, `Vec`, slices (too short: refused, untouched) and chains
 //!   of small slices.
@@ -228,6 +230,28 @@ fn check_write_to(enc: &Encoder<'_>, expected: &[u8], s: &Script) -> Result<(), 
     check_failure(result, &w, expected, limit, "write_to_with")
 }
 
+/// `write_reply_to` writes exactly `encode_reply_to_vec`'s bytes, framed
+/// and not, and counts a failure over the whole message.
+fn check_write_reply_to(enc: &Encoder<'_>, s: &Script) -> Result<(), TestCaseError> {
+    for framed in [false, true] {
+        let env = bprwire::service::Envelope { seqid: -7, framed };
+        let expected = enc.encode_reply_to_vec(env).unwrap();
+        let mut w = Scripted::new(s.max);
+        w.interrupt = s.interrupt;
+        prop_assert_eq!(
+            enc.write_reply_to(env, &mut w).map_err(|e| e.to_string()),
+            Ok(expected.len())
+        );
+        prop_assert_eq!(&w.out, &expected, "framed {}", framed);
+        let limit = s.fail_at.index(expected.len() + 1);
+        let mut w = Scripted::new(s.max);
+        (w.limit, w.zero, w.interrupt) = (limit, s.zero, s.interrupt);
+        let result = enc.write_reply_to(env, &mut w);
+        check_failure(result, &w, &expected, limit, "write_reply_to")?;
+    }
+    Ok(())
+}
+
 fn check_vectored(
     enc: &Encoder<'_>,
     expected: &[u8],
@@ -367,6 +391,7 @@ fn check(case: &Case, s: &Script) -> Result<(), TestCaseError> {
     let enc = inputs.encoder().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let expected = enc.encode_to_vec();
     check_write_to(&enc, &expected, s)?;
+    check_write_reply_to(&enc, s)?;
     check_vectored(&enc, &expected, s, &input_ranges(case))?;
     check_buf_mut(&enc, &expected, s)?;
     // The chunked sinks call the kernels on pieces: at every level.

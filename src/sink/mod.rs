@@ -84,12 +84,12 @@ pub struct WriteError {
 
 impl WriteError {
     /// Bytes the writer accepted: exactly the first `written` bytes of the
-    /// response.
+    /// response (of the whole message, for a reply).
     pub fn written(&self) -> usize {
         self.written
     }
 
-    /// Bytes of the whole response.
+    /// Bytes of the whole response (of the whole message, for a reply).
     pub fn total(&self) -> usize {
         self.total
     }
@@ -136,7 +136,7 @@ pub(crate) struct Counter {
 }
 
 impl Counter {
-    fn fail(&self, source: io::Error) -> WriteError {
+    pub(crate) fn fail(&self, source: io::Error) -> WriteError {
         WriteError {
             written: self.written,
             total: self.total,

@@ -26,9 +26,13 @@ impl Encoder<'_> {
     /// wrap it in nothing, it is buffered already. On error, see
     /// [`WriteError::written`] and the [module docs](crate::sink).
     pub fn write_to<W: Write + ?Sized>(&self, w: &mut W) -> Result<usize, WriteError> {
-        let size = (self.encoded_len() + HEADROOM).clamp(MIN_STAGING, DEFAULT_STAGING);
-        let mut staging = vec![0u8; size];
+        let mut staging = self.default_staging();
         self.write_to_with(w, &mut staging)
+    }
+
+    /// The staging buffer [`write_to`](Self::write_to) allocates.
+    pub(crate) fn default_staging(&self) -> Vec<u8> {
+        vec![0u8; (self.encoded_len().saturating_add(HEADROOM)).clamp(MIN_STAGING, DEFAULT_STAGING)]
     }
 
     /// As [`write_to`](Self::write_to), staging in `staging` (its whole
@@ -44,6 +48,22 @@ impl Encoder<'_> {
             written: 0,
             total: self.encoded_len(),
         };
+        self.stage_to(w, staging, &mut counter)?;
+        debug_assert_eq!(
+            counter.written, counter.total,
+            "encoded_len disagrees with the bytes written"
+        );
+        Ok(counter.written)
+    }
+
+    /// Writes the response to `w` through `staging`, counting in `counter`
+    /// (which may already have counted bytes of a message around it).
+    pub(crate) fn stage_to<W: Write + ?Sized>(
+        &self,
+        w: &mut W,
+        staging: &mut [u8],
+        counter: &mut Counter,
+    ) -> Result<(), WriteError> {
         if staging.len() < MIN_STAGING {
             return Err(counter.fail(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -53,15 +73,8 @@ impl Encoder<'_> {
                 ),
             )));
         }
-        {
-            let mut stage = Staged::new(staging, |bytes: &[u8]| counter.write_all(w, bytes));
-            stage.response(self)?;
-            stage.flush()?;
-        }
-        debug_assert_eq!(
-            counter.written, counter.total,
-            "encoded_len disagrees with the bytes written"
-        );
-        Ok(counter.written)
+        let mut stage = Staged::new(staging, |bytes: &[u8]| counter.write_all(w, bytes));
+        stage.response(self)?;
+        stage.flush()
     }
 }
