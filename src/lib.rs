@@ -43,6 +43,8 @@ mod encoder;
 mod error;
 mod input;
 pub mod kernels;
+#[cfg(feature = "npy")]
+pub mod npy;
 mod plan;
 pub mod service;
 pub mod sink;

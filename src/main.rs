@@ -40,8 +40,14 @@ enum Command {
             .npy format 1.0, 2.0 or 3.0, C order; Fortran-ordered files (fortran_order: True) are refused.\n  \
             Little-endian data is passed to the encoder as the file's own bytes (no per-element conversion).\n  \
             Big-endian files ('>f4', '>i8', '>U5', ...) are accepted and byte-swapped into a copy first.\n  \
-            Strings: numpy unicode '<U…' is converted from UTF-32 to UTF-8, bytes '|S…' are written as they\n  \
-            are; trailing NULs are stripped from both, as numpy does.\n\n\
+            Strings: numpy unicode '<U…' is converted from UTF-32 to UTF-8; bytes '|S…' are read in place and\n  \
+            must be UTF-8 for a stringTensor (an element that is not is refused, naming its row and element),\n  \
+            or go into a binaryTensor as they are with --binary. Trailing NULs are stripped from both, as numpy does.\n  \
+            Memory: the input files, at most one converted copy of each, and a 64 KiB output buffer.\n\n\
+            Output:\n  \
+            The response is streamed, never held whole. A file is written to a temporary file beside it and\n  \
+            renamed over it only when complete: on failure (full disk, file-size limit) the old file is kept.\n  \
+            '-', a pipe or a device is written directly; a reader of stdout that goes away ends bprwire quietly.\n\n\
             Examples:\n  \
             bprwire encode --keys keys.npy --values scores.npy -o response.bin\n  \
             bprwire encode --tensor-keys tk.npy --tensor emb.npy --tensor ids.npy --typed -o - | xxd | head"
@@ -174,6 +180,14 @@ struct EncodeCli {
     #[arg(long)]
     typed: bool,
 
+    /// Write numpy bytes arrays ('|S…') as a binaryTensor, bytes as they are
+    ///
+    /// By default they become a stringTensor, whose Thrift strings must be UTF-8 (checked).
+    /// A binaryTensor (GeneralTensor arm 8, list<binary>) holds any bytes, but twml's readers
+    /// do not read that arm.
+    #[arg(long)]
+    binary: bool,
+
     /// Force a kernel level (default: the best this CPU has); the bytes are the same
     #[arg(long, value_name = "LEVEL",
           value_parser = clap::builder::PossibleValuesParser::new(["scalar", "ssse3", "avx2", "avx512"]))]
@@ -215,6 +229,14 @@ struct DemoCli {
 }
 
 fn main() -> ExitCode {
+    // SAFETY: called first thing, before any other thread exists;
+    // SIG_IGN is a valid disposition for SIGXFSZ. With it ignored, writing
+    // past a file-size limit (`ulimit -f`) is an EFBIG error that the
+    // output code handles (the old file kept, the temporary one removed)
+    // instead of a signal that kills the process mid-write.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = Cli::parse();
     // A cap that names no level slows every kernel down: never silently.
     if let Some(warning) = bprwire::MaxLevel::from_env().warning() {
@@ -227,6 +249,7 @@ fn main() -> ExitCode {
             tensor_keys: e.tensor_keys,
             tensors: e.tensors,
             typed: e.typed,
+            binary: e.binary,
             level: e.level.as_deref().and_then(bprwire::Level::from_name),
             envelope: e.envelope.then_some(bprwire::service::Envelope {
                 seqid: e.seqid,
@@ -258,6 +281,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_closed_stdout() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bprwire: error: {e}");
             ExitCode::FAILURE

@@ -621,6 +621,11 @@ fn string_bytes(
     row_elems: usize,
     utf8: bool,
 ) -> Result<usize, Error> {
+    if let Strings::Padded { width: 0, .. } = strings {
+        // Every string is empty: no loop, whatever the count (a header
+        // can claim 2^31 of them in a few bytes).
+        return mul(count, 4);
+    }
     let mut total = 0usize;
     let mut element = 0usize;
     strings.try_for_each(0..count, |s| {

@@ -1693,3 +1693,463 @@ fn a_max_level_that_names_no_level_warns_and_caps_at_scalar() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Hostile and careless use: every one of these crashed, lost data or wrote
+// bytes no Thrift reader accepts before bprwire was hardened.
+
+/// A spawned `bprwire` whose peak memory is read from the kernel.
+struct Measured {
+    code: Option<i32>,
+    stderr: String,
+    /// Peak resident set size, in KiB (`ru_maxrss`).
+    max_rss_kib: i64,
+}
+
+/// Runs `bprwire args` in `dir` with `shell_prefix` (e.g. `ulimit -f 1;`)
+/// and stdout to `stdout`, and waits for it with `wait4`, which gives its
+/// peak RSS.
+#[allow(clippy::zombie_processes)] // reaped by wait4 in wait_measured
+fn run_measured(dir: &TempDir, shell_prefix: &str, args: &[&str]) -> Measured {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let script = format!(
+        "{shell_prefix} exec '{}' {}",
+        env!("CARGO_BIN_EXE_bprwire"),
+        quoted.join(" ")
+    );
+    let err_path = dir.0.join("stderr.txt");
+    let child = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(&dir.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("spawn bprwire");
+    wait_measured(child.id(), &err_path)
+}
+
+fn wait_measured(pid: u32, err_path: &std::path::Path) -> Measured {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet waited for; both pointers are valid.
+    let got = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(got, pid as libc::pid_t, "wait4");
+    Measured {
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        stderr: std::fs::read_to_string(err_path).unwrap_or_default(),
+        max_rss_kib: usage.ru_maxrss,
+    }
+}
+
+/// Files left in `dir` besides `keep` (temporary files must not be).
+fn leftovers(dir: &TempDir, keep: &[&str]) -> Vec<String> {
+    std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !keep.contains(&n.as_str()) && n != "stderr.txt")
+        .collect()
+}
+
+/// A 128-byte file that claims 2^31-1 empty strings (`|S0` and `<U0`): a
+/// legal response of about 64 GB. bprwire streams it from the file's own
+/// 128 bytes: memory stays small while it writes, and a reader that goes
+/// away ends it quietly with status 0.
+#[test]
+#[allow(clippy::zombie_processes)] // reaped by wait4 in wait_measured
+fn a_tiny_file_claiming_two_billion_empty_strings_streams_in_small_memory() {
+    use std::io::Read;
+    for descr in ["|S0", "<U0"] {
+        let dir = TempDir::new("claims");
+        dir.put("tk.npy", &keys_npy(&[1]));
+        let file = npy(descr, &[i32::MAX as usize], &[]);
+        assert_eq!(file.len(), 128);
+        dir.put("s0.npy", &file);
+        let err_path = dir.0.join("stderr.txt");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bprwire"))
+            .args([
+                "encode",
+                "--tensor-keys",
+                "tk.npy",
+                "--tensor",
+                "s0.npy",
+                "-o",
+                "-",
+            ])
+            .current_dir(&dir.0)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut head = vec![0u8; 4 << 20];
+        stdout.read_exact(&mut head).expect("the response streams out");
+        // The first records, as the library writes them for the same input.
+        let empty: [&[u8]; 3] = [b""; 3];
+        let t = [Tensor::new(&empty, &[3])];
+        let three = BatchPrediction::new().dense(&[1], &t).encode_to_vec().unwrap();
+        let record = (three.len() - 9) / 3;
+        assert_eq!(&head[..4], &three[..4], "{descr}");
+        assert_eq!(&head[4..8], &(i32::MAX).to_be_bytes(), "{descr}: 2^31-1 records");
+        assert_eq!(&head[8..8 + 3 * record], &three[8..8 + 3 * record], "{descr}");
+        drop(stdout); // the reader goes away
+        let m = wait_measured(child.id(), &err_path);
+        assert_eq!(
+            m.code,
+            Some(0),
+            "{descr}: a closed stdout is a quiet success: {}",
+            m.stderr
+        );
+        assert!(m.stderr.is_empty(), "{descr}: {}", m.stderr);
+        assert!(
+            m.max_rss_kib < 100 * 1024,
+            "{descr}: peak RSS {} KiB",
+            m.max_rss_kib
+        );
+    }
+}
+
+/// A real `|S1` array is read in place: peak memory is the file plus a
+/// small constant, not 16 bytes per element.
+#[test]
+fn byte_strings_cost_about_their_file_size_in_memory() {
+    let dir = TempDir::new("s1_memory");
+    let (rows, cols) = (400, 50_000); // 20 MB of one-byte strings
+    let data: Vec<u8> = (0..rows * cols).map(|i| b'a' + (i % 26) as u8).collect();
+    dir.put("tk.npy", &keys_npy(&[1]));
+    dir.put("s1.npy", &npy("|S1", &[rows, cols], &data));
+    let m = run_measured(
+        &dir,
+        "",
+        &[
+            "encode",
+            "--tensor-keys",
+            "tk.npy",
+            "--tensor",
+            "s1.npy",
+            "-o",
+            "/dev/null",
+        ],
+    );
+    assert_eq!(m.code, Some(0), "{}", m.stderr);
+    let file_kib = (data.len() / 1024) as i64;
+    assert!(
+        m.max_rss_kib < 2 * file_kib + 16 * 1024,
+        "peak RSS {} KiB for a {} KiB file",
+        m.max_rss_kib,
+        file_kib
+    );
+}
+
+/// A response larger than memory (the format allows it) is streamed: about
+/// 2.5 GB, 50,000,000 records of a zero-width tensor, to /dev/null, plain
+/// and as a reply, in under 100 MB. Slow in a debug build: `.ci/run` runs
+/// it (`--ignored`, release).
+#[test]
+#[ignore]
+fn a_response_of_gigabytes_is_streamed_in_bounded_memory() {
+    let dir = TempDir::new("huge_response");
+    let rows = 50_000_000;
+    dir.put("tk.npy", &keys_npy(&[1]));
+    dir.put("z.npy", &npy("<f4", &[rows, 0], &[]));
+    let t = [Tensor::new(&[] as &[f32], &[rows, 0])];
+    let enc = BatchPrediction::new().dense(&[1], &t).encoder().unwrap();
+    assert!(enc.encoded_len() > 1_500_000_000, "{}", enc.encoded_len());
+    for extra in [&[][..], &["--envelope"], &["--envelope", "--seqid", "9"]] {
+        let mut args = vec![
+            "encode",
+            "--tensor-keys",
+            "tk.npy",
+            "--tensor",
+            "z.npy",
+            "-o",
+            "/dev/null",
+        ];
+        args.extend_from_slice(extra);
+        let m = run_measured(&dir, "", &args);
+        assert_eq!(m.code, Some(0), "{extra:?}: {}", m.stderr);
+        assert!(
+            m.max_rss_kib < 100 * 1024,
+            "{extra:?}: peak RSS {} KiB",
+            m.max_rss_kib
+        );
+        eprintln!(
+            "{extra:?}: peak RSS {} KiB for {} bytes",
+            m.max_rss_kib,
+            enc.encoded_len()
+        );
+    }
+    // Framed, the message would not fit its i32 length prefix: refused
+    // before anything is written.
+    let m = run_measured(
+        &dir,
+        "",
+        &[
+            "encode",
+            "--tensor-keys",
+            "tk.npy",
+            "--tensor",
+            "z.npy",
+            "--envelope",
+            "--framed",
+            "-o",
+            "f.bin",
+        ],
+    );
+    assert_eq!(m.code, Some(1), "{}", m.stderr);
+    assert!(m.stderr.contains("framed message"), "{}", m.stderr);
+    assert_eq!(leftovers(&dir, &["tk.npy", "z.npy"]), Vec::<String>::new());
+}
+
+/// Over a file-size limit (`ulimit -f`), the write fails with EFBIG (not
+/// SIGXFSZ): exit 1 with a message, the previous output kept byte for
+/// byte, and no temporary file left behind.
+#[test]
+fn a_failed_write_keeps_the_previous_output() {
+    let dir = TempDir::new("keep_old");
+    dir.put("keys.npy", &keys_npy(&[1, 2]));
+    dir.put(
+        "small.npy",
+        &npy("<f4", &[1, 2], &bytes_of(&[0.5f32, 1.5], f32::to_le_bytes)),
+    );
+    let big: Vec<f32> = (0..2 * 100_000).map(|i| i as f32).collect();
+    dir.put(
+        "big.npy",
+        &npy("<f4", &[100_000, 2], &bytes_of(&big, f32::to_le_bytes)),
+    );
+    assert_success(&dir.run(&[
+        "encode",
+        "--keys",
+        "keys.npy",
+        "--values",
+        "small.npy",
+        "-o",
+        "out.bin",
+    ]));
+    let good = dir.read("out.bin");
+    // 1 block of sh's `ulimit -f` is at most 1 KiB; the big response is 4 MB.
+    for extra in [&[][..], &["--envelope", "--framed"]] {
+        let mut args = vec![
+            "encode", "--keys", "keys.npy", "--values", "big.npy", "-o", "out.bin",
+        ];
+        args.extend_from_slice(extra);
+        let m = run_measured(&dir, "ulimit -f 1;", &args);
+        assert_eq!(
+            m.code,
+            Some(1),
+            "{extra:?}: killed by a signal or succeeded: {}",
+            m.stderr
+        );
+        assert!(m.stderr.contains("cannot write out.bin"), "{}", m.stderr);
+        assert!(m.stderr.contains("File too large"), "{}", m.stderr);
+        assert_eq!(dir.read("out.bin"), good, "{extra:?}: the old output changed");
+        assert_eq!(
+            leftovers(&dir, &["keys.npy", "small.npy", "big.npy", "out.bin"]),
+            Vec::<String>::new()
+        );
+    }
+}
+
+/// A full device is an error with a message; a device or a symlink target
+/// is written through, never replaced.
+#[test]
+fn devices_and_symlinks_are_written_through() {
+    let dir = TempDir::new("devices");
+    dir.put("keys.npy", &keys_npy(&[1]));
+    dir.put("v.npy", &npy("<f4", &[1], &[0; 4]));
+    let run = |out: &str| dir.run(&["encode", "--keys", "keys.npy", "--values", "v.npy", "-o", out]);
+    assert_fails(
+        &run("/dev/full"),
+        1,
+        &["cannot write /dev/full", "No space left on device"],
+    );
+    assert_success(&run("/dev/null"));
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    // A symlink to a file: the file gets the bytes, the link stays a link.
+    dir.put("real.bin", b"old");
+    std::os::unix::fs::symlink("real.bin", dir.0.join("link.bin")).unwrap();
+    assert_success(&run("link.bin"));
+    assert!(std::fs::symlink_metadata(dir.0.join("link.bin"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(decode(&dir.read("real.bin")).predictions.len(), 1);
+    // A FIFO is written directly (a reader drains it).
+    let fifo = dir.0.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = std::thread::spawn(move || std::fs::read(fifo).unwrap());
+    assert_success(&run("fifo"));
+    assert_eq!(decode(&reader.join().unwrap()).predictions.len(), 1);
+    assert!(std::fs::metadata(dir.0.join("fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}
+
+/// `bprwire inspect big.bin | head`: the reader goes away after a line;
+/// bprwire ends quietly with status 0. `encode -o - | head -c 10` too.
+#[test]
+fn a_closed_stdout_ends_quietly_with_status_0() {
+    use std::io::{BufRead, Read};
+    let dir = TempDir::new("pipe");
+    let rows = 20_000;
+    let values: Vec<f32> = (0..rows).map(|i| i as f32).collect();
+    dir.put("keys.npy", &keys_npy(&[1]));
+    dir.put(
+        "v.npy",
+        &npy("<f4", &[rows], &bytes_of(&values, f32::to_le_bytes)),
+    );
+    assert_success(&dir.run(&[
+        "encode", "--keys", "keys.npy", "--values", "v.npy", "-o", "big.bin",
+    ]));
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_bprwire"))
+            .args(args)
+            .current_dir(&dir.0)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut inspect = spawn(&["inspect", "big.bin"]);
+    let mut line = String::new();
+    std::io::BufReader::new(inspect.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with('{'), "{line}");
+    let out = inspect.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+
+    let mut encode = spawn(&["encode", "--keys", "keys.npy", "--values", "v.npy", "-o", "-"]);
+    let mut ten = [0u8; 10];
+    encode.stdout.take().unwrap().read_exact(&mut ten).unwrap();
+    let out = encode.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+    assert_eq!(ten, dir.read("big.bin")[..10]);
+
+    let mut bench = spawn(&["bench", "--samples", "1", "--sample-ms", "1"]);
+    drop(bench.stdout.take());
+    let out = bench.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+/// numpy bytes that are not UTF-8 are refused for a stringTensor, naming
+/// the file, the key, the row and the element; `--binary` writes them as a
+/// binaryTensor that the reference decodes to the same bytes.
+#[test]
+fn non_utf8_bytes_are_refused_or_written_as_binary() {
+    let dir = TempDir::new("binary");
+    dir.put("tk.npy", &keys_npy(&[9]));
+    let strings: [&[u8]; 4] = [b"ok", b"\xff\xfe", b"", b"a\x00b"];
+    dir.put("s.npy", &npy("|S3", &[2, 2], &bytestr_data(&strings, 3)));
+    let out = dir.run(&[
+        "encode",
+        "--tensor-keys",
+        "tk.npy",
+        "--tensor",
+        "s.npy",
+        "-o",
+        "x.bin",
+    ]);
+    assert_fails(
+        &out,
+        1,
+        &["s.npy", "key 9", "row 0, element 1", "not UTF-8", "binaryTensor"],
+    );
+    assert!(!dir.0.join("x.bin").exists());
+
+    let out = dir.run(&[
+        "encode",
+        "--tensor-keys",
+        "tk.npy",
+        "--tensor",
+        "s.npy",
+        "--binary",
+        "-o",
+        "x.bin",
+    ]);
+    assert_success(&out);
+    let resp = decode(&dir.read("x.bin"));
+    let rows: Vec<Vec<Vec<u8>>> = resp
+        .predictions
+        .iter()
+        .map(|r| match &r.tensors.as_ref().unwrap()[&9] {
+            GeneralTensor::BinaryTensor(b) => b.binaries.clone(),
+            other => panic!("a binaryTensor was expected: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec![b"ok".to_vec(), b"\xff\xfe".to_vec()],
+            vec![vec![], b"a\x00b".to_vec()]
+        ]
+    );
+}
+
+/// `|b1` bytes above 1 are written as 1: a consumer copying the content
+/// into a C++ or TensorFlow bool gets valid values.
+#[test]
+fn bool_files_with_bytes_above_1_are_normalised() {
+    let dir = TempDir::new("bool");
+    dir.put("tk.npy", &keys_npy(&[3]));
+    dir.put("b.npy", &npy("|b1", &[1, 4], &[0, 1, 2, 255]));
+    assert_success(&dir.run(&[
+        "encode",
+        "--tensor-keys",
+        "tk.npy",
+        "--tensor",
+        "b.npy",
+        "-o",
+        "x.bin",
+    ]));
+    let resp = decode(&dir.read("x.bin"));
+    let GeneralTensor::RawTypedTensor(raw) = &resp.predictions[0].tensors.as_ref().unwrap()[&3] else {
+        panic!("a raw tensor was expected")
+    };
+    assert_eq!(raw.content, [0, 1, 1, 1]);
+}
+
+/// Headers npyz would have multiplied with overflow (a panic in a debug
+/// build): hex and underscored dims are refused by bprwire's own parser.
+#[test]
+fn hex_and_underscored_dims_are_refused_cleanly() {
+    let dir = TempDir::new("hex");
+    for (i, dims) in [
+        "(0x100000000, 0x100000000)",
+        "(4_294_967_296, 4_294_967_296)",
+        "(1e9,)",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let text = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}\n");
+        let mut file = b"\x93NUMPY\x01\x00".to_vec();
+        file.extend((text.len() as u16).to_le_bytes());
+        file.extend(text.as_bytes());
+        bad_tensor(
+            &dir,
+            &format!("hex{i}.npy"),
+            &file,
+            &["not a valid npy header", "is not a non-negative decimal integer"],
+        );
+    }
+    // An overflowing shape says so, with its dims.
+    let t = 1usize << 40;
+    bad_tensor(
+        &dir,
+        "overflow.npy",
+        &npy_header("<f4", false, &[t, t]),
+        &[&format!(
+            "shape ({t}, {t}) has more elements than a 64-bit count holds"
+        )],
+    );
+}

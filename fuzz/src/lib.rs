@@ -5,7 +5,7 @@
 //! and the checks the targets share.
 
 use arbitrary::Arbitrary;
-use bprwire::{BatchPrediction, DataType, Error, Input, KeyMap, Tensor, TensorData, Values};
+use bprwire::{BatchPrediction, DataType, Error, Input, KeyMap, StringKind, Tensor, TensorData, Values};
 
 /// Keys of one map.
 #[derive(Arbitrary, Debug, Clone)]
@@ -68,9 +68,18 @@ pub enum Elem {
     U8,
     Bool,
     Str,
-    /// Byte strings: UTF-8 unless `any` (the reference holds strings as
-    /// Rust `String`s, so it can only check UTF-8 ones).
+    /// Byte strings for a StringTensor: ASCII unless `any` (then often
+    /// not UTF-8, which must be refused with `InvalidUtf8`).
     Bytes {
+        any: bool,
+    },
+    /// Any byte strings, as a binaryTensor.
+    Binary,
+    /// Fixed-width NUL-padded strings (width % 6), text (ASCII unless
+    /// `any`) or binary.
+    Padded {
+        width: u8,
+        binary: bool,
         any: bool,
     },
     /// Raw little-endian bytes with dtype code % 8 (String is refused).
@@ -121,6 +130,12 @@ pub enum Data {
     Bool(Vec<bool>),
     Str(Vec<String>),
     Bytes(Vec<Vec<u8>>),
+    Binary(Vec<Vec<u8>>),
+    Padded {
+        bytes: Vec<u8>,
+        width: usize,
+        kind: StringKind,
+    },
     /// dtype, a buffer, and where the elements start in it.
     Raw(DataType, Vec<u8>, usize),
 }
@@ -261,6 +276,24 @@ impl Case {
                             })
                             .collect(),
                     ),
+                    Elem::Binary => Data::Binary(
+                        (0..count)
+                            .map(|_| {
+                                let len = usize::from(pool.byte() % 12);
+                                pool.bytes(len)
+                            })
+                            .collect(),
+                    ),
+                    Elem::Padded { width, binary, any } => {
+                        let width = usize::from(width % 6);
+                        let n = adjust(shape.iter().product::<usize>() * width, t.delta.map(|d| d / 2));
+                        let mut bytes = pool.bytes(n);
+                        if !any && !binary {
+                            bytes.iter_mut().for_each(|c| *c &= 0x7F);
+                        }
+                        let kind = if binary { StringKind::Binary } else { StringKind::Text };
+                        Data::Padded { bytes, width, kind }
+                    }
                     Elem::Raw { code, offset } => {
                         let dtype = dtype_of(code);
                         let size = dtype.fixed_size().unwrap_or(1);
@@ -307,7 +340,7 @@ impl Owned {
         let byte_strs: Vec<Vec<&[u8]>> = dense_tensors
             .iter()
             .map(|(d, _)| match d {
-                Data::Bytes(v) => v.iter().map(Vec::as_slice).collect(),
+                Data::Bytes(v) | Data::Binary(v) => v.iter().map(Vec::as_slice).collect(),
                 _ => Vec::new(),
             })
             .collect();
@@ -324,6 +357,12 @@ impl Owned {
                     Data::Bool(v) => TensorData::Bool(v),
                     Data::Str(_) => TensorData::Str(&strs[i]),
                     Data::Bytes(_) => TensorData::Bytes(&byte_strs[i]),
+                    Data::Binary(_) => TensorData::Binary(&byte_strs[i]),
+                    Data::Padded { bytes, width, kind } => TensorData::Padded {
+                        bytes,
+                        width: *width,
+                        kind: *kind,
+                    },
                     Data::Raw(dtype, buf, off) => TensorData::Raw {
                         dtype: *dtype,
                         bytes: &buf[*off..],
@@ -351,17 +390,6 @@ impl Owned {
             bp = bp.typed();
         }
         f(&bp)
-    }
-
-    /// Whether every byte string is UTF-8 (else the reference, which holds
-    /// strings as `String`, cannot build or decode the response).
-    pub fn strings_utf8(&self) -> bool {
-        self.dense.as_ref().is_none_or(|(_, t)| {
-            t.iter().all(|(d, _)| match d {
-                Data::Bytes(v) => v.iter().all(|b| std::str::from_utf8(b).is_ok()),
-                _ => true,
-            })
-        })
     }
 
     /// Whether every key list is strictly ascending (then bprwire's bytes
@@ -511,6 +539,39 @@ impl Owned {
                 };
                 ok(raw == Some(*dtype) && !allowed, "unsupported dtype")
             }
+            Error::InvalidUtf8 {
+                input,
+                row,
+                element,
+                valid_up_to,
+            } => {
+                let (d, _, s) = self.input(*input)?;
+                let per_row: usize = s.get(1..).map_or(0, |r| r.iter().product());
+                let at = row * per_row + element;
+                let string = match d {
+                    Some(Data::Bytes(v)) => v.get(at).map(Vec::as_slice),
+                    Some(Data::Padded {
+                        bytes,
+                        width,
+                        kind: StringKind::Text,
+                    }) if *width > 0 => bytes.chunks_exact(*width).nth(at).map(trim_nuls),
+                    _ => None,
+                };
+                let valid = string.map(|b| std::str::from_utf8(b).map_err(|e| e.valid_up_to()));
+                ok(
+                    *element < per_row && valid == Some(Err(*valid_up_to)),
+                    "invalid UTF-8",
+                )
+            }
+            Error::PaddedLength { input, width, bytes } => {
+                let (d, _, _) = self.input(*input)?;
+                let given = match d {
+                    Some(Data::Padded { bytes, width, .. }) => Some((*width, bytes.len())),
+                    _ => None,
+                };
+                let whole = bytes.checked_rem(*width).map_or(*bytes == 0, |r| r == 0);
+                ok(given == Some((*width, *bytes)) && !whole, "padded length")
+            }
             other => Err(format!("unexpected refusal of a small input: {other:?}")),
         }
     }
@@ -525,7 +586,8 @@ fn data_len(d: &Data) -> Option<usize> {
         Data::U8(v) => v.len(),
         Data::Bool(v) => v.len(),
         Data::Str(v) => v.len(),
-        Data::Bytes(v) => v.len(),
+        Data::Bytes(v) | Data::Binary(v) => v.len(),
+        Data::Padded { bytes, width, .. } => bytes.len().checked_div(*width)?,
         Data::Raw(t, b, o) => (b.len() - o) / t.fixed_size()?,
     })
 }
@@ -538,8 +600,13 @@ fn values_len(v: &OwnedValues) -> Option<usize> {
     })
 }
 
+/// A fixed-width string without its trailing NULs.
+fn trim_nuls(s: &[u8]) -> &[u8] {
+    &s[..s.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1)]
+}
+
 /// The checks of an accepted input: exact length, nothing written past it,
-/// and (when every string is UTF-8) the reference decodes the bytes to exactly `build(inputs)` (doubles by
+/// the reference decodes the bytes to exactly `build(inputs)` (doubles by
 /// bits), and with ascending keys the bytes equal the reference encoder's.
 /// Returns the bytes.
 pub fn check_accepted(owned: &Owned, bp: &BatchPrediction<'_>, enc: &bprwire::Encoder<'_>) -> Vec<u8> {
@@ -549,11 +616,6 @@ pub fn check_accepted(owned: &Owned, bp: &BatchPrediction<'_>, enc: &bprwire::En
     assert!(buf[len..].iter().all(|&b| b == 0xEE), "wrote past encoded_len");
     buf.truncate(len);
     assert_eq!(enc.encode_to_vec(), buf);
-    if !owned.strings_utf8() {
-        // Binary strings: the reference cannot hold them; length and
-        // bounds are checked above, the rest by the UTF-8 cases.
-        return buf;
-    }
     let expected = bprwire_reference::build(bp);
     let decoded =
         bprwire_reference::deserialize(&buf).unwrap_or_else(|e| panic!("reference cannot decode: {e}"));

@@ -10,6 +10,7 @@ use bprwire::workloads::{self, Workload};
 use bprwire::Level;
 
 use super::error::CliError;
+use super::output;
 
 /// What `bench` was asked to do.
 pub struct BenchArgs {
@@ -120,16 +121,16 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         )));
     }
     if !args.json {
-        println!(
+        output::println(format_args!(
             "{:<4} {:<7} {:>10} {:>14} {:>9} {:>14} {:>9}  workload",
             "id", "level", "bytes", "ns/encode", "GB/s", "ns/memcpy", "x memcpy"
-        );
+        ))?;
     }
     for (w, &level) in chosen.iter().flat_map(|w| levels.iter().map(move |l| (w, l))) {
         let r = run_one(w, level, args);
         let ratio = r.encode_ns / r.memcpy_ns;
         if args.json {
-            println!(
+            output::println(format_args!(
                 "{{\"workload\":\"{}\",\"level\":\"{}\",\"summary\":\"{}\",\"bytes\":{},\"ns_per_encode\":{:.1},\"gb_per_s\":{:.3},\"memcpy_ns\":{:.1},\"ratio_to_memcpy\":{:.3}}}",
                 r.id,
                 r.level,
@@ -139,9 +140,9 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
                 gb_per_s(r.bytes, r.encode_ns),
                 r.memcpy_ns,
                 ratio
-            );
+            ))?;
         } else {
-            println!(
+            output::println(format_args!(
                 "{:<4} {:<7} {:>10} {:>14.1} {:>9.2} {:>14.1} {:>9.2}  {}",
                 r.id,
                 r.level.name(),
@@ -151,7 +152,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
                 r.memcpy_ns,
                 ratio,
                 r.summary
-            );
+            ))?;
         }
     }
     Ok(())

@@ -46,7 +46,7 @@ pub fn run(path: &Path) -> Result<(), CliError> {
             context: Some("the built-in demo batch".into()),
         })?;
     let bytes = encoder.encode_to_vec();
-    output::write(path, &bytes)?;
+    output::write_with(path, |w| w.write_all(&bytes))?;
 
     let mut report = String::new();
     let shown = if output::is_stdout(path) {
@@ -91,7 +91,7 @@ pub fn run(path: &Path) -> Result<(), CliError> {
     if output::is_stdout(path) {
         eprint!("{report}");
     } else {
-        print!("{report}");
+        output::print(&report)?;
     }
     Ok(())
 }

@@ -1,13 +1,12 @@
 //! `bprwire encode`: `.npy` files in, one encoded `BatchPredictionResponse`
 //! out.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use bprwire::{BatchPrediction, DataType, Error, Input, KeyMap, Tensor, TensorData, Values};
+use bprwire::npy::{Elements, NpyArray, NpyError};
+use bprwire::{BatchPrediction, DataType, Error, Input, KeyMap, StringKind, Tensor, Values};
 
 use super::error::CliError;
-use super::npy::{Elem, NpyArray, Utf8Strings};
 use super::output;
 
 /// What `encode` was asked to do (the parsed flags, minus clap).
@@ -22,6 +21,8 @@ pub struct EncodeArgs {
     pub tensors: Vec<PathBuf>,
     /// Typed lists instead of raw tensors.
     pub typed: bool,
+    /// numpy bytes arrays as a `binaryTensor` instead of a `StringTensor`.
+    pub binary: bool,
     /// Forced kernel level (`None`: the best available).
     pub level: Option<bprwire::Level>,
     /// Write a `getBatchPrediction` reply around the response.
@@ -30,82 +31,64 @@ pub struct EncodeArgs {
     pub output: PathBuf,
 }
 
-/// A dense tensor's elements ready for the library: fixed-size data stays
-/// the file's bytes; only strings are converted.
-enum Prepared<'a> {
-    Fixed(DataType, Cow<'a, [u8]>),
-    Unicode(Utf8Strings),
-    Bytes(Vec<&'a [u8]>),
+/// Reads and checks the `.npy` file at `path`; errors name the file.
+fn load(path: &Path) -> Result<NpyArray, CliError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| CliError::file(path, format!("cannot read the file: {e}")))?;
+    NpyArray::parse(bytes).map_err(|e| CliError::file(path, e.to_string()))
 }
 
-impl<'a> Prepared<'a> {
-    fn of(array: &'a NpyArray) -> Result<Self, CliError> {
-        Ok(match array.elem {
-            Elem::Fixed { .. } => {
-                let (dtype, bytes) = array.fixed_le().expect("a fixed-size array");
-                Prepared::Fixed(dtype, bytes)
-            }
-            Elem::Unicode { .. } => Prepared::Unicode(array.unicode()?),
-            Elem::ByteStr { .. } => Prepared::Bytes(array.byte_strs()),
-        })
-    }
-}
-
-/// Runs `encode`.
+/// Runs `encode`. Memory: the input files, at most one converted copy of
+/// each (a big-endian or unicode array), and the output's staging buffer;
+/// the response is streamed, never held whole.
 pub fn run(args: &EncodeArgs) -> Result<(), CliError> {
     // Read every file first: a bad file is reported before anything is
     // encoded or written.
     let continuous = match (&args.keys, &args.values) {
-        (Some(k), Some(v)) => Some((NpyArray::load(k)?, NpyArray::load(v)?)),
+        (Some(k), Some(v)) => Some((load(k)?, load(v)?)),
         _ => None,
     };
-    let tensor_keys = args.tensor_keys.as_deref().map(NpyArray::load).transpose()?;
-    let tensor_files: Vec<NpyArray> = args
-        .tensors
-        .iter()
-        .map(|p| NpyArray::load(p))
-        .collect::<Result<_, _>>()?;
+    let tensor_keys = args.tensor_keys.as_deref().map(load).transpose()?;
+    let tensor_files: Vec<NpyArray> = args.tensors.iter().map(|p| load(p)).collect::<Result<_, _>>()?;
 
-    let continuous = match &continuous {
-        Some((k, v)) => {
-            let keys = k.keys("--keys")?;
+    let file_err = |path: &Path, e: NpyError| CliError::file(path, e.to_string());
+    let continuous = match (&continuous, &args.keys, &args.values) {
+        (Some((k, v)), Some(kp), Some(vp)) => {
+            let keys = k.keys("--keys").map_err(|e| file_err(kp, e))?;
             let (dtype, bytes) = match v.fixed_le() {
                 Some((dtype @ (DataType::Float | DataType::Double), bytes)) => (dtype, bytes),
                 _ => {
-                    return Err(v.error(format!(
-                        "--values must be float32 ('<f4') or float64 ('<f8'), but the dtype is '{}'",
-                        v.descr
-                    )))
+                    return Err(CliError::file(
+                        vp,
+                        format!(
+                            "--values must be float32 ('<f4') or float64 ('<f8'), but the dtype is '{}'",
+                            v.descr()
+                        ),
+                    ))
                 }
             };
-            Some((keys, dtype, bytes, &v.shape))
+            Some((keys, dtype, bytes, v.shape()))
         }
-        None => None,
+        _ => None,
     };
-    let dense_keys = tensor_keys
-        .as_ref()
-        .map(|k| k.keys("--tensor-keys"))
-        .transpose()?;
-    let prepared: Vec<Prepared<'_>> = tensor_files.iter().map(Prepared::of).collect::<Result<_, _>>()?;
-    let strs: Vec<Vec<&str>> = prepared
+    let dense_keys = match (&tensor_keys, &args.tensor_keys) {
+        (Some(k), Some(path)) => Some(k.keys("--tensor-keys").map_err(|e| file_err(path, e))?),
+        _ => None,
+    };
+    let elements: Vec<Elements<'_>> = tensor_files
         .iter()
-        .map(|p| match p {
-            Prepared::Unicode(s) => s.strs(),
-            _ => Vec::new(),
-        })
-        .collect();
-    let tensors: Vec<Tensor<'_>> = prepared
+        .zip(&args.tensors)
+        .map(|(file, path)| file.elements().map_err(|e| file_err(path, e)))
+        .collect::<Result<_, _>>()?;
+    let bytes_kind = if args.binary {
+        StringKind::Binary
+    } else {
+        StringKind::Text
+    };
+    let tensors: Vec<Tensor<'_>> = elements
         .iter()
-        .zip(&strs)
         .zip(&tensor_files)
-        .map(|((p, strs), file)| {
-            let data = match p {
-                Prepared::Fixed(dtype, bytes) => TensorData::Raw { dtype: *dtype, bytes },
-                Prepared::Unicode(_) => TensorData::Str(strs),
-                Prepared::Bytes(b) => TensorData::Bytes(b),
-            };
-            Tensor::new(data, &file.shape)
-        })
+        .map(|(e, file)| Tensor::new(e.tensor_data(bytes_kind), file.shape()))
         .collect();
 
     let mut inputs = BatchPrediction::new();
@@ -125,22 +108,30 @@ pub fn run(args: &EncodeArgs) -> Result<(), CliError> {
         let context = context(&err, args);
         CliError::Encode { err, context }
     })?;
-    let bytes = match args.envelope {
+    // Checked before the output is touched (a framed reply too long for
+    // its prefix), so that nothing is written for it.
+    let len = match args.envelope {
         Some(env) => encoder
-            .encode_reply_to_vec(env)
+            .reply_len(env)
             .map_err(|err| CliError::Encode { err, context: None })?,
-        None => encoder.encode_to_vec(),
+        None => encoder.encoded_len(),
     };
-    if let Some(path) = output::write(&args.output, &bytes)? {
+    let written = output::write_with(&args.output, |w| {
+        match args.envelope {
+            Some(env) => encoder.write_reply_to(env, w)?,
+            None => encoder.write_to(w)?,
+        };
+        Ok(())
+    })?;
+    if let Some(path) = written {
         let what = match args.envelope {
             Some(env) if env.framed => format!(" as a framed reply (seqid {})", env.seqid),
             Some(env) => format!(" as a reply (seqid {})", env.seqid),
             None => String::new(),
         };
         eprintln!(
-            "bprwire: wrote {} records{what}, {} bytes to {}",
+            "bprwire: wrote {} records{what}, {len} bytes to {}",
             encoder.batch_size(),
-            bytes.len(),
             path.display()
         );
     }
@@ -165,6 +156,9 @@ fn context(err: &Error, args: &EncodeArgs) -> Option<String> {
     match err {
         Error::ElementCountMismatch { input: i, .. }
         | Error::RawByteLength { input: i, .. }
+        | Error::InvalidUtf8 { input: i, .. }
+        | Error::PaddedLength { input: i, .. }
+        | Error::ShapeOverflow { input: i, .. }
         | Error::UnsupportedDataType { input: i, .. }
         | Error::TooLarge { input: Some(i), .. } => input(i),
         Error::ScalarTensor { index, .. } | Error::BatchSizeMismatch { index, .. } => tensor(*index),

@@ -38,6 +38,21 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// Writing stdout failed.
+    pub fn stdout(err: io::Error) -> Self {
+        CliError::Output {
+            target: "stdout".into(),
+            err,
+        }
+    }
+
+    /// Whether the reader of stdout went away (`| head`): the program then
+    /// ends quietly with status 0, as `cat` and `grep` do.
+    pub fn is_closed_stdout(&self) -> bool {
+        matches!(self, CliError::Output { target, err }
+            if target == "stdout" && err.kind() == io::ErrorKind::BrokenPipe)
+    }
+
     /// An error about input file `path`.
     pub fn file(path: &Path, msg: impl Into<String>) -> Self {
         CliError::File {

@@ -1,7 +1,8 @@
 //! The `bprwire` command line: everything the binary needs that the
-//! library does not (argument parsing, `.npy` reading, output files). It
-//! lives beside `main.rs`, not in the library, so the library never
-//! depends on clap or npyz.
+//! library does not (argument parsing, output files). It lives beside
+//! `main.rs`, not in the library, so the library never depends on clap.
+//! `.npy` reading is the library's `npy` module (feature `npy`), so that
+//! the fuzz targets reach it too.
 
 pub mod bench;
 pub mod demo;
@@ -9,5 +10,4 @@ pub mod encode;
 pub mod error;
 pub mod inspect;
 pub mod json;
-pub mod npy;
 pub mod output;

@@ -1,7 +1,17 @@
-//! Where encoded bytes go: a file, or stdout for `-o -`.
+//! Where encoded bytes go: a file, or stdout for `-o -`, always streamed.
+//!
+//! A regular file (or a path that does not exist yet) is never written in
+//! place: the bytes go to a temporary file in the same folder, which is
+//! flushed to disk and renamed over the target only when every byte is
+//! there. On any failure (a full disk, a file-size limit, a writer error)
+//! the temporary file is removed and the old output is left as it was. A
+//! target that is not a regular file (`-`, a pipe, `/dev/null`, a device)
+//! is written directly: renaming over it would replace it.
 
-use std::io::Write;
-use std::path::Path;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::error::CliError;
 
@@ -10,24 +20,93 @@ pub fn is_stdout(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
-/// Writes `bytes` to `path` (stdout for `-`). Returns the path when a file
-/// was written, so the caller can report it; `None` for stdout, where a
-/// report would mix with the data a pipe expects.
-pub fn write<'p>(path: &'p Path, bytes: &[u8]) -> Result<Option<&'p Path>, CliError> {
+/// Writes to `path` (stdout for `-`) whatever `write` writes, and returns
+/// the path when a file was written, so the caller can report it (`None`
+/// for stdout, where a report would mix with the data a pipe expects).
+///
+/// `write` gets a writer that needs no more buffering (the encoder's sinks
+/// stage their own writes).
+pub fn write_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<Option<&Path>, CliError> {
     if is_stdout(path) {
-        let mut out = std::io::stdout().lock();
-        out.write_all(bytes)
+        let mut out = io::stdout().lock();
+        write(&mut out)
             .and_then(|()| out.flush())
-            .map_err(|err| CliError::Output {
-                target: "stdout".into(),
-                err,
-            })?;
-        Ok(None)
-    } else {
-        std::fs::write(path, bytes).map_err(|err| CliError::Output {
-            target: path.display().to_string(),
-            err,
-        })?;
-        Ok(Some(path))
+            .map_err(CliError::stdout)?;
+        return Ok(None);
     }
+    let fail = |err| CliError::Output {
+        target: path.display().to_string(),
+        err,
+    };
+    match fs::metadata(path) {
+        // A pipe, a device: written directly, never renamed over.
+        Ok(meta) if !meta.is_file() => {
+            let mut file = OpenOptions::new().write(true).open(path).map_err(fail)?;
+            write(&mut file).and_then(|()| file.flush()).map_err(fail)?;
+        }
+        // A regular file (through any symlinks), or nothing yet.
+        Ok(_) => replace(&fs::canonicalize(path).map_err(fail)?, write).map_err(fail)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => replace(path, write).map_err(fail)?,
+        Err(e) => return Err(fail(e)),
+    }
+    Ok(Some(path))
+}
+
+/// Writes through a temporary file beside `target` and renames it over
+/// `target` once every byte is written and synced; on failure removes it.
+fn replace(target: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+    let (tmp, mut file) = temporary_beside(target)?;
+    let result = (|| {
+        if let Ok(meta) = fs::metadata(target) {
+            // Keep the mode of the file being replaced.
+            file.set_permissions(meta.permissions())?;
+        }
+        write(&mut file)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, target)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A new file `.NAME.bprwire-PID-N.tmp` in `target`'s folder.
+fn temporary_beside(target: &Path) -> io::Result<(PathBuf, File)> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = target.file_name().map_or("out".into(), |n| n.to_string_lossy());
+    loop {
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.bprwire-{}-{n}.tmp", std::process::id()));
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Writes `text` to stdout (reports, JSON lines), as an error naming stdout.
+pub fn print(text: &str) -> Result<(), CliError> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(CliError::stdout)
+}
+
+/// Writes one line to stdout, as an error naming stdout.
+pub fn println(args: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    let mut out = io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .map_err(CliError::stdout)
 }
