@@ -1,5 +1,5 @@
 // twml's DataRecord: one prediction row of a BatchPredictionResponse.
-// Field ids and types follow ../shared/wire-spec.md (the contract).
+// Field ids and types: docs/wire-format.md.
 
 include "tensor.thrift"
 

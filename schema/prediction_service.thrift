@@ -1,5 +1,5 @@
 // The prediction service whose getBatchPrediction reply carries the
-// BatchPredictionResponse that bprwire writes. See ../shared/wire-spec.md.
+// BatchPredictionResponse that bprwire writes. See docs/wire-format.md.
 
 include "data.thrift"
 

@@ -1,5 +1,5 @@
 // Tensor types of twml's DataRecord, as the BatchPredictionResponse carries them.
-// Field ids, types and enum values follow ../shared/wire-spec.md (the contract).
+// Field ids, types and enum values: docs/wire-format.md.
 
 namespace java com.twitter.ml.api
 namespace py com.twitter.ml.api

@@ -14,7 +14,9 @@ pub type Shape = SmallVec<[usize; 4]>;
 /// key `j`).
 #[derive(Clone, Copy, Debug)]
 pub enum Values<'a> {
-    /// `float32` predictions; widened to double exactly, as twml does.
+    /// `float32` predictions; widened to double as twml does: exactly,
+    /// except that a signalling NaN comes out quiet (see
+    /// `docs/wire-format.md`).
     F32(&'a [f32]),
     /// `float64` predictions.
     F64(&'a [f64]),

@@ -19,7 +19,8 @@
 //! # Ok::<(), bprwire::Error>(())
 //! ```
 //!
-//! The wire contract (field ids, twml's rules) is `shared/wire-spec.md`;
+//! The wire format (every struct and field id, twml's rules, where
+//! bprwire differs from twml) is `docs/wire-format.md` in the repository;
 //! `docs/architecture.md` shows how data flows through the modules.
 //!
 //! Only little-endian targets are supported: raw tensors are written as

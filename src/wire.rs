@@ -1,7 +1,7 @@
 //! Thrift binary protocol: type codes, the field ids of the contract, fixed
 //! sizes, and a cursor that writes into an exactly-sized output slice.
 //!
-//! See `../shared/wire-spec.md` for the contract these constants encode.
+//! `docs/wire-format.md` describes the format these constants encode.
 
 /// Thrift type codes (binary protocol).
 pub(crate) mod ttype {

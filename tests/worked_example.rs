@@ -1,4 +1,4 @@
-//! The spec's worked example (`shared/wire-spec.md`), byte for byte.
+//! The worked example of `docs/wire-format.md`, byte for byte.
 
 use bprwire::BatchPrediction;
 
@@ -56,4 +56,23 @@ fn workloads_encode_like_the_reference() {
     bprwire::workloads::get("w3").unwrap().with_inputs(|bp| {
         assert_eq!(bp.encoded_len().unwrap(), 9 + 4096 * (10 + 16 * 64));
     });
+}
+
+/// What the docs say of f32 widening: exact for every value that is not a
+/// NaN; a signalling NaN comes out quiet, at every level, as twml's C++
+/// cast makes it.
+#[test]
+fn a_signalling_nan_is_widened_quiet_at_every_level() {
+    let values = [f32::from_bits(0x7f80_0001), 0.1, f32::from_bits(0xffc0_1234)];
+    for level in bprwire::Level::available() {
+        let bytes = BatchPrediction::new()
+            .continuous(&[1, 2, 3], &values, &[1, 3])
+            .level(level)
+            .encode_to_vec()
+            .unwrap();
+        let value = |j: usize| u64::from_be_bytes(bytes[8 + 9 + 16 * j + 8..][..8].try_into().unwrap());
+        assert_eq!(value(0), 0x7ff8_0000_2000_0000, "at {level}");
+        assert_eq!(value(1), f64::from(0.1f32).to_bits(), "at {level}");
+        assert_eq!(value(2), 0xfff8_0246_8000_0000, "at {level}");
+    }
 }

@@ -39,8 +39,10 @@ pub fn swap4(src: &[u8], dst: &mut [u8]) {
     }
 }
 
-/// Widens little-endian `f32` to big-endian `f64` (exact: every f32 is a
-/// double; NaN payloads are kept the way the hardware conversion keeps them).
+/// Widens little-endian `f32` to big-endian `f64`: exact for every value
+/// that is not a NaN. A NaN keeps its sign and payload and comes out quiet,
+/// as the hardware conversion (and twml's C++ cast) makes it: a signalling
+/// NaN `0x7f800001` becomes `0x7ff8000020000000`.
 #[inline]
 pub fn f32_to_f64_be(src: &[u8], dst: &mut [u8]) {
     assert!(

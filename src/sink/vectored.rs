@@ -200,7 +200,9 @@ impl<'a> Emit<'a> for Vectored<'a> {
 impl<'a> Encoder<'a> {
     /// The response as a [`Vectored`] plan: raw tensor rows and strings of
     /// at least [`DEFAULT_MIN_BORROW`] bytes point into the inputs,
-    /// everything else is built into one owned buffer.
+    /// everything else is built into one owned buffer, which is as large as
+    /// what is not borrowed (the whole response, less the borrowed pieces;
+    /// see the [module docs](crate::sink)).
     pub fn vectored(&self) -> Vectored<'a> {
         let mut v = Vectored::default();
         self.vectored_into(&mut v, DEFAULT_MIN_BORROW);
