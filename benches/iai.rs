@@ -47,6 +47,45 @@ fn thrift_build_encode((w, mut buf): (Workload, Vec<u8>)) -> (Workload, Vec<u8>)
     (w, buf)
 }
 
+/// Outside the measurement: W6's strings (leaked, so that the borrowed
+/// lists are built here too, not in the measured function) as `&str`s or
+/// as `&[u8]`s, and an output buffer of the right size.
+fn setup_w6_strings(as_bytes: bool) -> (Vec<&'static str>, Vec<&'static [u8]>, bool, Vec<u8>) {
+    let w = workloads::get("W6").expect("known workload");
+    let strings: Vec<String> = w.with_inputs(|bp| match bp.dense_input().unwrap().tensors[0].data() {
+        ::bprwire::TensorData::Str(v) => v.iter().map(|s| s.to_string()).collect(),
+        _ => unreachable!("W6 is a string tensor"),
+    });
+    let strings: &'static [String] = Vec::leak(strings);
+    let strs: Vec<&'static str> = strings.iter().map(String::as_str).collect();
+    let bytes: Vec<&'static [u8]> = strings.iter().map(String::as_bytes).collect();
+    let len = w.with_inputs(|bp| bp.encoded_len().unwrap());
+    (strs, bytes, as_bytes, vec![0u8; len])
+}
+
+// W6's strings as `&str` and as `&[u8]` (`TensorData::Bytes`) with no
+// allocation inside: the same bytes out; the difference is the UTF-8 check
+// a StringTensor needs for byte strings (`&str`s need none).
+#[library_benchmark]
+#[bench::w6_str(setup = setup_w6_strings, args = (false))]
+#[bench::w6_bytes(setup = setup_w6_strings, args = (true))]
+fn bprwire_strings(
+    (strs, bytes, as_bytes, mut buf): (Vec<&'static str>, Vec<&'static [u8]>, bool, Vec<u8>),
+) -> (Vec<&'static str>, Vec<&'static [u8]>, Vec<u8>) {
+    {
+        let data = if as_bytes {
+            ::bprwire::TensorData::Bytes(&bytes)
+        } else {
+            ::bprwire::TensorData::Str(&strs)
+        };
+        let tensors = [::bprwire::Tensor::new(data, &[64, 3])];
+        let bp = ::bprwire::BatchPrediction::new().dense(&[300], &tensors);
+        let enc = black_box(&bp).encoder().unwrap();
+        black_box(enc.encode_into(black_box(&mut buf)).unwrap());
+    }
+    (strs, bytes, buf)
+}
+
 /// Outside the measurement: as [`setup`], at a forced kernel level.
 fn setup_level(id: &str, level: &str) -> (Workload, Level, Vec<u8>) {
     let (w, buf) = setup(id);
@@ -179,7 +218,7 @@ fn sink_vectored(
     (w, plan)
 }
 
-library_benchmark_group!(name = encode; benchmarks = bprwire, bprwire_level, thrift_build_encode);
+library_benchmark_group!(name = encode; benchmarks = bprwire, bprwire_strings, bprwire_level, thrift_build_encode);
 library_benchmark_group!(name = decode; benchmarks = bprwire_decode, thrift_decode);
 library_benchmark_group!(name = sink; benchmarks = sink_write_to, sink_vectored);
 main!(library_benchmark_groups = encode, decode, sink);

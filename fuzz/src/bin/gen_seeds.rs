@@ -91,10 +91,17 @@ fn main() {
     for (i, s) in decode.iter().enumerate() {
         std::fs::write(dir.join(format!("seed-{i:04}")), s).unwrap();
     }
+    let npy = npy_seeds();
+    let dir = out.join("npy");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, s) in npy.iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i:04}")), s).unwrap();
+    }
     println!(
-        "{} seeds per encoder target, {} for decode, in {}",
+        "{} seeds per encoder target, {} for decode, {} for npy, in {}",
         seeds.len(),
         decode.len(),
+        npy.len(),
         out.display()
     );
 }
@@ -174,5 +181,49 @@ fn all_field_responses() -> Vec<bprwire_reference::BatchPredictionResponse> {
         let empty = DataRecord::new(None, None, None, None, None, None, None, None, None);
         out.push(bprwire_reference::BatchPredictionResponse::new(vec![rec, empty]));
     }
+    out
+}
+
+/// An npy file (format `version`.0) with this header dict text and data.
+fn npy_file(version: u8, dict: &str, data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x93, b'N', b'U', b'M', b'P', b'Y', version, 0];
+    let text = format!("{dict}\n");
+    if version == 1 {
+        out.extend((text.len() as u16).to_le_bytes());
+    } else {
+        out.extend((text.len() as u32).to_le_bytes());
+    }
+    out.extend(text.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// Seeds of the `npy` target: a valid file of every accepted dtype (both
+/// byte orders where numpy has them), shapes of rank 0 to 3 with zero
+/// dims, the three format versions, and the hostile headers found so far.
+fn npy_seeds() -> Vec<Vec<u8>> {
+    let dict = |descr: &str, shape: &str| format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    let mut out = Vec::new();
+    for (descr, size) in [
+        ("<f4", 4), (">f4", 4), ("<f8", 8), (">f8", 8), ("<i4", 4), (">i4", 4), ("<i8", 8), (">i8", 8),
+        ("|u1", 1), ("|b1", 1), ("<U2", 8), (">U2", 8), ("|S3", 3), ("|S0", 0), ("<U0", 0),
+    ] {
+        for (shape, count) in [("(2, 3)", 6usize), ("(4,)", 4), ("()", 1), ("(0, 5)", 0), ("(2, 1, 2)", 4)] {
+            let data: Vec<u8> = (0..count * size).map(|i| if descr.contains('U') { (i % 4 == 0) as u8 * 0x61 } else { i as u8 }).collect();
+            out.push(npy_file(1, &dict(descr, shape), &data));
+        }
+    }
+    out.push(npy_file(2, &dict("<f4", "(1,)"), &[0, 0, 128, 63]));
+    out.push(npy_file(3, &dict("|S2", "(1,)"), b"\xff\xfe"));
+    out.push(npy_file(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", &[0; 16]));
+    out.push(npy_file(1, "{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }", &[0; 4]));
+    // The hostile ones: a header claiming 2^31-1 empty strings; hex and
+    // underscored dims; an overflowing shape.
+    out.push(npy_file(1, &dict("|S0", "(2147483647,)"), &[]));
+    out.push(npy_file(1, &dict("<U0", "(2147483647,)"), &[]));
+    out.push(npy_file(1, &dict("<f4", "(0x100000000, 0x100000000)"), &[]));
+    out.push(npy_file(1, &dict("<f4", "(4_294_967_296, 4_294_967_296)"), &[]));
+    out.push(npy_file(1, &dict("<f4", "(1099511627776, 1099511627776)"), &[]));
+    out.push(npy_file(1, &dict("<f4", "(2147483647, 0)"), &[]));
     out
 }
