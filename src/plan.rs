@@ -582,6 +582,9 @@ impl Plan<'_> {
         let min = min.max(1);
         self.tensors.iter().any(|t| match t.source {
             Source::Fixed { .. } => t.conversion.is_none() && t.row_in >= min,
+            // No fixed-width string is longer than its width: no scan needed
+            // (nor one over 2^31 empty strings).
+            Source::Strings(Strings::Padded { width, .. }) if width < min => false,
             Source::Strings(v) => v
                 .try_for_each(0..self.batch * t.row_in, |s| {
                     if s.len() >= min {

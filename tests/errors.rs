@@ -496,3 +496,29 @@ fn padded_strings_must_be_whole_elements() {
     let enc = BatchPrediction::new().dense(&[3], &t).encoder().unwrap();
     assert_eq!(enc.batch_size(), 3);
 }
+
+/// A header can claim 2^31-1 empty fixed-width strings in a few bytes:
+/// planning them is O(1) (no loop over the claimed count), and the size is
+/// exact.
+#[test]
+fn two_billion_empty_padded_strings_plan_at_once() {
+    let len = |rows: usize| {
+        let t = [Tensor::new(
+            TensorData::Padded {
+                bytes: b"",
+                width: 0,
+                kind: StringKind::Text,
+            },
+            &[rows],
+        )];
+        let len = BatchPrediction::new()
+            .dense(&[1], &t)
+            .encoder()
+            .unwrap()
+            .encoded_len();
+        len
+    };
+    let (one, two) = (len(1), len(2));
+    let n = i32::MAX as usize;
+    assert_eq!(len(n), one + (n - 1) * (two - one));
+}
