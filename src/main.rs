@@ -229,14 +229,7 @@ struct DemoCli {
 }
 
 fn main() -> ExitCode {
-    // SAFETY: called first thing, before any other thread exists;
-    // SIG_IGN is a valid disposition for SIGXFSZ. With it ignored, writing
-    // past a file-size limit (`ulimit -f`) is an EFBIG error that the
-    // output code handles (the old file kept, the temporary one removed)
-    // instead of a signal that kills the process mid-write.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
+    cli::signals::init();
     let cli = Cli::parse();
     // A cap that names no level slows every kernel down: never silently.
     if let Some(warning) = bprwire::MaxLevel::from_env().warning() {

@@ -2231,3 +2231,56 @@ fn hex_and_underscored_dims_are_refused_cleanly() {
         )],
     );
 }
+
+/// Interrupted (SIGINT, SIGTERM) while writing a large file: the temporary
+/// file is removed, the previous output is intact, and the process ends as
+/// the signal ends it.
+#[test]
+fn an_interrupted_write_leaves_no_temporary_file() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = TempDir::new("interrupted");
+    dir.put("tk.npy", &keys_npy(&[1]));
+    dir.put("z.npy", &npy("<f4", &[50_000_000, 0], &[]));
+    dir.put("out.bin", b"the previous output");
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bprwire"))
+            .args([
+                "encode",
+                "--tensor-keys",
+                "tk.npy",
+                "--tensor",
+                "z.npy",
+                "-o",
+                "out.bin",
+            ])
+            .current_dir(&dir.0)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the temporary file has bytes in it.
+        let started = std::time::Instant::now();
+        loop {
+            let writing = leftovers(&dir, &["tk.npy", "z.npy", "out.bin"])
+                .iter()
+                .any(|n| std::fs::metadata(dir.0.join(n)).is_ok_and(|m| m.len() > 0));
+            if writing {
+                break;
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "bprwire ended before it was interrupted"
+            );
+            assert!(started.elapsed().as_secs() < 30, "no temporary file appeared");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        // SAFETY: sending a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.signal(), Some(sig), "{}", stderr(&out));
+        assert_eq!(
+            leftovers(&dir, &["tk.npy", "z.npy", "out.bin"]),
+            Vec::<String>::new()
+        );
+        assert_eq!(dir.read("out.bin"), b"the previous output");
+    }
+}

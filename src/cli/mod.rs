@@ -11,3 +11,4 @@ pub mod error;
 pub mod inspect;
 pub mod json;
 pub mod output;
+pub mod signals;

@@ -3,10 +3,11 @@
 //! A regular file (or a path that does not exist yet) is never written in
 //! place: the bytes go to a temporary file in the same folder, which is
 //! flushed to disk and renamed over the target only when every byte is
-//! there. On any failure (a full disk, a file-size limit, a writer error)
-//! the temporary file is removed and the old output is left as it was. A
-//! target that is not a regular file (`-`, a pipe, `/dev/null`, a device)
-//! is written directly: renaming over it would replace it.
+//! there. On any failure (a full disk, a file-size limit, a writer error, a
+//! SIGINT, SIGTERM or SIGHUP) the temporary file is removed and the old
+//! output is left as it was. A target that is not a regular file (`-`, a
+//! pipe, `/dev/null`, a device) is written directly: renaming over it
+//! would replace it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::error::CliError;
+use super::signals;
 
 /// True when `path` means stdout.
 pub fn is_stdout(path: &Path) -> bool {
@@ -59,6 +61,9 @@ pub fn write_with(
 /// `target` once every byte is written and synced; on failure removes it.
 fn replace(target: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let (tmp, mut file) = temporary_beside(target)?;
+    // Removed by the signal handler too, if SIGINT/SIGTERM/SIGHUP ends the
+    // process before the rename.
+    let _registered = signals::remove_on_signal(&tmp);
     let result = (|| {
         if let Ok(meta) = fs::metadata(target) {
             // Keep the mode of the file being replaced.
