@@ -2284,3 +2284,41 @@ fn an_interrupted_write_leaves_no_temporary_file() {
         assert_eq!(dir.read("out.bin"), b"the previous output");
     }
 }
+
+/// A target that may not be written (here immutable, which binds root too)
+/// is refused up front: exit 1 with the reason, the file as it was, and no
+/// temporary file left. (Without `chattr`, or on a filesystem without
+/// immutable files, there is nothing to check.)
+#[test]
+fn a_target_that_may_not_be_written_is_refused_and_kept() {
+    let dir = TempDir::new("immutable");
+    dir.put("keys.npy", &keys_npy(&[1]));
+    dir.put("v.npy", &npy("<f4", &[1], &[0; 4]));
+    dir.put("locked.bin", b"locked");
+    let lock = |flag: &str| {
+        Command::new("chattr")
+            .args([flag, "locked.bin"])
+            .current_dir(&dir.0)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !lock("+i") {
+        eprintln!("skipped: chattr +i is not available here");
+        return;
+    }
+    let out = dir.run(&[
+        "encode",
+        "--keys",
+        "keys.npy",
+        "--values",
+        "v.npy",
+        "-o",
+        "locked.bin",
+    ]);
+    let kept = dir.read("locked.bin");
+    let left = leftovers(&dir, &["keys.npy", "v.npy", "locked.bin"]);
+    assert!(lock("-i"), "chattr -i");
+    assert_fails(&out, 1, &["cannot write locked.bin", "Operation not permitted"]);
+    assert_eq!(kept, b"locked");
+    assert_eq!(left, Vec::<String>::new());
+}

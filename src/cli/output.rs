@@ -60,6 +60,11 @@ pub fn write_with(
 /// Writes through a temporary file beside `target` and renames it over
 /// `target` once every byte is written and synced; on failure removes it.
 fn replace(target: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+    if target.exists() {
+        // A file we may not write stays refused, as writing it in place
+        // would be (renaming over it needs only the folder's permission).
+        OpenOptions::new().write(true).open(target)?;
+    }
     let (tmp, mut file) = temporary_beside(target)?;
     // Removed by the signal handler too, if SIGINT/SIGTERM/SIGHUP ends the
     // process before the rename.
