@@ -633,7 +633,7 @@ fn string_bytes(
     let mut element = 0usize;
     strings.try_for_each(0..count, |s| {
         check_size(Some(input), Size::StringBytes { element }, s.len())?;
-        if utf8 && !is_utf8(s) {
+        if utf8 && !wire::is_utf8(s) {
             return Err(not_utf8(input, s, element, row_elems));
         }
         total = add(total, 4 + s.len())?;
@@ -641,21 +641,6 @@ fn string_bytes(
         Ok(())
     })?;
     Ok(total)
-}
-
-/// Whether `s` is UTF-8: SIMD (simdutf8) for long strings; a short one is
-/// first tried as ASCII, a word at a time, which costs a third of the
-/// validators' short-input path (simdutf8 hands inputs under 64 bytes to
-/// std's; iai, W6 as byte strings: 34 against 94 instructions a string,
-/// see docs/benchmarks.md).
-#[inline]
-fn is_utf8(s: &[u8]) -> bool {
-    const SIMD_FROM: usize = 64;
-    if s.len() < SIMD_FROM {
-        s.is_ascii() || simdutf8::basic::from_utf8(s).is_ok()
-    } else {
-        simdutf8::basic::from_utf8(s).is_ok()
-    }
 }
 
 /// The error for string number `element` (flat), built only when one is

@@ -6,6 +6,14 @@
 //! every one-byte change of those encodings is either refused with an
 //! offset inside the input or decodes to something that re-encodes
 //! consistently; and one test per refusal rule, with its exact offset.
+//!
+//! Every input is also decoded with the fast path off
+//! (`decode_response_general`): both paths must accept the same inputs
+//! with the same views and refuse the same ones with the same error. The
+//! fast path is exercised hardest by bprwire's own encodings, mutated
+//! (`bprwire_layout_mutations`).
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -97,8 +105,49 @@ fn response() -> impl Strategy<Value = BatchPredictionResponse> {
     vec(record(), 0..4).prop_map(BatchPredictionResponse::new)
 }
 
+/// Decodes `bytes` with and without the fast path: the same result, or
+/// the same error. Returns the (fast) result.
+fn both_ways(bytes: &[u8]) -> Result<decode::Response<'_>, decode::DecodeError> {
+    let fast = decode::decode_response(bytes);
+    let general = decode::decode_response_general(bytes);
+    match (&fast, &general) {
+        (Ok(f), Ok(g)) => {
+            assert_eq!(f.reencode(), g.reencode(), "views differ: {bytes:02x?}");
+            assert_eq!(f.len(), g.len());
+            assert_eq!(f.skipped_fields(), g.skipped_fields());
+            assert_eq!(f.is_canonical(), g.is_canonical());
+            assert_eq!(f.encoded_len(), g.encoded_len());
+        }
+        (Err(f), Err(g)) => assert_eq!(f, g, "errors differ: {bytes:02x?}"),
+        _ => panic!("one path accepts, the other refuses: fast {fast:?}, general {general:?}: {bytes:02x?}"),
+    }
+    fast
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// bprwire's own encodings (the layout the fast path reads), whole, cut
+    /// short and with one byte changed: both paths agree on every one.
+    #[test]
+    fn bprwire_layout_mutations(
+        c in common::case(common::Inputs::Both),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let views = c.views();
+        let tensors = c.tensors(&views);
+        let bytes = c.inputs(&tensors).encode_to_vec().unwrap();
+        let whole = both_ways(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(whole.reencode(), bytes.clone());
+        for n in (0..bytes.len()).step_by(1 + bytes.len() / 64) {
+            prop_assert!(both_ways(&bytes[..n]).is_err());
+        }
+        let mut changed = bytes.clone();
+        let i = at.index(changed.len());
+        changed[i] = byte;
+        let _ = both_ways(&changed);
+    }
 
     /// Reference-encoded responses of every kind: the views hold the
     /// reference's values (doubles compared by bits through the encoder)
@@ -106,7 +155,7 @@ proptest! {
     #[test]
     fn views_equal_reference(resp in response()) {
         let bytes = bprwire_reference::serialize(&resp);
-        let view = decode::decode_response(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let view = both_ways(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(view.len(), resp.predictions.len());
         prop_assert_eq!(view.encoded_len(), bytes.len());
         prop_assert!(view.is_canonical());
@@ -122,7 +171,7 @@ proptest! {
     fn truncations_are_refused(resp in response()) {
         let bytes = bprwire_reference::serialize(&resp);
         for n in 0..bytes.len() {
-            let e = decode::decode_response(&bytes[..n]).expect_err("a prefix decoded");
+            let e = both_ways(&bytes[..n]).expect_err("a prefix decoded");
             prop_assert!(e.offset() <= n, "offset {} past the input ({n} bytes)", e.offset());
         }
     }
@@ -135,7 +184,7 @@ proptest! {
         let mut bytes = bprwire_reference::serialize(&resp);
         let i = at.index(bytes.len());
         bytes[i] = byte;
-        match decode::decode_response(&bytes) {
+        match both_ways(&bytes) {
             Err(e) => prop_assert!(e.offset() <= bytes.len()),
             Ok(view) => {
                 let again = view.reencode();

@@ -26,6 +26,15 @@ pub(crate) mod sealed {
         const FIXED: bool = false;
         /// Reads and checks one value (after its field or container header).
         fn read(r: &mut Reader<'a>) -> Result<Self>;
+        /// Re-reads one value from checked bytes (a view being iterated):
+        /// `read` without building a `Result` (the structs with a fast
+        /// path try it first).
+        #[inline]
+        fn read_checked(r: &mut Reader<'a>) -> Option<Self> {
+            let value = Self::read(r);
+            debug_assert!(value.is_ok(), "re-reading checked bytes failed");
+            value.ok()
+        }
         /// For a `FIXED` type: the value in exactly `MIN` checked bytes.
         /// Iterators over fixed-size containers use it instead of `read`.
         fn from_fixed(_b: &'a [u8]) -> Option<Self> {
@@ -161,7 +170,7 @@ impl<'a, T: Element<'a>> List<'a, T> {
     #[inline]
     pub fn iter(&self) -> Iter<'a, T> {
         Iter {
-            r: Reader::new(self.bytes),
+            r: Reader::checked(self.bytes),
             left: self.len,
             _t: PhantomData,
         }
@@ -294,9 +303,7 @@ impl<'a, T: Element<'a>> Iterator for Iter<'a, T> {
         if T::FIXED {
             return T::from_fixed(self.r.bytes(T::MIN).ok()?);
         }
-        let item = T::read(&mut self.r);
-        debug_assert!(item.is_ok(), "re-reading checked bytes failed");
-        item.ok()
+        T::read_checked(&mut self.r)
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.left, Some(self.left))
@@ -380,11 +387,19 @@ impl<'a, K: Element<'a>, V: Element<'a>> Map<'a, K, V> {
         self.bytes
     }
 
+    pub(crate) fn from_parts(bytes: &'a [u8], len: usize) -> Self {
+        Map {
+            bytes,
+            len,
+            _kv: PhantomData,
+        }
+    }
+
     /// The entries, in wire order. Cannot fail (checked at decode).
     #[inline]
     pub fn iter(&self) -> MapIter<'a, K, V> {
         MapIter {
-            r: Reader::new(self.bytes),
+            r: Reader::checked(self.bytes),
             left: self.len,
             _kv: PhantomData,
         }
@@ -466,9 +481,8 @@ impl<'a, K: Element<'a>, V: Element<'a>> Iterator for MapIter<'a, K, V> {
             let (k, v) = b.split_at(K::MIN);
             return Some((K::from_fixed(k)?, V::from_fixed(v)?));
         }
-        let entry = K::read(&mut self.r).and_then(|k| Ok((k, V::read(&mut self.r)?)));
-        debug_assert!(entry.is_ok(), "re-reading checked bytes failed");
-        entry.ok()
+        let k = K::read_checked(&mut self.r)?;
+        Some((k, V::read_checked(&mut self.r)?))
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.left, Some(self.left))

@@ -38,6 +38,7 @@
 
 mod element;
 mod error;
+mod fast;
 mod reader;
 mod record;
 
@@ -130,8 +131,26 @@ impl PartialEq for Response<'_> {
 
 /// Decodes a `BatchPredictionResponse` that is exactly `bytes` (a byte
 /// after its end is an error).
+///
+/// Records and tensors in the layout bprwire (and twml) writes are read by
+/// a fast path that checks the same things; anything else goes through the
+/// general reader. Both give the same views and the same errors
+/// ([`decode_response_general`] reads everything the general way, for
+/// tests that compare them).
 pub fn decode_response(bytes: &[u8]) -> Result<Response<'_>, DecodeError> {
+    decode_with(Reader::new(bytes))
+}
+
+/// [`decode_response`] with the fast path off: every struct through the
+/// general reader. The views and errors are the same, only slower; it
+/// exists so that tests and fuzz targets can check exactly that.
+pub fn decode_response_general(bytes: &[u8]) -> Result<Response<'_>, DecodeError> {
     let mut r = Reader::new(bytes);
+    r.fast = false;
+    decode_with(r)
+}
+
+fn decode_with(mut r: Reader<'_>) -> Result<Response<'_>, DecodeError> {
     let resp = read_response(&mut r)?;
     if r.remaining() != 0 {
         return Err(r.err_at(r.pos(), DecodeErrorKind::TrailingBytes { count: r.remaining() }));

@@ -16,6 +16,12 @@ pub struct Reader<'a> {
     pub(crate) item: &'static str,
     pub(crate) skipped: usize,
     pub(crate) canonical: bool,
+    /// Whether records and tensors in bprwire's layout take the fast path
+    /// (`decode/fast.rs`); off only to test the general reader alone.
+    pub(crate) fast: bool,
+    /// The bytes were checked already (a view being iterated): the fast
+    /// path needs only the extents of strings and bools, not their checks.
+    pub(crate) trusted: bool,
 }
 
 pub(crate) type Result<T> = core::result::Result<T, DecodeError>;
@@ -29,7 +35,71 @@ impl<'a> Reader<'a> {
             item: "",
             skipped: 0,
             canonical: true,
+            fast: true,
+            trusted: false,
         }
+    }
+
+    /// A reader over bytes a [`Reader::new`] already checked (a view's
+    /// contents, re-read when it is iterated).
+    #[inline]
+    pub(crate) fn checked(buf: &'a [u8]) -> Self {
+        Reader {
+            trusted: true,
+            ..Reader::new(buf)
+        }
+    }
+
+    /// The whole input.
+    #[inline(always)]
+    pub(crate) fn buf(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    /// The nesting depth (structs and containers entered).
+    #[inline]
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Moves back to `pos` (a position this reader was at).
+    #[inline]
+    pub(crate) fn rewind(&mut self, pos: usize) {
+        debug_assert!(pos <= self.pos);
+        self.pos = pos;
+    }
+
+    /// The next `N` bytes, if there are that many (nothing consumed).
+    #[inline(always)]
+    pub(crate) fn peek<const N: usize>(&self) -> Option<&'a [u8; N]> {
+        self.buf.get(self.pos..)?.first_chunk::<N>()
+    }
+
+    /// Moves past `n` bytes that [`peek`](Self::peek) showed are there.
+    #[inline(always)]
+    pub(crate) fn pos_add(&mut self, n: usize) {
+        debug_assert!(n <= self.remaining());
+        self.pos += n;
+    }
+
+    /// The next `n` bytes, consumed; `None` (nothing consumed) if the input
+    /// ends first. The fast path's read: no error is built.
+    #[inline(always)]
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let b = self.buf.get(self.pos..)?.get(..n)?;
+        self.pos += n;
+        Some(b)
+    }
+
+    /// Consumes `expected` if the input continues with exactly it (a
+    /// fixed-size compare, no loop).
+    #[inline(always)]
+    pub(crate) fn take_if<const N: usize>(&mut self, expected: [u8; N]) -> bool {
+        let found = self.peek::<N>() == Some(&expected);
+        if found {
+            self.pos += N;
+        }
+        found
     }
 
     pub(crate) fn pos(&self) -> usize {

@@ -63,7 +63,14 @@ const RECORD: &[(i16, u8, &str)] = &[
 impl<'a> Wire<'a> for Record<'a> {
     const TTYPE: u8 = ttype::STRUCT;
     const MIN: usize = 1;
+    #[inline]
+    fn read_checked(r: &mut Reader<'a>) -> Option<Self> {
+        r.fast_record().or_else(|| Self::read(r).ok())
+    }
     fn read(r: &mut Reader<'a>) -> Result<Self> {
+        if let Some(rec) = r.fast_record() {
+            return Ok(rec);
+        }
         let mut rec = Record::default();
         r.fields(RECORD, |r, id| {
             match id {
@@ -210,7 +217,14 @@ fn union<'a, T>(
 impl<'a> Wire<'a> for GeneralTensor<'a> {
     const TTYPE: u8 = ttype::STRUCT;
     const MIN: usize = 1;
+    #[inline]
+    fn read_checked(r: &mut Reader<'a>) -> Option<Self> {
+        r.fast_tensor().or_else(|| Self::read(r).ok())
+    }
     fn read(r: &mut Reader<'a>) -> Result<Self> {
+        if let Some(t) = r.fast_tensor() {
+            return Ok(t);
+        }
         union(r, "GeneralTensor", GENERAL_TENSOR, |r, id| {
             Ok(match id {
                 1 => GeneralTensor::Raw(Wire::read(r)?),

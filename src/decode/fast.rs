@@ -1,0 +1,286 @@
+//! The fast path: the exact layout bprwire (and twml) writes, read without
+//! the general field loop.
+//!
+//! A `DataRecord` of bprwire holds `continuousFeatures` (field 2, a
+//! `map<i64, double>`), `tensors` (field 8, a `map<i64, GeneralTensor>`)
+//! or both, in that order, and nothing else; each tensor is one arm with
+//! its fields in ascending order, the shape present. [`Reader::fast_record`]
+//! and [`Reader::fast_tensor`] recognise exactly that, checking everything
+//! the general reader checks on it (sizes against the input, UTF-8
+//! strings, 0/1 bools, the nesting depth), and build the same views the
+//! general reader would. On anything else (another field, another order, a
+//! missing shape, an unknown field, a value the general reader would
+//! refuse) they return `None` having consumed nothing, and the general
+//! reader reads the struct from its start: so both paths give identical
+//! views, and every error comes from the general reader, with its offset
+//! and item. The tests and the `decode` fuzz target decode every input
+//! both ways (`decode_response_general` forces the general reader) and
+//! compare.
+
+use super::element::{Element, List, Map};
+use super::reader::Reader;
+use super::record::{GeneralTensor, RawTensor, Record, TypedTensor};
+use super::MAX_DEPTH;
+use crate::wire::{field, ttype};
+
+/// Nesting the general reader enters to read one tensor value: the union,
+/// the arm's struct, and its shape list.
+const TENSOR_DEPTH: usize = 3;
+/// Nesting for a record: its struct, a map, then a tensor value.
+const RECORD_DEPTH: usize = 2 + TENSOR_DEPTH;
+
+impl<'a> Reader<'a> {
+    /// A `DataRecord` in bprwire's layout at the reader's position, or
+    /// `None` (nothing consumed).
+    #[inline]
+    pub(crate) fn fast_record(&mut self) -> Option<Record<'a>> {
+        if !self.fast || self.depth() + RECORD_DEPTH > MAX_DEPTH {
+            return None;
+        }
+        let start = self.pos();
+        let rec = self.fast_record_inner();
+        if rec.is_none() {
+            self.rewind(start);
+        }
+        rec
+    }
+
+    fn fast_record_inner(&mut self) -> Option<Record<'a>> {
+        let mut rec = Record::default();
+        if self.take_if([ttype::MAP, 0, field::CONTINUOUS as u8, ttype::I64, ttype::DOUBLE]) {
+            let n = self.fast_size(16)?;
+            let bytes = self.take(n * 16)?;
+            rec.continuous_features = Some(Map::from_parts(bytes, n));
+        }
+        if self.take_if([ttype::MAP, 0, field::TENSORS as u8, ttype::I64, ttype::STRUCT]) {
+            // Each entry: an i64 key and at least the 3 + 2 bytes of a union.
+            let k = self.fast_size(8 + 5)?;
+            let start = self.pos();
+            for _ in 0..k {
+                self.take(8)?;
+                self.fast_tensor_parts()?;
+            }
+            rec.tensors = Some(Map::from_parts(self.since(start), k));
+        }
+        self.take_if([ttype::STOP]).then_some(rec)
+    }
+
+    /// A `GeneralTensor` in bprwire's layout (after its map key), or `None`
+    /// (nothing consumed).
+    #[inline]
+    pub(crate) fn fast_tensor(&mut self) -> Option<GeneralTensor<'a>> {
+        if !self.fast || self.depth() + TENSOR_DEPTH > MAX_DEPTH {
+            return None;
+        }
+        let start = self.pos();
+        let t = self.fast_tensor_inner();
+        if t.is_none() {
+            self.rewind(start);
+        }
+        t
+    }
+
+    fn fast_tensor_inner(&mut self) -> Option<GeneralTensor<'a>> {
+        self.fast_tensor_parts().map(Parts::view)
+    }
+
+    /// Reads and checks one tensor in bprwire's layout, returning where its
+    /// parts are (the view is built only by whoever needs it: a record's
+    /// pass over its tensors map needs only the checks and the end).
+    #[inline(always)]
+    fn fast_tensor_parts(&mut self) -> Option<Parts<'a>> {
+        let rest = self.buf().get(self.pos()..)?;
+        let [t, hi, arm] = *rest.first_chunk::<3>()?;
+        if t != ttype::STRUCT || hi != 0 {
+            return None;
+        }
+        // Fixed-size elements: the whole tensor located from one slice,
+        // with a bounds check per variable part.
+        let fixed = match i16::from(arm) {
+            field::RAW_TYPED_TENSOR => Some(0),
+            field::INT32_TENSOR => Some(4),
+            field::INT64_TENSOR | field::FLOAT_TENSOR | field::DOUBLE_TENSOR => Some(8),
+            _ => None,
+        };
+        let (data_type, values, n, at) = match fixed {
+            Some(0) => {
+                // `08 00 01 <dataType>` `0B 00 02 <content length>`
+                let h = rest.get(3..)?.first_chunk::<14>()?;
+                if h[..3] != [ttype::I32, 0, field::RAW_DATA_TYPE as u8]
+                    || h[7..10] != [ttype::STRING, 0, field::RAW_CONTENT as u8]
+                {
+                    return None;
+                }
+                let data_type = i32::from_be_bytes([h[3], h[4], h[5], h[6]]);
+                let len = be_size([h[10], h[11], h[12], h[13]])?;
+                (data_type, rest.get(17..)?.get(..len)?, len, 17 + len)
+            }
+            Some(width) => {
+                // `0F 00 01 <element type> <count>`
+                let h = rest.get(3..)?.first_chunk::<8>()?;
+                if h[..4] != [ttype::LIST, 0, field::TYPED_VALUES as u8, elem_type(arm)] {
+                    return None;
+                }
+                let n = be_size([h[4], h[5], h[6], h[7]])?;
+                let bytes = n.checked_mul(width)?;
+                (0, rest.get(11..)?.get(..bytes)?, n, 11 + bytes)
+            }
+            None => return self.slow_tensor_parts(arm),
+        };
+        let shape_id = if fixed == Some(0) {
+            field::RAW_SHAPE
+        } else {
+            field::TYPED_SHAPE
+        };
+        // `0F 00 <shape id> 0A <count>`, the dims, then the ends of the arm's
+        // struct and of the union.
+        let h = rest.get(at..)?.first_chunk::<8>()?;
+        if h[..4] != [ttype::LIST, 0, shape_id as u8, ttype::I64] {
+            return None;
+        }
+        let m = be_size([h[4], h[5], h[6], h[7]])?;
+        let shape = rest.get(at + 8..)?.get(..m.checked_mul(8)?)?;
+        let end = at + 8 + shape.len();
+        if rest.get(end..)?.first_chunk::<2>()? != &[ttype::STOP, ttype::STOP] {
+            return None;
+        }
+        self.pos_add(end + 2);
+        Some(Parts {
+            arm,
+            data_type,
+            values,
+            n,
+            shape,
+            m,
+        })
+    }
+
+    /// The arms whose elements need a look each (strings, binaries, bools),
+    /// after the 3 bytes of the union's field header.
+    fn slow_tensor_parts(&mut self, arm: u8) -> Option<Parts<'a>> {
+        self.pos_add(3);
+        let (values, n) = match i16::from(arm) {
+            field::STRING_TENSOR => self.fast_list(ttype::STRING, 4, |r, n| r.fast_strings(n, true))?,
+            field::BOOL_TENSOR => self.fast_list(ttype::BOOL, 1, |r, n| {
+                let b = r.take(n)?;
+                (r.trusted || b.iter().all(|&x| x <= 1)).then_some(b)
+            })?,
+            field::BINARY_TENSOR => self.fast_list(ttype::STRING, 4, |r, n| r.fast_strings(n, false))?,
+            _ => return None,
+        };
+        if !self.take_if([ttype::LIST, 0, field::TYPED_SHAPE as u8, ttype::I64]) {
+            return None;
+        }
+        let m = self.fast_size(8)?;
+        let shape = self.take(m * 8)?;
+        if !self.take_if([ttype::STOP, ttype::STOP]) {
+            return None;
+        }
+        Some(Parts {
+            arm,
+            data_type: 0,
+            values,
+            n,
+            shape,
+            m,
+        })
+    }
+
+    /// A typed tensor's element list (field 1) of `elem` (`min` bytes at
+    /// least each), whose `n` elements `elements` reads and checks.
+    #[inline(always)]
+    fn fast_list(
+        &mut self,
+        elem: u8,
+        min: usize,
+        elements: impl FnOnce(&mut Self, usize) -> Option<&'a [u8]>,
+    ) -> Option<(&'a [u8], usize)> {
+        if !self.take_if([ttype::LIST, 0, field::TYPED_VALUES as u8, elem]) {
+            return None;
+        }
+        let n = self.fast_size(min)?;
+        Some((elements(self, n)?, n))
+    }
+
+    /// `n` strings (or binaries): each a length and its bytes, UTF-8 if
+    /// `utf8`. Returns the bytes of all of them.
+    fn fast_strings(&mut self, n: usize, utf8: bool) -> Option<&'a [u8]> {
+        let start = self.pos();
+        let check = utf8 && !self.trusted;
+        for _ in 0..n {
+            let len = self.fast_size(1)?;
+            let s = self.take(len)?;
+            if check && !crate::wire::is_utf8(s) {
+                return None;
+            }
+        }
+        Some(self.since(start))
+    }
+
+    /// A size (i32): `None` if negative or if that many elements of at
+    /// least `min` bytes cannot fit in what is left (the general reader's
+    /// bound).
+    #[inline(always)]
+    fn fast_size(&mut self, min: usize) -> Option<usize> {
+        let n = usize::try_from(i32::from_be_bytes(*self.peek::<4>()?)).ok()?;
+        self.pos_add(4);
+        // n < 2^31 and min <= 16: no overflow.
+        (n * min <= self.remaining()).then_some(n)
+    }
+}
+
+/// Where one tensor's parts are, as [`Reader::fast_tensor_parts`] found
+/// them: its arm, its `dataType` (raw tensors), its content or element
+/// list (`n` bytes or elements), and its shape (`m` dims).
+struct Parts<'a> {
+    arm: u8,
+    data_type: i32,
+    values: &'a [u8],
+    n: usize,
+    shape: &'a [u8],
+    m: usize,
+}
+
+impl<'a> Parts<'a> {
+    /// The view the general reader builds for the same bytes.
+    fn view(self) -> GeneralTensor<'a> {
+        let shape = Some(List::from_parts(self.shape, self.m));
+        match i16::from(self.arm) {
+            field::RAW_TYPED_TENSOR => GeneralTensor::Raw(RawTensor {
+                data_type: self.data_type,
+                content: self.values,
+                shape,
+            }),
+            field::STRING_TENSOR => GeneralTensor::String(self.typed(shape)),
+            field::INT32_TENSOR => GeneralTensor::Int32(self.typed(shape)),
+            field::INT64_TENSOR => GeneralTensor::Int64(self.typed(shape)),
+            field::FLOAT_TENSOR => GeneralTensor::Float(self.typed(shape)),
+            field::DOUBLE_TENSOR => GeneralTensor::Double(self.typed(shape)),
+            field::BOOL_TENSOR => GeneralTensor::Bool(self.typed(shape)),
+            _ => GeneralTensor::Binary(self.typed(shape)),
+        }
+    }
+
+    fn typed<T: Element<'a>>(&self, shape: Option<List<'a, i64>>) -> TypedTensor<'a, T> {
+        TypedTensor {
+            values: List::from_parts(self.values, self.n),
+            shape,
+        }
+    }
+}
+
+/// A size read from the wire, refused (`None`) if negative.
+#[inline(always)]
+fn be_size(b: [u8; 4]) -> Option<usize> {
+    usize::try_from(i32::from_be_bytes(b)).ok()
+}
+
+/// The element type of a typed arm with fixed-size elements.
+#[inline(always)]
+fn elem_type(arm: u8) -> u8 {
+    match i16::from(arm) {
+        field::INT32_TENSOR => ttype::I32,
+        field::INT64_TENSOR => ttype::I64,
+        _ => ttype::DOUBLE,
+    }
+}
