@@ -2,6 +2,9 @@
 //! 0 a bare `BatchPredictionResponse`, 1 a `getBatchPrediction` reply
 //! message, 2 a framed reply. For any input:
 //! - no panic, and an error's offset lies inside the input;
+//! - the fast path and the general reader (`decode_response_general`)
+//!   accept the same responses with the same views, and refuse the same
+//!   ones with the same error;
 //! - decoding allocates nothing (a counting allocator checks it), so no
 //!   input can make it allocate more than its own size;
 //! - what decodes re-encodes (`Response::reencode`) to bytes no longer than
@@ -56,6 +59,20 @@ fn check_response(view: &Response<'_>, input: Option<&[u8]>) -> Vec<u8> {
 
 fn response(bytes: &[u8]) {
     let decoded = no_alloc(|| decode::decode_response(bytes));
+    // The general reader alone (no fast path) must agree exactly: the same
+    // views, counters and re-encoding, or the same error.
+    let general = no_alloc(|| decode::decode_response_general(bytes));
+    match (&decoded, &general) {
+        (Ok(f), Ok(g)) => {
+            assert_eq!(f.reencode(), g.reencode(), "fast and general views differ");
+            assert_eq!(
+                (f.len(), f.skipped_fields(), f.is_canonical(), f.encoded_len()),
+                (g.len(), g.skipped_fields(), g.is_canonical(), g.encoded_len())
+            );
+        }
+        (Err(f), Err(g)) => assert_eq!(f, g, "fast and general errors differ"),
+        _ => panic!("fast {decoded:?} but general {general:?}"),
+    }
     let view = match decoded {
         Ok(v) => v,
         Err(e) => {

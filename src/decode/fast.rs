@@ -86,7 +86,9 @@ impl<'a> Reader<'a> {
 
     /// Reads and checks one tensor in bprwire's layout, returning where its
     /// parts are (the view is built only by whoever needs it: a record's
-    /// pass over its tensors map needs only the checks and the end).
+    /// pass over its tensors map needs only the checks and the end). Every
+    /// part is located by its offset in one slice of the input, with one
+    /// bounds check per variable part.
     #[inline(always)]
     fn fast_tensor_parts(&mut self) -> Option<Parts<'a>> {
         let rest = self.buf().get(self.pos()..)?;
@@ -94,40 +96,70 @@ impl<'a> Reader<'a> {
         if t != ttype::STRUCT || hi != 0 {
             return None;
         }
-        // Fixed-size elements: the whole tensor located from one slice,
-        // with a bounds check per variable part.
-        let fixed = match i16::from(arm) {
-            field::RAW_TYPED_TENSOR => Some(0),
-            field::INT32_TENSOR => Some(4),
-            field::INT64_TENSOR | field::FLOAT_TENSOR | field::DOUBLE_TENSOR => Some(8),
-            _ => None,
+        // Fixed-size elements (raw content included) are located directly;
+        // strings and bools need a look at each element.
+        let width = match i16::from(arm) {
+            field::RAW_TYPED_TENSOR => 0,
+            field::INT32_TENSOR => 4,
+            field::INT64_TENSOR | field::FLOAT_TENSOR | field::DOUBLE_TENSOR => 8,
+            _ => return self.fast_tensor_with_elements(rest, arm),
         };
-        let (data_type, values, n, at) = match fixed {
-            Some(0) => {
-                // `08 00 01 <dataType>` `0B 00 02 <content length>`
-                let h = rest.get(3..)?.first_chunk::<14>()?;
-                if h[..3] != [ttype::I32, 0, field::RAW_DATA_TYPE as u8]
-                    || h[7..10] != [ttype::STRING, 0, field::RAW_CONTENT as u8]
-                {
-                    return None;
-                }
-                let data_type = i32::from_be_bytes([h[3], h[4], h[5], h[6]]);
-                let len = be_size([h[10], h[11], h[12], h[13]])?;
-                (data_type, rest.get(17..)?.get(..len)?, len, 17 + len)
+        let (data_type, values, n, at) = if width == 0 {
+            // `08 00 01 <dataType>` `0B 00 02 <content length>`
+            let h = rest.get(3..)?.first_chunk::<14>()?;
+            if [h[0], h[1], h[2]] != [ttype::I32, 0, field::RAW_DATA_TYPE as u8]
+                || [h[7], h[8], h[9]] != [ttype::STRING, 0, field::RAW_CONTENT as u8]
+            {
+                return None;
             }
-            Some(width) => {
-                // `0F 00 01 <element type> <count>`
-                let h = rest.get(3..)?.first_chunk::<8>()?;
-                if h[..4] != [ttype::LIST, 0, field::TYPED_VALUES as u8, elem_type(arm)] {
-                    return None;
-                }
-                let n = be_size([h[4], h[5], h[6], h[7]])?;
-                let bytes = n.checked_mul(width)?;
-                (0, rest.get(11..)?.get(..bytes)?, n, 11 + bytes)
+            let data_type = i32::from_be_bytes([h[3], h[4], h[5], h[6]]);
+            let len = be_size([h[10], h[11], h[12], h[13]])?;
+            (data_type, rest.get(17..)?.get(..len)?, len, 17 + len)
+        } else {
+            // `0F 00 01 <element type> <count>`, then the elements.
+            let elem = elem_type(arm)?;
+            let h = rest.get(3..)?.first_chunk::<8>()?;
+            if [h[0], h[1], h[2], h[3]] != [ttype::LIST, 0, field::TYPED_VALUES as u8, elem] {
+                return None;
             }
-            None => return self.slow_tensor_parts(arm),
+            let n = be_size([h[4], h[5], h[6], h[7]])?;
+            let values = rest.get(11..)?.get(..n.checked_mul(width)?)?;
+            (0, values, n, 11 + values.len())
         };
-        let shape_id = if fixed == Some(0) {
+        self.fast_tensor_end(rest, arm, data_type, values, n, at)
+    }
+
+    /// A string, binary or bool tensor (see [`fast_tensor_parts`](Self::fast_tensor_parts)).
+    fn fast_tensor_with_elements(&mut self, rest: &'a [u8], arm: u8) -> Option<Parts<'a>> {
+        let elem = elem_type(arm)?;
+        let h = rest.get(3..)?.first_chunk::<8>()?;
+        if [h[0], h[1], h[2], h[3]] != [ttype::LIST, 0, field::TYPED_VALUES as u8, elem] {
+            return None;
+        }
+        let n = be_size([h[4], h[5], h[6], h[7]])?;
+        let elements = rest.get(11..)?;
+        let values = if elem == ttype::BOOL {
+            let b = elements.get(..n)?;
+            (self.trusted || b.iter().all(|&x| x <= 1)).then_some(b)?
+        } else {
+            self.checked_strings(elements, n, i16::from(arm) == field::STRING_TENSOR)?
+        };
+        self.fast_tensor_end(rest, arm, 0, values, n, 11 + values.len())
+    }
+
+    /// The shape and the two STOPs after a tensor's values, which end at
+    /// `at` in `rest`; then the parts, the reader moved past them.
+    #[inline(always)]
+    fn fast_tensor_end(
+        &mut self,
+        rest: &'a [u8],
+        arm: u8,
+        data_type: i32,
+        values: &'a [u8],
+        n: usize,
+        at: usize,
+    ) -> Option<Parts<'a>> {
+        let shape_id = if i16::from(arm) == field::RAW_TYPED_TENSOR {
             field::RAW_SHAPE
         } else {
             field::TYPED_SHAPE
@@ -135,7 +167,7 @@ impl<'a> Reader<'a> {
         // `0F 00 <shape id> 0A <count>`, the dims, then the ends of the arm's
         // struct and of the union.
         let h = rest.get(at..)?.first_chunk::<8>()?;
-        if h[..4] != [ttype::LIST, 0, shape_id as u8, ttype::I64] {
+        if [h[0], h[1], h[2], h[3]] != [ttype::LIST, 0, shape_id as u8, ttype::I64] {
             return None;
         }
         let m = be_size([h[4], h[5], h[6], h[7]])?;
@@ -155,66 +187,26 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The arms whose elements need a look each (strings, binaries, bools),
-    /// after the 3 bytes of the union's field header.
-    fn slow_tensor_parts(&mut self, arm: u8) -> Option<Parts<'a>> {
-        self.pos_add(3);
-        let (values, n) = match i16::from(arm) {
-            field::STRING_TENSOR => self.fast_list(ttype::STRING, 4, |r, n| r.fast_strings(n, true))?,
-            field::BOOL_TENSOR => self.fast_list(ttype::BOOL, 1, |r, n| {
-                let b = r.take(n)?;
-                (r.trusted || b.iter().all(|&x| x <= 1)).then_some(b)
-            })?,
-            field::BINARY_TENSOR => self.fast_list(ttype::STRING, 4, |r, n| r.fast_strings(n, false))?,
-            _ => return None,
-        };
-        if !self.take_if([ttype::LIST, 0, field::TYPED_SHAPE as u8, ttype::I64]) {
-            return None;
-        }
-        let m = self.fast_size(8)?;
-        let shape = self.take(m * 8)?;
-        if !self.take_if([ttype::STOP, ttype::STOP]) {
-            return None;
-        }
-        Some(Parts {
-            arm,
-            data_type: 0,
-            values,
-            n,
-            shape,
-            m,
-        })
-    }
-
-    /// A typed tensor's element list (field 1) of `elem` (`min` bytes at
-    /// least each), whose `n` elements `elements` reads and checks.
+    /// The first `n` strings (or binaries) of `bytes`, each a length and its
+    /// bytes, UTF-8 if `utf8` (unless the bytes were checked already): the
+    /// bytes of all of them, or `None` if they do not fit or one is refused.
     #[inline(always)]
-    fn fast_list(
-        &mut self,
-        elem: u8,
-        min: usize,
-        elements: impl FnOnce(&mut Self, usize) -> Option<&'a [u8]>,
-    ) -> Option<(&'a [u8], usize)> {
-        if !self.take_if([ttype::LIST, 0, field::TYPED_VALUES as u8, elem]) {
+    fn checked_strings(&self, bytes: &'a [u8], n: usize, utf8: bool) -> Option<&'a [u8]> {
+        // The general reader's bound first: n strings of at least 4 bytes.
+        if n.checked_mul(4)? > bytes.len() {
             return None;
         }
-        let n = self.fast_size(min)?;
-        Some((elements(self, n)?, n))
-    }
-
-    /// `n` strings (or binaries): each a length and its bytes, UTF-8 if
-    /// `utf8`. Returns the bytes of all of them.
-    fn fast_strings(&mut self, n: usize, utf8: bool) -> Option<&'a [u8]> {
-        let start = self.pos();
         let check = utf8 && !self.trusted;
+        let mut at = 0;
         for _ in 0..n {
-            let len = self.fast_size(1)?;
-            let s = self.take(len)?;
+            let len = be_size(*bytes.get(at..)?.first_chunk::<4>()?)?;
+            let s = bytes.get(at + 4..)?.get(..len)?;
             if check && !crate::wire::is_utf8(s) {
                 return None;
             }
+            at += 4 + len;
         }
-        Some(self.since(start))
+        Some(&bytes[..at])
     }
 
     /// A size (i32): `None` if negative or if that many elements of at
@@ -275,12 +267,15 @@ fn be_size(b: [u8; 4]) -> Option<usize> {
     usize::try_from(i32::from_be_bytes(b)).ok()
 }
 
-/// The element type of a typed arm with fixed-size elements.
+/// The element type of a typed arm's list (`None`: not a typed arm).
 #[inline(always)]
-fn elem_type(arm: u8) -> u8 {
-    match i16::from(arm) {
+fn elem_type(arm: u8) -> Option<u8> {
+    Some(match i16::from(arm) {
+        field::STRING_TENSOR | field::BINARY_TENSOR => ttype::STRING,
         field::INT32_TENSOR => ttype::I32,
         field::INT64_TENSOR => ttype::I64,
-        _ => ttype::DOUBLE,
-    }
+        field::FLOAT_TENSOR | field::DOUBLE_TENSOR => ttype::DOUBLE,
+        field::BOOL_TENSOR => ttype::BOOL,
+        _ => return None,
+    })
 }
