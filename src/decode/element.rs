@@ -170,7 +170,7 @@ impl<'a, T: Element<'a>> List<'a, T> {
     #[inline]
     pub fn iter(&self) -> Iter<'a, T> {
         Iter {
-            r: Reader::checked(self.bytes),
+            rest: self.bytes,
             left: self.len,
             _t: PhantomData,
         }
@@ -287,7 +287,8 @@ fixed_list!(
 
 /// Iterator over a [`List`] or [`Set`].
 pub struct Iter<'a, T> {
-    r: Reader<'a>,
+    /// The elements not yet returned (checked bytes).
+    rest: &'a [u8],
     left: usize,
     _t: PhantomData<fn() -> T>,
 }
@@ -296,21 +297,46 @@ impl<'a, T: Element<'a>> Iterator for Iter<'a, T> {
     type Item = T;
     #[inline]
     fn next(&mut self) -> Option<T> {
+        if T::FIXED {
+            // Exactly `len` elements' bytes (checked): they end with them.
+            return next_checked(&mut self.rest);
+        }
         if self.left == 0 {
             return None;
         }
         self.left -= 1;
-        if T::FIXED {
-            return T::from_fixed(self.r.bytes(T::MIN).ok()?);
-        }
-        T::read_checked(&mut self.r)
+        next_checked(&mut self.rest)
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+        let left = if T::FIXED {
+            self.rest.len() / T::MIN
+        } else {
+            self.left
+        };
+        (left, Some(left))
     }
 }
 
 impl<'a, T: Element<'a>> ExactSizeIterator for Iter<'a, T> {}
+
+/// Re-reads one checked value of `T` at the start of `rest` and moves past
+/// it: fixed-size values straight from their bytes, others through a
+/// reader of checked bytes.
+#[inline(always)]
+fn next_checked<'a, T: Wire<'a>>(rest: &mut &'a [u8]) -> Option<T> {
+    if T::FIXED {
+        if rest.len() < T::MIN {
+            return None;
+        }
+        let (b, tail) = rest.split_at(T::MIN);
+        *rest = tail;
+        return T::from_fixed(b);
+    }
+    let mut r = Reader::checked(rest);
+    let value = T::read_checked(&mut r)?;
+    *rest = rest.get(r.pos()..)?;
+    Some(value)
+}
 
 /// A Thrift `set<T>` in the input: a [`List`] with the set type code.
 /// Elements come in wire order; a repeated element is kept as it is.
@@ -399,7 +425,8 @@ impl<'a, K: Element<'a>, V: Element<'a>> Map<'a, K, V> {
     #[inline]
     pub fn iter(&self) -> MapIter<'a, K, V> {
         MapIter {
-            r: Reader::checked(self.bytes),
+            rest: self.bytes,
+            fixed: self.bytes.chunks_exact((K::MIN + V::MIN).max(1)),
             left: self.len,
             _kv: PhantomData,
         }
@@ -463,7 +490,11 @@ impl<'a, K: Element<'a> + PartialEq, V: Element<'a> + PartialEq> PartialEq for M
 
 /// Iterator over a [`Map`]'s entries.
 pub struct MapIter<'a, K, V> {
-    r: Reader<'a>,
+    /// The entries not yet returned (checked bytes).
+    rest: &'a [u8],
+    /// The same as chunks of one entry, when keys and values are
+    /// fixed-size (then `rest` is not used): exactly `len` of them.
+    fixed: core::slice::ChunksExact<'a, u8>,
     left: usize,
     _kv: PhantomData<fn() -> (K, V)>,
 }
@@ -472,20 +503,24 @@ impl<'a, K: Element<'a>, V: Element<'a>> Iterator for MapIter<'a, K, V> {
     type Item = (K, V);
     #[inline]
     fn next(&mut self) -> Option<(K, V)> {
+        if K::FIXED && V::FIXED {
+            let (k, v) = self.fixed.next()?.split_at(K::MIN);
+            return Some((K::from_fixed(k)?, V::from_fixed(v)?));
+        }
         if self.left == 0 {
             return None;
         }
         self.left -= 1;
-        if K::FIXED && V::FIXED {
-            let b = self.r.bytes(K::MIN + V::MIN).ok()?;
-            let (k, v) = b.split_at(K::MIN);
-            return Some((K::from_fixed(k)?, V::from_fixed(v)?));
-        }
-        let k = K::read_checked(&mut self.r)?;
-        Some((k, V::read_checked(&mut self.r)?))
+        let k = next_checked(&mut self.rest)?;
+        Some((k, next_checked(&mut self.rest)?))
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+        let left = if K::FIXED && V::FIXED {
+            self.fixed.len()
+        } else {
+            self.left
+        };
+        (left, Some(left))
     }
 }
 

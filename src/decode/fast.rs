@@ -45,6 +45,14 @@ impl<'a> Reader<'a> {
         rec
     }
 
+    /// [`fast_record`](Self::fast_record), for the checking pass that
+    /// keeps no view: whether a record in bprwire's layout was read (and
+    /// checked) at the reader's position; nothing consumed if not.
+    #[inline]
+    pub(crate) fn fast_record_check(&mut self) -> bool {
+        self.fast_record().is_some()
+    }
+
     fn fast_record_inner(&mut self) -> Option<Record<'a>> {
         let mut rec = Record::default();
         if self.take_if([ttype::MAP, 0, field::CONTINUOUS as u8, ttype::I64, ttype::DOUBLE]) {

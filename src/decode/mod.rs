@@ -188,6 +188,10 @@ fn read_records<'a>(r: &mut Reader<'a>) -> Result<List<'a, Record<'a>>, DecodeEr
     let len = r.size(1)?;
     let start = r.pos();
     for i in 0..len {
+        // Checked only: the views are built again when iterated.
+        if r.fast_record_check() {
+            continue;
+        }
         Record::read(r).map_err(|mut e| {
             e.record = Some(i);
             e
