@@ -34,15 +34,12 @@ impl<'a> Reader<'a> {
     /// `None` (nothing consumed).
     #[inline]
     pub(crate) fn fast_record(&mut self) -> Option<Record<'a>> {
-        if !self.fast || self.depth() + RECORD_DEPTH > MAX_DEPTH {
-            return None;
-        }
-        let start = self.pos();
-        let rec = self.fast_record_inner();
-        if rec.is_none() {
-            self.rewind(start);
-        }
-        rec
+        let parts = self.fast_record_parts()?;
+        Some(Record {
+            continuous_features: parts.continuous.map(|(bytes, n)| Map::from_parts(bytes, n)),
+            tensors: parts.tensors.map(|(bytes, n)| Map::from_parts(bytes, n)),
+            ..Record::default()
+        })
     }
 
     /// [`fast_record`](Self::fast_record), for the checking pass that
@@ -50,15 +47,29 @@ impl<'a> Reader<'a> {
     /// checked) at the reader's position; nothing consumed if not.
     #[inline]
     pub(crate) fn fast_record_check(&mut self) -> bool {
-        self.fast_record().is_some()
+        self.fast_record_parts().is_some()
     }
 
-    fn fast_record_inner(&mut self) -> Option<Record<'a>> {
-        let mut rec = Record::default();
+    /// Reads and checks a record in bprwire's layout: where its two maps'
+    /// entries are, and how many; `None` with nothing consumed otherwise.
+    #[inline(always)]
+    fn fast_record_parts(&mut self) -> Option<RecordParts<'a>> {
+        if !self.fast || self.depth() + RECORD_DEPTH > MAX_DEPTH {
+            return None;
+        }
+        let start = self.pos();
+        let parts = self.fast_record_inner();
+        if parts.is_none() {
+            self.rewind(start);
+        }
+        parts
+    }
+
+    fn fast_record_inner(&mut self) -> Option<RecordParts<'a>> {
+        let mut parts = RecordParts::default();
         if self.take_if([ttype::MAP, 0, field::CONTINUOUS as u8, ttype::I64, ttype::DOUBLE]) {
             let n = self.fast_size(16)?;
-            let bytes = self.take(n * 16)?;
-            rec.continuous_features = Some(Map::from_parts(bytes, n));
+            parts.continuous = Some((self.take(n * 16)?, n));
         }
         if self.take_if([ttype::MAP, 0, field::TENSORS as u8, ttype::I64, ttype::STRUCT]) {
             // Each entry: an i64 key and at least the 3 + 2 bytes of a union.
@@ -68,9 +79,9 @@ impl<'a> Reader<'a> {
                 self.take(8)?;
                 self.fast_tensor_parts()?;
             }
-            rec.tensors = Some(Map::from_parts(self.since(start), k));
+            parts.tensors = Some((self.since(start), k));
         }
-        self.take_if([ttype::STOP]).then_some(rec)
+        self.take_if([ttype::STOP]).then_some(parts)
     }
 
     /// A `GeneralTensor` in bprwire's layout (after its map key), or `None`
@@ -138,6 +149,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string, binary or bool tensor (see [`fast_tensor_parts`](Self::fast_tensor_parts)).
+    #[inline(always)]
     fn fast_tensor_with_elements(&mut self, rest: &'a [u8], arm: u8) -> Option<Parts<'a>> {
         let elem = elem_type(arm)?;
         let h = rest.get(3..)?.first_chunk::<8>()?;
@@ -205,16 +217,20 @@ impl<'a> Reader<'a> {
             return None;
         }
         let check = utf8 && !self.trusted;
-        let mut at = 0;
+        let mut rest = bytes;
         for _ in 0..n {
-            let len = be_size(*bytes.get(at..)?.first_chunk::<4>()?)?;
-            let s = bytes.get(at + 4..)?.get(..len)?;
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let len = be_size(*len)?;
+            if len > tail.len() {
+                return None;
+            }
+            let (s, tail) = tail.split_at(len);
             if check && !crate::wire::is_utf8(s) {
                 return None;
             }
-            at += 4 + len;
+            rest = tail;
         }
-        Some(&bytes[..at])
+        Some(&bytes[..bytes.len() - rest.len()])
     }
 
     /// A size (i32): `None` if negative or if that many elements of at
@@ -286,4 +302,12 @@ fn elem_type(arm: u8) -> Option<u8> {
         field::BOOL_TENSOR => ttype::BOOL,
         _ => return None,
     })
+}
+
+/// Where a record's two maps' entries are, and how many, as
+/// [`Reader::fast_record_parts`] found them.
+#[derive(Default)]
+struct RecordParts<'a> {
+    continuous: Option<(&'a [u8], usize)>,
+    tensors: Option<(&'a [u8], usize)>,
 }
