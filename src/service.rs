@@ -18,11 +18,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::decode::{self, DecodeError, DecodeErrorKind, Reader, Response};
+use crate::decode::{self, union, DecodeError, DecodeErrorKind, Item, Reader, Response};
 use crate::encoder::Encoder;
 use crate::error::{Error, Size};
 use crate::sink::{Counter, WriteError};
-use crate::wire::{ttype, Out, MAX_SIZE};
+use crate::wire::{field, field_header, ttype, Out, MAX_SIZE};
 
 /// The method whose reply carries a `BatchPredictionResponse`.
 pub const METHOD: &str = "getBatchPrediction";
@@ -115,7 +115,7 @@ fn reply_head(env: Envelope, total: usize) -> ([u8; REPLY_HEAD], usize) {
     let len = if env.framed { REPLY_HEAD } else { REPLY_HEAD - 4 };
     let mut out = Out::new(&mut head[..len]);
     put_header(&mut out, env, total, MessageType::Reply);
-    out.put(&[ttype::STRUCT, 0, 0]);
+    out.put(&field_header(ttype::STRUCT, field::RESULT_SUCCESS));
     debug_assert_eq!(out.remaining(), 0, "REPLY_HEAD disagrees with the header written");
     (head, len)
 }
@@ -258,9 +258,9 @@ pub fn service_exception_reply(env: Envelope, description: Option<&str>) -> Resu
     let mut buf = vec![0u8; len];
     let mut out = Out::new(&mut buf);
     put_header(&mut out, env, len, MessageType::Reply);
-    out.put(&[ttype::STRUCT, 0, 1]);
+    out.put(&field_header(ttype::STRUCT, field::RESULT_EXCEPTION));
     if let Some(d) = description {
-        out.put(&[ttype::STRING, 0, 1]);
+        out.put(&field_header(ttype::STRING, field::EXCEPTION_DESCRIPTION));
         put_string(&mut out, d);
     }
     out.put(&[ttype::STOP, ttype::STOP]);
@@ -280,9 +280,9 @@ pub fn application_exception(
     let mut buf = vec![0u8; len];
     let mut out = Out::new(&mut buf);
     put_header(&mut out, env, len, MessageType::Exception);
-    out.put(&[ttype::STRING, 0, 1]);
+    out.put(&field_header(ttype::STRING, field::APPLICATION_MESSAGE));
     put_string(&mut out, message);
-    out.put(&[ttype::I32, 0, 2]);
+    out.put(&field_header(ttype::I32, field::APPLICATION_TYPE));
     out.put_i32(kind as i32);
     out.put_u8(ttype::STOP);
     debug_assert_eq!(out.remaining(), 0);
@@ -323,17 +323,14 @@ pub enum Reply<'a> {
 /// one frame.
 pub fn unframe(bytes: &[u8]) -> Result<&[u8], DecodeError> {
     let mut r = Reader::new(bytes);
-    r.item = "frame header";
-    let declared = r.i32()?;
+    let declared = r.i32().map_err(|e| e.within(Item::FrameHeader))?;
     let body = &bytes[4..];
     if usize::try_from(declared).ok() != Some(body.len()) {
-        return Err(r.err_at(
-            0,
-            DecodeErrorKind::FrameLength {
-                declared: declared.into(),
-                available: body.len(),
-            },
-        ));
+        let kind = DecodeErrorKind::FrameLength {
+            declared: declared.into(),
+            available: body.len(),
+        };
+        return Err(r.err_at(0, kind).within(Item::FrameHeader));
     }
     Ok(body)
 }
@@ -349,23 +346,31 @@ pub fn decode_reply(bytes: &[u8], framed: bool) -> Result<Message<'_>, DecodeErr
     })
 }
 
-const RESULT: &[(i16, u8, &str)] = &[
-    (0, ttype::STRUCT, "getBatchPrediction_result.success"),
+const RESULT: &[(i16, u8, Item)] = &[
+    (field::RESULT_SUCCESS, ttype::STRUCT, Item::ResultSuccess),
+    (field::RESULT_EXCEPTION, ttype::STRUCT, Item::ResultException),
+];
+const SERVICE_EXCEPTION: &[(i16, u8, Item)] = &[(
+    field::EXCEPTION_DESCRIPTION,
+    ttype::STRING,
+    Item::ServiceExceptionDescription,
+)];
+const APPLICATION_EXCEPTION: &[(i16, u8, Item)] = &[
     (
-        1,
-        ttype::STRUCT,
-        "getBatchPrediction_result.predictionServiceException",
+        field::APPLICATION_MESSAGE,
+        ttype::STRING,
+        Item::ApplicationExceptionMessage,
+    ),
+    (
+        field::APPLICATION_TYPE,
+        ttype::I32,
+        Item::ApplicationExceptionType,
     ),
 ];
-const SERVICE_EXCEPTION: &[(i16, u8, &str)] = &[(1, ttype::STRING, "PredictionServiceException.description")];
-const APPLICATION_EXCEPTION: &[(i16, u8, &str)] = &[
-    (1, ttype::STRING, "TApplicationException.message"),
-    (2, ttype::I32, "TApplicationException.type"),
-];
 
-fn read_message(bytes: &[u8]) -> Result<Message<'_>, DecodeError> {
-    let mut r = Reader::new(bytes);
-    r.item = "message header";
+/// The message header: the strict version word and type, the method name,
+/// the sequence id.
+fn read_header(r: &mut Reader<'_>) -> Result<(MessageType, i32), DecodeError> {
     let word = r.i32()? as u32;
     if word & 0xffff_ff00 != VERSION_1 {
         return Err(r.err_at(0, DecodeErrorKind::BadVersion { word }));
@@ -379,53 +384,44 @@ fn read_message(bytes: &[u8]) -> Result<Message<'_>, DecodeError> {
     if r.string()? != METHOD {
         return Err(r.err_at(name_at, DecodeErrorKind::WrongMethod));
     }
-    let seqid = r.i32()?;
-    let body_at = r.pos();
+    Ok((message_type, r.i32()?))
+}
+
+fn read_message(bytes: &[u8]) -> Result<Message<'_>, DecodeError> {
+    let mut r = Reader::new(bytes);
+    let (message_type, seqid) = read_header(&mut r).map_err(|e| e.within(Item::MessageHeader))?;
     let body = match message_type {
         MessageType::Exception => {
-            r.item = "TApplicationException";
             let (mut message, mut kind) = (None, None);
             r.fields(APPLICATION_EXCEPTION, |r, id| {
                 match id {
-                    1 => message = Some(r.string()?),
+                    field::APPLICATION_MESSAGE => message = Some(r.string()?),
                     _ => kind = Some(r.i32()?),
                 }
                 Ok(())
-            })?;
+            })
+            .map_err(|e| e.within(Item::ApplicationException))?;
             Reply::ApplicationException { message, kind }
         }
-        _ => {
-            r.item = "getBatchPrediction_result";
-            let mut body = None;
-            let mut count = 0;
-            r.fields(RESULT, |r, id| {
-                count += 1;
-                body = Some(match id {
-                    0 => Reply::Success(decode::read_response(r)?),
-                    _ => {
-                        let mut description = None;
-                        r.item = "PredictionServiceException";
-                        r.fields(SERVICE_EXCEPTION, |r, _| {
-                            description = Some(r.string()?);
-                            Ok(())
-                        })?;
-                        Reply::ServiceException { description }
-                    }
-                });
-                Ok(())
-            })?;
-            match body {
-                Some(body) if count == 1 => body,
+        // The result struct has exactly one field set: a union.
+        _ => union(&mut r, Item::Result, RESULT, |r, id| {
+            Ok(match id {
+                field::RESULT_SUCCESS => Reply::Success(decode::read_response(r)?),
                 _ => {
-                    r.item = "getBatchPrediction_result";
-                    return Err(r.err_at(body_at, DecodeErrorKind::UnionFields { count }));
+                    let mut description = None;
+                    r.fields(SERVICE_EXCEPTION, |r, _| {
+                        description = Some(r.string()?);
+                        Ok(())
+                    })
+                    .map_err(|e| e.within(Item::ServiceException))?;
+                    Reply::ServiceException { description }
                 }
-            }
-        }
+            })
+        })?,
     };
     if r.remaining() != 0 {
-        r.item = "message";
-        return Err(r.err_at(r.pos(), DecodeErrorKind::TrailingBytes { count: r.remaining() }));
+        let kind = DecodeErrorKind::TrailingBytes { count: r.remaining() };
+        return Err(r.err_at(r.pos(), kind).within(Item::Message));
     }
     Ok(Message {
         message_type,

@@ -44,6 +44,23 @@ pub(crate) mod field {
     pub const TYPED_VALUES: i16 = 1;
     /// The shape of every typed tensor (and of `StringTensor`).
     pub const TYPED_SHAPE: i16 = 2;
+    /// `getBatchPrediction_result`: the response (success).
+    pub const RESULT_SUCCESS: i16 = 0;
+    /// `getBatchPrediction_result`: a `PredictionServiceException`.
+    pub const RESULT_EXCEPTION: i16 = 1;
+    /// `PredictionServiceException.description`.
+    pub const EXCEPTION_DESCRIPTION: i16 = 1;
+    /// `TApplicationException.message`.
+    pub const APPLICATION_MESSAGE: i16 = 1;
+    /// `TApplicationException.type`.
+    pub const APPLICATION_TYPE: i16 = 2;
+}
+
+/// A field header: type code, then the id (an `i16`, big-endian; every id
+/// of the contract fits its low byte).
+pub(crate) const fn field_header(ttype: u8, id: i16) -> [u8; FIELD_HEADER] {
+    let [hi, lo] = id.to_be_bytes();
+    [ttype, hi, lo]
 }
 
 /// Field header: type (1) + id (2).

@@ -109,13 +109,99 @@ pub enum DecodeErrorKind {
     },
 }
 
+/// Declares [`Item`]: one variant per schema or protocol item, with its name.
+macro_rules! items {
+    ($($(#[$doc:meta])* $v:ident => $name:literal,)*) => {
+        /// Where a decode error is, as data: the schema field being read
+        /// (`DataRecord.tensors`), the struct whose own bytes were wrong
+        /// (`GeneralTensor` for a union with no arm), or a protocol item
+        /// (`message header`). Set only when an error happens, by the
+        /// innermost field the error passes through on its way out.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Item {
+            $($(#[$doc])* #[doc = concat!("`", $name, "`")] $v,)*
+        }
+
+        impl Item {
+            /// The name, as `Struct.field` of the schema (or the protocol
+            /// item); empty for [`Item::Top`].
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Item::$v => $name,)*
+                }
+            }
+        }
+    };
+}
+
+items! {
+    /// Outside any struct (bytes after the end of the input).
+    Top => "",
+    Response => "BatchPredictionResponse",
+    Predictions => "BatchPredictionResponse.predictions",
+    BinaryFeatures => "DataRecord.binaryFeatures",
+    ContinuousFeatures => "DataRecord.continuousFeatures",
+    DiscreteFeatures => "DataRecord.discreteFeatures",
+    StringFeatures => "DataRecord.stringFeatures",
+    SparseBinaryFeatures => "DataRecord.sparseBinaryFeatures",
+    SparseContinuousFeatures => "DataRecord.sparseContinuousFeatures",
+    BlobFeatures => "DataRecord.blobFeatures",
+    Tensors => "DataRecord.tensors",
+    SparseTensors => "DataRecord.sparseTensors",
+    GeneralTensor => "GeneralTensor",
+    RawTypedTensorArm => "GeneralTensor.rawTypedTensor",
+    StringTensorArm => "GeneralTensor.stringTensor",
+    Int32TensorArm => "GeneralTensor.int32Tensor",
+    Int64TensorArm => "GeneralTensor.int64Tensor",
+    FloatTensorArm => "GeneralTensor.floatTensor",
+    DoubleTensorArm => "GeneralTensor.doubleTensor",
+    BoolTensorArm => "GeneralTensor.boolTensor",
+    BinaryTensorArm => "GeneralTensor.binaryTensor",
+    RawDataType => "RawTypedTensor.dataType",
+    RawContent => "RawTypedTensor.content",
+    RawShape => "RawTypedTensor.shape",
+    StringTensorStrings => "StringTensor.strings",
+    StringTensorShape => "StringTensor.shape",
+    Int32TensorInts => "Int32Tensor.ints",
+    Int32TensorShape => "Int32Tensor.shape",
+    Int64TensorLongs => "Int64Tensor.longs",
+    Int64TensorShape => "Int64Tensor.shape",
+    FloatTensorFloats => "FloatTensor.floats",
+    FloatTensorShape => "FloatTensor.shape",
+    DoubleTensorDoubles => "DoubleTensor.doubles",
+    DoubleTensorShape => "DoubleTensor.shape",
+    BoolTensorBooleans => "BoolTensor.booleans",
+    BoolTensorShape => "BoolTensor.shape",
+    BinaryTensorBinaries => "BinaryTensor.binaries",
+    BinaryTensorShape => "BinaryTensor.shape",
+    SparseTensor => "SparseTensor",
+    CooSparseTensorArm => "SparseTensor.cooSparseTensor",
+    CooDenseShape => "COOSparseTensor.denseShape",
+    CooIndices => "COOSparseTensor.indices",
+    CooValues => "COOSparseTensor.values",
+    FrameHeader => "frame header",
+    MessageHeader => "message header",
+    Message => "message",
+    ApplicationException => "TApplicationException",
+    ApplicationExceptionMessage => "TApplicationException.message",
+    ApplicationExceptionType => "TApplicationException.type",
+    Result => "getBatchPrediction_result",
+    ResultSuccess => "getBatchPrediction_result.success",
+    ResultException => "getBatchPrediction_result.predictionServiceException",
+    ServiceException => "PredictionServiceException",
+    ServiceExceptionDescription => "PredictionServiceException.description",
+}
+
 /// A refusal from the decoder: the kind, the byte offset (from the start of
 /// the input given to the decoder) and the item being read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodeError {
     pub(crate) kind: DecodeErrorKind,
     pub(crate) offset: usize,
-    pub(crate) item: &'static str,
+    /// `None` until the error passes through the innermost field (or
+    /// struct) that it is about.
+    pub(crate) item: Option<Item>,
     pub(crate) record: Option<usize>,
 }
 
@@ -131,9 +217,23 @@ impl DecodeError {
     }
 
     /// The item being read, as `Struct.field` of the schema (for example
-    /// `DataRecord.tensors`), or a protocol item (`message header`).
+    /// `DataRecord.tensors`), or a protocol item (`message header`): the
+    /// name of [`schema_item`](Self::schema_item).
     pub fn item(&self) -> &'static str {
-        self.item
+        self.schema_item().name()
+    }
+
+    /// The item being read, as data.
+    pub fn schema_item(&self) -> Item {
+        self.item.unwrap_or(Item::Top)
+    }
+
+    /// The error, about `item` if no inner item claimed it first (called
+    /// on the way out of each field and struct: the innermost one wins).
+    #[cold]
+    pub(crate) fn within(mut self, item: Item) -> Self {
+        self.item.get_or_insert(item);
+        self
     }
 
     /// The index of the `DataRecord` in `predictions` being read, if any.
@@ -220,7 +320,7 @@ impl fmt::Display for DecodeError {
         if let Some(r) = self.record {
             write!(f, " (record {r})")?;
         }
-        write!(f, ", in {}: {}", self.item, self.kind)
+        write!(f, ", in {}: {}", self.item(), self.kind)
     }
 }
 

@@ -43,13 +43,14 @@ mod reader;
 mod record;
 
 pub use element::{Element, Iter, List, Map, MapIter, Set};
-pub use error::{DecodeError, DecodeErrorKind};
+pub use error::{DecodeError, DecodeErrorKind, Item};
 pub use record::{CooSparseTensor, GeneralTensor, RawTensor, Record, SparseTensor, TypedTensor};
 
 pub(crate) use element::sealed::Wire;
 pub(crate) use reader::Reader;
+pub(crate) use record::union;
 
-use crate::wire::ttype;
+use crate::wire::{field, ttype};
 
 /// The deepest nesting of structs and containers accepted. The schema
 /// itself needs 9 (a string inside a sparse tensor's values); the rest is
@@ -117,7 +118,8 @@ impl<'a> Response<'a> {
     }
 
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[ttype::LIST, 0, 1]);
+        out.push(ttype::LIST);
+        out.extend_from_slice(&field::PREDICTIONS.to_be_bytes());
         self.predictions.write(out);
         out.push(ttype::STOP);
     }
@@ -158,21 +160,19 @@ fn decode_with(mut r: Reader<'_>) -> Result<Response<'_>, DecodeError> {
     Ok(resp)
 }
 
-const RESPONSE: &[(i16, u8, &str)] = &[(1, ttype::LIST, "BatchPredictionResponse.predictions")];
+const RESPONSE: &[(i16, u8, Item)] = &[(field::PREDICTIONS, ttype::LIST, Item::Predictions)];
 
 /// Reads a response struct at the reader's position (also the body of a
 /// service reply's field 0).
 pub(crate) fn read_response<'a>(r: &mut Reader<'a>) -> Result<Response<'a>, DecodeError> {
     let start = r.pos();
-    let outer = r.item;
-    r.item = "BatchPredictionResponse";
     let mut predictions = None;
     r.fields(RESPONSE, |r, _| {
         predictions = Some(read_records(r)?);
         Ok(())
-    })?;
-    let predictions = r.required(predictions, "BatchPredictionResponse.predictions", start)?;
-    r.item = outer;
+    })
+    .map_err(|e| e.within(Item::Response))?;
+    let predictions = r.required(predictions, Item::Predictions, start)?;
     Ok(Response {
         predictions,
         skipped: r.skipped,

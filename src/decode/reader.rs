@@ -1,11 +1,11 @@
 //! A bounds-checked cursor over the input, and the skipping of unknown
 //! fields. Every read either succeeds or names the offset and the item.
 
-use super::error::{DecodeError, DecodeErrorKind};
+use super::error::{DecodeError, DecodeErrorKind, Item};
 use super::MAX_DEPTH;
 use crate::wire::ttype;
 
-/// The cursor. `item` names what is being read, for errors; `skipped`
+/// The cursor. `skipped`
 /// counts unknown fields, `canonical` turns false when the input is valid
 /// but is not what an encoder writing fields in ascending id order without
 /// unknown fields would produce.
@@ -13,7 +13,6 @@ pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
     depth: usize,
-    pub(crate) item: &'static str,
     pub(crate) skipped: usize,
     pub(crate) canonical: bool,
     /// Whether records and tensors in bprwire's layout take the fast path
@@ -32,7 +31,6 @@ impl<'a> Reader<'a> {
             buf,
             pos: 0,
             depth: 0,
-            item: "",
             skipped: 0,
             canonical: true,
             fast: true,
@@ -120,7 +118,7 @@ impl<'a> Reader<'a> {
         DecodeError {
             kind,
             offset,
-            item: self.item,
+            item: None,
             record: None,
         }
     }
@@ -261,16 +259,18 @@ impl<'a> Reader<'a> {
 
     /// A struct's field loop. `on_field` gets each known field (type
     /// already checked against `schema`, which maps an id to its type and
-    /// item name) and reads it; unknown ids are skipped, as Thrift requires.
-    /// A field seen twice is refused (ids are below 16 in this schema: one
-    /// bit each).
+    /// schema item) and reads it; unknown ids are skipped, as Thrift
+    /// requires. A field seen twice is refused (ids are below 16 in this
+    /// schema: one bit each). An error from a field's value is about that
+    /// field unless an inner one claimed it; one from the struct's own
+    /// bytes (a field header, an unknown field) is left for the enclosing
+    /// field or struct. Re-reading checked bytes skips the checks.
     pub(crate) fn fields(
         &mut self,
-        schema: &[(i16, u8, &'static str)],
+        schema: &[(i16, u8, Item)],
         mut on_field: impl FnMut(&mut Self, i16) -> Result<()>,
     ) -> Result<()> {
         self.enter()?;
-        let outer = self.item;
         let mut seen = 0u16;
         let mut last = i16::MIN;
         loop {
@@ -281,18 +281,21 @@ impl<'a> Reader<'a> {
             }
             last = id;
             match schema.iter().find(|f| f.0 == id) {
-                Some(&(_, expected, name)) => {
-                    self.item = name;
-                    if t != expected {
-                        return Err(self.err_at(at, DecodeErrorKind::WrongType { expected, found: t }));
+                Some(&(_, expected, item)) => {
+                    if !self.trusted {
+                        if t != expected {
+                            let kind = DecodeErrorKind::WrongType { expected, found: t };
+                            return Err(self.err_at(at, kind).within(item));
+                        }
+                        let bit = 1u16 << id;
+                        if seen & bit != 0 {
+                            return Err(self
+                                .err_at(at, DecodeErrorKind::DuplicateField { id })
+                                .within(item));
+                        }
+                        seen |= bit;
                     }
-                    let bit = 1u16 << id;
-                    if seen & bit != 0 {
-                        return Err(self.err_at(at, DecodeErrorKind::DuplicateField { id }));
-                    }
-                    seen |= bit;
-                    on_field(self, id)?;
-                    self.item = outer;
+                    on_field(self, id).map_err(|e| e.within(item))?;
                 }
                 None => {
                     self.skipped += 1;
@@ -307,13 +310,8 @@ impl<'a> Reader<'a> {
 
     /// The value of a required field, or `MissingField` naming it, at the
     /// start of its struct (`at`).
-    pub(crate) fn required<T>(&self, value: Option<T>, item: &'static str, at: usize) -> Result<T> {
-        value.ok_or(DecodeError {
-            kind: DecodeErrorKind::MissingField,
-            offset: at,
-            item,
-            record: None,
-        })
+    pub(crate) fn required<T>(&self, value: Option<T>, item: Item, at: usize) -> Result<T> {
+        value.ok_or_else(|| self.err_at(at, DecodeErrorKind::MissingField).within(item))
     }
 
     /// Skips one value of type `t` (an unknown field). `at` is where its

@@ -6,9 +6,9 @@ use super::element::sealed::Wire;
 use core::fmt;
 
 use super::element::{put_binary, Element, List, Map, Set};
-use super::error::DecodeErrorKind;
+use super::error::{DecodeErrorKind, Item};
 use super::reader::{Reader, Result};
-use crate::wire::ttype;
+use crate::wire::{field, ttype};
 use crate::DataType;
 
 fn put_field(out: &mut Vec<u8>, t: u8, id: i16) {
@@ -48,16 +48,16 @@ pub struct Record<'a> {
     pub sparse_tensors: Option<Map<'a, i64, SparseTensor<'a>>>,
 }
 
-const RECORD: &[(i16, u8, &str)] = &[
-    (1, ttype::SET, "DataRecord.binaryFeatures"),
-    (2, ttype::MAP, "DataRecord.continuousFeatures"),
-    (3, ttype::MAP, "DataRecord.discreteFeatures"),
-    (4, ttype::MAP, "DataRecord.stringFeatures"),
-    (5, ttype::MAP, "DataRecord.sparseBinaryFeatures"),
-    (6, ttype::MAP, "DataRecord.sparseContinuousFeatures"),
-    (7, ttype::MAP, "DataRecord.blobFeatures"),
-    (8, ttype::MAP, "DataRecord.tensors"),
-    (9, ttype::MAP, "DataRecord.sparseTensors"),
+const RECORD: &[(i16, u8, Item)] = &[
+    (1, ttype::SET, Item::BinaryFeatures),
+    (field::CONTINUOUS, ttype::MAP, Item::ContinuousFeatures),
+    (3, ttype::MAP, Item::DiscreteFeatures),
+    (4, ttype::MAP, Item::StringFeatures),
+    (5, ttype::MAP, Item::SparseBinaryFeatures),
+    (6, ttype::MAP, Item::SparseContinuousFeatures),
+    (7, ttype::MAP, Item::BlobFeatures),
+    (field::TENSORS, ttype::MAP, Item::Tensors),
+    (9, ttype::MAP, Item::SparseTensors),
 ];
 
 impl<'a> Wire<'a> for Record<'a> {
@@ -175,42 +175,37 @@ impl<'a> GeneralTensor<'a> {
     }
 }
 
-const GENERAL_TENSOR: &[(i16, u8, &str)] = &[
-    (1, ttype::STRUCT, "GeneralTensor.rawTypedTensor"),
-    (2, ttype::STRUCT, "GeneralTensor.stringTensor"),
-    (3, ttype::STRUCT, "GeneralTensor.int32Tensor"),
-    (4, ttype::STRUCT, "GeneralTensor.int64Tensor"),
-    (5, ttype::STRUCT, "GeneralTensor.floatTensor"),
-    (6, ttype::STRUCT, "GeneralTensor.doubleTensor"),
-    (7, ttype::STRUCT, "GeneralTensor.boolTensor"),
-    (8, ttype::STRUCT, "GeneralTensor.binaryTensor"),
+const GENERAL_TENSOR: &[(i16, u8, Item)] = &[
+    (field::RAW_TYPED_TENSOR, ttype::STRUCT, Item::RawTypedTensorArm),
+    (field::STRING_TENSOR, ttype::STRUCT, Item::StringTensorArm),
+    (field::INT32_TENSOR, ttype::STRUCT, Item::Int32TensorArm),
+    (field::INT64_TENSOR, ttype::STRUCT, Item::Int64TensorArm),
+    (field::FLOAT_TENSOR, ttype::STRUCT, Item::FloatTensorArm),
+    (field::DOUBLE_TENSOR, ttype::STRUCT, Item::DoubleTensorArm),
+    (field::BOOL_TENSOR, ttype::STRUCT, Item::BoolTensorArm),
+    (field::BINARY_TENSOR, ttype::STRUCT, Item::BinaryTensorArm),
 ];
 
-/// Reads a union: exactly one known field must be set.
-fn union<'a, T>(
+/// Reads a union (`item`, with the fields of `schema`): exactly one known
+/// field must be set. Also the service's result struct.
+pub(crate) fn union<'a, T>(
     r: &mut Reader<'a>,
-    item: &'static str,
-    schema: &[(i16, u8, &'static str)],
+    item: Item,
+    schema: &[(i16, u8, Item)],
     mut arm: impl FnMut(&mut Reader<'a>, i16) -> Result<T>,
 ) -> Result<T> {
     let at = r.pos();
-    let outer = r.item;
-    r.item = item;
     let mut value = None;
     let mut count = 0;
     r.fields(schema, |r, id| {
         value = Some(arm(r, id)?);
         count += 1;
         Ok(())
-    })?;
-    r.item = outer;
+    })
+    .map_err(|e| e.within(item))?;
     match value {
         Some(v) if count == 1 => Ok(v),
-        _ => {
-            let mut e = r.err_at(at, DecodeErrorKind::UnionFields { count });
-            e.item = item;
-            Err(e)
-        }
+        _ => Err(r.err_at(at, DecodeErrorKind::UnionFields { count }).within(item)),
     }
 }
 
@@ -225,16 +220,33 @@ impl<'a> Wire<'a> for GeneralTensor<'a> {
         if let Some(t) = r.fast_tensor() {
             return Ok(t);
         }
-        union(r, "GeneralTensor", GENERAL_TENSOR, |r, id| {
+        use Item::{
+            BinaryTensorBinaries, BinaryTensorShape, BoolTensorBooleans, BoolTensorShape,
+            DoubleTensorDoubles, DoubleTensorShape, FloatTensorFloats, FloatTensorShape, Int32TensorInts,
+            Int32TensorShape, Int64TensorLongs, Int64TensorShape, StringTensorShape, StringTensorStrings,
+        };
+        union(r, Item::GeneralTensor, GENERAL_TENSOR, |r, id| {
             Ok(match id {
-                1 => GeneralTensor::Raw(Wire::read(r)?),
-                2 => GeneralTensor::String(Wire::read(r)?),
-                3 => GeneralTensor::Int32(Wire::read(r)?),
-                4 => GeneralTensor::Int64(Wire::read(r)?),
-                5 => GeneralTensor::Float(Wire::read(r)?),
-                6 => GeneralTensor::Double(Wire::read(r)?),
-                7 => GeneralTensor::Bool(Wire::read(r)?),
-                _ => GeneralTensor::Binary(Wire::read(r)?),
+                field::RAW_TYPED_TENSOR => GeneralTensor::Raw(Wire::read(r)?),
+                field::STRING_TENSOR => {
+                    GeneralTensor::String(TypedTensor::read_as(r, StringTensorStrings, StringTensorShape)?)
+                }
+                field::INT32_TENSOR => {
+                    GeneralTensor::Int32(TypedTensor::read_as(r, Int32TensorInts, Int32TensorShape)?)
+                }
+                field::INT64_TENSOR => {
+                    GeneralTensor::Int64(TypedTensor::read_as(r, Int64TensorLongs, Int64TensorShape)?)
+                }
+                field::FLOAT_TENSOR => {
+                    GeneralTensor::Float(TypedTensor::read_as(r, FloatTensorFloats, FloatTensorShape)?)
+                }
+                field::DOUBLE_TENSOR => {
+                    GeneralTensor::Double(TypedTensor::read_as(r, DoubleTensorDoubles, DoubleTensorShape)?)
+                }
+                field::BOOL_TENSOR => {
+                    GeneralTensor::Bool(TypedTensor::read_as(r, BoolTensorBooleans, BoolTensorShape)?)
+                }
+                _ => GeneralTensor::Binary(TypedTensor::read_as(r, BinaryTensorBinaries, BinaryTensorShape)?),
             })
         })
     }
@@ -282,10 +294,10 @@ impl RawTensor<'_> {
     }
 }
 
-const RAW_TENSOR: &[(i16, u8, &str)] = &[
-    (1, ttype::I32, "RawTypedTensor.dataType"),
-    (2, ttype::STRING, "RawTypedTensor.content"),
-    (3, ttype::LIST, "RawTypedTensor.shape"),
+const RAW_TENSOR: &[(i16, u8, Item)] = &[
+    (field::RAW_DATA_TYPE, ttype::I32, Item::RawDataType),
+    (field::RAW_CONTENT, ttype::STRING, Item::RawContent),
+    (field::RAW_SHAPE, ttype::LIST, Item::RawShape),
 ];
 
 impl<'a> Wire<'a> for RawTensor<'a> {
@@ -303,8 +315,8 @@ impl<'a> Wire<'a> for RawTensor<'a> {
             Ok(())
         })?;
         Ok(RawTensor {
-            data_type: r.required(data_type, "RawTypedTensor.dataType", at)?,
-            content: r.required(content, "RawTypedTensor.content", at)?,
+            data_type: r.required(data_type, Item::RawDataType, at)?,
+            content: r.required(content, Item::RawContent, at)?,
             shape,
         })
     }
@@ -350,46 +362,45 @@ impl<'a, T: Element<'a> + PartialEq> PartialEq for TypedTensor<'a, T> {
     }
 }
 
-impl<'a, T: Wire<'a>> Wire<'a> for TypedTensor<'a, T> {
-    const TTYPE: u8 = ttype::STRUCT;
-    const MIN: usize = 1;
-    fn read(r: &mut Reader<'a>) -> Result<Self> {
+impl<'a, T: Wire<'a>> TypedTensor<'a, T> {
+    /// Reads a typed tensor whose two fields are the schema items `values`
+    /// and `shape` (they differ by arm: `Int32Tensor.ints`, ...).
+    fn read_as(r: &mut Reader<'a>, values_item: Item, shape_item: Item) -> Result<Self> {
         let at = r.pos();
         let mut values = None;
         let mut shape = None;
-        let (item, shape_item) = typed_names(r.item);
-        let schema = [(1, ttype::LIST, item), (2, ttype::LIST, shape_item)];
+        let schema = [
+            (field::TYPED_VALUES, ttype::LIST, values_item),
+            (field::TYPED_SHAPE, ttype::LIST, shape_item),
+        ];
         r.fields(&schema, |r, id| {
             match id {
-                1 => values = Some(Wire::read(r)?),
+                field::TYPED_VALUES => values = Some(Wire::read(r)?),
                 _ => shape = Some(Wire::read(r)?),
             }
             Ok(())
         })?;
         Ok(TypedTensor {
-            values: r.required(values, item, at)?,
+            values: r.required(values, values_item, at)?,
             shape,
         })
+    }
+}
+
+impl<'a, T: Wire<'a>> Wire<'a> for TypedTensor<'a, T> {
+    const TTYPE: u8 = ttype::STRUCT;
+    const MIN: usize = 1;
+    /// Read only as an arm or a field, by `read_as` with that arm's items;
+    /// this generic read names them as the `Int64Tensor` of the schema's
+    /// one other use (`COOSparseTensor.indices`).
+    fn read(r: &mut Reader<'a>) -> Result<Self> {
+        Self::read_as(r, Item::Int64TensorLongs, Item::Int64TensorShape)
     }
     fn write(&self, out: &mut Vec<u8>) {
         put_field(out, ttype::LIST, 1);
         self.values.write(out);
         put_opt(out, 2, &self.shape);
         out.push(ttype::STOP);
-    }
-}
-
-/// Error names of a typed tensor's two fields, from the field holding it.
-fn typed_names(holder: &str) -> (&'static str, &'static str) {
-    match holder {
-        "GeneralTensor.stringTensor" => ("StringTensor.strings", "StringTensor.shape"),
-        "GeneralTensor.int32Tensor" => ("Int32Tensor.ints", "Int32Tensor.shape"),
-        "GeneralTensor.int64Tensor" | "COOSparseTensor.indices" => ("Int64Tensor.longs", "Int64Tensor.shape"),
-        "GeneralTensor.floatTensor" => ("FloatTensor.floats", "FloatTensor.shape"),
-        "GeneralTensor.doubleTensor" => ("DoubleTensor.doubles", "DoubleTensor.shape"),
-        "GeneralTensor.boolTensor" => ("BoolTensor.booleans", "BoolTensor.shape"),
-        "GeneralTensor.binaryTensor" => ("BinaryTensor.binaries", "BinaryTensor.shape"),
-        _ => ("typed tensor values", "typed tensor shape"),
     }
 }
 
@@ -411,18 +422,18 @@ pub struct CooSparseTensor<'a> {
     pub values: GeneralTensor<'a>,
 }
 
-const SPARSE_TENSOR: &[(i16, u8, &str)] = &[(1, ttype::STRUCT, "SparseTensor.cooSparseTensor")];
-const COO: &[(i16, u8, &str)] = &[
-    (1, ttype::LIST, "COOSparseTensor.denseShape"),
-    (2, ttype::STRUCT, "COOSparseTensor.indices"),
-    (3, ttype::STRUCT, "COOSparseTensor.values"),
+const SPARSE_TENSOR: &[(i16, u8, Item)] = &[(1, ttype::STRUCT, Item::CooSparseTensorArm)];
+const COO: &[(i16, u8, Item)] = &[
+    (1, ttype::LIST, Item::CooDenseShape),
+    (2, ttype::STRUCT, Item::CooIndices),
+    (3, ttype::STRUCT, Item::CooValues),
 ];
 
 impl<'a> Wire<'a> for SparseTensor<'a> {
     const TTYPE: u8 = ttype::STRUCT;
     const MIN: usize = 1;
     fn read(r: &mut Reader<'a>) -> Result<Self> {
-        union(r, "SparseTensor", SPARSE_TENSOR, |r, _| {
+        union(r, Item::SparseTensor, SPARSE_TENSOR, |r, _| {
             Ok(SparseTensor::Coo(Wire::read(r)?))
         })
     }
@@ -443,15 +454,21 @@ impl<'a> Wire<'a> for CooSparseTensor<'a> {
         r.fields(COO, |r, id| {
             match id {
                 1 => shape = Some(Wire::read(r)?),
-                2 => indices = Some(Wire::read(r)?),
+                2 => {
+                    indices = Some(TypedTensor::read_as(
+                        r,
+                        Item::Int64TensorLongs,
+                        Item::Int64TensorShape,
+                    )?)
+                }
                 _ => values = Some(Wire::read(r)?),
             }
             Ok(())
         })?;
         Ok(CooSparseTensor {
-            dense_shape: r.required(shape, "COOSparseTensor.denseShape", at)?,
-            indices: r.required(indices, "COOSparseTensor.indices", at)?,
-            values: r.required(values, "COOSparseTensor.values", at)?,
+            dense_shape: r.required(shape, Item::CooDenseShape, at)?,
+            indices: r.required(indices, Item::CooIndices, at)?,
+            values: r.required(values, Item::CooValues, at)?,
         })
     }
     fn write(&self, out: &mut Vec<u8>) {
