@@ -557,7 +557,9 @@ fn plan_tensor<'a>(
     suffix.push(ttype::STOP); // end of the GeneralTensor union
 
     let (strings, row_in) = match source {
-        Source::Strings(v) => (string_bytes(input, v, found, row_elems, check_utf8)?, row_elems),
+        // One loop per case, so that `&str`s carry no UTF-8 check's code.
+        Source::Strings(v) if check_utf8 => (string_bytes::<true>(input, v, found, row_elems)?, row_elems),
+        Source::Strings(v) => (string_bytes::<false>(input, v, found, row_elems)?, row_elems),
         // Never more than row_out, which was checked above: no overflow.
         Source::Fixed { .. } => (0, row_elems * in_size),
     };
@@ -616,13 +618,12 @@ impl Plan<'_> {
 }
 
 /// Wire bytes of all `count` strings of a tensor (a 4-byte length and the
-/// bytes each), checking each one's length and, if `utf8`, its encoding.
-fn string_bytes(
+/// bytes each), checking each one's length and, if `UTF8`, its encoding.
+fn string_bytes<const UTF8: bool>(
     input: Input,
     strings: Strings<'_>,
     count: usize,
     row_elems: usize,
-    utf8: bool,
 ) -> Result<usize, Error> {
     if let Strings::Padded { width: 0, .. } = strings {
         // Every string is empty: no loop, whatever the count (a header
@@ -633,7 +634,7 @@ fn string_bytes(
     let mut element = 0usize;
     strings.try_for_each(0..count, |s| {
         check_size(Some(input), Size::StringBytes { element }, s.len())?;
-        if utf8 && !wire::is_utf8(s) {
+        if UTF8 && !wire::is_utf8(s) {
             return Err(not_utf8(input, s, element, row_elems));
         }
         total = add(total, 4 + s.len())?;

@@ -215,17 +215,95 @@ pub(crate) fn to_i32(size: usize) -> i32 {
     size as i32
 }
 
-/// Whether `s` is UTF-8: SIMD (simdutf8) for long strings; a short one is
-/// first tried as ASCII, a word at a time, which costs a third of the
-/// validators' short-input path (simdutf8 hands inputs under 64 bytes to
-/// std's; iai, W6 as byte strings: 34 against 94 instructions a string,
-/// see docs/benchmarks.md).
-#[inline]
+/// Whether `s` is UTF-8: a string under 64 bytes is first tried as ASCII
+/// (inline, a word at a time), the rest go to simdutf8 (which hands short
+/// inputs to std's validator, whose setup dominates on short strings; see
+/// docs/benchmarks.md for the counts).
+#[inline(always)]
 pub(crate) fn is_utf8(s: &[u8]) -> bool {
     const SIMD_FROM: usize = 64;
-    if s.len() < SIMD_FROM {
-        s.is_ascii() || simdutf8::basic::from_utf8(s).is_ok()
+    (s.len() < SIMD_FROM && is_ascii_short(s)) || utf8_validate(s)
+}
+
+/// simdutf8's check, out of line (the rare path for short strings).
+#[inline(never)]
+fn utf8_validate(s: &[u8]) -> bool {
+    simdutf8::basic::from_utf8(s).is_ok()
+}
+
+/// Whether a string of fewer than 64 bytes is ASCII: its 8-byte words
+/// OR-ed together, the last one overlapping the one before (no byte loop);
+/// shorter ones by two overlapping 4-byte words. About half the cost of
+/// `<[u8]>::is_ascii` on strings of a few dozen bytes (iai, W6 decode).
+#[inline(always)]
+fn is_ascii_short(s: &[u8]) -> bool {
+    let word = |i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+    let n = s.len();
+    if n >= 8 {
+        let mut acc = word(n - 8);
+        for w in s.chunks_exact(8) {
+            acc |= u64::from_le_bytes(w.try_into().expect("chunks of 8"));
+        }
+        acc & 0x8080_8080_8080_8080 == 0
+    } else if n >= 4 {
+        let half = |i: usize| u32::from_le_bytes(s[i..i + 4].try_into().expect("4 bytes"));
+        (half(0) | half(n - 4)) & 0x8080_8080 == 0
     } else {
-        simdutf8::basic::from_utf8(s).is_ok()
+        s.iter().all(|&b| b < 0x80)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_ascii_short, is_utf8};
+
+    /// The word-at-a-time ASCII check against std's, for every length up
+    /// to 64 and a high bit at every position (and none).
+    #[test]
+    fn is_ascii_short_matches_std_at_every_length_and_position() {
+        for len in 0..64 {
+            let clean: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(is_ascii_short(&clean), "len {len}");
+            for at in 0..len {
+                for high in [0x80u8, 0xc3, 0xff] {
+                    let mut s = clean.clone();
+                    s[at] = high;
+                    assert_eq!(
+                        is_ascii_short(&s),
+                        s.is_ascii(),
+                        "len {len}, 0x{high:02x} at {at}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// `is_utf8` against std's validator: ASCII, multi-byte characters, and
+    /// broken sequences at every length around the 64-byte switch.
+    #[test]
+    fn is_utf8_matches_std() {
+        let pieces: [&[u8]; 6] = [
+            b"abc",
+            "é".as_bytes(),
+            "日本".as_bytes(),
+            "🦀".as_bytes(),
+            b"\xff",
+            b"\xe6\x97",
+        ];
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for len in 0..140 {
+            for _ in 0..20 {
+                let mut s = Vec::new();
+                while s.len() < len {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Mostly valid pieces, sometimes a broken one.
+                    let piece = pieces[(x % if x.is_multiple_of(7) { 6 } else { 4 }) as usize];
+                    s.extend_from_slice(piece);
+                }
+                assert_eq!(is_utf8(&s), core::str::from_utf8(&s).is_ok(), "{s:02x?}");
+            }
+        }
     }
 }
