@@ -44,6 +44,10 @@ pub(crate) mod field {
     pub const TYPED_VALUES: i16 = 1;
     /// The shape of every typed tensor (and of `StringTensor`).
     pub const TYPED_SHAPE: i16 = 2;
+    /// `BatchPredictionRequest.individualFeaturesList`.
+    pub const INDIVIDUAL_FEATURES: i16 = 1;
+    /// `BatchPredictionRequest.commonFeatures`.
+    pub const COMMON_FEATURES: i16 = 2;
     /// `getBatchPrediction_result`: the response (success).
     pub const RESULT_SUCCESS: i16 = 0;
     /// `getBatchPrediction_result`: a `PredictionServiceException`.

@@ -212,6 +212,65 @@ proptest! {
     }
 }
 
+// ---- Requests: the same decoder over BatchPredictionRequest. ----
+
+fn request() -> impl Strategy<Value = t_req::BatchPredictionRequest> {
+    (vec(record(), 0..5), opt(record()))
+        .prop_map(|(records, common)| t_req::BatchPredictionRequest::new(records, common))
+}
+
+use bprwire_reference::twml::prediction_service as t_req;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Reference-encoded requests (records of every kind, with and without
+    /// common features): the views hold the reference's values, re-encode
+    /// to the same bytes, and every truncation is refused inside the input.
+    #[test]
+    fn requests_equal_reference(req in request()) {
+        let bytes = bprwire_reference::serialize_request(&req);
+        let view = decode::decode_request(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(view.len(), req.individual_features_list.len());
+        prop_assert_eq!(view.encoded_len(), bytes.len());
+        prop_assert!(view.is_canonical());
+        let back = bprwire_reference::request_from_view(&view);
+        prop_assert_eq!(&bprwire_reference::serialize_request(&back), &bytes);
+        prop_assert_eq!(&view.reencode(), &bytes);
+        for n in 0..bytes.len() {
+            let e = decode::decode_request(&bytes[..n]).expect_err("a prefix decoded");
+            prop_assert!(e.offset() <= n);
+        }
+    }
+}
+
+#[test]
+fn a_request_needs_its_records_and_names_the_bad_one() {
+    // No individualFeaturesList: refused at the start of the request.
+    let e = decode::decode_request(&[0]).unwrap_err();
+    assert_eq!(*e.kind(), DecodeErrorKind::MissingField);
+    assert_eq!(
+        (e.offset(), e.item()),
+        (0, "BatchPredictionRequest.individualFeaturesList")
+    );
+    // Two records: an empty one, then one with an empty binaryFeatures set
+    // and continuousFeatures written as a LIST: record 1, that field.
+    let mut bytes = vec![0x0F, 0, 1, 0x0C, 0, 0, 0, 2, 0];
+    bytes.extend([0x0E, 0, 1, 0x0A, 0, 0, 0, 0, 0x0F, 0, 2]);
+    let e = decode::decode_request(&bytes).unwrap_err();
+    assert_eq!(
+        *e.kind(),
+        DecodeErrorKind::WrongType {
+            expected: 0x0D,
+            found: 0x0F
+        }
+    );
+    assert_eq!(
+        (e.offset(), e.record(), e.item()),
+        (17, Some(1), "DataRecord.continuousFeatures")
+    );
+}
+
 // ---- Refusals, one per rule, with exact offsets. ----
 
 /// `predictions: list<DataRecord>` with `n` records, then `body`, then the

@@ -1,6 +1,6 @@
 //! Arbitrary bytes into the decoder. The first byte picks what is decoded:
 //! 0 a bare `BatchPredictionResponse`, 1 a `getBatchPrediction` reply
-//! message, 2 a framed reply. For any input:
+//! message, 2 a framed reply, 3 a `BatchPredictionRequest`. For any input:
 //! - no panic, and an error's offset lies inside the input;
 //! - the fast path and the general reader (`decode_response_general`)
 //!   accept the same responses with the same views, and refuse the same
@@ -133,11 +133,40 @@ fn known_kind(k: i32) -> Option<ApplicationErrorKind> {
     .copied()
 }
 
+/// A request: no panic, no allocation, an error inside the input; what
+/// decodes re-encodes to bytes that decode again to the same, exactly the
+/// input when canonical; the reference reads the same values (or refuses
+/// only a skipped unknown STRING that is not UTF-8).
+fn request(bytes: &[u8]) {
+    let view = match no_alloc(|| decode::decode_request(bytes)) {
+        Ok(v) => v,
+        Err(e) => {
+            assert!(e.offset() <= bytes.len(), "offset {} past {} bytes", e.offset(), bytes.len());
+            return;
+        }
+    };
+    let again = view.reencode();
+    if view.is_canonical() {
+        assert_eq!(again, bytes, "canonical request re-encoded differently");
+    }
+    let view2 = decode::decode_request(&again).expect("a re-encoded request decodes");
+    assert_eq!(view2.reencode(), again);
+    match bprwire_reference::deserialize_request(bytes) {
+        Ok(reference) => assert_eq!(
+            bprwire_reference::serialize_request(&bprwire_reference::request_from_view(&view)),
+            bprwire_reference::serialize_request(&reference),
+            "the reference reads another request"
+        ),
+        Err(e) => assert!(view.skipped_fields() > 0, "the reference refuses what bprwire accepts: {e}"),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, bytes)) = data.split_first() else { return };
-    match mode % 3 {
+    match mode % 4 {
         0 => response(bytes),
         1 => reply(bytes, false),
-        _ => reply(bytes, true),
+        2 => reply(bytes, true),
+        _ => request(bytes),
     }
 });

@@ -50,7 +50,7 @@ pub(crate) use element::sealed::Wire;
 pub(crate) use reader::Reader;
 pub(crate) use record::union;
 
-use crate::wire::{field, ttype};
+use crate::wire::{field, field_header, ttype};
 
 /// The deepest nesting of structs and containers accepted. The schema
 /// itself needs 9 (a string inside a sparse tensor's values); the rest is
@@ -181,7 +181,137 @@ pub(crate) fn read_response<'a>(r: &mut Reader<'a>) -> Result<Response<'a>, Deco
     })
 }
 
-/// The `predictions` list, record by record, so an error can say which.
+/// A decoded `BatchPredictionRequest`, borrowing the input: the records
+/// (`individualFeaturesList`, one per example) and the `commonFeatures`
+/// shared by all of them, if any. The same views and guarantees as a
+/// [`Response`]; an error in a record names its index in the list.
+///
+/// ```
+/// use bprwire::decode;
+///
+/// // individualFeaturesList: 1 record with continuous feature 7 -> 0.5.
+/// let mut bytes = vec![0x0F, 0, 1, 0x0C, 0, 0, 0, 1, 0x0D, 0, 2, 0x0A, 0x04, 0, 0, 0, 1];
+/// bytes.extend(7i64.to_be_bytes());
+/// bytes.extend(0.5f64.to_be_bytes());
+/// bytes.extend([0, 0]); // end of the record, end of the request
+/// let request = decode::decode_request(&bytes)?;
+/// assert_eq!(request.len(), 1);
+/// assert!(request.common_features().is_none());
+/// let record = request.records().next().unwrap();
+/// assert_eq!(record.continuous_features.unwrap().iter().next(), Some((7, 0.5)));
+/// # Ok::<(), decode::DecodeError>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    records: List<'a, Record<'a>>,
+    common: Option<Record<'a>>,
+    skipped: usize,
+    canonical: bool,
+    len: usize,
+}
+
+impl<'a> Request<'a> {
+    /// The `individualFeaturesList`: one [`Record`] per example.
+    pub fn individual_features(&self) -> List<'a, Record<'a>> {
+        self.records
+    }
+
+    /// The records, in order.
+    pub fn records(&self) -> Iter<'a, Record<'a>> {
+        self.records.iter()
+    }
+
+    /// The `commonFeatures`, if the request has them: features that apply
+    /// to every record.
+    pub fn common_features(&self) -> Option<Record<'a>> {
+        self.common
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when the request has no record.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Unknown fields that were skipped (at any depth).
+    pub fn skipped_fields(&self) -> usize {
+        self.skipped
+    }
+
+    /// True when [`reencode`](Self::reencode) gives back the input exactly.
+    pub fn is_canonical(&self) -> bool {
+        self.canonical
+    }
+
+    /// Bytes of the encoded request that was decoded.
+    pub fn encoded_len(&self) -> usize {
+        self.len
+    }
+
+    /// Writes the request again from the views (fields in ascending id
+    /// order, unknown fields dropped).
+    pub fn reencode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        out.extend_from_slice(&field_header(ttype::LIST, field::INDIVIDUAL_FEATURES));
+        self.records.write(&mut out);
+        if let Some(common) = &self.common {
+            out.extend_from_slice(&field_header(ttype::STRUCT, field::COMMON_FEATURES));
+            common.write(&mut out);
+        }
+        out.push(ttype::STOP);
+        out
+    }
+}
+
+impl PartialEq for Request<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.records == other.records && self.common == other.common
+    }
+}
+
+const REQUEST: &[(i16, u8, Item)] = &[
+    (
+        field::INDIVIDUAL_FEATURES,
+        ttype::LIST,
+        Item::IndividualFeaturesList,
+    ),
+    (field::COMMON_FEATURES, ttype::STRUCT, Item::CommonFeatures),
+];
+
+/// Decodes a `BatchPredictionRequest` that is exactly `bytes` (a byte after
+/// its end is an error), with the checks, limits and error offsets of
+/// [`decode_response`]. Unknown fields are skipped, as Thrift's own
+/// readers do.
+pub fn decode_request(bytes: &[u8]) -> Result<Request<'_>, DecodeError> {
+    let mut r = Reader::new(bytes);
+    let (mut records, mut common) = (None, None);
+    r.fields(REQUEST, |r, id| {
+        match id {
+            field::INDIVIDUAL_FEATURES => records = Some(read_records(r)?),
+            _ => common = Some(Record::read(r)?),
+        }
+        Ok(())
+    })
+    .map_err(|e| e.within(Item::Request))?;
+    let records = r.required(records, Item::IndividualFeaturesList, 0)?;
+    if r.remaining() != 0 {
+        return Err(r.err_at(r.pos(), DecodeErrorKind::TrailingBytes { count: r.remaining() }));
+    }
+    Ok(Request {
+        records,
+        common,
+        skipped: r.skipped,
+        canonical: r.canonical,
+        len: r.pos(),
+    })
+}
+
+/// A list of records (`predictions`, `individualFeaturesList`), record by
+/// record, so an error can say which.
 fn read_records<'a>(r: &mut Reader<'a>) -> Result<List<'a, Record<'a>>, DecodeError> {
     r.enter()?;
     r.expect_type(ttype::STRUCT)?;

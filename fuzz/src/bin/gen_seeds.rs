@@ -31,6 +31,7 @@ fn features(case: &Case) -> Vec<String> {
     for t in case.tensors.iter().take(5) {
         let elem = match t.elem {
             Elem::Raw { code, .. } => format!("raw{}", code % 8),
+            Elem::Padded { binary, .. } => format!("padded binary={binary}"),
             e => format!("{e:?}"),
         };
         out.push(format!("tensor {elem} typed={} {batch}", case.typed));
@@ -107,9 +108,10 @@ fn main() {
 }
 
 /// Seeds of the `decode` target (first byte: 0 response, 1 reply, 2 framed
-/// reply): bprwire's encodings and replies of every accepted seed case,
-/// the exception replies, and reference encodings of records that use all
-/// nine DataRecord fields and every GeneralTensor arm.
+/// reply, 3 request): bprwire's encodings and replies of every accepted seed
+/// case, the exception replies, and reference encodings of records that use
+/// all nine DataRecord fields and every GeneralTensor arm, as responses and
+/// as requests.
 fn decode_seeds(cases: &[Vec<u8>]) -> Vec<Vec<u8>> {
     use bprwire::service::{self, ApplicationErrorKind, Envelope};
     let with_mode = |mode: u8, b: Vec<u8>| [vec![mode], b].concat();
@@ -138,6 +140,13 @@ fn decode_seeds(cases: &[Vec<u8>]) -> Vec<Vec<u8>> {
     }
     for resp in all_field_responses() {
         out.push(with_mode(0, bprwire_reference::serialize(&resp)));
+        // The same records as a request, with and without common features.
+        let records = resp.predictions;
+        let common = records.first().cloned();
+        for common in [None, common] {
+            let req = bprwire_reference::BatchPredictionRequest::new(records.clone(), common);
+            out.push(with_mode(3, bprwire_reference::serialize_request(&req)));
+        }
     }
     out
 }

@@ -27,7 +27,7 @@ pub mod twml {
 }
 
 pub use twml::data::DataRecord;
-pub use twml::prediction_service::BatchPredictionResponse;
+pub use twml::prediction_service::{BatchPredictionRequest, BatchPredictionResponse};
 pub use twml::tensor::{
     BinaryTensor, BoolTensor, DoubleTensor, FloatTensor, GeneralTensor, Int32Tensor, Int64Tensor,
     RawTypedTensor, StringTensor,
@@ -60,6 +60,37 @@ pub fn deserialize(mut bytes: &[u8]) -> Result<BatchPredictionResponse, String> 
     } else {
         Err(format!("{} bytes after the end of the response", bytes.len()))
     }
+}
+
+/// A request serialized with the reference encoder.
+pub fn serialize_request(req: &BatchPredictionRequest) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut prot = TBinaryOutputProtocol::new(&mut buf, true);
+    req.write_to_out_protocol(&mut prot)
+        .expect("writing to a Vec cannot fail");
+    buf
+}
+
+/// A request decoded with the reference decoder (the whole input).
+pub fn deserialize_request(mut bytes: &[u8]) -> Result<BatchPredictionRequest, String> {
+    let req = {
+        let mut prot = TBinaryInputProtocol::new(&mut bytes, true);
+        BatchPredictionRequest::read_from_in_protocol(&mut prot).map_err(|e| e.to_string())?
+    };
+    if bytes.is_empty() {
+        Ok(req)
+    } else {
+        Err(format!("{} bytes after the end of the request", bytes.len()))
+    }
+}
+
+/// The reference's struct for a request decoded by bprwire (as
+/// [`from_view`] for a response).
+pub fn request_from_view(req: &bprwire::decode::Request<'_>) -> BatchPredictionRequest {
+    BatchPredictionRequest::new(
+        req.records().map(|r| record_from_view(&r)).collect::<Vec<_>>(),
+        req.common_features().map(|r| record_from_view(&r)),
+    )
 }
 
 fn le_f32(b: &[u8]) -> impl Iterator<Item = f32> + '_ {
