@@ -50,6 +50,18 @@ impl TempDir {
         std::fs::read(self.0.join(name)).expect("read output")
     }
 
+    /// Starts the binary in this directory, stdout to `stdout`, stderr
+    /// piped (for the tests that watch it while it runs).
+    fn spawn(&self, args: &[&str], stdout: std::process::Stdio) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_bprwire"))
+            .args(args)
+            .current_dir(&self.0)
+            .stdout(stdout)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn bprwire")
+    }
+
     /// Runs the binary in this directory (so file names in messages are
     /// the short names the test passed).
     fn run(&self, args: &[&str]) -> Output {
@@ -1738,13 +1750,7 @@ fn vm_hwm_kib(pid: u32) -> u64 {
 /// memory (`VmHWM`, a high-water mark) every millisecond until it exits.
 /// Returns the last sample (KiB) and the run's outcome.
 fn peak_rss_polled(dir: &TempDir, args: &[&str]) -> (u64, Ran) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bprwire"))
-        .args(args)
-        .current_dir(&dir.0)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn bprwire");
+    let mut child = dir.spawn(args, std::process::Stdio::null());
     let mut peak = 0;
     while child.try_wait().unwrap().is_none() {
         // The process may exit between the two calls: keep the last sample.
@@ -1776,13 +1782,7 @@ fn peak_rss_polled(dir: &TempDir, args: &[&str]) -> (u64, Ran) {
 /// the run's outcome.
 fn peak_rss_while_streaming(dir: &TempDir, args: &[&str], total: u64) -> (u64, Ran) {
     use std::io::Read;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bprwire"))
-        .args(args)
-        .current_dir(&dir.0)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn bprwire");
+    let mut child = dir.spawn(args, std::process::Stdio::piped());
     let mut stdout = child.stdout.take().unwrap();
     let mut buf = vec![0u8; 1 << 20];
     let stop_at = total.saturating_sub(1 << 20);
@@ -1834,8 +1834,8 @@ fn a_tiny_file_claiming_two_billion_empty_strings_streams_in_small_memory() {
         let file = npy(descr, &[i32::MAX as usize], &[]);
         assert_eq!(file.len(), 128);
         dir.put("s0.npy", &file);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bprwire"))
-            .args([
+        let mut child = dir.spawn(
+            &[
                 "encode",
                 "--tensor-keys",
                 "tk.npy",
@@ -1843,12 +1843,9 @@ fn a_tiny_file_claiming_two_billion_empty_strings_streams_in_small_memory() {
                 "s0.npy",
                 "-o",
                 "-",
-            ])
-            .current_dir(&dir.0)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+            ],
+            std::process::Stdio::piped(),
+        );
         let mut stdout = child.stdout.take().unwrap();
         let mut head = vec![0u8; 16 << 20];
         stdout.read_exact(&mut head).expect("the response streams out");
@@ -2085,15 +2082,7 @@ fn a_closed_stdout_ends_quietly_with_status_0() {
     assert_success(&dir.run(&[
         "encode", "--keys", "keys.npy", "--values", "v.npy", "-o", "big.bin",
     ]));
-    let spawn = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_bprwire"))
-            .args(args)
-            .current_dir(&dir.0)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = |args: &[&str]| dir.spawn(args, std::process::Stdio::piped());
     let mut inspect = spawn(&["inspect", "big.bin"]);
     let mut line = String::new();
     std::io::BufReader::new(inspect.stdout.take().unwrap())
@@ -2243,8 +2232,8 @@ fn an_interrupted_write_leaves_no_temporary_file() {
     dir.put("z.npy", &npy("<f4", &[50_000_000, 0], &[]));
     dir.put("out.bin", b"the previous output");
     for sig in [libc::SIGINT, libc::SIGTERM] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bprwire"))
-            .args([
+        let mut child = dir.spawn(
+            &[
                 "encode",
                 "--tensor-keys",
                 "tk.npy",
@@ -2252,11 +2241,9 @@ fn an_interrupted_write_leaves_no_temporary_file() {
                 "z.npy",
                 "-o",
                 "out.bin",
-            ])
-            .current_dir(&dir.0)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+            ],
+            std::process::Stdio::null(),
+        );
         // Wait until the temporary file has bytes in it.
         let started = std::time::Instant::now();
         loop {

@@ -54,6 +54,9 @@ impl<'a> Reader<'a> {
     /// entries are, and how many; `None` with nothing consumed otherwise.
     #[inline(always)]
     fn fast_record_parts(&mut self) -> Option<RecordParts<'a>> {
+        // The same guard and rewind as `fast_tensor`, written out in both:
+        // one helper taking the reader as a closure cost the decode
+        // workloads 6-10% more instructions (iai, W5 268,832 -> 294,457).
         if !self.fast || self.depth() + RECORD_DEPTH > MAX_DEPTH {
             return None;
         }

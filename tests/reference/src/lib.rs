@@ -43,44 +43,44 @@ pub fn serialize_into(resp: &BatchPredictionResponse, buf: &mut Vec<u8>) {
 
 /// Serializes with the reference encoder.
 pub fn serialize(resp: &BatchPredictionResponse) -> Vec<u8> {
-    let mut buf = Vec::new();
-    serialize_into(resp, &mut buf);
-    buf
+    serialize_struct(resp)
 }
 
 /// Decodes with the reference decoder; bytes left after the struct are an
 /// error (a response is exactly one struct).
-pub fn deserialize(mut bytes: &[u8]) -> Result<BatchPredictionResponse, String> {
-    let resp = {
-        let mut prot = TBinaryInputProtocol::new(&mut bytes, true);
-        BatchPredictionResponse::read_from_in_protocol(&mut prot).map_err(|e| e.to_string())?
-    };
-    if bytes.is_empty() {
-        Ok(resp)
-    } else {
-        Err(format!("{} bytes after the end of the response", bytes.len()))
-    }
+pub fn deserialize(bytes: &[u8]) -> Result<BatchPredictionResponse, String> {
+    deserialize_struct(bytes)
 }
 
 /// A request serialized with the reference encoder.
 pub fn serialize_request(req: &BatchPredictionRequest) -> Vec<u8> {
+    serialize_struct(req)
+}
+
+/// A request decoded with the reference decoder (the whole input).
+pub fn deserialize_request(bytes: &[u8]) -> Result<BatchPredictionRequest, String> {
+    deserialize_struct(bytes)
+}
+
+fn serialize_struct<T: TSerializable>(value: &T) -> Vec<u8> {
     let mut buf = Vec::new();
     let mut prot = TBinaryOutputProtocol::new(&mut buf, true);
-    req.write_to_out_protocol(&mut prot)
+    value
+        .write_to_out_protocol(&mut prot)
         .expect("writing to a Vec cannot fail");
     buf
 }
 
-/// A request decoded with the reference decoder (the whole input).
-pub fn deserialize_request(mut bytes: &[u8]) -> Result<BatchPredictionRequest, String> {
-    let req = {
+/// One struct that is the whole of `bytes`.
+fn deserialize_struct<T: TSerializable>(mut bytes: &[u8]) -> Result<T, String> {
+    let value = {
         let mut prot = TBinaryInputProtocol::new(&mut bytes, true);
-        BatchPredictionRequest::read_from_in_protocol(&mut prot).map_err(|e| e.to_string())?
+        T::read_from_in_protocol(&mut prot).map_err(|e| e.to_string())?
     };
     if bytes.is_empty() {
-        Ok(req)
+        Ok(value)
     } else {
-        Err(format!("{} bytes after the end of the request", bytes.len()))
+        Err(format!("{} bytes after the end of the struct", bytes.len()))
     }
 }
 
