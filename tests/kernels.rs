@@ -135,6 +135,197 @@ fn bool_to_thrift_writes_only_0_and_1_at_every_level() {
     }
 }
 
+/// Bit patterns of `f64` that `f64_be_to_f32` must narrow exactly as
+/// `as` does: NaNs (quiet and signalling, payloads above, at and below the
+/// 29 bits the narrowing drops), infinities, zeros, the extremes, values
+/// that round (ties to even both ways, onto and over `f32::MAX`, into and
+/// out of the `f32` subnormals), and `f64` subnormals.
+const SPECIAL_F64: [u64; 37] = [
+    0x7ff8_0000_0000_0000, // f64::NAN
+    0x7ff0_0000_0000_0001, // signalling NaN, payload only in the dropped bits
+    0xfff4_0000_0000_0000, // negative signalling NaN, payload kept
+    0x7ff8_0000_0000_0001, // quiet NaN, payload only in the dropped bits
+    0x7fff_ffff_ffff_ffff, // NaN, every payload bit
+    0xfff0_0000_2000_0000, // signalling NaN, payload in the lowest kept bit
+    0xfff0_0000_1fff_ffff, // signalling NaN, payload just below it
+    0x7ff0_0000_0000_0000, // +inf
+    0xfff0_0000_0000_0000, // -inf
+    0x0000_0000_0000_0000, // +0
+    0x8000_0000_0000_0000, // -0
+    0x7fef_ffff_ffff_ffff, // f64::MAX: to +inf
+    0xffef_ffff_ffff_ffff, // f64::MIN: to -inf
+    0x47ef_ffff_e000_0000, // f32::MAX, exact
+    0x47ef_ffff_efff_ffff, // just under half an ulp above f32::MAX: f32::MAX
+    0x47ef_ffff_f000_0000, // half an ulp above f32::MAX: a tie, to +inf
+    0xc7ef_ffff_f000_0000, // the same, negative: to -inf
+    0x3ff0_0000_1000_0000, // 1 + 2^-24: a tie, down to 1 (even)
+    0x3ff0_0000_3000_0000, // 1 + 3 * 2^-24: a tie, up (even)
+    0x3ff0_0000_1000_0001, // just over the tie: up
+    0x3fb9_9999_9999_999a, // 0.1
+    0xbfd5_5555_5555_5555, // -1/3
+    0x36a0_0000_0000_0000, // 2^-149, the smallest f32 subnormal, exact
+    0x3690_0000_0000_0000, // 2^-150: a tie, to +0 (even)
+    0xb690_0000_0000_0000, // -2^-150: to -0
+    0x3690_0000_0000_0001, // just over 2^-150: to 2^-149
+    0x36a8_0000_0000_0000, // 3 * 2^-150: a tie, up to 2^-148 (even)
+    0x3810_0000_0000_0000, // 2^-126, the smallest normal f32
+    0x380f_ffff_f000_0000, // just under it: rounds up to it
+    0x380f_ffff_e000_0000, // half an ulp under it: a tie, up to it (even)
+    0x380f_ffff_c000_0000, // the largest f32 subnormal, exact
+    0xb7f0_0000_0000_0000, // -2^-128, an f32 subnormal
+    0x0000_0000_0000_0001, // the smallest f64 subnormal: +0
+    0x800f_ffff_ffff_ffff, // the largest negative f64 subnormal: -0
+    0x0010_0000_0000_0000, // f64::MIN_POSITIVE: +0
+    0x4415_af1d_78b5_8c40, // 1e20, rounds
+    0xc13e_8480_0000_0000, // -2e6, exact
+];
+
+/// `n` big-endian doubles: the specials above at every position of a
+/// vector block and its tail (every third element), between random ones of
+/// three kinds: any bit pattern (mostly beyond the range of `f32`), an
+/// `f32` widened with random low bits (so it rounds), and an `f32` widened
+/// with exactly half an ulp (a tie).
+fn doubles_be(n: usize, seed: u64) -> Vec<u8> {
+    let random = bytes(8 * n, seed);
+    let mut out = Vec::with_capacity(8 * n);
+    for (i, r) in random.chunks_exact(8).enumerate() {
+        let r = u64::from_le_bytes(r.try_into().unwrap());
+        let near_f32 = f64::from(f32::from_bits(r as u32)).to_bits();
+        let bits = match i % 6 {
+            0 | 3 => SPECIAL_F64[(i / 3 + n) % SPECIAL_F64.len()],
+            1 => r,
+            2 => near_f32 | (r >> 35),
+            4 => (near_f32 & !0x1fff_ffff) | 0x1000_0000,
+            _ => near_f32,
+        };
+        out.extend_from_slice(&bits.to_be_bytes());
+    }
+    out
+}
+
+#[test]
+fn f64_be_to_f32_matches_scalar() {
+    // As `check_convert`, but with the doubles laid out at each source
+    // misalignment, so that the specials stay whole.
+    for k in levels() {
+        for len in 0..=MAX_LEN {
+            let (n_in, n_out) = (8 * len, 4 * len);
+            let values = doubles_be(len, len as u64 * 0x9E37);
+            let mut want = vec![FILL; n_out];
+            scalar::f64_be_to_f32(&values, &mut want);
+            // Exactly sized buffers of their own, so that a read or write
+            // past either end is out of bounds (and caught under ASan).
+            let mut exact = vec![FILL; n_out];
+            k.f64_be_to_f32(&values, &mut exact);
+            assert_eq!(
+                exact,
+                want,
+                "f64_be_to_f32 at {}: len {len}, own buffers",
+                k.level()
+            );
+            for (s, d) in alignments() {
+                let mut src_buf = vec![FILL; n_in + OFFSETS];
+                src_buf[s..s + n_in].copy_from_slice(&values);
+                let mut dst = vec![FILL; n_out + OFFSETS + 8];
+                k.f64_be_to_f32(&src_buf[s..s + n_in], &mut dst[d..d + n_out]);
+                assert_eq!(
+                    &dst[d..d + n_out],
+                    &want[..],
+                    "f64_be_to_f32 at {}: len {len}, src +{s}, dst +{d}",
+                    k.level()
+                );
+                assert!(
+                    dst[..d].iter().chain(&dst[d + n_out..]).all(|&b| b == FILL),
+                    "f64_be_to_f32 at {}: wrote outside its destination (len {len}, dst +{d})",
+                    k.level()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn scalar_f64_be_to_f32_is_f64_as_f32() {
+    for len in [0, 1, 5, 36, 257, 1000] {
+        let src = doubles_be(len, 7 + len as u64);
+        let mut got = vec![0u8; 4 * len];
+        scalar::f64_be_to_f32(&src, &mut got);
+        for (i, (c, g)) in src.chunks(8).zip(got.chunks(4)).enumerate() {
+            let v = f64::from_be_bytes(c.try_into().unwrap());
+            let want = (std::hint::black_box(v) as f32).to_bits();
+            assert_eq!(
+                g,
+                &want.to_le_bytes(),
+                "element {i} of {len}: {:#018x}",
+                v.to_bits()
+            );
+        }
+    }
+}
+
+/// The bits every level writes for the NaNs and the roundings, spelled
+/// out: what `cvtsd2ss`/`cvtpd2ps` make, which is what `as` compiles to
+/// on x86-64 (Rust leaves the NaN payload of a cast to the platform).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn f64_be_to_f32_quiets_nans_keeping_their_top_payload_bits_at_every_level() {
+    let cases: [(u64, u32); 18] = [
+        (0x7ff0_0000_0000_0001, 0x7fc0_0000),
+        (0xfff4_0000_0000_0000, 0xffe0_0000),
+        (0x7ff8_0000_0000_0001, 0x7fc0_0000),
+        (0x7fff_ffff_ffff_ffff, 0x7fff_ffff),
+        (0xfff0_0000_2000_0000, 0xffc0_0001),
+        (0xfff0_0000_1fff_ffff, 0xffc0_0000),
+        (0x7ff0_0000_0000_0000, 0x7f80_0000),
+        (0x7fef_ffff_ffff_ffff, 0x7f80_0000),
+        (0x47ef_ffff_efff_ffff, 0x7f7f_ffff),
+        (0xc7ef_ffff_f000_0000, 0xff80_0000),
+        (0x3ff0_0000_1000_0000, 0x3f80_0000),
+        (0x3ff0_0000_3000_0000, 0x3f80_0002),
+        (0x3690_0000_0000_0000, 0x0000_0000),
+        (0xb690_0000_0000_0000, 0x8000_0000),
+        (0x36a8_0000_0000_0000, 0x0000_0002),
+        (0x380f_ffff_e000_0000, 0x0080_0000),
+        (0x380f_ffff_c000_0000, 0x007f_ffff),
+        (0x800f_ffff_ffff_ffff, 0x8000_0000),
+    ];
+    for k in levels() {
+        // Each case at every position of a 64-element run (every lane of
+        // every block, and the tails).
+        for at in 0..64 {
+            for &(from, to) in &cases {
+                let mut src = 1.0f64.to_be_bytes().repeat(64);
+                src[8 * at..8 * at + 8].copy_from_slice(&from.to_be_bytes());
+                let mut dst = vec![0u8; 4 * 64];
+                k.f64_be_to_f32(&src, &mut dst);
+                let got = u32::from_le_bytes(dst[4 * at..4 * at + 4].try_into().unwrap());
+                assert_eq!(got, to, "at {}: {from:#018x} at {at} gave {got:#010x}", k.level());
+            }
+        }
+    }
+}
+
+#[test]
+fn f64_be_to_f32_panics_on_bad_lengths_at_every_level() {
+    // (source bytes, destination bytes): a destination that is not whole
+    // floats, a source that is not twice the destination.
+    let bad = [(6, 3), (16, 4), (8, 8), (0, 4), (64, 31), (120, 64)];
+    for k in levels() {
+        for (n_in, n_out) in bad {
+            let (src, mut dst) = (vec![0u8; n_in], vec![0u8; n_out]);
+            let r =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| k.f64_be_to_f32(&src, &mut dst)));
+            assert!(
+                r.is_err(),
+                "at {}: {n_in} bytes into {n_out} did not panic",
+                k.level()
+            );
+        }
+        let (src, mut dst) = (vec![0u8; 0], vec![0u8; 0]);
+        k.f64_be_to_f32(&src, &mut dst); // empty is fine
+    }
+}
+
 fn check_continuous(
     name: &str,
     elem: usize,

@@ -4,8 +4,10 @@
 //! The encoder's layout code calls only these functions for element data.
 //! Every kernel reads its source as packed little-endian element bytes (no
 //! alignment needed) and fills a destination slice of exactly the size it
-//! produces. [`scalar`] defines the result; every other level must write
-//! the same bytes, which the tests check for every length and alignment.
+//! produces; the one exception, [`Kernels::f64_be_to_f32`], goes the other
+//! way (big-endian wire doubles in, native `f32` out). [`scalar`] defines
+//! the result; every other level must write the same bytes, which the
+//! tests check for every length and alignment.
 //!
 //! A [`Kernels`] table holds one level's functions. It is only handed out
 //! for a level the CPU has ([`Kernels::for_level`]), which is what makes
@@ -262,6 +264,7 @@ pub struct Kernels {
     swap8: Convert,
     swap4: Convert,
     f32_to_f64_be: Convert,
+    f64_be_to_f32: Convert,
     bool_to_thrift: Convert,
     continuous_f32: Continuous,
     continuous_f64: Continuous,
@@ -272,6 +275,7 @@ static SCALAR: Kernels = Kernels {
     swap8: scalar::swap8,
     swap4: scalar::swap4,
     f32_to_f64_be: scalar::f32_to_f64_be,
+    f64_be_to_f32: scalar::f64_be_to_f32,
     bool_to_thrift: scalar::bool_to_thrift,
     continuous_f32: scalar::continuous_f32,
     continuous_f64: scalar::continuous_f64,
@@ -331,6 +335,25 @@ impl Kernels {
     #[inline]
     pub fn f32_to_f64_be(&self, src: &[u8], dst: &mut [u8]) {
         (self.f32_to_f64_be)(src, dst)
+    }
+
+    /// Narrows big-endian `f64` (a Thrift `list<double>`'s elements, as
+    /// they sit in the message) to little-endian `f32`, each exactly as
+    /// `f64 as f32` does: rounded to nearest, ties to even, out of range to
+    /// an infinity or a signed zero, a NaN quiet with its sign and the top
+    /// bits of its payload (see [`scalar::f64_be_to_f32`]).
+    /// `src.len() == 2 * dst.len()`, `dst.len()` a multiple of 4.
+    ///
+    /// Big-endian `f64` to native `f64`, with no narrowing, needs no kernel
+    /// of its own: it is [`swap8`](Self::swap8), since reversing the bytes
+    /// is its own inverse.
+    ///
+    /// # Panics
+    ///
+    /// If `dst.len()` is not a multiple of 4 or `src.len()` is not twice it.
+    #[inline]
+    pub fn f64_be_to_f32(&self, src: &[u8], dst: &mut [u8]) {
+        (self.f64_be_to_f32)(src, dst)
     }
 
     /// Thrift bools: any non-zero byte becomes 1. `dst.len() == src.len()`.

@@ -4,6 +4,8 @@
 //! `chunks_exact`, which lets the compiler drop the per-element bounds
 //! checks. Inputs are little-endian element bytes; outputs are what the
 //! Thrift binary protocol wants (big-endian, doubles widened from f32).
+//! The one kernel of the other direction, [`f64_be_to_f32`], reads the
+//! wire's big-endian doubles and writes native little-endian `f32`.
 
 use super::Records;
 
@@ -52,6 +54,30 @@ pub fn f32_to_f64_be(src: &[u8], dst: &mut [u8]) {
     for (d, s) in dst.chunks_exact_mut(8).zip(src.chunks_exact(4)) {
         let v = f32::from_le_bytes(s.try_into().unwrap()) as f64;
         d.copy_from_slice(&v.to_bits().to_be_bytes());
+    }
+}
+
+/// Narrows big-endian `f64` (the elements of a Thrift `list<double>`) to
+/// little-endian `f32`, each exactly as `f64 as f32`: rounded to nearest,
+/// ties to even; beyond `f32::MAX` (after rounding) to an infinity; below
+/// the smallest `f32` subnormal (after rounding) to a zero of the same
+/// sign. A NaN keeps its sign and the top 22 bits of its payload below the
+/// quiet bit, and comes out quiet, as the x86 conversions (`cvtsd2ss`,
+/// `cvtpd2ps`) make it: the signalling NaN `0x7ff0000000000001` becomes
+/// `0x7fc00000`, `0xfff4000000000000` becomes `0xffe00000`.
+///
+/// `src.len() == 2 * dst.len()`, `dst.len()` a multiple of 4; panics
+/// otherwise. (Big-endian `f64` to native `f64`, no narrowing, is
+/// [`swap8`]: reversing the bytes is its own inverse.)
+#[inline]
+pub fn f64_be_to_f32(src: &[u8], dst: &mut [u8]) {
+    assert!(
+        dst.len().is_multiple_of(4) && src.len() == dst.len() * 2,
+        "f64_be_to_f32: bad lengths"
+    );
+    for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(8)) {
+        let v = f64::from_be_bytes(s.try_into().unwrap()) as f32;
+        d.copy_from_slice(&v.to_bits().to_le_bytes());
     }
 }
 

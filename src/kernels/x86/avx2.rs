@@ -7,7 +7,8 @@
 use core::arch::x86_64::*;
 
 use super::{
-    check_same, check_widen, entries_tail, Entries, Spread, HIGH_IN_PLACE, LOW_TO_HIGH, REVERSE4, REVERSE8,
+    check_narrow, check_same, check_widen, entries_tail, Entries, Spread, HIGH_IN_PLACE, LOW_TO_HIGH,
+    REVERSE4, REVERSE8,
 };
 use crate::kernels::{scalar, Records};
 
@@ -109,6 +110,61 @@ pub(super) unsafe fn f32_to_f64_be(src: &[u8], dst: &mut [u8]) {
     // SAFETY: lengths checked; AVX2 is enabled here.
     let done = unsafe { widen(src, dst) };
     scalar::f32_to_f64_be(&src[done..], &mut dst[2 * done..]);
+}
+
+/// Loads 4 big-endian doubles (32 bytes) at `p` and narrows them to
+/// floats.
+///
+/// # Safety
+///
+/// 32 bytes are readable at `p`; the CPU has AVX2.
+#[inline(always)]
+unsafe fn narrow4(p: *const u8, rev: __m256i) -> __m128 {
+    // SAFETY: reads exactly 32 bytes at `p` (the caller's promise).
+    unsafe {
+        _mm256_cvtpd_ps(_mm256_castsi256_pd(_mm256_shuffle_epi8(
+            _mm256_loadu_si256(p.cast()),
+            rev,
+        )))
+    }
+}
+
+/// Narrows every whole block of 4 big-endian doubles; returns the output
+/// bytes done (a multiple of 16; the input done is twice that).
+///
+/// # Safety
+///
+/// `src.len() == 2 * dst.len()` and the CPU has AVX2.
+#[inline(always)]
+pub(super) unsafe fn narrow(src: &[u8], dst: &mut [u8]) -> usize {
+    let (s, d, len) = (src.as_ptr(), dst.as_mut_ptr(), dst.len());
+    let rev = ctrl(REVERSE8);
+    let mut i = 0;
+    // SAFETY: writes at `i..i + 32` (or `+ 16`) within `len == dst.len()`,
+    // reads at `2i..2i + 64` (or `+ 32`) within `2 * len == src.len()`;
+    // unaligned.
+    unsafe {
+        while i + 32 <= len {
+            let a = narrow4(s.add(2 * i), rev);
+            let b = narrow4(s.add(2 * i + 32), rev);
+            _mm_storeu_ps(d.add(i).cast(), a);
+            _mm_storeu_ps(d.add(i + 16).cast(), b);
+            i += 32;
+        }
+        if i + 16 <= len {
+            _mm_storeu_ps(d.add(i).cast(), narrow4(s.add(2 * i), rev));
+            i += 16;
+        }
+    }
+    i
+}
+
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn f64_be_to_f32(src: &[u8], dst: &mut [u8]) {
+    check_narrow(src, dst);
+    // SAFETY: lengths checked; AVX2 is enabled here.
+    let done = unsafe { narrow(src, dst) };
+    scalar::f64_be_to_f32(&src[2 * done..], &mut dst[done..]);
 }
 
 /// Booleans in whole 32-byte blocks; returns the bytes done.

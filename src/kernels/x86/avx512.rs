@@ -13,8 +13,8 @@
 use core::arch::x86_64::*;
 
 use super::{
-    avx2, check_same, check_widen, entries_tail, Entries, Spread, HIGH_IN_PLACE, LOW_TO_HIGH, REVERSE4,
-    REVERSE8,
+    avx2, check_narrow, check_same, check_widen, entries_tail, Entries, Spread, HIGH_IN_PLACE, LOW_TO_HIGH,
+    REVERSE4, REVERSE8,
 };
 use crate::kernels::{scalar, Records};
 
@@ -93,6 +93,27 @@ pub(super) unsafe fn f32_to_f64_be(src: &[u8], dst: &mut [u8]) {
     // SAFETY: `dst[2i..]` is twice `src[i..]`; the level includes AVX2.
     i += unsafe { avx2::widen(&src[i..], &mut dst[2 * i..]) };
     scalar::f32_to_f64_be(&src[i..], &mut dst[2 * i..]);
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx2")]
+pub(super) unsafe fn f64_be_to_f32(src: &[u8], dst: &mut [u8]) {
+    check_narrow(src, dst);
+    let (s, d, len) = (src.as_ptr(), dst.as_mut_ptr(), dst.len());
+    let rev = ctrl(REVERSE8);
+    let mut i = 0;
+    // SAFETY: writes at `i..i + 32` within `len == dst.len()`, reads at
+    // `2i..2i + 64` within `2 * len == src.len()` (checked above);
+    // unaligned.
+    unsafe {
+        while i + 32 <= len {
+            let w = _mm512_shuffle_epi8(_mm512_loadu_si512(s.add(2 * i).cast()), rev);
+            _mm256_storeu_ps(d.add(i).cast(), _mm512_cvtpd_ps(_mm512_castsi512_pd(w)));
+            i += 32;
+        }
+    }
+    // SAFETY: `src[2i..]` is twice `dst[i..]`; the level includes AVX2.
+    i += unsafe { avx2::narrow(&src[2 * i..], &mut dst[i..]) };
+    scalar::f64_be_to_f32(&src[2 * i..], &mut dst[i..]);
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx2")]

@@ -62,6 +62,8 @@ macro_rules! table {
             // SAFETY: as above.
             f32_to_f64_be: |s, d| unsafe { $module::f32_to_f64_be(s, d) },
             // SAFETY: as above.
+            f64_be_to_f32: |s, d| unsafe { $module::f64_be_to_f32(s, d) },
+            // SAFETY: as above.
             bool_to_thrift: |s, d| unsafe { $module::bool_to_thrift(s, d) },
             // SAFETY: as above.
             continuous_f32: |r, v, d| unsafe { $module::continuous_f32(r, v, d) },
@@ -95,6 +97,15 @@ fn check_widen(src: &[u8], dst: &[u8]) {
     assert!(
         src.len().is_multiple_of(4) && dst.len() == src.len() * 2,
         "f32_to_f64_be: bad lengths"
+    );
+}
+
+/// Checks the lengths of the big-endian f64 → f32 narrowing.
+#[inline(always)]
+fn check_narrow(src: &[u8], dst: &[u8]) {
+    assert!(
+        dst.len().is_multiple_of(4) && src.len() == dst.len() * 2,
+        "f64_be_to_f32: bad lengths"
     );
 }
 

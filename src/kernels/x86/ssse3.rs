@@ -1,5 +1,5 @@
 //! SSSE3 kernels: 16-byte blocks (`pshufb` for the byte swaps, SSE2 for
-//! the widening), the remainder to the scalar twins.
+//! the widening and the narrowing), the remainder to the scalar twins.
 //!
 //! Every function here is either `#[target_feature(enable = "ssse3")]` or
 //! `#[inline(always)]` and called only from such functions.
@@ -7,7 +7,8 @@
 use core::arch::x86_64::*;
 
 use super::{
-    check_same, check_widen, entries_tail, Entries, Spread, HIGH_IN_PLACE, LOW_TO_HIGH, REVERSE4, REVERSE8,
+    check_narrow, check_same, check_widen, entries_tail, Entries, Spread, HIGH_IN_PLACE, LOW_TO_HIGH,
+    REVERSE4, REVERSE8,
 };
 use crate::kernels::{scalar, Records};
 
@@ -90,6 +91,43 @@ pub(super) unsafe fn f32_to_f64_be(src: &[u8], dst: &mut [u8]) {
         }
     }
     scalar::f32_to_f64_be(&src[i..], &mut dst[2 * i..]);
+}
+
+/// Loads 2 big-endian doubles (16 bytes) at `p` and narrows them to
+/// floats, in the low 8 bytes (the high 8 are zero).
+///
+/// # Safety
+///
+/// 16 bytes are readable at `p`; the CPU has SSSE3.
+#[inline(always)]
+unsafe fn narrow2(p: *const u8, rev: __m128i) -> __m128 {
+    // SAFETY: reads exactly 16 bytes at `p` (the caller's promise).
+    unsafe { _mm_cvtpd_ps(_mm_castsi128_pd(_mm_shuffle_epi8(_mm_loadu_si128(p.cast()), rev))) }
+}
+
+#[target_feature(enable = "ssse3")]
+pub(super) unsafe fn f64_be_to_f32(src: &[u8], dst: &mut [u8]) {
+    check_narrow(src, dst);
+    let (s, d, len) = (src.as_ptr(), dst.as_mut_ptr(), dst.len());
+    let rev = ctrl(REVERSE8);
+    let mut i = 0;
+    // SAFETY: writes at `i..i + 16` (or `+ 8`) within `len == dst.len()`,
+    // reads at `2i..2i + 32` (or `+ 16`) within `2 * len == src.len()`
+    // (checked above); unaligned.
+    unsafe {
+        while i + 16 <= len {
+            let a = narrow2(s.add(2 * i), rev);
+            let b = narrow2(s.add(2 * i + 16), rev);
+            _mm_storeu_ps(d.add(i).cast(), _mm_movelh_ps(a, b));
+            i += 16;
+        }
+        if i + 8 <= len {
+            let a = narrow2(s.add(2 * i), rev);
+            _mm_storel_epi64(d.add(i).cast(), _mm_castps_si128(a));
+            i += 8;
+        }
+    }
+    scalar::f64_be_to_f32(&src[2 * i..], &mut dst[i..]);
 }
 
 #[target_feature(enable = "ssse3")]
