@@ -42,6 +42,7 @@ pub mod decode;
 mod dtype;
 mod encoder;
 mod error;
+pub mod features;
 mod input;
 pub mod kernels;
 #[cfg(feature = "npy")]

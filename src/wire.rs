@@ -23,8 +23,12 @@ pub(crate) mod ttype {
 pub(crate) mod field {
     /// `BatchPredictionResponse.predictions`.
     pub const PREDICTIONS: i16 = 1;
+    /// `DataRecord.binaryFeatures`.
+    pub const BINARY: i16 = 1;
     /// `DataRecord.continuousFeatures`.
     pub const CONTINUOUS: i16 = 2;
+    /// `DataRecord.discreteFeatures`.
+    pub const DISCRETE: i16 = 3;
     /// `DataRecord.tensors`.
     pub const TENSORS: i16 = 8;
     /// `GeneralTensor` union arms.

@@ -13,6 +13,8 @@
 //!
 //! Keys are 1..=n (dense keys as listed); values are deterministic but not
 //! constant, so no branch predictor or compressor gets lucky.
+//!
+//! The request side has its own workloads, R1–R3 ([`requests`]).
 
 use crate::{BatchPrediction, Tensor, TensorEncoding};
 
@@ -166,4 +168,157 @@ impl Workload {
         }
         f(&bp)
     }
+}
+
+/// A request-side workload (R1–R3): a [`FeatureLayout`](crate::features::FeatureLayout)
+/// and a `BatchPredictionRequest` written with it, for the scatter benches.
+///
+/// | id | request |
+/// |---|---|
+/// | R1 | Navi's home-timeline shape: 256 records; 5,293 continuous ids, ~800 present per record; 149 binary ids, ~40 present; three `floatTensor` embeddings of width 200; common features with 300 continuous and 10 binary |
+/// | R2 | 1 record, 40 continuous features (per-call overhead) |
+/// | R3 | 1,024 records × 64 continuous features, all present (dense) |
+#[derive(Clone, Debug)]
+pub struct RequestWorkload {
+    /// `R1` … `R3`.
+    pub id: &'static str,
+    /// One line saying what it is.
+    pub summary: &'static str,
+    /// The model's layout.
+    pub layout: crate::features::FeatureLayout,
+    /// The encoded request.
+    pub bytes: Vec<u8>,
+    /// Its number of records.
+    pub rows: usize,
+}
+
+/// Distinct hash-like ids (as twml's feature ids are).
+fn feature_ids(s: &mut Seq, n: usize) -> Vec<i64> {
+    let mut ids: Vec<i64> = Vec::with_capacity(n);
+    while ids.len() < n {
+        let id = s.next() as i64;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// `rows × n` values where about `present` per row are set (a value in
+/// [-1, 1)) and the rest are `absent`.
+fn sparse_rows(s: &mut Seq, rows: usize, n: usize, present: usize, set: f32, absent: f32) -> Vec<f32> {
+    (0..rows * n)
+        .map(|_| {
+            if (s.next() % n as u64) < present as u64 {
+                if set.is_nan() {
+                    s.f32()
+                } else {
+                    set
+                }
+            } else {
+                absent
+            }
+        })
+        .collect()
+}
+
+fn request(
+    id: &'static str,
+    summary: &'static str,
+    layout: crate::features::FeatureLayout,
+    rows: &crate::features::Rows<'_>,
+    common: Option<&crate::features::Rows<'_>>,
+) -> RequestWorkload {
+    let bytes = layout
+        .write_request(rows, common)
+        .expect("workload rows fit their layout")
+        .encode_to_vec();
+    RequestWorkload {
+        id,
+        summary,
+        rows: rows.len(),
+        bytes,
+        layout,
+    }
+}
+
+fn r1() -> RequestWorkload {
+    use crate::features::{FeatureLayout, OutputType, Rows};
+    let mut s = Seq(0x21);
+    let (rows, nc, nb, width) = (256, 5293, 149, 200);
+    let cont_ids = feature_ids(&mut s, nc);
+    let bin_ids = feature_ids(&mut s, nb);
+    let mut layout = FeatureLayout::builder()
+        .continuous(&cont_ids, OutputType::F32, f64::NAN)
+        .binary(&bin_ids, OutputType::I64);
+    for t in 0..3 {
+        layout = layout.tensor(1000 + t, width, OutputType::F32);
+    }
+    let layout = layout.build().expect("distinct ids");
+    let own = sparse_rows(&mut s, rows, nc, 800, f32::NAN, f32::NAN);
+    let bin: Vec<i64> = sparse_rows(&mut s, rows, nb, 40, 1.0, 0.0)
+        .iter()
+        .map(|&v| v as i64)
+        .collect();
+    let emb: Vec<Vec<f32>> = (0..3)
+        .map(|_| (0..rows * width).map(|_| s.f32()).collect())
+        .collect();
+    let c_cont = sparse_rows(&mut s, 1, nc, 300, f32::NAN, f32::NAN);
+    // A row is the common features with the record's own over them: the
+    // records carry only their own (~800) continuous features.
+    let cont: Vec<f32> = own
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| if v.is_nan() { c_cont[i % nc] } else { v })
+        .collect();
+    // The common binary features are in every row too (a record cannot
+    // remove one).
+    let c_bin: Vec<i64> = (0..nb).map(|j| i64::from(j % 15 == 0)).collect();
+    let bin: Vec<i64> = bin.iter().enumerate().map(|(i, &v)| v | c_bin[i % nb]).collect();
+    let zeros = vec![0f32; width];
+    let mut r = Rows::new(rows).continuous(&cont[..]).binary(&bin[..]);
+    let mut common = Rows::new(1).continuous(&c_cont[..]).binary(&c_bin[..]);
+    for (t, e) in emb.iter().enumerate() {
+        r = r.tensor(1000 + t as i64, &e[..]);
+        common = common.tensor(1000 + t as i64, &zeros[..]);
+    }
+    request(
+        "R1",
+        "256 records; 5,293 continuous ids (~800 present), 149 binary (~40), 3 floatTensor [200]; common 300 + 10",
+        layout,
+        &r,
+        Some(&common),
+    )
+}
+
+fn dense_continuous(id: &'static str, summary: &'static str, rows: usize, n: usize) -> RequestWorkload {
+    use crate::features::{FeatureLayout, OutputType, Rows};
+    let mut s = Seq(0x3000 + (rows * n) as u64);
+    let ids = feature_ids(&mut s, n);
+    let layout = FeatureLayout::builder()
+        .continuous(&ids, OutputType::F32, f64::NAN)
+        .build()
+        .expect("distinct ids");
+    let values: Vec<f32> = (0..rows * n).map(|_| s.f32()).collect();
+    let rows = Rows::new(rows).continuous(&values[..]);
+    request(id, summary, layout, &rows, None)
+}
+
+/// Every request workload, R1 to R3, in order.
+pub fn requests() -> Vec<RequestWorkload> {
+    vec![
+        r1(),
+        dense_continuous("R2", "1 record, 40 continuous features", 1, 40),
+        dense_continuous(
+            "R3",
+            "1,024 records x 64 continuous features, all present",
+            1024,
+            64,
+        ),
+    ]
+}
+
+/// The request workload with this id (`R1` … `R3`, case-insensitive).
+pub fn get_request(id: &str) -> Option<RequestWorkload> {
+    requests().into_iter().find(|w| w.id.eq_ignore_ascii_case(id))
 }

@@ -86,3 +86,65 @@ fn hostile_sizes_allocate_nothing() {
         assert_eq!(n, 0);
     }
 }
+
+#[test]
+fn scattering_a_request_allocates_nothing_once_the_layout_and_buffers_exist() {
+    use bprwire::features::{Buffers, FeatureLayout, OutputType, Rows};
+    // Every kind, five tensor features (more than the outputs hold
+    // inline), a common row: all built before counting starts.
+    let ids: Vec<i64> = (0..300).map(|i| i * 1_000_003).collect();
+    let mut layout = FeatureLayout::builder()
+        .continuous(&ids, OutputType::F32, f64::NAN)
+        .binary(&ids[..40], OutputType::I64)
+        .discrete(&ids[..10], -1);
+    for t in 0..5 {
+        layout = layout.tensor(
+            t,
+            16,
+            [OutputType::F32, OutputType::F64, OutputType::I64][t as usize % 3],
+        );
+    }
+    let layout = layout.build().unwrap();
+    let rows = 32;
+    let cont: Vec<f32> = (0..rows * 300).map(|i| (i % 7) as f32).collect();
+    let bin: Vec<i64> = (0..rows * 40).map(|i| (i % 2) as i64).collect();
+    let disc: Vec<i64> = (0..rows * 10).map(|i| i as i64 % 5).collect();
+    let t32: Vec<f32> = (0..rows * 16).map(|i| i as f32).collect();
+    let t64: Vec<f64> = (0..rows * 16).map(|i| i as f64).collect();
+    let ti: Vec<i64> = (0..rows * 16).map(|i| i as i64).collect();
+    let mut r = Rows::new(rows)
+        .continuous(&cont[..])
+        .binary(&bin[..])
+        .discrete(&disc[..]);
+    for t in 0..5i64 {
+        r = match t % 3 {
+            0 => r.tensor(t, &t32[..]),
+            1 => r.tensor(t, &t64[..]),
+            _ => r.tensor(t, &ti[..]),
+        };
+    }
+    let c_cont = vec![1.0f32; 300];
+    let c_bin = vec![0i64; 40];
+    let c_disc = [3i64; 10];
+    let common = Rows::new(1)
+        .continuous(&c_cont[..])
+        .binary(&c_bin[..])
+        .discrete(&c_disc[..])
+        .tensor(0, &t32[..16])
+        .tensor(1, &t64[..16])
+        .tensor(2, &ti[..16])
+        .tensor(3, &t32[..16])
+        .tensor(4, &t64[..16]);
+    let bytes = layout.write_request(&r, Some(&common)).unwrap().encode_to_vec();
+    let request = decode::decode_request(&bytes).unwrap();
+    let mut buffers = Buffers::new(&layout, rows).unwrap();
+    let mut outputs = buffers.outputs();
+    let (done, n) = allocated_by(|| {
+        for _ in 0..3 {
+            layout.scatter(&request, &mut outputs).unwrap();
+        }
+        layout.scatter_bytes(&bytes, &mut outputs).unwrap()
+    });
+    assert_eq!(done.rows, rows);
+    assert_eq!(n, 0, "scatter allocated {n} bytes");
+}

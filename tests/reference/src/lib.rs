@@ -26,6 +26,10 @@ pub mod twml {
     pub mod tensor;
 }
 
+/// The naive scatter (the expectation of the feature layout's tests) and
+/// the Navi-style contender of the R benchmarks.
+pub mod naive;
+
 pub use twml::data::DataRecord;
 pub use twml::prediction_service::{BatchPredictionRequest, BatchPredictionResponse};
 pub use twml::tensor::{
