@@ -1,6 +1,8 @@
 //! Instruction counts under callgrind (stable on noisy shared machines):
 //! bprwire and the reference's build + encode, per workload; and decoding
-//! the same bytes with bprwire's decoder and with the reference's.
+//! the same bytes with bprwire's decoder and with the reference's; and the
+//! request side (R1–R3): bprwire's decode + scatter against a Navi-style
+//! converter.
 //!
 //! `cargo bench --bench iai` (needs `cargo install iai-callgrind-runner
 //! --version 0.16.1 --locked`; `.ci/run` installs it).
@@ -152,6 +154,47 @@ fn thrift_decode(bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
+/// Outside the measurement: a request workload (its layout and bytes) and
+/// buffers for its outputs.
+fn setup_scatter(id: &str) -> (workloads::RequestWorkload, ::bprwire::features::Buffers) {
+    let w = workloads::get_request(id).expect("known request workload");
+    let buffers = ::bprwire::features::Buffers::new(&w.layout, w.rows).unwrap();
+    (w, buffers)
+}
+
+// bprwire's request side: decode the request, scatter it into reused
+// buffers.
+#[library_benchmark]
+#[benches::workloads(args = ["R1", "R2", "R3"], setup = setup_scatter)]
+fn bprwire_scatter(
+    (w, mut buffers): (workloads::RequestWorkload, ::bprwire::features::Buffers),
+) -> (workloads::RequestWorkload, ::bprwire::features::Buffers) {
+    let done = w
+        .layout
+        .scatter_bytes(black_box(&w.bytes), &mut buffers.outputs())
+        .unwrap();
+    black_box(done);
+    (w, buffers)
+}
+
+/// Outside the measurement: a request workload and Navi's `HashMap`s.
+fn setup_navi(id: &str) -> (workloads::RequestWorkload, bprwire_reference::naive::NaiveLayout) {
+    let w = workloads::get_request(id).expect("known request workload");
+    let naive = bprwire_reference::naive::NaiveLayout::new(&w.layout);
+    (w, naive)
+}
+
+// What Navi does: copy, generated decode, HashMap lookups, fresh Vecs
+// (freeing them included).
+#[library_benchmark]
+#[benches::workloads(args = ["R1", "R2", "R3"], setup = setup_navi)]
+fn navi_style(
+    (w, naive): (workloads::RequestWorkload, bprwire_reference::naive::NaiveLayout),
+) -> (workloads::RequestWorkload, bprwire_reference::naive::NaiveLayout) {
+    black_box(bprwire_reference::naive::navi_style(&naive, black_box(&w.bytes)).unwrap());
+    (w, naive)
+}
+
 /// A writer that accepts every byte, vectored too, and keeps none: the
 /// sinks' own instructions, without a system call.
 struct Null;
@@ -221,4 +264,5 @@ fn sink_vectored(
 library_benchmark_group!(name = encode; benchmarks = bprwire, bprwire_strings, bprwire_level, thrift_build_encode);
 library_benchmark_group!(name = decode; benchmarks = bprwire_decode, thrift_decode);
 library_benchmark_group!(name = sink; benchmarks = sink_write_to, sink_vectored);
-main!(library_benchmark_groups = encode, decode, sink);
+library_benchmark_group!(name = scatter; benchmarks = bprwire_scatter, navi_style);
+main!(library_benchmark_groups = encode, decode, sink, scatter);
