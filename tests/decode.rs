@@ -237,10 +237,54 @@ proptest! {
         let back = bprwire_reference::request_from_view(&view);
         prop_assert_eq!(&bprwire_reference::serialize_request(&back), &bytes);
         prop_assert_eq!(&view.reencode(), &bytes);
+        let general = decode::decode_request_general(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(general.reencode(), bytes.clone());
         for n in 0..bytes.len() {
             let e = decode::decode_request(&bytes[..n]).expect_err("a prefix decoded");
             prop_assert!(e.offset() <= n);
+            // The fast path refuses a prefix exactly as the general reader does.
+            prop_assert_eq!(Some(e), decode::decode_request_general(&bytes[..n]).err());
         }
+    }
+
+    /// Requests in the layout the feature writer makes (binary, continuous,
+    /// discrete and tensor features, the records the fast path reads), with
+    /// one byte changed anywhere: the fast path and the general reader give
+    /// the same views or the same error.
+    #[test]
+    fn written_requests_read_the_same_with_and_without_the_fast_path(
+        rows in 0usize..4,
+        values in vec(-2i64..3, 0..64),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        use bprwire::features::{FeatureLayout, OutputType, Rows};
+        let layout = FeatureLayout::builder()
+            .binary(&[1, 2], OutputType::I64)
+            .continuous(&[3, 4, 5], OutputType::F64, 0.0)
+            .discrete(&[6], 0)
+            .tensor(7, 2, OutputType::F32)
+            .build()
+            .unwrap();
+        let v = |i: usize| values.get(i % values.len().max(1)).copied().unwrap_or(0);
+        let bin: Vec<i64> = (0..rows * 2).map(|i| v(i).clamp(0, 1)).collect();
+        let cont: Vec<f64> = (0..rows * 3).map(|i| v(i + 1) as f64).collect();
+        let disc: Vec<i64> = (0..rows).map(v).collect();
+        let emb: Vec<f32> = (0..rows * 2).map(|i| v(i + 2) as f32).collect();
+        let dense = Rows::new(rows).binary(&bin[..]).continuous(&cont[..]).discrete(&disc[..]).tensor(7, &emb[..]);
+        let mut bytes = layout.write_request(&dense, None).unwrap().encode_to_vec();
+        let same = |bytes: &[u8]| -> Result<(), TestCaseError> {
+            match (decode::decode_request(bytes), decode::decode_request_general(bytes)) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a.reencode(), b.reencode()),
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                (a, b) => return Err(TestCaseError::fail(format!("fast {a:?}, general {b:?}"))),
+            }
+            Ok(())
+        };
+        same(&bytes)?;
+        let i = at.index(bytes.len());
+        bytes[i] = byte;
+        same(&bytes)?;
     }
 }
 

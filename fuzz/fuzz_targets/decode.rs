@@ -133,12 +133,20 @@ fn known_kind(k: i32) -> Option<ApplicationErrorKind> {
     .copied()
 }
 
-/// A request: no panic, no allocation, an error inside the input; what
+/// A request: no panic, no allocation, an error inside the input, the
+/// same result with the fast path off; what
 /// decodes re-encodes to bytes that decode again to the same, exactly the
 /// input when canonical; the reference reads the same values (or refuses
 /// only a skipped unknown STRING that is not UTF-8).
 fn request(bytes: &[u8]) {
-    let view = match no_alloc(|| decode::decode_request(bytes)) {
+    let fast = no_alloc(|| decode::decode_request(bytes));
+    // The fast path and the general reader: the same views or the same error.
+    match (&fast, decode::decode_request_general(bytes)) {
+        (Ok(a), Ok(b)) => assert_eq!(a.reencode(), b.reencode(), "fast and general requests differ"),
+        (Err(a), Err(b)) => assert_eq!(*a, b, "fast and general request errors differ"),
+        (a, b) => panic!("fast {a:?} but general {b:?}"),
+    }
+    let view = match fast {
         Ok(v) => v,
         Err(e) => {
             assert!(e.offset() <= bytes.len(), "offset {} past {} bytes", e.offset(), bytes.len());

@@ -3,7 +3,10 @@
 //!
 //! A `DataRecord` of bprwire holds `continuousFeatures` (field 2, a
 //! `map<i64, double>`), `tensors` (field 8, a `map<i64, GeneralTensor>`)
-//! or both, in that order, and nothing else; each tensor is one arm with
+//! or both, in that order, and nothing else; a record of a request as
+//! `FeatureLayout::write_request` writes it may also hold
+//! `binaryFeatures` (field 1, a `set<i64>`) first and `discreteFeatures`
+//! (field 3, a `map<i64, i64>`) after the continuous map; each tensor is one arm with
 //! its fields in ascending order, the shape present. [`Reader::fast_record`]
 //! and [`Reader::fast_tensor`] recognise exactly that, checking everything
 //! the general reader checks on it (sizes against the input, UTF-8
@@ -17,7 +20,7 @@
 //! both ways (`decode_response_general` forces the general reader) and
 //! compare.
 
-use super::element::{Element, List, Map};
+use super::element::{Element, List, Map, Set};
 use super::reader::Reader;
 use super::record::{GeneralTensor, RawTensor, Record, TypedTensor};
 use super::MAX_DEPTH;
@@ -36,7 +39,9 @@ impl<'a> Reader<'a> {
     pub(crate) fn fast_record(&mut self) -> Option<Record<'a>> {
         let parts = self.fast_record_parts()?;
         Some(Record {
+            binary_features: parts.binary.map(|(bytes, n)| Set(List::from_parts(bytes, n))),
             continuous_features: parts.continuous.map(|(bytes, n)| Map::from_parts(bytes, n)),
+            discrete_features: parts.discrete.map(|(bytes, n)| Map::from_parts(bytes, n)),
             tensors: parts.tensors.map(|(bytes, n)| Map::from_parts(bytes, n)),
             ..Record::default()
         })
@@ -70,9 +75,17 @@ impl<'a> Reader<'a> {
 
     fn fast_record_inner(&mut self) -> Option<RecordParts<'a>> {
         let mut parts = RecordParts::default();
+        if self.take_if([ttype::SET, 0, field::BINARY as u8, ttype::I64]) {
+            let n = self.fast_size(8)?;
+            parts.binary = Some((self.take(n * 8)?, n));
+        }
         if self.take_if([ttype::MAP, 0, field::CONTINUOUS as u8, ttype::I64, ttype::DOUBLE]) {
             let n = self.fast_size(16)?;
             parts.continuous = Some((self.take(n * 16)?, n));
+        }
+        if self.take_if([ttype::MAP, 0, field::DISCRETE as u8, ttype::I64, ttype::I64]) {
+            let n = self.fast_size(16)?;
+            parts.discrete = Some((self.take(n * 16)?, n));
         }
         if self.take_if([ttype::MAP, 0, field::TENSORS as u8, ttype::I64, ttype::STRUCT]) {
             // Each entry: an i64 key and at least the 3 + 2 bytes of a union.
@@ -311,6 +324,8 @@ fn elem_type(arm: u8) -> Option<u8> {
 /// [`Reader::fast_record_parts`] found them.
 #[derive(Default)]
 struct RecordParts<'a> {
+    binary: Option<(&'a [u8], usize)>,
     continuous: Option<(&'a [u8], usize)>,
+    discrete: Option<(&'a [u8], usize)>,
     tensors: Option<(&'a [u8], usize)>,
 }

@@ -287,7 +287,19 @@ const REQUEST: &[(i16, u8, Item)] = &[
 /// [`decode_response`]. Unknown fields are skipped, as Thrift's own
 /// readers do.
 pub fn decode_request(bytes: &[u8]) -> Result<Request<'_>, DecodeError> {
+    decode_request_with(Reader::new(bytes))
+}
+
+/// [`decode_request`] with the fast path off (see
+/// [`decode_response_general`]): the same views and errors, for the tests
+/// and fuzz targets that compare the two.
+pub fn decode_request_general(bytes: &[u8]) -> Result<Request<'_>, DecodeError> {
     let mut r = Reader::new(bytes);
+    r.fast = false;
+    decode_request_with(r)
+}
+
+fn decode_request_with(mut r: Reader<'_>) -> Result<Request<'_>, DecodeError> {
     let (mut records, mut common) = (None, None);
     r.fields(REQUEST, |r, id| {
         match id {
