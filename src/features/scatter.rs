@@ -433,7 +433,7 @@ impl Bound<'_, '_> {
         let Some(map) = record.tensors else { return Ok(0) };
         let mut skipped = 0;
         for (id, tensor) in map.iter() {
-            let i = layout.tensor_table.get(id) as usize;
+            let i = layout.tensor_table.get(id);
             let Some(t) = layout.tensors.get(i) else {
                 skipped += 1;
                 continue;
@@ -494,7 +494,7 @@ fn from_base<T: Copy>(s: &mut [T], n: usize, r: usize, rows: usize) -> &mut [T] 
 /// wall time is the same (criterion, R1, docs/benchmarks.md).
 #[inline]
 fn copy_in_pieces<T: Copy>(dst: &mut [T], src: &[T]) {
-    let piece = (1024 / core::mem::size_of::<T>()).max(1);
+    let piece = (2048 / core::mem::size_of::<T>()).max(1);
     for (d, s) in dst.chunks_mut(piece).zip(src.chunks(piece)) {
         d.copy_from_slice(s);
     }
@@ -508,13 +508,15 @@ fn entries<T, const SIZE: usize>(
     row: &mut [T],
     table: &IdTable,
     bytes: &[u8],
-    value: impl Fn(&[u8]) -> T,
+    value: impl Fn(&[u8; SIZE]) -> T,
 ) -> usize {
     let mut skipped = 0;
-    for e in bytes.chunks_exact(SIZE) {
-        let id = i64::from_be_bytes(e[..8].try_into().unwrap());
-        match row.get_mut(table.get(id) as usize) {
-            Some(d) => *d = value(&e[8..]),
+    // Whole entries as arrays: the id and value reads need no checks.
+    let (whole, _) = bytes.as_chunks::<SIZE>();
+    for e in whole {
+        let id = i64::from_be_bytes(*e.first_chunk::<8>().unwrap());
+        match row.get_mut(table.get(id)) {
+            Some(d) => *d = value(e),
             None => skipped += 1,
         }
     }
@@ -523,16 +525,16 @@ fn entries<T, const SIZE: usize>(
 
 fn continuous<T: Value>(row: &mut [T], table: &IdTable, record: &Record<'_>) -> usize {
     record.continuous_features.map_or(0, |m| {
-        entries::<T, 16>(row, table, m.wire_bytes(), |v| {
-            T::from_f64(f64::from_bits(u64::from_be_bytes(v.try_into().unwrap())))
+        entries::<T, 16>(row, table, m.wire_bytes(), |e| {
+            T::from_f64(f64::from_be_bytes(*e.last_chunk::<8>().unwrap()))
         })
     })
 }
 
 fn discrete<T: Value>(row: &mut [T], table: &IdTable, record: &Record<'_>) -> usize {
     record.discrete_features.map_or(0, |m| {
-        entries::<T, 16>(row, table, m.wire_bytes(), |v| {
-            T::from_i64(i64::from_be_bytes(v.try_into().unwrap()))
+        entries::<T, 16>(row, table, m.wire_bytes(), |e| {
+            T::from_i64(i64::from_be_bytes(*e.last_chunk::<8>().unwrap()))
         })
     })
 }

@@ -1,5 +1,6 @@
 //! The id → column table of one feature kind: open addressing over a
-//! power-of-two array at most a third full, probed linearly (without
+//! power-of-two array at most an eighth full (half full for very large id
+//! sets), probed linearly (without
 //! wrapping around: probes that run past the end go on into a tail of
 //! extra slots) from a multiplicative hash of the id.
 //!
@@ -8,13 +9,14 @@
 //! twml (and small integers in tests, which the multiply spreads), and a
 //! lookup is the inner loop of the scatter. A hit costs one multiply, one
 //! shift, one load and one compare; a miss stops at the first empty slot.
-//! At a load of at most 1/3, a hit needs on average at most 1.25 probes
-//! (1.5 at half load, which cost R3 1.56 probes and 17 instructions per
-//! lookup; docs/benchmarks.md has the measurements).
+//! At a load of 1/8, a hit needs about 1.07 probes on average (1.5 at half
+//! load, which cost R3 1.56 probes and 17 instructions per lookup;
+//! docs/benchmarks.md has the measurements). A slot is 16 bytes: 128 bytes
+//! per id at most while the table is sparse.
 
 /// What an empty slot holds as its column, and what [`IdTable::get`]
 /// returns for an id the table does not have.
-pub(crate) const MISSING: u32 = u32::MAX;
+pub(crate) const MISSING: usize = usize::MAX;
 
 /// Fibonacci hashing: 2^64 / φ, odd.
 const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -22,7 +24,7 @@ const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     id: i64,
-    column: u32,
+    column: usize,
 }
 
 /// A fixed set of ids, each with its column.
@@ -36,25 +38,31 @@ pub(crate) struct IdTable {
 impl IdTable {
     /// The table of `ids`, column `i` for `ids[i]`. A repeated id is
     /// refused: the error is the id and its two positions.
+    ///
+    /// (Choosing the multiplier among 16 for the fewest probes past the
+    /// home slots was tried: on R1's 5,293 ids it cut them from 0.237 to
+    /// 0.218 per id, and R1 by 0.6% of its instructions; not kept.)
     pub(crate) fn new(ids: &[i64]) -> Result<IdTable, (i64, usize, usize)> {
-        assert!(ids.len() < MISSING as usize, "more columns than a u32 holds");
-        // At most a third full; at least 8 slots so the shift stays below 64.
-        let capacity = (ids.len() * 3).next_power_of_two().max(8);
+        // At most an eighth full while that takes at most 2^20 slots (16
+        // MiB), at most half full beyond; at least 8 slots so the shift
+        // stays below 64. On R1 (5,293 ids, 1 MiB of slots) an eighth
+        // beat a quarter by 14% in wall time and 2% in instructions.
+        let sparse = (ids.len() * 8).next_power_of_two().max(8);
+        let capacity = if sparse <= 1 << 20 {
+            sparse
+        } else {
+            (ids.len() * 2).next_power_of_two()
+        };
         // Empty slots hold an id that is not in the set: then a lookup of
         // that id stops at an empty slot and finds MISSING, as it should.
-        let empty_id = smallest_absent(ids);
+        let empty = Slot {
+            id: smallest_absent(ids),
+            column: MISSING,
+        };
         let mut table = IdTable {
-            slots: vec![
-                Slot {
-                    id: empty_id,
-                    column: MISSING,
-                };
-                capacity
-            ]
-            .into_boxed_slice(),
+            slots: vec![empty; capacity].into_boxed_slice(),
             shift: 64 - capacity.trailing_zeros(),
         };
-        let empty = table.slots[0];
         for (column, &id) in ids.iter().enumerate() {
             let mut i = table.home(id);
             loop {
@@ -66,14 +74,11 @@ impl IdTable {
                 }
                 let slot = &mut table.slots[i];
                 if slot.column == MISSING {
-                    *slot = Slot {
-                        id,
-                        column: column as u32,
-                    };
+                    *slot = Slot { id, column };
                     break;
                 }
                 if slot.id == id {
-                    return Err((id, slot.column as usize, column));
+                    return Err((id, slot.column, column));
                 }
                 i += 1;
             }
@@ -89,12 +94,12 @@ impl IdTable {
     /// The column of `id`, or [`MISSING`]. Callers index their row with
     /// the result through `get_mut`, so the miss costs no extra branch.
     ///
-    /// The first two probes are inline (at a load of 1/3 or less, they
-    /// settle about 97% of lookups); the rest of the probe sequence is out
+    /// The first two probes are inline (at a load of 1/8 they settle
+    /// nearly every lookup); the rest of the probe sequence is out
     /// of line, so the inlined part stays small. Measured on R3 (iai):
     /// one inline probe cost 2.5 instructions more per lookup, a loop 2.0.
     #[inline(always)]
-    pub(crate) fn get(&self, id: i64) -> u32 {
+    pub(crate) fn get(&self, id: i64) -> usize {
         let i = self.home(id);
         let first = self.slots[i];
         if first.id == id || first.column == MISSING {
@@ -113,7 +118,7 @@ impl IdTable {
     /// Probes on from slot `i` (whose id is not `id`). Ends at an empty
     /// slot at the latest: the last slot is one.
     #[inline(never)]
-    fn probe(&self, id: i64, mut i: usize) -> u32 {
+    fn probe(&self, id: i64, mut i: usize) -> usize {
         while let Some(slot) = self.slots.get(i) {
             if slot.id == id || slot.column == MISSING {
                 // An empty slot's id is never in the set: found or not,
@@ -151,7 +156,7 @@ mod tests {
             let ids: Vec<i64> = (0..n as i64).map(|i| i.wrapping_mul(-0x1234_5678_9abc)).collect();
             let t = IdTable::new(&ids).unwrap();
             for (c, &id) in ids.iter().enumerate() {
-                assert_eq!(t.get(id), c as u32);
+                assert_eq!(t.get(id), c);
             }
             for probe in [1i64, -1, i64::MIN, i64::MAX, 0x1234_5678_9abc] {
                 if !ids.contains(&probe) {
@@ -175,7 +180,7 @@ mod tests {
         // plain mask; the multiply spreads them, and probing covers the rest.
         let ids: Vec<i64> = (0..1000i64).map(|i| i << 40).chain(1..1000).collect();
         let t = IdTable::new(&ids).unwrap();
-        assert!(ids.iter().enumerate().all(|(c, &id)| t.get(id) == c as u32));
+        assert!(ids.iter().enumerate().all(|(c, &id)| t.get(id) == c));
     }
 
     #[test]

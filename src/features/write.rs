@@ -31,8 +31,8 @@ impl FeatureLayout {
     /// the default, else 0 / zeros for binary features and tensors; bits
     /// compared), so that scattering the request gives back `rows`
     /// exactly. Continuous values are written as doubles, tensors as
-    /// `floatTensor` (from `f32`), `doubleTensor` or `int64Tensor`, without
-    /// a shape.
+    /// `floatTensor` (from `f32`), `doubleTensor` or `int64Tensor`, with
+    /// the shape `[width]`.
     ///
     /// A signalling NaN in `f32` rows comes back quiet (widening to a
     /// double quiets it, as every CPU does).
@@ -172,7 +172,7 @@ fn bind<'r, 'a: 'r>(layout: &FeatureLayout, rows: &Rows<'a>) -> Result<Bound<'r>
     if let Some((id, _)) = rows
         .tensors
         .iter()
-        .find(|(id, _)| layout.tensor_table.get(*id) as usize >= layout.tensors.len())
+        .find(|(id, _)| layout.tensor_table.get(*id) >= layout.tensors.len())
     {
         return Err(FeatureError::ExtraArray {
             output: Output::Tensor { id: *id },
@@ -435,6 +435,11 @@ fn tensors(
                 out.put(&v.i.to_be_bytes());
             }
         }
+        // shape: [width]
+        out.put(&field_header(ttype::LIST, field::TYPED_SHAPE));
+        out.put(&[ttype::I64]);
+        out.put(&1i32.to_be_bytes());
+        out.put(&(feature.width as i64).to_be_bytes());
         out.put(&[ttype::STOP, ttype::STOP]);
     }
     Ok(())
