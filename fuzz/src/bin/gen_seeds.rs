@@ -92,6 +92,12 @@ fn main() {
     for (i, s) in decode.iter().enumerate() {
         std::fs::write(dir.join(format!("seed-{i:04}")), s).unwrap();
     }
+    let scatter = scatter_seeds(&decode);
+    let dir = out.join("scatter");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, s) in scatter.iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i:04}")), s).unwrap();
+    }
     let npy = npy_seeds();
     let dir = out.join("npy");
     std::fs::create_dir_all(&dir).unwrap();
@@ -99,12 +105,52 @@ fn main() {
         std::fs::write(dir.join(format!("seed-{i:04}")), s).unwrap();
     }
     println!(
-        "{} seeds per encoder target, {} for decode, {} for npy, in {}",
+        "{} seeds per encoder target, {} for decode, {} for scatter, {} for npy, in {}",
         seeds.len(),
         decode.len(),
+        scatter.len(),
         npy.len(),
         out.display()
     );
+}
+
+/// Seeds of the `scatter` target: a length byte, layout spec bytes, then
+/// a request: requests written by the feature writer (every kind, with
+/// and without common features) and the `decode` target's request seeds,
+/// each with a few spec byte strings.
+fn scatter_seeds(decode: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    use bprwire::features::{FeatureLayout, OutputType, Rows};
+    let layout = FeatureLayout::builder()
+        .continuous(&[1, 2, 3], OutputType::F32, f64::NAN)
+        .binary(&[4, 5], OutputType::U8)
+        .discrete(&[6], -1)
+        .tensor(7, 2, OutputType::F32)
+        .build()
+        .unwrap();
+    let (cont, bin, disc, emb) = ([0.5f32, f32::NAN, 2.0, 1.0, 1.0, 1.0], [1u8, 0, 1, 1], [3i64, -1], [0.25f32, 0.0, -1.0, 9.0]);
+    let rows = Rows::new(2).continuous(&cont[..]).binary(&bin[..]).discrete(&disc[..]).tensor(7, &emb[..]);
+    let common = Rows::new(1).continuous(&cont[3..]).binary(&bin[..2]).discrete(&disc[..1]).tensor(7, &emb[..2]);
+    let mut requests = vec![
+        layout.write_request(&rows, None).unwrap().encode_to_vec(),
+        layout.write_request(&rows, Some(&common)).unwrap().encode_to_vec(),
+    ];
+    requests.extend(decode.iter().filter(|s| s.first() == Some(&3)).map(|s| s[1..].to_vec()));
+    let specs: [&[u8]; 4] = [
+        &[1, 3, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 4, 5, 2, 1, 1, 6, 0, 1, 7, 2, 0],
+        &[1, 2, 3, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+        &[0, 0, 0, 1, 7, 2, 0],
+        &[],
+    ];
+    let mut out = Vec::new();
+    for r in &requests {
+        for spec in specs {
+            let mut seed = vec![spec.len() as u8];
+            seed.extend_from_slice(spec);
+            seed.extend_from_slice(r);
+            out.push(seed);
+        }
+    }
+    out
 }
 
 /// Seeds of the `decode` target (first byte: 0 response, 1 reply, 2 framed
