@@ -53,12 +53,21 @@ enum Command {
             bprwire encode --tensor-keys tk.npy --tensor emb.npy --tensor ids.npy --typed -o - | xxd | head"
     )]
     Encode(EncodeCli),
-    /// Encode a built-in example batch and show what was written.
+    /// Encode a built-in example batch and show what was written, then the whole serving loop.
     #[command(
         long_about = "Encode a built-in, deterministic example batch (4 rows: float32 predictions \
                       for 3 keys, plus a float32 embedding [4, 8], an int64 tensor [4, 2] and a \
                       string tensor [4, 2]), write it to a file and print the record count, the \
-                      byte count, the path and the first 64 bytes as hex."
+                      byte count, the path and the first 64 bytes as hex.\n\n\
+                      Then show the whole serving loop, in memory: a built-in request (3 records and \
+                      commonFeatures, written with FeatureLayout::write_request) is decoded and \
+                      scattered into the model's dense inputs (continuous, binary and one tensor; a \
+                      continuous id the model does not read is skipped), a small built-in scoring \
+                      function stands in for the model, and its scores are encoded as a response and \
+                      decoded back. Each step is printed and checked.",
+        after_long_help = "Examples:\n  \
+            bprwire demo                     # writes bprwire-demo.bin here\n  \
+            bprwire demo -o - | bprwire inspect -"
     )]
     Demo(DemoCli),
     /// Time the benchmark workloads W1-W7 here, against a memcpy of the same bytes.
@@ -70,7 +79,7 @@ enum Command {
                       seconds; the published figures come from `cargo bench`."
     )]
     Bench(BenchCli),
-    /// Decode a response (or a getBatchPrediction reply) and print it as JSON.
+    /// Decode a response (or a getBatchPrediction reply, or a request) and print it as JSON.
     #[command(
         long_about = "Decode a BatchPredictionResponse from FILE with bprwire's checking decoder and \
                       print it as JSON on stdout: one line per record (DataRecord), every field it \
@@ -79,6 +88,11 @@ enum Command {
                       With --envelope (or --framed), FILE is a getBatchPrediction reply message: the \
                       message header is printed too, and a declared PredictionServiceException or a \
                       TApplicationException is shown instead of a response.\n\n\
+                      With --request, FILE is a BatchPredictionRequest, printed in the same style: a \
+                      first line with the counts (\"common\": true when the request has \
+                      commonFeatures), one line per record of individualFeaturesList, then the \
+                      commonFeatures record on a line of its own that starts with \"commonFeatures\". \
+                      With --summary, the commonFeatures are counted apart from the records.\n\n\
                       A file that does not decode exits with status 1, and the message gives the byte \
                       offset, the schema item (e.g. DataRecord.tensors) and the record index.",
         after_long_help = "JSON notes:\n  \
@@ -88,9 +102,46 @@ enum Command {
             Examples:\n  \
             bprwire inspect response.bin | head\n  \
             bprwire inspect --summary response.bin\n  \
+            bprwire inspect --request request.bin\n  \
             bprwire encode --keys k.npy --values v.npy --envelope --seqid 7 --framed -o - | bprwire inspect --framed -"
     )]
     Inspect(InspectCli),
+    /// Scatter a request's features into dense .npy arrays, as a FeatureLayout says.
+    #[command(
+        long_about = "Decode the BatchPredictionRequest in REQUEST and scatter its features into dense, \
+                      row-major arrays as the layout in LAYOUT.json says (bprwire::features::FeatureLayout), \
+                      and write one .npy file per output into OUTDIR: continuous.npy, binary.npy, \
+                      discrete.npy, and tensor_<id>.npy for each tensor feature (only the outputs the \
+                      layout has). Each array is [rows, n] ([rows, width] for a tensor), rows being \
+                      the request's records; column j holds the j-th id given for that kind.\n\n\
+                      commonFeatures apply to every row (a record's own value wins); an absent \
+                      continuous or discrete feature gets the layout's default, an absent binary \
+                      feature 0, an absent tensor zeros. Features whose id the layout does not name \
+                      are skipped and counted in the report.\n\n\
+                      A bad layout or request file exits with status 1, with a message that names the \
+                      file and the problem (for the request, the byte offset), and OUTDIR is left as \
+                      it was: nothing is written until every array is ready.",
+        after_long_help = "The layout file (JSON; every top-level key optional):\n  \
+            {\"continuous\": {\"ids\": [1, 2, 3], \"dtype\": \"float32\", \"default\": \"nan\"},\n   \
+             \"binary\":     {\"ids\": [10, 11], \"dtype\": \"float32\"},\n   \
+             \"discrete\":   {\"ids\": [20], \"default\": 0},\n   \
+             \"tensors\":    [{\"id\": 30, \"width\": 4, \"dtype\": \"float32\"}]}\n  \
+            ids: integers that fit int64, none twice in one kind (\"ids\" is required in a kind; [] is allowed).\n  \
+            dtype (numpy names): continuous float32 or float64; binary float32, int64 or uint8;\n  \
+            discrete int64 only; tensors float32, float64 or int64. float32 when left out (discrete: int64).\n  \
+            default: continuous, a number or \"nan\", \"inf\", \"-inf\" (NaN when left out);\n  \
+            discrete, an integer (0 when left out). A tensor needs \"id\" and \"width\".\n  \
+            Unknown or repeated keys are refused.\n\n\
+            Output:\n  \
+            .npy format 1.0, C order, little-endian ('<f4', '<f8', '<i8', '|u1'). OUTDIR is created if\n  \
+            missing. Each file is written to a temporary file in OUTDIR, and all of them are renamed into\n  \
+            place only when every one is written (SIGINT, SIGTERM, SIGHUP remove them). Files of OUTDIR\n  \
+            that the layout does not name are left alone. A short report goes to stdout.\n\n\
+            Examples:\n  \
+            bprwire scatter --layout layout.json request.bin -o inputs/\n  \
+            python -c \"import numpy; print(numpy.load('inputs/continuous.npy'))\""
+    )]
+    Scatter(ScatterCli),
 }
 
 #[derive(Args)]
@@ -110,6 +161,25 @@ struct InspectCli {
     /// Print counts and sizes only, not the values
     #[arg(long)]
     summary: bool,
+
+    /// FILE is a BatchPredictionRequest (records, then commonFeatures)
+    #[arg(long, conflicts_with_all = ["envelope", "framed"])]
+    request: bool,
+}
+
+#[derive(Args)]
+struct ScatterCli {
+    /// The layout: which feature ids go to which column of which output (JSON, see below)
+    #[arg(long, value_name = "LAYOUT.json")]
+    layout: PathBuf,
+
+    /// The BatchPredictionRequest to scatter; '-' reads stdin
+    #[arg(value_name = "REQUEST")]
+    request: PathBuf,
+
+    /// The folder to write the .npy files into (created if missing)
+    #[arg(short, long, value_name = "OUTDIR")]
+    output: PathBuf,
 }
 
 #[derive(Args)]
@@ -255,6 +325,12 @@ fn main() -> ExitCode {
             framed: i.framed,
             envelope: i.envelope,
             summary: i.summary,
+            request: i.request,
+        }),
+        Command::Scatter(s) => cli::scatter::run(&cli::scatter::ScatterArgs {
+            layout: s.layout,
+            request: s.request,
+            outdir: s.output,
         }),
         Command::Demo(d) => cli::demo::run(&d.output),
         Command::Bench(b) => cli::bench::run(&cli::bench::BenchArgs {

@@ -2309,3 +2309,629 @@ fn a_target_that_may_not_be_written_is_refused_and_kept() {
     assert_eq!(kept, b"locked");
     assert_eq!(left, Vec::<String>::new());
 }
+
+// ---------------------------------------------------------------------------
+// inspect --request, scatter, and the demo's serving loop
+
+use bprwire::features::{Array, Buffers, FeatureLayout, OutputType, Rows};
+
+/// The layout of the request fixtures, and the same layout as the JSON
+/// that `bprwire scatter --layout` reads.
+fn request_layout() -> (FeatureLayout, &'static str) {
+    let layout = FeatureLayout::builder()
+        .continuous(&[1, 2, 3], OutputType::F32, f64::NAN)
+        .binary(&[10, 11], OutputType::F32)
+        .discrete(&[20, 21], -1)
+        .tensor(30, 4, OutputType::F32)
+        .tensor(31, 2, OutputType::I64)
+        .build()
+        .unwrap();
+    let json = r#"{"continuous": {"ids": [1, 2, 3], "dtype": "float32", "default": "nan"},
+                   "binary":     {"ids": [10, 11], "dtype": "float32"},
+                   "discrete":   {"ids": [20, 21], "default": -1},
+                   "tensors":    [{"id": 30, "width": 4, "dtype": "float32"},
+                                  {"id": 31, "width": 2, "dtype": "int64"}]}"#;
+    (layout, json)
+}
+
+/// Three rows and a common row for [`request_layout`]: NaN where a
+/// continuous feature is absent, odd values (-0.0, a subnormal, 1e30,
+/// i64's extremes), a common continuous value a record overrides with NaN.
+struct RequestRows {
+    continuous: Vec<f32>,
+    binary: Vec<f32>,
+    discrete: Vec<i64>,
+    t30: Vec<f32>,
+    t31: Vec<i64>,
+    common_continuous: Vec<f32>,
+    common_binary: Vec<f32>,
+    common_discrete: Vec<i64>,
+    common_t30: Vec<f32>,
+    common_t31: Vec<i64>,
+}
+
+const NAN: f32 = f32::NAN;
+
+fn request_rows() -> RequestRows {
+    RequestRows {
+        continuous: vec![
+            0.5,
+            NAN,
+            -0.0, //
+            1e30,
+            7.5,
+            NAN, //
+            NAN,
+            2.0,
+            f32::MIN_POSITIVE / 2.0,
+        ],
+        binary: vec![1.0, 1.0, 0.0, 1.0, 0.0, 1.0],
+        discrete: vec![3, -1, -1, i64::MAX, 0, i64::MIN],
+        t30: vec![0.25, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0],
+        t31: vec![0, 0, 7, -7, i64::MAX, 1],
+        common_continuous: vec![NAN, 7.5, NAN],
+        common_binary: vec![0.0, 1.0],
+        common_discrete: vec![3, -1],
+        common_t30: vec![0.0; 4],
+        common_t31: vec![0, 0],
+    }
+}
+
+impl RequestRows {
+    fn rows(&self) -> Rows<'_> {
+        Rows::new(3)
+            .continuous(&self.continuous)
+            .binary(&self.binary)
+            .discrete(&self.discrete)
+            .tensor(30, &self.t30)
+            .tensor(31, &self.t31)
+    }
+
+    fn common(&self) -> Rows<'_> {
+        Rows::new(1)
+            .continuous(&self.common_continuous)
+            .binary(&self.common_binary)
+            .discrete(&self.common_discrete)
+            .tensor(30, &self.common_t30)
+            .tensor(31, &self.common_t31)
+    }
+
+    /// The request, with or without the common row.
+    fn request(&self, layout: &FeatureLayout, with_common: bool) -> Vec<u8> {
+        let common = self.common();
+        layout
+            .write_request(&self.rows(), with_common.then_some(&common))
+            .unwrap()
+            .encode_to_vec()
+    }
+}
+
+/// The files of a folder and their bytes.
+fn snapshot(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| {
+                    let e = e.unwrap();
+                    let bytes = std::fs::read(e.path()).unwrap_or_else(|_| b"<not a file>".to_vec());
+                    (e.file_name().to_string_lossy().into_owned(), bytes)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A `.npy` file read by npyz: its descr, its shape, its values.
+fn read_npy<T: npyz::Deserialize>(bytes: &[u8]) -> (String, Vec<u64>, Vec<T>) {
+    let file = npyz::NpyFile::new(bytes).expect("npyz reads the header");
+    assert_eq!(file.order(), npyz::Order::C);
+    let descr = file.dtype().descr();
+    let shape = file.shape().to_vec();
+    (descr, shape, file.into_vec().expect("npyz reads the data"))
+}
+
+fn f32_bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn inspect_request_prints_the_records_then_the_common_features() {
+    let dir = TempDir::new("inspect_request");
+    let (layout, _) = request_layout();
+    let rows = request_rows();
+    let bytes = rows.request(&layout, true);
+    dir.put("req.bin", &bytes);
+    let out = dir.run(&["inspect", "--request", "req.bin"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The top line, one line per record, "],", and commonFeatures alone.
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1 + 3 + 2, "{text}");
+    assert!(lines[0].ends_with("\"individualFeaturesList\": ["), "{text}");
+    assert!(lines[5].starts_with("\"commonFeatures\": {"), "{text}");
+    let v = json(&out);
+    assert_eq!(v["bytes"], bytes.len());
+    assert_eq!(v["records"], 3);
+    assert_eq!(v["common"], true);
+    assert_eq!(v["skipped_fields"], 0);
+    let recs = v["individualFeaturesList"].as_array().unwrap();
+    assert_eq!(recs.len(), 3);
+    // Row 0: 0.5 and -0.0 differ from the common row, NaN (absent) does
+    // not, 7.5 is common; binary 10 is its own, 11 common.
+    assert_eq!(
+        recs[0]["continuousFeatures"],
+        serde_json::json!({"1": 0.5, "2": "NaN", "3": -0.0})
+    );
+    assert_eq!(recs[0]["binaryFeatures"], serde_json::json!([10]));
+    assert!(recs[0].get("discreteFeatures").is_none());
+    assert_eq!(recs[0]["tensors"]["30"]["type"], "floatTensor");
+    assert_eq!(
+        recs[0]["tensors"]["30"]["values"],
+        serde_json::json!([0.25, -1.0, 0.0, 0.0])
+    );
+    assert_eq!(
+        recs[1]["continuousFeatures"],
+        serde_json::json!({"1": 1e30_f32 as f64})
+    );
+    assert_eq!(
+        recs[1]["discreteFeatures"],
+        serde_json::json!({"20": -1, "21": i64::MAX})
+    );
+    assert!(recs[1].get("tensors").is_none_or(|t| t.get("30").is_none()));
+    assert_eq!(recs[1]["tensors"]["31"]["values"], serde_json::json!([7, -7]));
+    assert_eq!(
+        recs[2]["discreteFeatures"],
+        serde_json::json!({"20": 0, "21": i64::MIN})
+    );
+    let common = &v["commonFeatures"];
+    assert_eq!(common["continuousFeatures"], serde_json::json!({"2": 7.5}));
+    assert_eq!(common["binaryFeatures"], serde_json::json!([11]));
+    assert_eq!(common["discreteFeatures"], serde_json::json!({"20": 3}));
+    assert!(common.get("tensors").is_none());
+
+    // --summary: the records' counts, and commonFeatures' apart.
+    let v = json(&dir.run(&["inspect", "--request", "--summary", "req.bin"]));
+    assert_eq!(v["records"], 3);
+    assert_eq!(
+        v["fields"]["continuousFeatures"],
+        serde_json::json!({"records": 3, "entries": 6})
+    );
+    assert_eq!(v["tensors"]["30"]["records"], 2);
+    assert_eq!(v["tensors"]["30"]["type"], "floatTensor");
+    assert_eq!(
+        v["commonFeatures"]["fields"]["binaryFeatures"],
+        serde_json::json!({"records": 1, "entries": 1})
+    );
+    assert!(v.get("individualFeaturesList").is_none());
+
+    // Without commonFeatures: "common": false, and no such line.
+    dir.put("plain.bin", &rows.request(&layout, false));
+    let out = dir.run(&["inspect", "--request", "plain.bin"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1 + 3 + 1);
+    let v = json(&out);
+    assert_eq!(v["common"], false);
+    assert!(v.get("commonFeatures").is_none());
+    assert_eq!(
+        v["individualFeaturesList"][1]["binaryFeatures"],
+        serde_json::json!([11])
+    );
+
+    // A bad request: the file, the byte offset; nothing printed.
+    dir.put("short.bin", &bytes[..bytes.len() - 9]);
+    let out = dir.run(&["inspect", "--request", "short.bin"]);
+    assert_fails(&out, 1, &["short.bin", "not a valid request", "at byte"]);
+    assert!(out.stdout.is_empty());
+    // individualFeaturesList (field 1) as a struct, not a list.
+    let mut wrong = bytes.clone();
+    assert_eq!(wrong[..3], [0x0F, 0, 1]);
+    wrong[0] = 0x0C;
+    dir.put("wrong.bin", &wrong);
+    assert_fails(
+        &dir.run(&["inspect", "--request", "wrong.bin"]),
+        1,
+        &["wrong.bin", "at byte 0", "individualFeaturesList", "STRUCT (12)"],
+    );
+    // --request is a request, not a reply.
+    assert_fails(
+        &dir.run(&["inspect", "--request", "--envelope", "req.bin"]),
+        2,
+        &["--request"],
+    );
+}
+
+#[test]
+fn scatter_writes_one_npy_per_output_equal_to_the_rows_bit_for_bit() {
+    let dir = TempDir::new("scatter");
+    let (layout, json_text) = request_layout();
+    let rows = request_rows();
+    let bytes = rows.request(&layout, true);
+    dir.put("req.bin", &bytes);
+    dir.put("layout.json", json_text.as_bytes());
+    let out = dir.run(&["scatter", "--layout", "layout.json", "req.bin", "-o", "out"]);
+    assert_success(&out);
+    let files = snapshot(&dir.0.join("out"));
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        [
+            "binary.npy",
+            "continuous.npy",
+            "discrete.npy",
+            "tensor_30.npy",
+            "tensor_31.npy"
+        ]
+    );
+    // Every header ends on a 64-byte boundary, as numpy writes it.
+    for (name, b) in &files {
+        let header_len = 10 + usize::from(u16::from_le_bytes([b[8], b[9]]));
+        assert_eq!(header_len % 64, 0, "{name}");
+    }
+    let (descr, shape, v) = read_npy::<f32>(&files["continuous.npy"]);
+    assert_eq!((descr.as_str(), shape.as_slice()), ("'<f4'", &[3, 3][..]));
+    assert_eq!(f32_bits(&v), f32_bits(&rows.continuous));
+    let (descr, shape, v) = read_npy::<f32>(&files["binary.npy"]);
+    assert_eq!((descr.as_str(), shape.as_slice()), ("'<f4'", &[3, 2][..]));
+    assert_eq!(f32_bits(&v), f32_bits(&rows.binary));
+    let (descr, shape, v) = read_npy::<i64>(&files["discrete.npy"]);
+    assert_eq!((descr.as_str(), shape.as_slice()), ("'<i8'", &[3, 2][..]));
+    assert_eq!(v, rows.discrete);
+    let (descr, shape, v) = read_npy::<f32>(&files["tensor_30.npy"]);
+    assert_eq!((descr.as_str(), shape.as_slice()), ("'<f4'", &[3, 4][..]));
+    assert_eq!(f32_bits(&v), f32_bits(&rows.t30));
+    let (descr, shape, v) = read_npy::<i64>(&files["tensor_31.npy"]);
+    assert_eq!((descr.as_str(), shape.as_slice()), ("'<i8'", &[3, 2][..]));
+    assert_eq!(v, rows.t31);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    for needle in [
+        "3 rows from req.bin (with commonFeatures",
+        "continuous.npy  float32 [3, 3]",
+        "tensor_31.npy   int64 [3, 2]",
+        "skipped (ids the layout does not name): continuous 0, binary 0, discrete 0, tensors 0",
+        "wrote 5 files to out",
+    ] {
+        assert!(report.contains(needle), "report lacks {needle:?}: {report}");
+    }
+
+    // A model that reads fewer features: only its outputs are written (in
+    // a folder that exists, over what it held), the rest is skipped and
+    // counted as the library counts it.
+    dir.put(
+        "narrow.json",
+        br#"{"continuous": {"ids": [3, 1], "dtype": "float64", "default": "-Inf"},
+             "binary": {"ids": [11], "dtype": "uint8"},
+             "tensors": [{"id": 31, "width": 2, "dtype": "float64"}]}"#,
+    );
+    let out = dir.run(&["scatter", "--layout", "narrow.json", "req.bin", "-o", "out"]);
+    assert_success(&out);
+    let narrow = FeatureLayout::builder()
+        .continuous(&[3, 1], OutputType::F64, f64::NEG_INFINITY)
+        .binary(&[11], OutputType::U8)
+        .tensor(31, 2, OutputType::F64)
+        .build()
+        .unwrap();
+    let mut buffers = Buffers::new(&narrow, 3).unwrap();
+    let done = narrow.scatter_bytes(&bytes, &mut buffers.outputs()).unwrap();
+    assert!(done.skipped.continuous > 0 && done.skipped.discrete > 0 && done.skipped.tensors > 0);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let skipped = format!(
+        "continuous {}, binary {}, discrete {}, tensors {}",
+        done.skipped.continuous, done.skipped.binary, done.skipped.discrete, done.skipped.tensors
+    );
+    assert!(report.contains(&skipped), "report lacks {skipped:?}: {report}");
+    let files2 = snapshot(&dir.0.join("out"));
+    // The files it does not write are left as they were.
+    assert_eq!(files2["discrete.npy"], files["discrete.npy"]);
+    assert_eq!(files2["tensor_30.npy"], files["tensor_30.npy"]);
+    let (descr, shape, v) = read_npy::<f64>(&files2["continuous.npy"]);
+    assert_eq!((descr.as_str(), shape.as_slice()), ("'<f8'", &[3, 2][..]));
+    let Some(Array::F64(want)) = buffers.continuous() else {
+        panic!()
+    };
+    assert_eq!(
+        v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+    // Column 0 is id 3: row 0's -0.0; row 1 does not have it (its NaN
+    // was the first layout's default), so it gets this layout's -inf; row
+    // 2's subnormal.
+    assert_eq!(v[0].to_bits(), (-0.0f64).to_bits());
+    assert_eq!(v[2], f64::NEG_INFINITY);
+    assert_eq!(v[4], f64::from(f32::MIN_POSITIVE / 2.0));
+    let (descr, shape, v) = read_npy::<u8>(&files2["binary.npy"]);
+    assert_eq!((descr.as_str(), shape.as_slice()), ("'|u1'", &[3, 1][..]));
+    assert_eq!(v, [1, 1, 1]);
+    let (descr, _, v) = read_npy::<f64>(&files2["tensor_31.npy"]);
+    assert_eq!(descr, "'<f8'");
+    assert_eq!(v, [0.0, 0.0, 7.0, -7.0, i64::MAX as f64, 1.0]);
+
+    // An empty layout writes nothing; a request of no record gives
+    // [0, n] arrays.
+    dir.put("empty.json", b"{}");
+    let out = dir.run(&["scatter", "--layout", "empty.json", "req.bin", "-o", "none"]);
+    assert_success(&out);
+    assert!(snapshot(&dir.0.join("none")).is_empty());
+    let none: Vec<f32> = Vec::new();
+    let no_i64: Vec<i64> = Vec::new();
+    let empty = layout
+        .write_request(
+            &Rows::new(0)
+                .continuous(&none)
+                .binary(&none)
+                .discrete(&no_i64)
+                .tensor(30, &none)
+                .tensor(31, &no_i64),
+            None,
+        )
+        .unwrap()
+        .encode_to_vec();
+    dir.put("empty.bin", &empty);
+    let out = dir.run(&["scatter", "--layout", "layout.json", "empty.bin", "-o", "zero"]);
+    assert_success(&out);
+    let (_, shape, v) = read_npy::<f32>(&dir.read("zero/tensor_30.npy"));
+    assert_eq!((shape.as_slice(), v.len()), (&[0, 4][..], 0));
+}
+
+#[test]
+fn scatter_refuses_bad_layouts_and_requests_and_leaves_outdir_as_it_was() {
+    let dir = TempDir::new("scatter_bad");
+    let (layout, json_text) = request_layout();
+    let rows = request_rows();
+    let bytes = rows.request(&layout, true);
+    dir.put("req.bin", &bytes);
+    dir.put("short.bin", &bytes[..bytes.len() - 5]);
+    dir.put("layout.json", json_text.as_bytes());
+    std::fs::create_dir(dir.0.join("out")).unwrap();
+    dir.put("out/continuous.npy", b"the previous output");
+    dir.put("out/notes.txt", b"kept");
+    let before = snapshot(&dir.0.join("out"));
+    let cases: &[(&str, &[u8], &[&str])] = &[
+        (
+            "unknown.json",
+            br#"{"continuous": {"ids": [1], "dflt": 0}}"#,
+            &["unknown key \"dflt\" in continuous"],
+        ),
+        (
+            "fraction.json",
+            br#"{"binary": {"ids": [10, 11.5]}}"#,
+            &["binary.ids[1]", "11.5 is not an integer"],
+        ),
+        (
+            "huge.json",
+            br#"{"discrete": {"ids": [18446744073709551615]}}"#,
+            &["discrete.ids[0]", "does not fit in int64"],
+        ),
+        (
+            "repeated.json",
+            br#"{"continuous": {"ids": [1, 2, 1]}}"#,
+            &["continuous feature id 1 is given twice"],
+        ),
+        (
+            "repeated_key.json",
+            br#"{"binary": {"ids": [10]}, "binary": {"ids": [11]}}"#,
+            &["the key \"binary\" is repeated"],
+        ),
+        (
+            "binary64.json",
+            br#"{"binary": {"ids": [10], "dtype": "float64"}}"#,
+            &["binary features cannot be float64"],
+        ),
+        (
+            "dtype.json",
+            br#"{"tensors": [{"id": 30, "width": 4, "dtype": "float16"}]}"#,
+            &["tensors[0].dtype", "\"float16\""],
+        ),
+        (
+            "width.json",
+            br#"{"tensors": [{"id": 30, "width": -4}]}"#,
+            &["tensors[0].width: -4 is negative"],
+        ),
+        (
+            "syntax.json",
+            br#"{"binary": {"ids": [10,]}}"#,
+            &["not valid JSON", "line 1"],
+        ),
+    ];
+    for (name, text, needles) in cases {
+        dir.put(name, text);
+        let out = dir.run(&["scatter", "--layout", name, "req.bin", "-o", "out"]);
+        let mut all = vec![*name, "not a valid layout"];
+        all.extend_from_slice(needles);
+        assert_fails(&out, 1, &all);
+        assert_eq!(snapshot(&dir.0.join("out")), before, "{name}");
+        // A missing OUTDIR is not made for a failed run.
+        let out = dir.run(&["scatter", "--layout", name, "req.bin", "-o", "new"]);
+        assert_fails(&out, 1, &[name]);
+        assert!(!dir.0.join("new").exists(), "{name}");
+    }
+    // A truncated request, a missing one, and one whose tensor is not the
+    // layout's width.
+    let wide = FeatureLayout::builder()
+        .tensor(30, 5, OutputType::F32)
+        .build()
+        .unwrap();
+    let five = [1.0f32; 5];
+    dir.put(
+        "wide.bin",
+        &wide
+            .write_request(&Rows::new(1).tensor(30, &five[..]), None)
+            .unwrap()
+            .encode_to_vec(),
+    );
+    for (request, needles) in [
+        ("short.bin", &["short.bin", "not a valid request", "at byte"][..]),
+        ("missing.bin", &["missing.bin", "cannot read"]),
+        (
+            "wide.bin",
+            &[
+                "wide.bin",
+                "layout.json",
+                "record 0",
+                "tensor feature 30 has 5 elements",
+                "width is 4",
+            ],
+        ),
+    ] {
+        for outdir in ["out", "new"] {
+            let out = dir.run(&["scatter", "--layout", "layout.json", request, "-o", outdir]);
+            assert_fails(&out, 1, needles);
+        }
+        assert_eq!(snapshot(&dir.0.join("out")), before, "{request}");
+        assert!(!dir.0.join("new").exists(), "{request}");
+    }
+    // OUTDIR a file; a target that is a folder: refused before anything
+    // is written.
+    let out = dir.run(&[
+        "scatter",
+        "--layout",
+        "layout.json",
+        "req.bin",
+        "-o",
+        "layout.json",
+    ]);
+    assert_fails(&out, 1, &["layout.json: exists and is not a directory"]);
+    std::fs::create_dir(dir.0.join("out/tensor_31.npy")).unwrap();
+    let before = snapshot(&dir.0.join("out"));
+    let out = dir.run(&["scatter", "--layout", "layout.json", "req.bin", "-o", "out"]);
+    assert_fails(&out, 1, &["tensor_31.npy", "not a regular file"]);
+    assert_eq!(snapshot(&dir.0.join("out")), before);
+    // A layout that needs more memory than there is: an error, no abort.
+    dir.put(
+        "vast.json",
+        br#"{"tensors": [{"id": 30, "width": 4611686018427387903, "dtype": "float64"}]}"#,
+    );
+    let out = dir.run(&["scatter", "--layout", "vast.json", "req.bin", "-o", "new"]);
+    assert_fails(&out, 1, &["req.bin", "tensor_30.npy", "cannot be allocated"]);
+    assert!(!dir.0.join("new").exists());
+}
+
+#[test]
+fn demo_shows_the_serving_loop() {
+    let dir = TempDir::new("demo_loop");
+    let out = dir.run(&["demo", "-o", "d.bin"]);
+    assert_success(&out);
+    let report = String::from_utf8(out.stdout).unwrap();
+    // The scores of the stand-in model, recomputed from its documented
+    // formula over the rows the report shows.
+    let w = [0.5f32, -1.0, 0.25, 0.75, -0.5, 0.25, 0.25, -0.5, 1.0];
+    let inputs: [[f32; 9]; 3] = [
+        [0.5, 0.25, NAN, 1.0, 0.0, 0.5, -0.5, 0.25, 0.0],
+        [1.5, 0.25, -1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0],
+        [NAN, 0.25, 2.0, 1.0, 0.0, 1.0, 1.0, -1.0, 0.5],
+    ];
+    let scores: Vec<f32> = inputs
+        .iter()
+        .map(|x| {
+            let z = x
+                .iter()
+                .zip(w)
+                .fold(-0.125f32, |z, (&x, w)| if x.is_nan() { z } else { z + w * x });
+            0.5 + 0.5 * z / (1.0 + z.abs())
+        })
+        .collect();
+    for needle in [
+        "serving loop: request -> dense inputs -> model -> response".to_string(),
+        "a client wrote 3 records + commonFeatures (FeatureLayout::write_request)".into(),
+        "3 rows; skipped 2 (continuous 2, binary 0, discrete 0, tensors 0)".into(),
+        "row 0: continuous [0.5, 0.25, NaN], binary [1.0, 0.0], tensor [0.5, -0.5, 0.25, 0.0]".into(),
+        format!("scores {scores:?}"),
+        "response: continuousFeatures {1: score} per record (BatchPrediction): 87 bytes".into(),
+        "decoded back (decode_response): 3 records, the same 3 scores bit for bit".into(),
+    ] {
+        assert!(
+            report.contains(&needle),
+            "demo report lacks {needle:?}:\n{report}"
+        );
+    }
+    // The steps come in order, after the batch's report.
+    let at = |s: &str| report.find(s).unwrap_or_else(|| panic!("{s:?} in {report}"));
+    assert!(at("decoded back with bprwire::decode") < at("  1. request"));
+    assert!(at("  1. request") < at("  2. decoded") && at("  2. decoded") < at("  3. model"));
+    assert!(at("  3. model") < at("  4. response") && at("  4. response") < at("  5. decoded back"));
+    // The same report, word for word, on every run (and on stderr for -o -).
+    let again = dir.run(&["demo", "-o", "-"]);
+    assert_success(&again);
+    let loop_part = |r: &str| r[r.find("serving loop").unwrap()..].to_string();
+    assert_eq!(loop_part(&stderr(&again)), loop_part(&report));
+}
+
+#[test]
+fn scatter_and_inspect_request_have_help() {
+    let dir = TempDir::new("help_scatter");
+    let help = String::from_utf8(dir.run(&["scatter", "--help"]).stdout).unwrap();
+    for needle in [
+        "Usage: bprwire scatter",
+        "--layout <LAYOUT.json>",
+        "--output <OUTDIR>",
+        "continuous.npy",
+        "tensor_<id>.npy",
+        "\"default\": \"nan\"",
+        "float32 when left out",
+        "Unknown or repeated keys are refused",
+        "Examples:",
+    ] {
+        assert!(help.contains(needle), "scatter --help lacks {needle:?}:\n{help}");
+    }
+    let help = String::from_utf8(dir.run(&["inspect", "--help"]).stdout).unwrap();
+    for needle in [
+        "--request",
+        "commonFeatures",
+        "bprwire inspect --request request.bin",
+    ] {
+        assert!(help.contains(needle), "inspect --help lacks {needle:?}:\n{help}");
+    }
+    let help = String::from_utf8(dir.run(&["demo", "--help"]).stdout).unwrap();
+    assert!(help.contains("serving loop"), "{help}");
+    let help = String::from_utf8(dir.run(&["--help"]).stdout).unwrap();
+    assert!(help.contains("scatter"), "{help}");
+}
+
+/// SIGINT or SIGTERM while scatter writes its files: every temporary file
+/// is removed (the ones already written too), and OUTDIR is as it was.
+#[test]
+fn an_interrupted_scatter_leaves_outdir_as_it_was() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = TempDir::new("scatter_interrupted");
+    let (layout, _) = request_layout();
+    dir.put("req.bin", &request_rows().request(&layout, true));
+    // Four tensors the request does not have: 4 files of 48 MB of zeros.
+    dir.put(
+        "big.json",
+        br#"{"tensors": [{"id": 40, "width": 4194304}, {"id": 41, "width": 4194304},
+                         {"id": 42, "width": 4194304}, {"id": 43, "width": 4194304}]}"#,
+    );
+    std::fs::create_dir(dir.0.join("out")).unwrap();
+    dir.put("out/tensor_40.npy", b"the previous output");
+    let before = snapshot(&dir.0.join("out"));
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let mut child = dir.spawn(
+            &["scatter", "--layout", "big.json", "req.bin", "-o", "out"],
+            std::process::Stdio::null(),
+        );
+        // Wait until the second temporary file has bytes in it (the first
+        // one is then complete, and registered with it).
+        let started = std::time::Instant::now();
+        loop {
+            let temps: Vec<u64> = std::fs::read_dir(dir.0.join("out"))
+                .unwrap()
+                .filter_map(|e| {
+                    let e = e.ok()?;
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.ends_with(".tmp")
+                        .then(|| e.metadata().map_or(0, |m| m.len()))
+                })
+                .collect();
+            if temps.len() >= 2 && temps.iter().all(|&n| n > 0) {
+                break;
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "bprwire ended before it was interrupted"
+            );
+            assert!(started.elapsed().as_secs() < 60, "no temporary files appeared");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        // SAFETY: sending a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.signal(), Some(sig), "{}", stderr(&out));
+        assert_eq!(snapshot(&dir.0.join("out")), before);
+    }
+}

@@ -1,11 +1,16 @@
 //! `bprwire demo`: encodes a fixed example batch, so the tool can be tried
 //! (and its output fed to a decoder) without preparing any `.npy` file.
-//! Everything is computed from indices: the output is the same on every
-//! run and every machine.
+//! Then it runs the whole serving loop in memory (`serving_loop`): a
+//! built-in request is scattered into dense inputs, a small scoring
+//! function stands in for the model, and the response is encoded and
+//! decoded back. Everything is computed from fixed values with IEEE
+//! arithmetic only (no `exp`, whose last bit may vary between libms): the
+//! output is the same on every run and every machine.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use bprwire::features::{Buffers, FeatureLayout, OutputType, Rows};
 use bprwire::{BatchPrediction, Tensor};
 
 use super::error::CliError;
@@ -88,6 +93,7 @@ pub fn run(path: &Path) -> Result<(), CliError> {
     if !output::is_stdout(path) {
         let _ = writeln!(report, "all of it as JSON: bprwire inspect {shown}");
     }
+    serving_loop(&mut report).map_err(CliError::Check)?;
     if output::is_stdout(path) {
         eprint!("{report}");
     } else {
@@ -177,6 +183,214 @@ fn round_trip(bytes: &[u8], inputs: &Inputs<'_>, report: &mut String) -> Result<
         bytes.len()
     );
     report.push_str(&first);
+    Ok(())
+}
+
+/// The serving loop's request: rows of the client's layout (continuous ids
+/// 11-14, NaN where a feature is absent; binary 21, 22; tensor 31 of 4
+/// floats), and the common row that becomes `commonFeatures`.
+pub mod request {
+    /// Records in the request.
+    pub const ROWS: usize = 3;
+    /// The client's continuous ids: the model reads 11-13, not 14.
+    pub const CONTINUOUS_IDS: [i64; 4] = [11, 12, 13, 14];
+    /// Binary ids.
+    pub const BINARY_IDS: [i64; 2] = [21, 22];
+    /// The tensor feature's id.
+    pub const TENSOR_ID: i64 = 31;
+    /// The tensor's width.
+    pub const TENSOR_WIDTH: usize = 4;
+    const NAN: f32 = f32::NAN;
+    /// Continuous rows; 12 is 0.25 in every row, as in the common row.
+    pub const CONTINUOUS: [f32; 12] = [
+        0.5, 0.25, NAN, 3.0, //
+        1.5, 0.25, -1.0, NAN, //
+        NAN, 0.25, 2.0, 7.0,
+    ];
+    /// The common continuous row.
+    pub const COMMON_CONTINUOUS: [f32; 4] = [NAN, 0.25, NAN, NAN];
+    /// Binary rows: 21 in every row, as in the common row.
+    pub const BINARY: [f32; 6] = [1.0, 0.0, 1.0, 1.0, 1.0, 0.0];
+    /// The common binary row.
+    pub const COMMON_BINARY: [f32; 2] = [1.0, 0.0];
+    /// Tensor rows (row 1 is zeros, so it is left out of its record).
+    pub const TENSOR: [f32; 12] = [
+        0.5, -0.5, 0.25, 0.0, //
+        0.0, 0.0, 0.0, 0.0, //
+        1.0, 1.0, -1.0, 0.5,
+    ];
+    /// The common tensor row.
+    pub const COMMON_TENSOR: [f32; 4] = [0.0; 4];
+}
+
+/// The stand-in model's weights, per input column of the model's layout
+/// (continuous 11-13, binary 21-22, tensor 31), and its bias.
+pub const WEIGHTS: [f32; 9] = [0.5, -1.0, 0.25, 0.75, -0.5, 0.25, 0.25, -0.5, 1.0];
+/// The stand-in model's bias.
+pub const BIAS: f32 = -0.125;
+/// The response key of the score.
+pub const SCORE_KEY: i64 = 1;
+
+/// The stand-in model: `z = w . x + b` over one row of inputs (a NaN, an
+/// absent continuous feature, counts as 0), squashed into (0, 1) by
+/// `0.5 + 0.5 z / (1 + |z|)`: a sigmoid's shape with IEEE operations only.
+pub fn score(inputs: &[f32]) -> f32 {
+    let z = inputs
+        .iter()
+        .zip(WEIGHTS)
+        .fold(BIAS, |z, (&x, w)| if x.is_nan() { z } else { z + w * x });
+    0.5 + 0.5 * z / (1.0 + z.abs())
+}
+
+/// The serving loop, in memory: a client writes a request from its rows
+/// with its layout; the server decodes it and scatters it with the model's
+/// layout (which lacks continuous id 14: skipped), the model scores each
+/// row, the scores are encoded as a response and decoded back. Every step
+/// is checked and reported; a mismatch is an error (a bug).
+fn serving_loop(report: &mut String) -> Result<(), String> {
+    use request as q;
+    let fail = |what: String| format!("demo serving loop failed: {what}");
+    let _ = writeln!(
+        report,
+        "serving loop: request -> dense inputs -> model -> response"
+    );
+
+    // The client.
+    let client = FeatureLayout::builder()
+        .continuous(&q::CONTINUOUS_IDS, OutputType::F32, f64::NAN)
+        .binary(&q::BINARY_IDS, OutputType::F32)
+        .tensor(q::TENSOR_ID, q::TENSOR_WIDTH, OutputType::F32)
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let rows = Rows::new(q::ROWS)
+        .continuous(&q::CONTINUOUS[..])
+        .binary(&q::BINARY[..])
+        .tensor(q::TENSOR_ID, &q::TENSOR[..]);
+    let common = Rows::new(1)
+        .continuous(&q::COMMON_CONTINUOUS[..])
+        .binary(&q::COMMON_BINARY[..])
+        .tensor(q::TENSOR_ID, &q::COMMON_TENSOR[..]);
+    let request = client
+        .write_request(&rows, Some(&common))
+        .map_err(|e| fail(e.to_string()))?
+        .encode_to_vec();
+    let _ = writeln!(
+        report,
+        "  1. request: a client wrote {} records + commonFeatures (FeatureLayout::write_request): {} bytes",
+        q::ROWS,
+        request.len()
+    );
+    let _ = writeln!(
+        report,
+        "     client layout: continuous {:?}, binary {:?}, tensor {} [{}]",
+        q::CONTINUOUS_IDS,
+        q::BINARY_IDS,
+        q::TENSOR_ID,
+        q::TENSOR_WIDTH
+    );
+
+    // The server: decode, scatter into buffers of the model's layout.
+    let model_ids = &q::CONTINUOUS_IDS[..3];
+    let model = FeatureLayout::builder()
+        .continuous(model_ids, OutputType::F32, f64::NAN)
+        .binary(&q::BINARY_IDS, OutputType::F32)
+        .tensor(q::TENSOR_ID, q::TENSOR_WIDTH, OutputType::F32)
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let decoded = bprwire::decode::decode_request(&request).map_err(|e| fail(e.to_string()))?;
+    let mut buffers = Buffers::new(&model, q::ROWS).map_err(|e| fail(e.to_string()))?;
+    let done = model
+        .scatter(&decoded, &mut buffers.outputs())
+        .map_err(|e| fail(e.to_string()))?;
+    let f32s = |a: Option<&bprwire::features::Array>| a.and_then(|a| a.as_f32()).map(<[f32]>::to_vec);
+    let (Some(cont), Some(bin), Some(emb)) = (
+        f32s(buffers.continuous()),
+        f32s(buffers.binary()),
+        f32s(buffers.tensor(q::TENSOR_ID)),
+    ) else {
+        return Err(fail("the buffers lack an array of the layout".into()));
+    };
+    let _ = writeln!(
+        report,
+        "  2. decoded (decode_request) and scattered (FeatureLayout::scatter) into the model's layout:\n     \
+         continuous {model_ids:?} float32 (absent: NaN), binary {:?} float32, tensor {} float32 [{}]",
+        q::BINARY_IDS,
+        q::TENSOR_ID,
+        q::TENSOR_WIDTH
+    );
+    let s = done.skipped;
+    let _ = writeln!(
+        report,
+        "     {} rows; skipped {} (continuous {}, binary {}, discrete {}, tensors {}): id 14 is not in the model's layout",
+        done.rows,
+        s.total(),
+        s.continuous,
+        s.binary,
+        s.discrete,
+        s.tensors
+    );
+    // The dense inputs are the client's rows, bit for bit (NaN included).
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let want: Vec<f32> = q::CONTINUOUS.chunks(4).flat_map(|r| r[..3].to_vec()).collect();
+    if done.rows != q::ROWS
+        || s.continuous != 2
+        || s.total() != 2
+        || bits(&cont) != bits(&want)
+        || bits(&bin) != bits(&q::BINARY)
+        || bits(&emb) != bits(&q::TENSOR)
+    {
+        return Err(fail(format!(
+            "scattered {done:?}: continuous {cont:?}, binary {bin:?}, tensor {emb:?}"
+        )));
+    }
+    let mut scores = Vec::with_capacity(q::ROWS);
+    for r in 0..q::ROWS {
+        let inputs: Vec<f32> = [&cont[r * 3..][..3], &bin[r * 2..][..2], &emb[r * 4..][..4]].concat();
+        let _ = writeln!(
+            report,
+            "     row {r}: continuous {:?}, binary {:?}, tensor {:?}",
+            &inputs[..3],
+            &inputs[3..5],
+            &inputs[5..]
+        );
+        scores.push(score(&inputs));
+    }
+    let _ = writeln!(
+        report,
+        "  3. model (stand-in): score = 0.5 + 0.5 z / (1 + |z|), z = w . x + b (NaN counted as 0),\n     \
+         w = {WEIGHTS:?}, b = {BIAS:?}"
+    );
+    let _ = writeln!(report, "     scores {scores:?}");
+
+    // The response, and back.
+    let response = BatchPrediction::new()
+        .continuous(&[SCORE_KEY], &scores, &[q::ROWS])
+        .encode_to_vec()
+        .map_err(|e| fail(e.to_string()))?;
+    let _ = writeln!(
+        report,
+        "  4. response: continuousFeatures {{{SCORE_KEY}: score}} per record (BatchPrediction): {} bytes",
+        response.len()
+    );
+    let resp = bprwire::decode::decode_response(&response).map_err(|e| fail(e.to_string()))?;
+    let back: Vec<Vec<(i64, f64)>> = resp
+        .records()
+        .map(|r| {
+            r.continuous_features
+                .map(|m| m.iter().collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    let want: Vec<Vec<(i64, f64)>> = scores.iter().map(|&x| vec![(SCORE_KEY, f64::from(x))]).collect();
+    if back != want {
+        return Err(fail(format!("decoded {back:?}, encoded {want:?}")));
+    }
+    let _ = writeln!(
+        report,
+        "  5. decoded back (decode_response): {} records, the same {} scores bit for bit",
+        resp.len(),
+        scores.len()
+    );
     Ok(())
 }
 

@@ -1,12 +1,13 @@
-//! `bprwire inspect`: decodes a response (or a service reply) from a file
-//! and prints it as JSON: in full, one line per record, or as a summary of
-//! counts and sizes for files too big to print.
+//! `bprwire inspect`: decodes a response (or a service reply, or with
+//! `--request` a `BatchPredictionRequest`) from a file and prints it as
+//! JSON: in full, one line per record, or as a summary of counts and sizes
+//! for files too big to print.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use bprwire::decode::{self, GeneralTensor, List, Record, Response, SparseTensor, TypedTensor};
+use bprwire::decode::{self, GeneralTensor, List, Record, Request, Response, SparseTensor, TypedTensor};
 use bprwire::service::{self, MessageType, Reply};
 use bprwire::DataType;
 
@@ -24,6 +25,8 @@ pub struct InspectArgs {
     pub envelope: bool,
     /// Counts and sizes only.
     pub summary: bool,
+    /// The input is a `BatchPredictionRequest` (not with `envelope`).
+    pub request: bool,
 }
 
 /// Runs `inspect`.
@@ -32,7 +35,11 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
     let envelope = args.envelope || args.framed;
     let out = io::stdout().lock();
     let mut out = io::BufWriter::with_capacity(1 << 16, out);
-    let written = if envelope {
+    let written = if args.request {
+        let req = decode::decode_request(&bytes)
+            .map_err(|e| CliError::file(&args.file, format!("not a valid request: {e}")))?;
+        write_request(&mut out, &req, bytes.len(), args.summary)
+    } else if envelope {
         let msg = service::decode_reply(&bytes, args.framed).map_err(|e| bad(&args.file, &e, args.framed))?;
         write_message(&mut out, &msg, bytes.len(), args)
     } else {
@@ -47,7 +54,8 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
         })
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+/// The whole of `path` (stdin for `-`), as an error naming it.
+pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
     if path.as_os_str() == "-" {
         let mut b = Vec::new();
         io::Read::read_to_end(&mut io::stdin().lock(), &mut b)
@@ -131,7 +139,7 @@ fn write_top(
     }
     if summary {
         w.write_all(b", ")?;
-        write_summary(w, resp)?;
+        write_summary(w, resp.records())?;
         return w.write_all(b"}\n");
     }
     w.write_all(b", \"predictions\": [")?;
@@ -140,6 +148,43 @@ fn write_top(
         write_record(w, &rec)?;
     }
     w.write_all(if resp.is_empty() { b"]}\n" } else { b"\n]}\n" })
+}
+
+/// A request: the top line (`"common"` says whether `commonFeatures`
+/// follow), one line per record of `individualFeaturesList`, then the
+/// `commonFeatures` record on a line of its own that starts with its name.
+/// `--summary`: counts and sizes of the records, and of `commonFeatures`
+/// apart.
+fn write_request(w: &mut dyn Write, req: &Request<'_>, len: usize, summary: bool) -> io::Result<()> {
+    let common = req.common_features();
+    write!(
+        w,
+        "{{\"bytes\": {len}, \"records\": {}, \"common\": {}, \"skipped_fields\": {}",
+        req.len(),
+        common.is_some(),
+        req.skipped_fields()
+    )?;
+    if summary {
+        w.write_all(b", ")?;
+        write_summary(w, req.records())?;
+        if let Some(c) = common {
+            w.write_all(b", \"commonFeatures\": {")?;
+            write_summary(w, std::iter::once(c))?;
+            w.write_all(b"}")?;
+        }
+        return w.write_all(b"}\n");
+    }
+    w.write_all(b", \"individualFeaturesList\": [")?;
+    for (i, rec) in req.records().enumerate() {
+        w.write_all(if i == 0 { b"\n  " } else { b",\n  " })?;
+        write_record(w, &rec)?;
+    }
+    w.write_all(if req.is_empty() { b"]" } else { b"\n]" })?;
+    if let Some(c) = common {
+        w.write_all(b",\n\"commonFeatures\": ")?;
+        write_record(w, &c)?;
+    }
+    w.write_all(b"}\n")
 }
 
 fn write_record(w: &mut dyn Write, r: &Record<'_>) -> io::Result<()> {
@@ -274,7 +319,7 @@ fn write_raw_values(w: &mut dyn Write, dtype: Option<DataType>, b: &[u8]) -> io:
 
 /// Per field: records that have it and entries in all; per tensor key:
 /// arm, dtype, shapes, elements and content bytes.
-fn write_summary(w: &mut dyn Write, resp: &Response<'_>) -> io::Result<()> {
+fn write_summary<'a>(w: &mut dyn Write, records: impl Iterator<Item = Record<'a>>) -> io::Result<()> {
     const NAMES: [&str; 9] = [
         "binaryFeatures",
         "continuousFeatures",
@@ -298,7 +343,7 @@ fn write_summary(w: &mut dyn Write, resp: &Response<'_>) -> io::Result<()> {
         bytes: usize,
     }
     let mut tensors: BTreeMap<i64, TensorStats> = BTreeMap::new();
-    for r in resp.records() {
+    for r in records {
         let lens = [
             r.binary_features.map(|x| x.len()),
             r.continuous_features.map(|x| x.len()),

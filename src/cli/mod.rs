@@ -10,5 +10,7 @@ pub mod encode;
 pub mod error;
 pub mod inspect;
 pub mod json;
+pub mod layout;
 pub mod output;
+pub mod scatter;
 pub mod signals;

@@ -85,8 +85,9 @@ fn replace(target: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) 
     result
 }
 
-/// A new file `.NAME.bprwire-PID-N.tmp` in `target`'s folder.
-fn temporary_beside(target: &Path) -> io::Result<(PathBuf, File)> {
+/// A new file `.NAME.bprwire-PID-N.tmp` in `target`'s folder (also used
+/// by `scatter`, for each of its files).
+pub fn temporary_beside(target: &Path) -> io::Result<(PathBuf, File)> {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

@@ -4,23 +4,30 @@
 //!   -f`) is an EFBIG error the output code handles (old file kept,
 //!   temporary file removed) instead of a signal that kills the process
 //!   mid-write;
-//! - SIGINT, SIGTERM and SIGHUP remove the temporary output file that is
-//!   being written, if any ([`remove_on_signal`]), then end the process as
-//!   the signal would have, so that interrupting a long encode leaves no
-//!   stray temporary file (the previous output is intact either way).
+//! - SIGINT, SIGTERM and SIGHUP remove the temporary output files that
+//!   are being written, if any ([`remove_on_signal`], or
+//!   [`remove_all_on_signal`] for the several files of `scatter`), then end
+//!   the process as the signal would have, so that interrupting a long
+//!   encode leaves no stray temporary file (the previous output is intact
+//!   either way).
+//!
+//! [`block`] holds the three signals back for a short critical section
+//! (`scatter` renaming its finished files into place), so that one arriving
+//! then takes effect after it, not halfway through.
 //!
 //! The CLI is single-threaded, so the handler runs on the thread it
 //! interrupts, between two of its instructions: it only swaps an atomic
 //! pointer and calls async-signal-safe functions (`unlink`, `signal`,
 //! `raise`).
 
-use std::ffi::{c_char, c_int, CString};
+use std::ffi::{c_char, c_int};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-/// The NUL-terminated path of the temporary file to remove, or null.
+/// The temporary files to remove, or null: NUL-terminated paths one after
+/// the other, ended by an empty one (a second NUL).
 static TEMP: AtomicPtr<c_char> = AtomicPtr::new(ptr::null_mut());
 
 const CLEANUP_SIGNALS: [c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
@@ -41,13 +48,21 @@ pub fn init() {
 }
 
 extern "C" fn on_signal(sig: c_int) {
-    let path = TEMP.swap(ptr::null_mut(), Ordering::SeqCst);
+    let mut path = TEMP.swap(ptr::null_mut(), Ordering::SeqCst);
     if !path.is_null() {
-        // SAFETY: a non-null `TEMP` is a live NUL-terminated string: the
-        // guard frees it only after swapping it out, and this handler runs
-        // on the one thread, so not in the middle of that.
+        // SAFETY: a non-null `TEMP` is a live list of NUL-terminated
+        // strings ended by an empty one: the guard frees it only after
+        // swapping it out, and this handler runs on the one thread, so not
+        // in the middle of that. The walk stops at the empty string, within
+        // the list.
         unsafe {
-            libc::unlink(path);
+            while *path != 0 {
+                libc::unlink(path);
+                while *path != 0 {
+                    path = path.add(1);
+                }
+                path = path.add(1);
+            }
         }
     }
     // SAFETY: SIG_DFL is a valid disposition; raising the signal again ends
@@ -58,25 +73,75 @@ extern "C" fn on_signal(sig: c_int) {
     }
 }
 
-/// Keeps `path` registered for removal on a signal until dropped.
-pub struct Registered(*mut c_char);
+/// Keeps a list of paths registered for removal on a signal until dropped.
+pub struct Registered {
+    list: *mut c_char,
+    len: usize,
+}
 
 /// Registers `path` (a temporary file just created) to be removed if a
 /// signal ends the process before the guard is dropped. A path that holds
 /// a NUL byte cannot be registered (no file has such a path).
 pub fn remove_on_signal(path: &Path) -> Registered {
-    let raw = CString::new(path.as_os_str().as_bytes()).map_or(ptr::null_mut(), CString::into_raw);
-    TEMP.store(raw, Ordering::SeqCst);
-    Registered(raw)
+    remove_all_on_signal(&[path])
+}
+
+/// Registers every one of `paths` (temporary files) to be removed if a
+/// signal ends the process before the guard is dropped, in place of what
+/// was registered before (keep the previous guard until this one is made,
+/// so that no moment goes without). Paths that hold a NUL byte are left
+/// out (no file has such a path).
+pub fn remove_all_on_signal(paths: &[&Path]) -> Registered {
+    let mut list: Vec<u8> = Vec::new();
+    for p in paths {
+        let bytes = p.as_os_str().as_bytes();
+        if !bytes.is_empty() && !bytes.contains(&0) {
+            list.extend_from_slice(bytes);
+            list.push(0);
+        }
+    }
+    list.push(0);
+    let len = list.len();
+    let list = Box::into_raw(list.into_boxed_slice()).cast::<c_char>();
+    TEMP.store(list, Ordering::SeqCst);
+    Registered { list, len }
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        let _ = TEMP.compare_exchange(self.0, ptr::null_mut(), Ordering::SeqCst, Ordering::SeqCst);
-        if !self.0.is_null() {
-            // SAFETY: made by `CString::into_raw` in `remove_on_signal`, and
-            // no longer reachable through `TEMP`.
-            drop(unsafe { CString::from_raw(self.0) });
+        let _ = TEMP.compare_exchange(self.list, ptr::null_mut(), Ordering::SeqCst, Ordering::SeqCst);
+        // SAFETY: made by `Box::into_raw` of a boxed `[u8]` of `len` bytes
+        // in `remove_all_on_signal`, and no longer reachable through `TEMP`.
+        drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(self.list.cast::<u8>(), self.len)) });
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP held back until dropped (then the mask is
+/// restored, and one that came meanwhile takes effect).
+pub struct Blocked(libc::sigset_t);
+
+/// Holds the cleanup signals back until the guard is dropped.
+pub fn block() -> Blocked {
+    // SAFETY: the sets are initialised by `sigemptyset` before use, and
+    // `pthread_sigmask` only reads `set` and writes `old`.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigemptyset(&mut old);
+        for sig in CLEANUP_SIGNALS {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        Blocked(old)
+    }
+}
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask `block` saved.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, ptr::null_mut());
         }
     }
 }
