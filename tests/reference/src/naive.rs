@@ -134,8 +134,16 @@ pub enum NaiveError {
     RawContent { at: Location, id: i64 },
 }
 
-/// Scatters a decoded request, row by row.
+/// Scatters a decoded request, row by row, counting the skipped ids.
 pub fn scatter(layout: &NaiveLayout, req: &BatchPredictionRequest) -> Result<NaiveOutputs, NaiveError> {
+    scatter_counting(layout, req, true)
+}
+
+fn scatter_counting(
+    layout: &NaiveLayout,
+    req: &BatchPredictionRequest,
+    count: bool,
+) -> Result<NaiveOutputs, NaiveError> {
     let common = req.common_features.clone().unwrap_or_default();
     let rows = req.individual_features_list.len();
     let mut skipped = Skipped::default();
@@ -157,9 +165,11 @@ pub fn scatter(layout: &NaiveLayout, req: &BatchPredictionRequest) -> Result<Nai
     }
     // Each occurrence of an unknown id counts once: the common record's
     // once, not once per row.
-    count_skipped(layout, &common, &mut skipped);
-    for r in &req.individual_features_list {
-        count_skipped(layout, r, &mut skipped);
+    if count {
+        count_skipped(layout, &common, &mut skipped);
+        for r in &req.individual_features_list {
+            count_skipped(layout, r, &mut skipped);
+        }
     }
     // Tensors first: bprwire checks the common record's tensors before any
     // record's, then the records in order.
@@ -318,9 +328,10 @@ fn values_of(t: &GeneralTensor) -> Result<Vec<W>, Bad> {
 
 /// What Navi's converter does per request, with the layout's ids: copy the
 /// bytes (Navi copies them into a `TBufferChannel`), decode them with the
-/// generated code, then [`scatter`] (std `HashMap` lookups, fresh `Vec`s).
+/// generated code, then [`scatter`] (std `HashMap` lookups, fresh `Vec`s)
+/// without counting the skipped ids (Navi does not count them).
 pub fn navi_style(layout: &NaiveLayout, bytes: &[u8]) -> Result<NaiveOutputs, NaiveError> {
     let copy = bytes.to_vec();
     let req = deserialize_request(&copy).map_err(NaiveError::Decode)?;
-    scatter(layout, &req)
+    scatter_counting(layout, &req, false)
 }
