@@ -4,8 +4,8 @@
 use crate::error::Error;
 use crate::input::BatchPrediction;
 use crate::kernels::Level;
-use crate::plan::{Plan, Source, TensorPlan};
-use crate::wire::{field, ttype, Out};
+use crate::plan::{ContinuousPlan, Plan, Source, TensorPlan};
+use crate::wire::{field, ttype, Out, Template, FIELD_HEADER, MAP_HEADER};
 use core::convert::Infallible;
 
 /// A checked response, ready to encode: every input check has passed and
@@ -22,6 +22,11 @@ impl<'a> Encoder<'a> {
         Ok(Encoder {
             plan: Plan::new(inputs)?,
         })
+    }
+
+    /// An encoder of a plan made elsewhere (a prepared [`Signature`](crate::Signature)).
+    pub(crate) fn from_plan(plan: Plan<'a>) -> Self {
+        Encoder { plan }
     }
 
     /// The exact number of bytes [`encode_into`](Self::encode_into) writes.
@@ -81,68 +86,129 @@ impl<'a> Encoder<'a> {
 
     fn write(&self, out: &mut Out<'_>) {
         let p = &self.plan;
-        out.put(&[ttype::LIST, 0, field::PREDICTIONS as u8, ttype::STRUCT]);
-        out.put_i32(p.batch as i32);
-        if let (Some(c), true) = (&p.continuous, p.tensors.is_empty()) {
-            // Continuous only: every record in one kernel call.
-            let dst = out.take(p.batch * c.records.record_len());
-            (c.kernel)(&c.records, c.values, dst);
-            out.put_u8(ttype::STOP);
-            return;
-        }
-        for row in 0..p.batch {
-            self.write_record(row, out);
-        }
-        out.put_u8(ttype::STOP);
+        write_response(p.batch, p.continuous.as_ref(), &p.tensors_head, &p.tensors, out);
     }
 
     /// Records `rows` into `out`, which must be exactly their length (see
     /// [`Plan::record_len`]): for the chunked sinks, which write whole
     /// records with the same code as `encode_into` when they fit.
     pub(crate) fn write_records(&self, rows: core::ops::Range<usize>, out: &mut Out<'_>) {
+        let p = &self.plan;
         for row in rows {
-            self.write_record(row, out);
+            write_record(row, p.continuous.as_ref(), &p.tensors_head, &p.tensors, out);
         }
         debug_assert_eq!(out.remaining(), 0, "record_len disagrees with the bytes written");
     }
+}
 
-    // Inlined into each of its two loops, so that `encode_into`'s stays
-    // laid out as if it were the only one.
+/// One tensor's rows, as the record writer needs them: the templates
+/// around each row and the row's data. Implemented by the one-shot plan's
+/// tensors (templates built per call) and by a prepared signature's
+/// (templates borrowed from the signature): the writer is monomorphised
+/// for each, so neither pays a branch per row.
+pub(crate) trait TensorRows<'a> {
+    /// Map key, union field, and the tensor struct up to the row's data.
+    fn prefix(&self) -> &Template;
+    /// The shape field and the two STOPs.
+    fn suffix(&self) -> &Template;
+    /// The elements, and the kernel of a fixed-size row.
+    fn source(&self) -> &Source<'a>;
+    /// Input per row: bytes for fixed-size elements, strings for strings.
+    fn row_in(&self) -> usize;
+    /// Output bytes of a fixed-size row.
+    fn row_out(&self) -> usize;
+}
+
+impl<'a> TensorRows<'a> for TensorPlan<'a> {
     #[inline(always)]
-    fn write_record(&self, row: usize, out: &mut Out<'_>) {
-        let p = &self.plan;
-        if let Some(c) = &p.continuous {
-            let dst = out.take(c.records.record_len());
-            (c.kernel)(&c.records, &c.values[row * c.row_bytes..][..c.row_bytes], dst);
-        }
-        if !p.tensors.is_empty() {
-            out.put(&p.tensors_head);
-            for t in &p.tensors {
-                write_tensor_row(t, row, out);
-            }
-        }
-        out.put_u8(ttype::STOP);
+    fn prefix(&self) -> &Template {
+        &self.prefix
     }
+    #[inline(always)]
+    fn suffix(&self) -> &Template {
+        &self.suffix
+    }
+    #[inline(always)]
+    fn source(&self) -> &Source<'a> {
+        &self.source
+    }
+    #[inline(always)]
+    fn row_in(&self) -> usize {
+        self.row_in
+    }
+    #[inline(always)]
+    fn row_out(&self) -> usize {
+        self.row_out
+    }
+}
+
+/// The whole response: the `predictions` list of `batch` records. The one
+/// layout of a response, for every caller that writes into one slice.
+#[inline(always)]
+pub(crate) fn write_response<'a, T: TensorRows<'a>>(
+    batch: usize,
+    continuous: Option<&ContinuousPlan<'a>>,
+    tensors_head: &[u8; FIELD_HEADER + MAP_HEADER],
+    tensors: &[T],
+    out: &mut Out<'_>,
+) {
+    out.put(&[ttype::LIST, 0, field::PREDICTIONS as u8, ttype::STRUCT]);
+    out.put_i32(batch as i32);
+    if let (Some(c), true) = (continuous, tensors.is_empty()) {
+        // Continuous only: every record in one kernel call.
+        let dst = out.take(batch * c.records.record_len());
+        (c.kernel)(&c.records, c.values, dst);
+        out.put_u8(ttype::STOP);
+        return;
+    }
+    for row in 0..batch {
+        write_record(row, continuous, tensors_head, tensors, out);
+    }
+    out.put_u8(ttype::STOP);
+}
+
+// Inlined into each of its loops, so that `encode_into`'s stays laid out
+// as if it were the only one.
+#[inline(always)]
+fn write_record<'a, T: TensorRows<'a>>(
+    row: usize,
+    continuous: Option<&ContinuousPlan<'a>>,
+    tensors_head: &[u8; FIELD_HEADER + MAP_HEADER],
+    tensors: &[T],
+    out: &mut Out<'_>,
+) {
+    if let Some(c) = continuous {
+        let dst = out.take(c.records.record_len());
+        (c.kernel)(&c.records, &c.values[row * c.row_bytes..][..c.row_bytes], dst);
+    }
+    if !tensors.is_empty() {
+        out.put(tensors_head);
+        for t in tensors {
+            write_tensor_row(t, row, out);
+        }
+    }
+    out.put_u8(ttype::STOP);
 }
 
 // Inlined into each record loop: with two callers and no hint, it was
 // called out of line, 47 instructions more per tensor row (iai, W5).
 #[inline(always)]
-fn write_tensor_row(t: &TensorPlan<'_>, row: usize, out: &mut Out<'_>) {
-    out.put_template(&t.prefix);
-    match t.source {
+fn write_tensor_row<'a, T: TensorRows<'a>>(t: &T, row: usize, out: &mut Out<'_>) {
+    out.put_template(t.prefix());
+    let row_in = t.row_in();
+    match *t.source() {
         Source::Fixed { bytes, kernel } => {
-            kernel(&bytes[row * t.row_in..][..t.row_in], out.take(t.row_out));
+            kernel(&bytes[row * row_in..][..row_in], out.take(t.row_out()));
         }
         Source::Strings(strings) => {
-            let _ = strings.try_for_each(row * t.row_in..(row + 1) * t.row_in, |s| {
+            let _ = strings.try_for_each(row * row_in..(row + 1) * row_in, |s| {
                 out.put_i32(s.len() as i32);
                 out.put(s);
                 Ok::<(), Infallible>(())
             });
         }
     }
-    out.put_template(&t.suffix);
+    out.put_template(t.suffix());
 }
 
 impl<'a> BatchPrediction<'a> {

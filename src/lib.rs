@@ -49,6 +49,7 @@ pub mod kernels;
 pub mod npy;
 mod plan;
 pub mod service;
+mod signature;
 pub mod sink;
 mod wire;
 pub mod workloads;
@@ -60,3 +61,4 @@ pub use input::{
     BatchPrediction, Continuous, Dense, Shape, StringKind, Tensor, TensorData, TensorEncoding, Values,
 };
 pub use kernels::{Level, MaxLevel};
+pub use signature::{Element, Signature, SignatureBuilder};

@@ -111,7 +111,10 @@ pub(crate) struct TensorPlan<'a> {
     /// chunked sinks split a row at element boundaries with it, and pass
     /// raw rows through uncopied.
     pub conversion: Option<Conversion>,
-    /// Map key, union field, and the tensor struct up to the row's data.
+    /// Map key, union field, and the tensor struct up to the row's data
+    /// (built for this call, or copied from a prepared signature: a short
+    /// template is a 64-byte block, and borrowing it instead cost the
+    /// one-shot API a branch per row, 4-5% on W5-W7).
     pub prefix: Template,
     /// The shape field and the two STOPs (tensor struct, union).
     pub suffix: Template,
@@ -143,7 +146,7 @@ fn too_large(input: Option<Input>, what: Size, size: usize, limit: usize) -> Err
     }
 }
 
-fn check_size(input: Option<Input>, what: Size, size: usize) -> Result<(), Error> {
+pub(crate) fn check_size(input: Option<Input>, what: Size, size: usize) -> Result<(), Error> {
     if size > MAX_SIZE {
         Err(too_large(input, what, size, MAX_SIZE))
     } else {
@@ -187,7 +190,7 @@ pub(crate) fn find_duplicate(keys: &[i64]) -> Option<(usize, usize)> {
         .min_by_key(|&(_, second)| second)
 }
 
-fn check_keys(map: KeyMap, keys: &[i64]) -> Result<(), Error> {
+pub(crate) fn check_keys(map: KeyMap, keys: &[i64]) -> Result<(), Error> {
     check_size(None, Size::MapEntries(map), keys.len())?;
     match find_duplicate(keys) {
         Some((first, second)) => Err(Error::DuplicateKey {
@@ -202,13 +205,18 @@ fn check_keys(map: KeyMap, keys: &[i64]) -> Result<(), Error> {
 
 /// Little-endian bytes of a fixed-size slice. bprwire builds only for
 /// little-endian targets (see lib.rs), where this is the memory as it is.
-fn le_bytes<T: bytemuck::NoUninit>(v: &[T]) -> &[u8] {
+pub(crate) fn le_bytes<T: bytemuck::NoUninit>(v: &[T]) -> &[u8] {
     bytemuck::cast_slice(v)
 }
 
 /// Checks a `Raw { dtype, bytes }` source: `dtype` must be one of `allowed`
 /// and `bytes` whole elements. Returns the element count.
-fn raw_elements(input: Input, dtype: DataType, bytes: &[u8], allowed: &[DataType]) -> Result<usize, Error> {
+pub(crate) fn raw_elements(
+    input: Input,
+    dtype: DataType,
+    bytes: &[u8],
+    allowed: &[DataType],
+) -> Result<usize, Error> {
     let size = match dtype.fixed_size() {
         Some(size) if allowed.contains(&dtype) => size,
         _ => return Err(Error::UnsupportedDataType { input, dtype }),
@@ -242,19 +250,19 @@ const RAW_TENSOR_TYPES: [DataType; 6] = [
 ];
 
 /// Adds to a running total, refusing overflow of the response size.
-fn add(total: usize, more: usize) -> Result<usize, Error> {
+pub(crate) fn add(total: usize, more: usize) -> Result<usize, Error> {
     total
         .checked_add(more)
         .ok_or(too_large(None, Size::Response, usize::MAX, usize::MAX))
 }
 
-fn mul(a: usize, b: usize) -> Result<usize, Error> {
+pub(crate) fn mul(a: usize, b: usize) -> Result<usize, Error> {
     a.checked_mul(b)
         .ok_or(too_large(None, Size::Response, usize::MAX, usize::MAX))
 }
 
 /// Field header and map header: `0D 00 <id> <key> <value> <n as i32 BE>`.
-fn map_head(id: i16, value: u8, n: usize) -> [u8; FIELD_HEADER + MAP_HEADER] {
+pub(crate) fn map_head(id: i16, value: u8, n: usize) -> [u8; FIELD_HEADER + MAP_HEADER] {
     let [i0, i1] = id.to_be_bytes();
     let [n0, n1, n2, n3] = wire::to_i32(n).to_be_bytes();
     [ttype::MAP, i0, i1, ttype::I64, value, n0, n1, n2, n3]
@@ -393,6 +401,47 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// The element source of `data` (raw copy kernels until a layout picks a
+/// conversion) and its element count: `None` for width-0 fixed-width
+/// strings, which only the shape counts. Checks what the data alone
+/// decides: raw bytes of a supported type and whole elements, padded
+/// bytes a whole number of elements.
+pub(crate) fn source_of<'a>(
+    input: Input,
+    data: &TensorData<'a>,
+) -> Result<(Source<'a>, Option<usize>), Error> {
+    let strings = |s: Strings<'a>| (Source::Strings(s), Some(s.count(0)));
+    Ok(match *data {
+        TensorData::F32(v) => (fixed(le_bytes(v)), Some(v.len())),
+        TensorData::F64(v) => (fixed(le_bytes(v)), Some(v.len())),
+        TensorData::I32(v) => (fixed(le_bytes(v)), Some(v.len())),
+        TensorData::I64(v) => (fixed(le_bytes(v)), Some(v.len())),
+        TensorData::U8(v) => (fixed(v), Some(v.len())),
+        TensorData::Bool(v) => (fixed(le_bytes(v)), Some(v.len())),
+        TensorData::Str(v) => strings(Strings::Str(v)),
+        TensorData::Bytes(v) | TensorData::Binary(v) => strings(Strings::Bytes(v)),
+        TensorData::Padded { bytes, width, .. } => {
+            let whole = bytes
+                .len()
+                .checked_rem(width)
+                .map_or(bytes.is_empty(), |r| r == 0);
+            if !whole {
+                return Err(Error::PaddedLength {
+                    input,
+                    width,
+                    bytes: bytes.len(),
+                });
+            }
+            let (source, found) = strings(Strings::Padded { bytes, width });
+            (source, found.filter(|_| width > 0))
+        }
+        TensorData::Raw { dtype, bytes } => (
+            fixed(bytes),
+            Some(raw_elements(input, dtype, bytes, &RAW_TENSOR_TYPES)?),
+        ),
+    })
+}
+
 /// Checks one dense tensor and builds its row templates. Returns the plan
 /// and the total bytes its strings take on the wire (length prefixes
 /// included; 0 for other types).
@@ -410,39 +459,16 @@ fn plan_tensor<'a>(
     if shape.is_empty() {
         return Err(Error::ScalarTensor { index, key });
     }
-    // `found` is `None` for width-0 fixed-width strings: only the shape
-    // counts them.
-    let strings = |s: Strings<'a>| (Source::Strings(s), DataType::String, Some(s.count(0)));
-    let (source, dtype, found) = match *data {
-        TensorData::F32(v) => (fixed(le_bytes(v)), DataType::Float, Some(v.len())),
-        TensorData::F64(v) => (fixed(le_bytes(v)), DataType::Double, Some(v.len())),
-        TensorData::I32(v) => (fixed(le_bytes(v)), DataType::Int32, Some(v.len())),
-        TensorData::I64(v) => (fixed(le_bytes(v)), DataType::Int64, Some(v.len())),
-        TensorData::U8(v) => (fixed(v), DataType::Uint8, Some(v.len())),
-        TensorData::Bool(v) => (fixed(le_bytes(v)), DataType::Bool, Some(v.len())),
-        TensorData::Str(v) => strings(Strings::Str(v)),
-        TensorData::Bytes(v) | TensorData::Binary(v) => strings(Strings::Bytes(v)),
-        TensorData::Padded { bytes, width, .. } => {
-            let whole = bytes
-                .len()
-                .checked_rem(width)
-                .map_or(bytes.is_empty(), |r| r == 0);
-            if !whole {
-                return Err(Error::PaddedLength {
-                    input,
-                    width,
-                    bytes: bytes.len(),
-                });
-            }
-            let padded = Strings::Padded { bytes, width };
-            let (source, dtype, found) = strings(padded);
-            (source, dtype, found.filter(|_| width > 0))
-        }
-        TensorData::Raw { dtype, bytes } => (
-            fixed(bytes),
-            dtype,
-            Some(raw_elements(input, dtype, bytes, &RAW_TENSOR_TYPES)?),
-        ),
+    let (source, found) = source_of(input, data)?;
+    let dtype = match *data {
+        TensorData::Raw { dtype, .. } => dtype,
+        TensorData::F32(_) => DataType::Float,
+        TensorData::F64(_) => DataType::Double,
+        TensorData::I32(_) => DataType::Int32,
+        TensorData::I64(_) => DataType::Int64,
+        TensorData::U8(_) => DataType::Uint8,
+        TensorData::Bool(_) => DataType::Bool,
+        _ => DataType::String,
     };
     let expected = product(input, shape, shape)?;
     let found = found.unwrap_or(expected);
@@ -455,19 +481,7 @@ fn plan_tensor<'a>(
         });
     }
     let row_shape = &shape[1..];
-    let row_elems = product(input, shape, row_shape)?;
-    for (axis, &dim) in shape.iter().enumerate().skip(1) {
-        if dim > i64::MAX as usize {
-            return Err(too_large(
-                Some(input),
-                Size::Dimension { axis },
-                dim,
-                i64::MAX as usize,
-            ));
-        }
-    }
 
-    let typed = encoding == TensorEncoding::Typed;
     // Strings: the arm, and whether they must be checked for UTF-8 (a
     // StringTensor holds Thrift strings; `&str`s are UTF-8 by type).
     let (string_arm, check_utf8) = match *data {
@@ -483,78 +497,23 @@ fn plan_tensor<'a>(
         } => (field::STRING_TENSOR, true),
         _ => (field::STRING_TENSOR, false),
     };
-    // (union arm, element list type, output bytes per element, conversion);
-    // without a conversion a fixed-size row is a raw copy.
-    let (arm, list, out_size, conversion) = match dtype {
-        DataType::String => (string_arm, Some(ttype::STRING), 0, None),
-        DataType::Float if typed => (
-            field::FLOAT_TENSOR,
-            Some(ttype::DOUBLE),
-            8,
-            Some(Conversion::F32ToF64),
-        ),
-        DataType::Double if typed => (
-            field::DOUBLE_TENSOR,
-            Some(ttype::DOUBLE),
-            8,
-            Some(Conversion::Swap8),
-        ),
-        DataType::Int32 if typed => (field::INT32_TENSOR, Some(ttype::I32), 4, Some(Conversion::Swap4)),
-        DataType::Int64 if typed => (field::INT64_TENSOR, Some(ttype::I64), 8, Some(Conversion::Swap8)),
-        DataType::Bool if typed => (field::BOOL_TENSOR, Some(ttype::BOOL), 1, Some(Conversion::Bool)),
-        // Untyped bytes may hold any value where a bool is 0 or 1: a raw
-        // BOOL tensor from them is normalised as a typed one is (`&[bool]`
-        // is 0 or 1 by type, and stays a plain copy).
-        DataType::Bool if matches!(data, TensorData::Raw { .. }) => {
-            (field::RAW_TYPED_TENSOR, None, 1, Some(Conversion::Bool))
-        }
-        _ => {
-            let size = dtype.fixed_size().expect("checked by raw_elements or by type");
-            (field::RAW_TYPED_TENSOR, None, size, None)
-        }
-    };
-    let source = match (source, conversion) {
+    let raw = matches!(data, TensorData::Raw { .. });
+    let layout = RowLayout::new(input, key, dtype, string_arm, raw, shape, row_shape, encoding)?;
+    let source = match (source, layout.conversion) {
         (Source::Fixed { bytes, .. }, Some(c)) => Source::Fixed {
             bytes,
             kernel: kernels.convert(c),
         },
         (source, _) => source,
     };
-    let in_size = dtype.fixed_size().unwrap_or(1);
-    let row_out = row_elems.checked_mul(out_size).ok_or(too_large(
-        Some(input),
-        Size::RowBytes,
-        usize::MAX,
-        MAX_SIZE,
-    ))?;
-
-    let mut prefix: SmallVec<[u8; 32]> = SmallVec::new();
-    prefix.i64(key);
-    prefix.field(ttype::STRUCT, arm);
-    let shape_field = match list {
-        Some(elem) => {
-            check_size(Some(input), Size::RowElements, row_elems)?;
-            prefix.field(ttype::LIST, field::TYPED_VALUES);
-            prefix.list(elem, row_elems);
-            field::TYPED_SHAPE
-        }
-        None => {
-            check_size(Some(input), Size::RowBytes, row_out)?;
-            prefix.field(ttype::I32, field::RAW_DATA_TYPE);
-            prefix.i32(dtype.code());
-            prefix.field(ttype::STRING, field::RAW_CONTENT);
-            prefix.i32(wire::to_i32(row_out));
-            field::RAW_SHAPE
-        }
-    };
-    let mut suffix: SmallVec<[u8; 64]> = SmallVec::new();
-    suffix.field(ttype::LIST, shape_field);
-    suffix.list(ttype::I64, row_shape.len());
-    for &dim in row_shape {
-        suffix.i64(dim as i64);
-    }
-    suffix.push(ttype::STOP); // end of the tensor struct
-    suffix.push(ttype::STOP); // end of the GeneralTensor union
+    let (prefix, suffix, conversion, row_out, in_size, row_elems) = (
+        layout.prefix,
+        layout.suffix,
+        layout.conversion,
+        layout.row_out,
+        layout.in_size,
+        layout.row_elems,
+    );
 
     let (strings, row_in) = match source {
         // One loop per case, so that `&str`s carry no UTF-8 check's code.
@@ -570,11 +529,133 @@ fn plan_tensor<'a>(
             row_in,
             row_out,
             conversion,
-            prefix: Template::new(&prefix),
-            suffix: Template::new(&suffix),
+            prefix,
+            suffix,
         },
         strings,
     ))
+}
+
+/// What every row of one tensor looks like on the wire: fixed by its key,
+/// element type, string arm, row shape and encoding, not by its data or
+/// the batch (so a prepared [`Signature`](crate::Signature) builds it once,
+/// and the one-shot planner once per call).
+#[derive(Clone, Debug)]
+pub(crate) struct RowLayout {
+    /// Map key, union field, and the tensor struct up to the row's data.
+    pub prefix: Template,
+    /// The shape field and the two STOPs (tensor struct, union).
+    pub suffix: Template,
+    /// What a fixed-size row's kernel does (`None`: a raw copy).
+    pub conversion: Option<Conversion>,
+    /// Output bytes of a fixed-size row (0 for strings).
+    pub row_out: usize,
+    /// Input bytes per element (1 for strings: one string each).
+    pub in_size: usize,
+    /// Elements per row.
+    pub row_elems: usize,
+}
+
+impl RowLayout {
+    /// The layout of a tensor of `dtype` under `key`. `string_arm` is the
+    /// union arm of string elements; `raw` says the elements come as
+    /// untyped bytes (then BOOL is normalised); `shape` is only named in
+    /// errors, `row_shape` is the shape after the batch.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        input: Input,
+        key: i64,
+        dtype: DataType,
+        string_arm: i16,
+        raw: bool,
+        shape: &[usize],
+        row_shape: &[usize],
+        encoding: TensorEncoding,
+    ) -> Result<RowLayout, Error> {
+        let row_elems = product(input, shape, row_shape)?;
+        for (axis, &dim) in row_shape.iter().enumerate() {
+            if dim > i64::MAX as usize {
+                return Err(too_large(
+                    Some(input),
+                    Size::Dimension { axis: axis + 1 },
+                    dim,
+                    i64::MAX as usize,
+                ));
+            }
+        }
+        let typed = encoding == TensorEncoding::Typed;
+        // (union arm, element list type, output bytes per element, conversion);
+        // without a conversion a fixed-size row is a raw copy.
+        let (arm, list, out_size, conversion) = match dtype {
+            DataType::String => (string_arm, Some(ttype::STRING), 0, None),
+            DataType::Float if typed => (
+                field::FLOAT_TENSOR,
+                Some(ttype::DOUBLE),
+                8,
+                Some(Conversion::F32ToF64),
+            ),
+            DataType::Double if typed => (
+                field::DOUBLE_TENSOR,
+                Some(ttype::DOUBLE),
+                8,
+                Some(Conversion::Swap8),
+            ),
+            DataType::Int32 if typed => (field::INT32_TENSOR, Some(ttype::I32), 4, Some(Conversion::Swap4)),
+            DataType::Int64 if typed => (field::INT64_TENSOR, Some(ttype::I64), 8, Some(Conversion::Swap8)),
+            DataType::Bool if typed => (field::BOOL_TENSOR, Some(ttype::BOOL), 1, Some(Conversion::Bool)),
+            // Untyped bytes may hold any value where a bool is 0 or 1: a raw
+            // BOOL tensor from them is normalised as a typed one is (`&[bool]`
+            // is 0 or 1 by type, and stays a plain copy).
+            DataType::Bool if raw => (field::RAW_TYPED_TENSOR, None, 1, Some(Conversion::Bool)),
+            _ => match dtype.fixed_size() {
+                Some(size) => (field::RAW_TYPED_TENSOR, None, size, None),
+                None => return Err(Error::UnsupportedDataType { input, dtype }),
+            },
+        };
+        let in_size = dtype.fixed_size().unwrap_or(1);
+        let row_out = row_elems.checked_mul(out_size).ok_or(too_large(
+            Some(input),
+            Size::RowBytes,
+            usize::MAX,
+            MAX_SIZE,
+        ))?;
+
+        let mut prefix: SmallVec<[u8; 32]> = SmallVec::new();
+        prefix.i64(key);
+        prefix.field(ttype::STRUCT, arm);
+        let shape_field = match list {
+            Some(elem) => {
+                check_size(Some(input), Size::RowElements, row_elems)?;
+                prefix.field(ttype::LIST, field::TYPED_VALUES);
+                prefix.list(elem, row_elems);
+                field::TYPED_SHAPE
+            }
+            None => {
+                check_size(Some(input), Size::RowBytes, row_out)?;
+                prefix.field(ttype::I32, field::RAW_DATA_TYPE);
+                prefix.i32(dtype.code());
+                prefix.field(ttype::STRING, field::RAW_CONTENT);
+                prefix.i32(wire::to_i32(row_out));
+                field::RAW_SHAPE
+            }
+        };
+        let mut suffix: SmallVec<[u8; 64]> = SmallVec::new();
+        suffix.field(ttype::LIST, shape_field);
+        suffix.list(ttype::I64, row_shape.len());
+        for &dim in row_shape {
+            suffix.i64(dim as i64);
+        }
+        suffix.push(ttype::STOP); // end of the tensor struct
+        suffix.push(ttype::STOP); // end of the GeneralTensor union
+        Ok(RowLayout {
+            prefix: Template::new(&prefix),
+            suffix: Template::new(&suffix),
+            conversion,
+            row_out,
+            in_size,
+            row_elems,
+        })
+    }
 }
 
 impl Plan<'_> {
@@ -619,7 +700,7 @@ impl Plan<'_> {
 
 /// Wire bytes of all `count` strings of a tensor (a 4-byte length and the
 /// bytes each), checking each one's length and, if `UTF8`, its encoding.
-fn string_bytes<const UTF8: bool>(
+pub(crate) fn string_bytes<const UTF8: bool>(
     input: Input,
     strings: Strings<'_>,
     count: usize,

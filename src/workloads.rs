@@ -16,7 +16,7 @@
 //!
 //! The request side has its own workloads, R1–R3 ([`requests`]).
 
-use crate::{BatchPrediction, Tensor, TensorEncoding};
+use crate::{BatchPrediction, Tensor, TensorData, TensorEncoding};
 
 /// Owned element data of one workload tensor.
 #[derive(Clone, Debug)]
@@ -167,6 +167,98 @@ impl Workload {
             bp = bp.dense(&keys, &tensors);
         }
         f(&bp)
+    }
+}
+
+impl Workload {
+    /// The workload's prepared [`Signature`](crate::Signature) (keys,
+    /// element types, row shapes, encoding), built once.
+    pub fn signature(&self) -> crate::Signature {
+        use crate::Element;
+        let mut b = crate::Signature::builder().encoding(self.encoding);
+        if let Some((keys, values, _)) = &self.continuous {
+            let element = match values {
+                ContinuousValues::F32(_) => Element::F32,
+                ContinuousValues::F64(_) => Element::F64,
+            };
+            b = b.continuous(keys, element);
+        }
+        for (key, data, shape) in &self.dense {
+            let element = match data {
+                Data::F32(_) => Element::F32,
+                Data::I64(_) => Element::I64,
+                Data::Str(_) => Element::Str,
+            };
+            b = b.tensor(*key, element, &shape[1..]);
+        }
+        b.build().expect("workload signatures are valid")
+    }
+
+    /// The `&str` lists of the workload's string tensors (empty for the
+    /// others), which [`prepared_batch`](Self::prepared_batch) borrows.
+    pub fn str_lists(&self) -> Vec<Vec<&str>> {
+        self.dense
+            .iter()
+            .map(|(_, d, _)| match d {
+                Data::Str(v) => v.iter().map(String::as_str).collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// The workload's batch as a prepared signature takes it: the batch
+    /// size and the slices, borrowed (string tensors from `strs`, made by
+    /// [`str_lists`](Self::str_lists)).
+    pub fn prepared_batch<'a>(&'a self, strs: &'a [Vec<&'a str>]) -> PreparedBatch<'a> {
+        let batch = self
+            .continuous
+            .as_ref()
+            .map(|(_, _, shape)| shape[0])
+            .or_else(|| self.dense.first().map(|(_, _, shape)| shape[0]))
+            .unwrap_or(0);
+        let values = self.continuous.as_ref().map(|(_, v, _)| match v {
+            ContinuousValues::F32(v) => crate::Values::F32(v),
+            ContinuousValues::F64(v) => crate::Values::F64(v),
+        });
+        let tensors = self
+            .dense
+            .iter()
+            .zip(strs)
+            .map(|((_, d, _), s)| match d {
+                Data::F32(v) => TensorData::F32(v),
+                Data::I64(v) => TensorData::I64(v),
+                Data::Str(_) => TensorData::Str(s),
+            })
+            .collect();
+        PreparedBatch {
+            batch,
+            values,
+            tensors,
+        }
+    }
+}
+
+/// One workload's batch for a prepared [`Signature`](crate::Signature):
+/// what a serving loop hands over per call.
+#[derive(Clone, Debug)]
+pub struct PreparedBatch<'a> {
+    /// Records.
+    pub batch: usize,
+    /// The continuous values, if any.
+    pub values: Option<crate::Values<'a>>,
+    /// One per tensor, in the signature's order.
+    pub tensors: Vec<TensorData<'a>>,
+}
+
+impl PreparedBatch<'_> {
+    /// Encodes the batch through `signature` into `buf` (see
+    /// [`Signature::encode_into`](crate::Signature::encode_into)).
+    ///
+    /// # Errors
+    ///
+    /// As `Signature::encode_into`.
+    pub fn encode_into(&self, signature: &crate::Signature, buf: &mut [u8]) -> Result<usize, crate::Error> {
+        signature.encode_into(self.batch, self.values, &self.tensors, buf)
     }
 }
 
