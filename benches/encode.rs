@@ -3,6 +3,8 @@
 //! - `bprwire`: check + encode into a reused buffer (the serving-loop case);
 //! - `bprwire_<level>`: the same with the kernel level forced, for every
 //!   level this CPU has (`scalar`, `ssse3`, `avx2`, `avx512`);
+//! - `bprwire_prepared`: a prepared `Signature` (built once): the
+//!   per-batch checks + `encode_into` a reused buffer;
 //! - `bprwire_vec`: check + encode into a fresh `Vec`;
 //! - `thrift_build_encode`: build the generated structs from the same slices,
 //!   then serialize with `TBinaryOutputProtocol` into a reused `Vec`;
@@ -42,6 +44,17 @@ fn bench_workload(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, 
                 })
             });
         }
+        // A prepared signature: the per-batch checks and the encoding only.
+        let signature = w.signature();
+        let strs = w.str_lists();
+        let batch = w.prepared_batch(&strs);
+        g.bench_function("bprwire_prepared", |b| {
+            b.iter(|| {
+                batch
+                    .encode_into(black_box(&signature), black_box(&mut buf))
+                    .unwrap()
+            })
+        });
         g.bench_function("bprwire_vec", |b| {
             b.iter(|| black_box(bp).encode_to_vec().unwrap())
         });

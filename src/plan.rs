@@ -460,16 +460,7 @@ fn plan_tensor<'a>(
         return Err(Error::ScalarTensor { index, key });
     }
     let (source, found) = source_of(input, data)?;
-    let dtype = match *data {
-        TensorData::Raw { dtype, .. } => dtype,
-        TensorData::F32(_) => DataType::Float,
-        TensorData::F64(_) => DataType::Double,
-        TensorData::I32(_) => DataType::Int32,
-        TensorData::I64(_) => DataType::Int64,
-        TensorData::U8(_) => DataType::Uint8,
-        TensorData::Bool(_) => DataType::Bool,
-        _ => DataType::String,
-    };
+    let dtype = data.dtype();
     let expected = product(input, shape, shape)?;
     let found = found.unwrap_or(expected);
     if found != expected {
