@@ -153,7 +153,7 @@ pub(crate) fn write_response<'a, T: TensorRows<'a>>(
     out: &mut Out<'_>,
 ) {
     out.put(&[ttype::LIST, 0, field::PREDICTIONS as u8, ttype::STRUCT]);
-    out.put_i32(batch as i32);
+    out.put_i32(crate::wire::to_i32(batch));
     if let (Some(c), true) = (continuous, tensors.is_empty()) {
         // Continuous only: every record in one kernel call.
         let dst = out.take(batch * c.records.record_len());
@@ -202,7 +202,7 @@ fn write_tensor_row<'a, T: TensorRows<'a>>(t: &T, row: usize, out: &mut Out<'_>)
         }
         Source::Strings(strings) => {
             let _ = strings.try_for_each(row * row_in..(row + 1) * row_in, |s| {
-                out.put_i32(s.len() as i32);
+                out.put_i32(crate::wire::to_i32(s.len()));
                 out.put(s);
                 Ok::<(), Infallible>(())
             });

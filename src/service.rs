@@ -22,7 +22,7 @@ use crate::decode::{self, union, DecodeError, DecodeErrorKind, Item, Reader, Res
 use crate::encoder::Encoder;
 use crate::error::{Error, Size};
 use crate::sink::{Counter, WriteError};
-use crate::wire::{field, field_header, ttype, Out, MAX_SIZE};
+use crate::wire::{self, field, field_header, ttype, Out, MAX_SIZE};
 
 /// The method whose reply carries a `BatchPredictionResponse`.
 pub const METHOD: &str = "getBatchPrediction";
@@ -122,10 +122,10 @@ fn reply_head(env: Envelope, total: usize) -> ([u8; REPLY_HEAD], usize) {
 
 fn put_header(out: &mut Out<'_>, env: Envelope, total: usize, kind: MessageType) {
     if env.framed {
-        out.put_i32((total - 4) as i32);
+        out.put_i32(wire::to_i32(total - 4));
     }
     out.put(&(VERSION_1 | kind as u32).to_be_bytes());
-    out.put_i32(METHOD.len() as i32);
+    out.put_i32(wire::to_i32(METHOD.len()));
     out.put(METHOD.as_bytes());
     out.put_i32(env.seqid);
 }
@@ -241,7 +241,7 @@ fn string_len(s: &str) -> Result<usize, Error> {
 }
 
 fn put_string(out: &mut Out<'_>, s: &str) {
-    out.put_i32(s.len() as i32);
+    out.put_i32(wire::to_i32(s.len()));
     out.put(s.as_bytes());
 }
 

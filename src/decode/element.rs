@@ -126,7 +126,7 @@ impl<'a> Wire<'a> for &'a str {
 
 pub(crate) fn put_binary(b: &[u8], out: &mut Vec<u8>) {
     // The length was read from an i32: it fits.
-    out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+    out.extend_from_slice(&crate::wire::to_i32(b.len()).to_be_bytes());
     out.extend_from_slice(b);
 }
 
@@ -209,7 +209,7 @@ impl<'a, T: Element<'a>> List<'a, T> {
 
     fn write_as(&self, out: &mut Vec<u8>) {
         out.push(T::TTYPE);
-        out.extend_from_slice(&(self.len as i32).to_be_bytes());
+        out.extend_from_slice(&crate::wire::to_i32(self.len).to_be_bytes());
         for e in self.iter() {
             e.write(out);
         }
@@ -460,7 +460,7 @@ impl<'a, K: Element<'a>, V: Element<'a>> Wire<'a> for Map<'a, K, V> {
     fn write(&self, out: &mut Vec<u8>) {
         out.push(K::TTYPE);
         out.push(V::TTYPE);
-        out.extend_from_slice(&(self.len as i32).to_be_bytes());
+        out.extend_from_slice(&crate::wire::to_i32(self.len).to_be_bytes());
         for (k, v) in self.iter() {
             k.write(out);
             v.write(out);

@@ -9,7 +9,7 @@
 
 use crate::kernels::Records;
 use crate::plan::{Kernel, Plan, RowKernel, Source};
-use crate::wire::{field, ttype};
+use crate::wire::{self, field, ttype};
 
 /// Where the pieces of a response go, in order.
 pub(crate) trait Emit<'a> {
@@ -54,7 +54,7 @@ pub(crate) fn walk<'a, E: Emit<'a>>(plan: &Plan<'a>, e: &mut E) -> Result<(), E:
 
 /// The response's head: the `predictions` field and list header.
 pub(crate) fn walk_head<'a, E: Emit<'a>>(plan: &Plan<'a>, e: &mut E) -> Result<(), E::Error> {
-    let [b0, b1, b2, b3] = (plan.batch as i32).to_be_bytes();
+    let [b0, b1, b2, b3] = wire::to_i32(plan.batch).to_be_bytes();
     e.put(&[
         ttype::LIST,
         0,
@@ -92,7 +92,7 @@ pub(crate) fn walk_record<'a, E: Emit<'a>>(plan: &Plan<'a>, row: usize, e: &mut 
                 }
                 Source::Strings(strings) => {
                     strings.try_for_each(row * t.row_in..(row + 1) * t.row_in, |s| {
-                        e.put(&(s.len() as i32).to_be_bytes())?;
+                        e.put(&wire::to_i32(s.len()).to_be_bytes())?;
                         e.borrowed(s)
                     })?;
                 }

@@ -12,11 +12,13 @@ use super::{
 };
 use crate::kernels::{scalar, Records};
 
-/// The same 16-byte pshufb control in both lanes.
-#[inline(always)]
+/// The same 16-byte pshufb control in both lanes. A `#[target_feature]`
+/// function: safe to call only from code that has AVX2 enabled itself,
+/// so no caller can reach it on a CPU without it by mistake.
+#[target_feature(enable = "avx2")]
+#[inline]
 pub(super) fn ctrl(bytes: [i8; 16]) -> __m256i {
     // SAFETY: reads the 16 bytes of a local array (loadu: no alignment).
-    // Called only where the CPU has AVX2 (module invariant).
     unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(bytes.as_ptr().cast())) }
 }
 
@@ -74,7 +76,9 @@ pub(super) unsafe fn swap4(src: &[u8], dst: &mut [u8]) {
 #[inline(always)]
 pub(super) unsafe fn widen(src: &[u8], dst: &mut [u8]) -> usize {
     let (s, d, len) = (src.as_ptr(), dst.as_mut_ptr(), src.len());
-    let rev = ctrl(REVERSE8);
+    // SAFETY: register-only; the caller guarantees the CPU has this
+    // level (this function's `# Safety`).
+    let rev = unsafe { ctrl(REVERSE8) };
     let mut i = 0;
     // SAFETY: reads at `i..i + 16` (or `+ 32`) within `len`, writes at
     // `2i..2i + 32` (or `+ 64`) within `2 * len == dst.len()`; unaligned.
@@ -138,7 +142,9 @@ unsafe fn narrow4(p: *const u8, rev: __m256i) -> __m128 {
 #[inline(always)]
 pub(super) unsafe fn narrow(src: &[u8], dst: &mut [u8]) -> usize {
     let (s, d, len) = (src.as_ptr(), dst.as_mut_ptr(), dst.len());
-    let rev = ctrl(REVERSE8);
+    // SAFETY: register-only; the caller guarantees the CPU has this
+    // level (this function's `# Safety`).
+    let rev = unsafe { ctrl(REVERSE8) };
     let mut i = 0;
     // SAFETY: writes at `i..i + 32` (or `+ 16`) within `len == dst.len()`,
     // reads at `2i..2i + 64` (or `+ 32`) within `2 * len == src.len()`;
@@ -215,7 +221,9 @@ pub(super) struct F64;
 #[inline(always)]
 pub(super) unsafe fn entries(keys: &[Spread], dst: &mut [u8], load: impl Fn(usize) -> __m256i) -> usize {
     let (k, d, n) = (keys.as_ptr().cast::<u8>(), dst.as_mut_ptr(), keys.len());
-    let (low, high) = (ctrl(LOW_TO_HIGH), ctrl(HIGH_IN_PLACE));
+    // SAFETY: register-only; the caller guarantees the CPU has this
+    // level (this function's `# Safety`).
+    let (low, high) = unsafe { (ctrl(LOW_TO_HIGH), ctrl(HIGH_IN_PLACE)) };
     // One block: 4 entries at `j`, 64 output bytes.
     let block = |j: usize| {
         // SAFETY: with `j + 4 <= n`, key reads at `16j..16j + 64` lie

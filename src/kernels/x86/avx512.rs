@@ -18,10 +18,12 @@ use super::{
 };
 use crate::kernels::{scalar, Records};
 
-#[inline(always)]
+/// A `#[target_feature]` function: safe to call only from code that has
+/// the level enabled itself.
+#[target_feature(enable = "avx512f,avx512bw,avx2")]
+#[inline]
 fn ctrl(bytes: [i8; 16]) -> __m512i {
-    // SAFETY: reads the 16 bytes of a local array (loadu: no alignment);
-    // the module's functions run only where the CPU has AVX-512 F.
+    // SAFETY: reads the 16 bytes of a local array (loadu: no alignment).
     unsafe { _mm512_broadcast_i32x4(_mm_loadu_si128(bytes.as_ptr().cast())) }
 }
 
@@ -34,7 +36,9 @@ fn ctrl(bytes: [i8; 16]) -> __m512i {
 #[inline(always)]
 unsafe fn shuffle(src: &[u8], dst: &mut [u8], bytes: [i8; 16]) -> usize {
     let (s, d, len) = (src.as_ptr(), dst.as_mut_ptr(), src.len());
-    let c = ctrl(bytes);
+    // SAFETY: register-only; the caller guarantees the CPU has this
+    // level (this function's `# Safety`).
+    let c = unsafe { ctrl(bytes) };
     let mut i = 0;
     // SAFETY: accesses at `i..i + 128` or `i..i + 64`, ending at most at
     // `len`, the length of both slices; unaligned.
@@ -155,7 +159,9 @@ unsafe fn entries(
     load4: impl Fn(usize) -> __m256i,
 ) -> usize {
     let (k, d, n) = (keys.as_ptr().cast::<u8>(), dst.as_mut_ptr(), keys.len());
-    let (low, high) = (ctrl(LOW_TO_HIGH), ctrl(HIGH_IN_PLACE));
+    // SAFETY: register-only; the caller guarantees the CPU has this
+    // level (this function's `# Safety`).
+    let (low, high) = unsafe { (ctrl(LOW_TO_HIGH), ctrl(HIGH_IN_PLACE)) };
     let mut j = 0;
     // SAFETY: key reads at `16j..16j + 128` within `16n`, writes at the
     // same offsets of `dst` (`16n` bytes); unaligned.
@@ -182,11 +188,12 @@ unsafe fn entries(
 
 /// Qword order `[0 4 1 5 2 6 3 7]`: after it, 128-bit lane `i` holds
 /// elements `i` and `i + 4`.
-#[inline(always)]
+/// A `#[target_feature]` function: safe to call only from code that has
+/// the level enabled itself.
+#[target_feature(enable = "avx512f,avx512bw,avx2")]
+#[inline]
 fn spread_order() -> __m512i {
-    // SAFETY: register-only AVX-512 F operation; the module's functions run
-    // only where the CPU has the level.
-    unsafe { _mm512_setr_epi64(0, 4, 1, 5, 2, 6, 3, 7) }
+    _mm512_setr_epi64(0, 4, 1, 5, 2, 6, 3, 7)
 }
 
 struct F32;
@@ -197,7 +204,9 @@ impl Entries for F32 {
     #[inline(always)]
     unsafe fn write(keys: &[Spread], values: &[u8], dst: &mut [u8]) {
         let v = values.as_ptr();
-        let order = spread_order();
+        // SAFETY: register-only; `Entries::write`'s contract: the CPU has
+        // this level.
+        let order = unsafe { spread_order() };
         // SAFETY: the caller's lengths hold; `load(j)` reads 32 bytes at
         // `4j` (`j + 8 <= n`), `load4(j)` 16 bytes (`j + 4 <= n`).
         let done = unsafe {
@@ -220,7 +229,9 @@ impl Entries for F64 {
     #[inline(always)]
     unsafe fn write(keys: &[Spread], values: &[u8], dst: &mut [u8]) {
         let v = values.as_ptr();
-        let order = spread_order();
+        // SAFETY: register-only; `Entries::write`'s contract: the CPU has
+        // this level.
+        let order = unsafe { spread_order() };
         // SAFETY: the caller's lengths hold; `load(j)` reads 64 bytes at
         // `8j` (`j + 8 <= n`), `load4(j)` 32 bytes (`j + 4 <= n`).
         let done = unsafe {
