@@ -18,6 +18,13 @@ pub struct Encoder<'a> {
 impl<'a> Encoder<'a> {
     /// Checks `inputs` and computes the exact encoded size (from shapes and
     /// string lengths; no element is read).
+    ///
+    /// # Errors
+    ///
+    /// The first check `inputs` fail, as an [`Error`] naming the input (see
+    /// the variants); a model whose outputs keep their keys, types and row
+    /// shapes across calls can run the checks that do not depend on the
+    /// batch once, with a [`Signature`](crate::Signature).
     pub fn new(inputs: &BatchPrediction<'a>) -> Result<Self, Error> {
         Ok(Encoder {
             plan: Plan::new(inputs)?,
@@ -53,8 +60,21 @@ impl<'a> Encoder<'a> {
     }
 
     /// Writes the response into the first [`encoded_len`](Self::encoded_len)
-    /// bytes of `buf` and returns that length. No allocation. A buffer that
-    /// is too short is refused before anything is written.
+    /// bytes of `buf` and returns that length. No allocation.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BufferTooSmall`] if `buf` is shorter than
+    /// [`encoded_len`](Self::encoded_len); nothing is written then.
+    ///
+    /// ```
+    /// let enc = bprwire::BatchPrediction::new().continuous(&[7], &[0.5f32], &[1]).encoder()?;
+    /// let mut buf = [0u8; 64];
+    /// let n = enc.encode_into(&mut buf)?;
+    /// assert_eq!(n, enc.encoded_len());
+    /// assert!(enc.encode_into(&mut buf[..n - 1]).is_err());
+    /// # Ok::<(), bprwire::Error>(())
+    /// ```
     pub fn encode_into(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let len = self.plan.len;
         let Some(dst) = buf.get_mut(..len) else {
@@ -72,6 +92,10 @@ impl<'a> Encoder<'a> {
     /// Makes `buf` exactly the encoded response, reusing its allocation (a
     /// serving loop that keeps one `Vec` pays no allocation and no zeroing
     /// once the buffer has grown to its working size).
+    ///
+    /// # Panics
+    ///
+    /// Only if the allocator fails to grow `buf` (as `Vec::resize` does).
     pub fn encode_into_vec(&self, buf: &mut Vec<u8>) {
         buf.resize(self.plan.len, 0);
         self.encode_into(buf).expect("buffer sized to encoded_len");
@@ -213,22 +237,40 @@ fn write_tensor_row<'a, T: TensorRows<'a>>(t: &T, row: usize, out: &mut Out<'_>)
 
 impl<'a> BatchPrediction<'a> {
     /// Runs every check and computes the exact size: the [`Encoder`] for
-    /// these inputs.
+    /// these inputs. Keep it to size and encode with one pass of checks
+    /// ([`encoded_len`](Self::encoded_len) then
+    /// [`encode_into`](Self::encode_into) on `self` runs them twice).
+    ///
+    /// # Errors
+    ///
+    /// As [`Encoder::new`].
     pub fn encoder(&self) -> Result<Encoder<'a>, Error> {
         Encoder::new(self)
     }
 
     /// The exact encoded size (runs the checks; see [`Encoder::encoded_len`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Encoder::new`].
     pub fn encoded_len(&self) -> Result<usize, Error> {
         Ok(self.encoder()?.encoded_len())
     }
 
     /// Checks and encodes into `buf` (see [`Encoder::encode_into`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Encoder::new`], then [`Error::BufferTooSmall`].
     pub fn encode_into(&self, buf: &mut [u8]) -> Result<usize, Error> {
         self.encoder()?.encode_into(buf)
     }
 
     /// Checks and encodes into a new `Vec`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Encoder::new`].
     pub fn encode_to_vec(&self) -> Result<Vec<u8>, Error> {
         Ok(self.encoder()?.encode_to_vec())
     }
