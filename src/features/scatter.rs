@@ -487,11 +487,12 @@ fn from_base<T: Copy>(s: &mut [T], n: usize, r: usize, rows: usize) -> &mut [T] 
     }
 }
 
-/// `dst.copy_from_slice(src)` in pieces of at most 1 KiB. glibc's memcpy
-/// copies 2 KiB and more with `rep movsb`, which callgrind counts as one
-/// instruction per byte: R1's 21 KB base rows cost 5.4 M of its 16 M
-/// instructions that way. In pieces, memcpy uses its vector loop; the
-/// wall time is the same (criterion, R1, docs/benchmarks.md).
+/// `dst.copy_from_slice(src)` in pieces of at most 2 KiB. glibc's memcpy
+/// copies larger blocks with `rep movsb` (above a threshold of a few KiB
+/// that depends on the CPU), which callgrind counts as one instruction per
+/// byte: R1's 21 KB base rows cost 5.4 M of its 16 M instructions that
+/// way. In pieces, memcpy uses its vector loop. The wall time of this one
+/// change was not measured apart from the others (docs/benchmarks.md).
 #[inline]
 fn copy_in_pieces<T: Copy>(dst: &mut [T], src: &[T]) {
     let piece = (2048 / core::mem::size_of::<T>()).max(1);
