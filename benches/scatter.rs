@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use bprwire::decode::decode_request;
 use bprwire::features::Buffers;
-use bprwire::kernels::{Kernels, Level};
 use bprwire::workloads;
+use bprwire::Level;
 use bprwire_reference::naive::{navi_style, NaiveLayout};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -38,11 +38,12 @@ fn benches(c: &mut Criterion) {
             })
         });
         for level in Level::available() {
-            let k = Kernels::for_level(level).unwrap();
             g.bench_function(format!("bprwire_{level}"), |b| {
                 b.iter(|| {
                     let req = decode_request(black_box(&w.bytes)).unwrap();
-                    w.layout.scatter_with(&req, black_box(&mut outputs), k).unwrap()
+                    w.layout
+                        .scatter_with(&req, black_box(&mut outputs), level)
+                        .unwrap()
                 })
             });
         }

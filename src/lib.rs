@@ -44,7 +44,14 @@ mod encoder;
 mod error;
 pub mod features;
 mod input;
+// Per-CPU kernels and the benchmark workloads: public only with the
+// `internals` feature (tests, benches, the CLI's `bench`), as simdutf8
+// fences its per-CPU functions; `Level` and `MaxLevel` are re-exported below.
+#[cfg(feature = "internals")]
 pub mod kernels;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code)]
+pub(crate) mod kernels;
 #[cfg(feature = "npy")]
 pub mod npy;
 mod plan;
@@ -52,6 +59,7 @@ pub mod service;
 mod signature;
 pub mod sink;
 mod wire;
+#[cfg(feature = "internals")]
 pub mod workloads;
 
 pub use dtype::DataType;

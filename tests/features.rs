@@ -11,7 +11,7 @@ use bprwire::features::{
     Array, Buffers, ColumnRef, FeatureError, FeatureKind, FeatureLayout, LayoutError, Location, Output,
     OutputType, Outputs, Rows,
 };
-use bprwire::kernels::{Kernels, Level};
+use bprwire::Level;
 use bprwire_reference::naive::{self, NaiveError, NaiveLayout, NaiveOutputs};
 use bprwire_reference::twml::prediction_service::BatchPredictionRequest;
 use bprwire_reference::twml::tensor as t;
@@ -156,11 +156,7 @@ fn agrees(
     let request = decode_request(bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let rows = request.len();
     let mut buffers = Buffers::new(layout, rows + 2).unwrap();
-    let got = layout.scatter_with(
-        &request,
-        &mut buffers.outputs(),
-        Kernels::for_level(level).unwrap(),
-    );
+    let got = layout.scatter_with(&request, &mut buffers.outputs(), level);
     let want = match (got, want) {
         (Err(e), Err(w)) => {
             let got = as_naive(&e);

@@ -15,7 +15,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use bprwire::decode::decode_request;
 use bprwire::features::{Array, Buffers, ColumnRef, FeatureError, FeatureLayout, LayoutError, OutputType};
-use bprwire::kernels::{Kernels, Level};
+use bprwire::Level;
 use bprwire_reference::alloc_count::{allocated_by, Counting};
 use bprwire_reference::naive::{self, NaiveError, NaiveLayout};
 use libfuzzer_sys::fuzz_target;
@@ -121,10 +121,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(reference) = bprwire_reference::deserialize_request(bytes) else { return };
     let want = naive::scatter(&NaiveLayout::new(&layout), &reference);
     for level in Level::available() {
-        let kernels = Kernels::for_level(level).unwrap();
         let mut buffers = Buffers::new(&layout, rows + 1).unwrap();
         let mut outputs = buffers.outputs();
-        let (got, allocated) = allocated_by(|| layout.scatter_with(&request, &mut outputs, kernels));
+        let (got, allocated) = allocated_by(|| layout.scatter_with(&request, &mut outputs, level));
         assert_eq!(allocated, 0, "scatter allocated {allocated} bytes");
         drop(outputs);
         let want = match (got, &want) {

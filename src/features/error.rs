@@ -259,6 +259,12 @@ pub enum FeatureError {
         /// How many (saturated at `usize::MAX`).
         size: usize,
     },
+    /// [`FeatureLayout::scatter_with`](super::FeatureLayout::scatter_with)
+    /// forced a kernel level this CPU lacks (or `BPRWIRE_MAX_LEVEL` rules out).
+    LevelUnavailable {
+        /// The level asked for.
+        level: crate::Level,
+    },
     /// The buffer to write into is too small.
     BufferTooSmall {
         /// Bytes the request needs.
@@ -332,6 +338,10 @@ impl fmt::Display for FeatureError {
             FeatureError::TooLarge { what, size } => write!(
                 f,
                 "the request is too large to write: {size} {what}"
+            ),
+            FeatureError::LevelUnavailable { level } => write!(
+                f,
+                "kernel level {level} was forced, but it is not available here"
             ),
             FeatureError::BufferTooSmall { needed, available } => write!(
                 f,

@@ -15,7 +15,7 @@ use super::error::{FeatureError, Location, Output};
 use super::table::IdTable;
 use super::{Columns, Default, FeatureLayout, TensorFeature};
 use crate::decode::{decode_request, GeneralTensor, Record, Request};
-use crate::kernels::Kernels;
+use crate::kernels::{Kernels, Level};
 use crate::DataType;
 
 /// What one [`FeatureLayout::scatter`] did.
@@ -75,7 +75,7 @@ impl FeatureLayout {
         request: &Request<'_>,
         outputs: &mut Outputs<'_>,
     ) -> Result<Scattered, FeatureError> {
-        self.scatter_with(request, outputs, Kernels::best())
+        self.scatter_kernels(request, outputs, Kernels::best())
     }
 
     /// [`scatter`](Self::scatter) with the kernels of a chosen level (for
@@ -83,8 +83,20 @@ impl FeatureLayout {
     ///
     /// # Errors
     ///
-    /// As [`scatter`](Self::scatter).
+    /// [`FeatureError::LevelUnavailable`] if this CPU (or
+    /// `BPRWIRE_MAX_LEVEL`) rules `level` out, then as
+    /// [`scatter`](Self::scatter).
     pub fn scatter_with(
+        &self,
+        request: &Request<'_>,
+        outputs: &mut Outputs<'_>,
+        level: Level,
+    ) -> Result<Scattered, FeatureError> {
+        let kernels = Kernels::for_level(level).map_err(|_| FeatureError::LevelUnavailable { level })?;
+        self.scatter_kernels(request, outputs, kernels)
+    }
+
+    fn scatter_kernels(
         &self,
         request: &Request<'_>,
         outputs: &mut Outputs<'_>,
