@@ -15,7 +15,8 @@ RUSTFLAGS="-Zsanitizer=address" RUSTDOCFLAGS="-Zsanitizer=address" PROPTEST_CASE
   CARGO_TARGET_DIR=target/asan \
   cargo +nightly test --target "$target" -p bprwire --all-features --lib \
     --test kernels --test differential --test errors --test worked_example --test level_cap \
-    --test decode --test decode_alloc --test service --test sinks --test sink_alloc --test arrays
+    --test decode --test decode_alloc --test service --test sinks --test sink_alloc --test arrays \
+    --test features --test signature
 
 echo "== valgrind memcheck, scalar level"
 exes=$(cargo test -p bprwire --all-features --no-run --test differential --test errors --test decode --test sinks 2>&1 \
