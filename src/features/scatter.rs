@@ -444,17 +444,26 @@ impl Bound<'_, '_> {
     ) -> Result<usize, FeatureError> {
         let Some(map) = record.tensors else { return Ok(0) };
         let mut skipped = 0;
-        for (id, tensor) in map.iter() {
+        for (n, (id, tensor)) in map.iter().enumerate() {
             let i = layout.tensor_table.get(id);
             let Some(t) = layout.tensors.get(i) else {
                 skipped += 1;
                 continue;
             };
             let col = &mut self.tensors[i].1;
-            on_column!(col, |s| {
+            let written = on_column!(col, |s| {
                 let row = &mut s[r * t.width..][..t.width];
-                tensor_row(row, &tensor, t, at, kernels)?;
-            })
+                tensor_row(row, &tensor, t, at, kernels)
+            });
+            // A repeated key keeps its last value, as the generated readers
+            // do: an entry that a later one replaces is not an error (and
+            // `tensor_row` refuses before writing, so it left the row as it
+            // was). Looked for only when there is an error.
+            if let Err(e) = written {
+                if !map.iter().skip(n + 1).any(|(later, _)| later == id) {
+                    return Err(e);
+                }
+            }
         }
         Ok(skipped)
     }
