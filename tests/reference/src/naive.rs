@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use bprwire::features::{Array, FeatureLayout, Location, OutputType, Skipped};
+use bprwire::features::{Array, ColumnRef, FeatureError, FeatureLayout, Location, OutputType, Skipped};
 use bprwire::DataType;
 
 use crate::twml::tensor::GeneralTensor;
@@ -334,4 +334,25 @@ pub fn navi_style(layout: &NaiveLayout, bytes: &[u8]) -> Result<NaiveOutputs, Na
     let copy = bytes.to_vec();
     let req = deserialize_request(&copy).map_err(NaiveError::Decode)?;
     scatter_counting(layout, &req, false)
+}
+
+/// Every element's bits, whatever the type (NaN equals itself): how the
+/// tests and the fuzz target compare arrays.
+pub fn bits(a: &Array, len: usize) -> Vec<u64> {
+    match a.as_ref() {
+        ColumnRef::F32(v) => v[..len].iter().map(|x| x.to_bits().into()).collect(),
+        ColumnRef::F64(v) => v[..len].iter().map(|x| x.to_bits()).collect(),
+        ColumnRef::I64(v) => v[..len].iter().map(|&x| x as u64).collect(),
+        ColumnRef::U8(v) => v[..len].iter().map(|&x| x.into()).collect(),
+    }
+}
+
+/// The naive error bprwire's error stands for (`None` for other errors).
+pub fn as_naive(e: &FeatureError) -> Option<NaiveError> {
+    Some(match *e {
+        FeatureError::TensorWidth { at, id, .. } => NaiveError::Width { at, id },
+        FeatureError::TensorType { at, id, .. } => NaiveError::Type { at, id },
+        FeatureError::RawContent { at, id, .. } => NaiveError::RawContent { at, id },
+        _ => return None,
+    })
 }
