@@ -1,10 +1,12 @@
-//! The layout: walks the records of a checked [`Plan`] and writes headers,
-//! leaving every element loop to [`crate::kernels`].
+//! The layout: the one writer of a response's bytes ([`write_response`]),
+//! which walks the records of a checked [`Plan`] (or of a prepared
+//! signature's batch) and writes headers into any [`Emit`] output, leaving
+//! every element loop to [`crate::kernels`].
 
 use crate::error::Error;
 use crate::input::BatchPrediction;
-use crate::kernels::Level;
-use crate::plan::{ContinuousPlan, Plan, Source, TensorPlan};
+use crate::kernels::{Conversion, Level, Records};
+use crate::plan::{ContinuousPlan, Kernel, Plan, RowKernel, Source, TensorPlan};
 use crate::wire::{field, ttype, Out, Template, FIELD_HEADER, MAP_HEADER};
 use core::convert::Infallible;
 
@@ -109,19 +111,123 @@ impl<'a> Encoder<'a> {
     }
 
     fn write(&self, out: &mut Out<'_>) {
-        let p = &self.plan;
-        write_response(p.batch, p.continuous.as_ref(), &p.tensors_head, &p.tensors, out);
+        let Ok(()) = self.plan.write(out);
     }
 
     /// Records `rows` into `out`, which must be exactly their length (see
     /// [`Plan::record_len`]): for the chunked sinks, which write whole
     /// records with the same code as `encode_into` when they fit.
     pub(crate) fn write_records(&self, rows: core::ops::Range<usize>, out: &mut Out<'_>) {
-        let p = &self.plan;
         for row in rows {
-            write_record(row, p.continuous.as_ref(), &p.tensors_head, &p.tensors, out);
+            let Ok(()) = self.plan.write_record(row, out);
         }
         debug_assert_eq!(out.remaining(), 0, "record_len disagrees with the bytes written");
+    }
+}
+
+/// Where the pieces of a response go, in wire order: the one layout
+/// writer ([`write_response`] and the functions under it) is generic over
+/// it. The slice writer ([`Out`], behind `encode_into`) copies every piece
+/// into place; the sinks stage pieces, or point at the caller's bytes
+/// instead of copying them. Each output is monomorphised, so the slice
+/// writer pays nothing for the others (its `Error` is `Infallible`).
+pub(crate) trait Emit<'a> {
+    /// What a sink's output can fail with.
+    type Error;
+
+    /// Bytes that live only as long as the encoder (headers, lengths).
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Self::Error>;
+
+    /// A row template (see [`Template`]).
+    #[inline(always)]
+    fn template(&mut self, t: &Template) -> Result<(), Self::Error> {
+        self.put(t.bytes())
+    }
+
+    /// A big-endian `i32` (a list or string length).
+    #[inline(always)]
+    fn put_i32(&mut self, v: i32) -> Result<(), Self::Error> {
+        self.put(&v.to_be_bytes())
+    }
+
+    /// Bytes from the caller's inputs that go out as they are (string
+    /// contents): a sink may point at them instead of copying.
+    fn borrowed(&mut self, bytes: &'a [u8]) -> Result<(), Self::Error>;
+
+    /// A fixed-size tensor row: `src` turned by `kernel` into `row_out`
+    /// bytes. Without a `conversion` the kernel is a plain copy (a raw
+    /// row), which a sink may borrow instead; with one, a sink may call
+    /// the kernel on any split of `src` at the conversion's element
+    /// boundaries ([`Conversion::units`]).
+    fn row(
+        &mut self,
+        src: &'a [u8],
+        row_out: usize,
+        kernel: Kernel,
+        conversion: Option<Conversion>,
+    ) -> Result<(), Self::Error>;
+
+    /// `rows` whole records of continuous entries (see [`Records`]):
+    /// `values` holds their values, `rows × row_bytes` bytes.
+    fn records(
+        &mut self,
+        records: &Records<'a>,
+        values: &'a [u8],
+        rows: usize,
+        kernel: RowKernel,
+    ) -> Result<(), Self::Error>;
+}
+
+/// The slice writer: every piece copied (or converted) into place.
+impl<'a> Emit<'a> for Out<'_> {
+    type Error = Infallible;
+
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Infallible> {
+        Out::put(self, bytes);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn template(&mut self, t: &Template) -> Result<(), Infallible> {
+        self.put_template(t);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn put_i32(&mut self, v: i32) -> Result<(), Infallible> {
+        Out::put_i32(self, v);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn borrowed(&mut self, bytes: &'a [u8]) -> Result<(), Infallible> {
+        Out::put(self, bytes);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn row(
+        &mut self,
+        src: &'a [u8],
+        row_out: usize,
+        kernel: Kernel,
+        _: Option<Conversion>,
+    ) -> Result<(), Infallible> {
+        kernel(src, self.take(row_out));
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn records(
+        &mut self,
+        records: &Records<'a>,
+        values: &'a [u8],
+        rows: usize,
+        kernel: RowKernel,
+    ) -> Result<(), Infallible> {
+        kernel(records, values, self.take(rows * records.record_len()));
+        Ok(())
     }
 }
 
@@ -141,6 +247,8 @@ pub(crate) trait TensorRows<'a> {
     fn row_in(&self) -> usize;
     /// Output bytes of a fixed-size row.
     fn row_out(&self) -> usize;
+    /// What a fixed-size row's kernel does (`None`: a raw copy).
+    fn conversion(&self) -> Option<Conversion>;
 }
 
 impl<'a> TensorRows<'a> for TensorPlan<'a> {
@@ -164,75 +272,129 @@ impl<'a> TensorRows<'a> for TensorPlan<'a> {
     fn row_out(&self) -> usize {
         self.row_out
     }
+    #[inline(always)]
+    fn conversion(&self) -> Option<Conversion> {
+        self.conversion
+    }
 }
 
-/// The whole response: the `predictions` list of `batch` records. The one
-/// layout of a response, for every caller that writes into one slice.
+/// The whole response: the `predictions` list of `batch` records. With
+/// [`write_head`], [`write_record`] and [`write_tail`] below, the one
+/// layout of a response, for every output.
 #[inline(always)]
-pub(crate) fn write_response<'a, T: TensorRows<'a>>(
+pub(crate) fn write_response<'a, T: TensorRows<'a>, E: Emit<'a>>(
     batch: usize,
     continuous: Option<&ContinuousPlan<'a>>,
     tensors_head: &[u8; FIELD_HEADER + MAP_HEADER],
     tensors: &[T],
-    out: &mut Out<'_>,
-) {
-    out.put(&[ttype::LIST, 0, field::PREDICTIONS as u8, ttype::STRUCT]);
-    out.put_i32(crate::wire::to_i32(batch));
+    e: &mut E,
+) -> Result<(), E::Error> {
+    write_head(batch, e)?;
     if let (Some(c), true) = (continuous, tensors.is_empty()) {
         // Continuous only: every record in one kernel call.
-        let dst = out.take(batch * c.records.record_len());
-        (c.kernel)(&c.records, c.values, dst);
-        out.put_u8(ttype::STOP);
-        return;
+        e.records(&c.records, c.values, batch, c.kernel)?;
+    } else {
+        for row in 0..batch {
+            write_record(row, continuous, tensors_head, tensors, e)?;
+        }
     }
-    for row in 0..batch {
-        write_record(row, continuous, tensors_head, tensors, out);
-    }
-    out.put_u8(ttype::STOP);
+    write_tail(e)
 }
 
+/// The response's head: the `predictions` field and list header.
+#[inline(always)]
+pub(crate) fn write_head<'a, E: Emit<'a>>(batch: usize, e: &mut E) -> Result<(), E::Error> {
+    e.put(&[ttype::LIST, 0, field::PREDICTIONS as u8, ttype::STRUCT])?;
+    e.put_i32(crate::wire::to_i32(batch))
+}
+
+/// The STOP that ends the response.
+#[inline(always)]
+pub(crate) fn write_tail<'a, E: Emit<'a>>(e: &mut E) -> Result<(), E::Error> {
+    e.put(&[ttype::STOP])
+}
+
+/// Record `row`: its continuous entries, its tensors, its STOP.
 // Inlined into each of its loops, so that `encode_into`'s stays laid out
 // as if it were the only one.
 #[inline(always)]
-fn write_record<'a, T: TensorRows<'a>>(
+pub(crate) fn write_record<'a, T: TensorRows<'a>, E: Emit<'a>>(
     row: usize,
     continuous: Option<&ContinuousPlan<'a>>,
     tensors_head: &[u8; FIELD_HEADER + MAP_HEADER],
     tensors: &[T],
-    out: &mut Out<'_>,
-) {
+    e: &mut E,
+) -> Result<(), E::Error> {
     if let Some(c) = continuous {
-        let dst = out.take(c.records.record_len());
-        (c.kernel)(&c.records, &c.values[row * c.row_bytes..][..c.row_bytes], dst);
+        e.records(
+            &c.records,
+            &c.values[row * c.row_bytes..][..c.row_bytes],
+            1,
+            c.kernel,
+        )?;
     }
     if !tensors.is_empty() {
-        out.put(tensors_head);
+        e.put(tensors_head)?;
         for t in tensors {
-            write_tensor_row(t, row, out);
+            write_tensor_row(t, row, e)?;
         }
     }
-    out.put_u8(ttype::STOP);
+    e.put(&[ttype::STOP])
 }
 
 // Inlined into each record loop: with two callers and no hint, it was
 // called out of line, 47 instructions more per tensor row (iai, W5).
 #[inline(always)]
-fn write_tensor_row<'a, T: TensorRows<'a>>(t: &T, row: usize, out: &mut Out<'_>) {
-    out.put_template(t.prefix());
+fn write_tensor_row<'a, T: TensorRows<'a>, E: Emit<'a>>(
+    t: &T,
+    row: usize,
+    e: &mut E,
+) -> Result<(), E::Error> {
+    e.template(t.prefix())?;
     let row_in = t.row_in();
     match *t.source() {
         Source::Fixed { bytes, kernel } => {
-            kernel(&bytes[row * row_in..][..row_in], out.take(t.row_out()));
+            e.row(
+                &bytes[row * row_in..][..row_in],
+                t.row_out(),
+                kernel,
+                t.conversion(),
+            )?;
         }
         Source::Strings(strings) => {
-            let _ = strings.try_for_each(row * row_in..(row + 1) * row_in, |s| {
-                out.put_i32(crate::wire::to_i32(s.len()));
-                out.put(s);
-                Ok::<(), Infallible>(())
-            });
+            strings.try_for_each(row * row_in..(row + 1) * row_in, |s| {
+                e.put_i32(crate::wire::to_i32(s.len()))?;
+                e.borrowed(s)
+            })?;
         }
     }
-    out.put_template(t.suffix());
+    e.template(t.suffix())
+}
+
+impl<'a> Plan<'a> {
+    /// The whole response of this plan into `e`.
+    #[inline]
+    pub(crate) fn write<E: Emit<'a>>(&self, e: &mut E) -> Result<(), E::Error> {
+        write_response(
+            self.batch,
+            self.continuous.as_ref(),
+            &self.tensors_head,
+            &self.tensors,
+            e,
+        )
+    }
+
+    /// Record `row` of this plan into `e`.
+    #[inline]
+    pub(crate) fn write_record<E: Emit<'a>>(&self, row: usize, e: &mut E) -> Result<(), E::Error> {
+        write_record(
+            row,
+            self.continuous.as_ref(),
+            &self.tensors_head,
+            &self.tensors,
+            e,
+        )
+    }
 }
 
 impl<'a> BatchPrediction<'a> {

@@ -356,7 +356,7 @@ impl Signature {
             });
         };
         let mut out = Out::new(dst);
-        write_response(batch, continuous.as_ref(), &self.tensors_head, &bound, &mut out);
+        let Ok(()) = write_response(batch, continuous.as_ref(), &self.tensors_head, &bound, &mut out);
         debug_assert_eq!(
             out.remaining(),
             0,
@@ -577,5 +577,9 @@ impl<'a> TensorRows<'a> for BoundTensor<'a> {
     #[inline(always)]
     fn row_out(&self) -> usize {
         self.layout.row_out
+    }
+    #[inline(always)]
+    fn conversion(&self) -> Option<crate::kernels::Conversion> {
+        self.conversion
     }
 }

@@ -29,8 +29,24 @@ pub(crate) mod field {
     pub const CONTINUOUS: i16 = 2;
     /// `DataRecord.discreteFeatures`.
     pub const DISCRETE: i16 = 3;
+    /// `DataRecord.stringFeatures`.
+    pub const STRING: i16 = 4;
+    /// `DataRecord.sparseBinaryFeatures`.
+    pub const SPARSE_BINARY: i16 = 5;
+    /// `DataRecord.sparseContinuousFeatures`.
+    pub const SPARSE_CONTINUOUS: i16 = 6;
+    /// `DataRecord.blobFeatures`.
+    pub const BLOB: i16 = 7;
     /// `DataRecord.tensors`.
     pub const TENSORS: i16 = 8;
+    /// `DataRecord.sparseTensors`.
+    pub const SPARSE_TENSORS: i16 = 9;
+    /// `SparseTensor`'s one union arm, `cooSparseTensor`.
+    pub const COO_SPARSE_TENSOR: i16 = 1;
+    /// `COOSparseTensor` fields.
+    pub const COO_DENSE_SHAPE: i16 = 1;
+    pub const COO_INDICES: i16 = 2;
+    pub const COO_VALUES: i16 = 3;
     /// `GeneralTensor` union arms.
     pub const RAW_TYPED_TENSOR: i16 = 1;
     pub const STRING_TENSOR: i16 = 2;
@@ -79,6 +95,8 @@ pub(crate) const LIST_HEADER: usize = 5;
 pub(crate) const MAP_HEADER: usize = 6;
 /// The STOP byte that ends a struct.
 pub(crate) const STOP: usize = 1;
+/// Bytes of one continuous entry on the wire: an `i64` key, an `f64` value.
+pub(crate) const CONTINUOUS_ENTRY: usize = 16;
 /// Largest size of a list, map or binary: sizes are `i32` on the wire.
 pub(crate) const MAX_SIZE: usize = i32::MAX as usize;
 
@@ -190,29 +208,59 @@ impl Template {
     }
 }
 
-/// Appends Thrift headers to a small owned buffer (the per-tensor row
-/// templates built once per call, and the fixed response head).
+/// Appends Thrift headers to an owned buffer: the one way headers are
+/// built outside the hot path (the per-tensor row templates built once per
+/// call or per signature, the request writer's counts, and the decoder's
+/// re-encoder). Field headers come from [`field_header`].
 pub(crate) trait PutHeader {
-    fn field(&mut self, ttype: u8, id: i16);
-    fn list(&mut self, elem: u8, size: usize);
-    fn i32(&mut self, v: i32);
-    fn i64(&mut self, v: i64);
+    /// Appends raw bytes.
+    fn put_bytes(&mut self, bytes: &[u8]);
+
+    /// A field header: type and id.
+    #[inline]
+    fn field(&mut self, ttype: u8, id: i16) {
+        self.put_bytes(&field_header(ttype, id));
+    }
+    /// A list (or set) header: element type and size.
+    #[inline]
+    fn list(&mut self, elem: u8, size: usize) {
+        self.put_bytes(&[elem]);
+        self.i32(to_i32(size));
+    }
+    /// A map header: key type, value type and size.
+    #[inline]
+    fn map(&mut self, key: u8, value: u8, size: usize) {
+        self.put_bytes(&[key, value]);
+        self.i32(to_i32(size));
+    }
+    /// A big-endian `i32`.
+    #[inline]
+    fn i32(&mut self, v: i32) {
+        self.put_bytes(&v.to_be_bytes());
+    }
+    /// A big-endian `i64`.
+    #[inline]
+    fn i64(&mut self, v: i64) {
+        self.put_bytes(&v.to_be_bytes());
+    }
+    /// The STOP that ends a struct.
+    #[inline]
+    fn stop(&mut self) {
+        self.put_bytes(&[ttype::STOP]);
+    }
 }
 
 impl<A: smallvec::Array<Item = u8>> PutHeader for smallvec::SmallVec<A> {
-    fn field(&mut self, ttype: u8, id: i16) {
-        self.push(ttype);
-        self.extend_from_slice(&id.to_be_bytes());
+    #[inline]
+    fn put_bytes(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
     }
-    fn list(&mut self, elem: u8, size: usize) {
-        self.push(elem);
-        self.i32(to_i32(size));
-    }
-    fn i32(&mut self, v: i32) {
-        self.extend_from_slice(&v.to_be_bytes());
-    }
-    fn i64(&mut self, v: i64) {
-        self.extend_from_slice(&v.to_be_bytes());
+}
+
+impl PutHeader for Vec<u8> {
+    #[inline]
+    fn put_bytes(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
     }
 }
 

@@ -206,7 +206,7 @@ fn check_write_to(enc: &Encoder<'_>, expected: &[u8], s: &Script) -> Result<(), 
             if at >= lo && at + n <= hi {
                 continue;
             }
-            if n >= staging_len - 9 {
+            if n >= staging_len {
                 whole_ends.push(at + n);
             }
             prop_assert!(

@@ -10,7 +10,7 @@ use core::marker::PhantomData;
 
 use super::reader::{Reader, Result};
 use crate::kernels::Kernels;
-use crate::wire::ttype;
+use crate::wire::{ttype, PutHeader};
 
 pub(crate) mod sealed {
     use super::super::reader::{Reader, Result};
@@ -126,7 +126,7 @@ impl<'a> Wire<'a> for &'a str {
 
 pub(crate) fn put_binary(b: &[u8], out: &mut Vec<u8>) {
     // The length was read from an i32: it fits.
-    out.extend_from_slice(&crate::wire::to_i32(b.len()).to_be_bytes());
+    out.i32(crate::wire::to_i32(b.len()));
     out.extend_from_slice(b);
 }
 
@@ -208,8 +208,7 @@ impl<'a, T: Element<'a>> List<'a, T> {
     }
 
     fn write_as(&self, out: &mut Vec<u8>) {
-        out.push(T::TTYPE);
-        out.extend_from_slice(&crate::wire::to_i32(self.len).to_be_bytes());
+        out.list(T::TTYPE, self.len);
         for e in self.iter() {
             e.write(out);
         }
@@ -458,9 +457,7 @@ impl<'a, K: Element<'a>, V: Element<'a>> Wire<'a> for Map<'a, K, V> {
         })
     }
     fn write(&self, out: &mut Vec<u8>) {
-        out.push(K::TTYPE);
-        out.push(V::TTYPE);
-        out.extend_from_slice(&crate::wire::to_i32(self.len).to_be_bytes());
+        out.map(K::TTYPE, V::TTYPE, self.len);
         for (k, v) in self.iter() {
             k.write(out);
             v.write(out);

@@ -50,7 +50,7 @@ pub(crate) use element::sealed::Wire;
 pub(crate) use reader::Reader;
 pub(crate) use record::union;
 
-use crate::wire::{field, field_header, ttype};
+use crate::wire::{field, ttype, PutHeader};
 
 /// The deepest nesting of structs and containers accepted. The schema
 /// itself needs 9 (a string inside a sparse tensor's values); the rest is
@@ -118,10 +118,9 @@ impl<'a> Response<'a> {
     }
 
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
-        out.push(ttype::LIST);
-        out.extend_from_slice(&field::PREDICTIONS.to_be_bytes());
+        out.field(ttype::LIST, field::PREDICTIONS);
         self.predictions.write(out);
-        out.push(ttype::STOP);
+        out.stop();
     }
 }
 
@@ -256,13 +255,13 @@ impl<'a> Request<'a> {
     /// order, unknown fields dropped).
     pub fn reencode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len);
-        out.extend_from_slice(&field_header(ttype::LIST, field::INDIVIDUAL_FEATURES));
+        out.field(ttype::LIST, field::INDIVIDUAL_FEATURES);
         self.records.write(&mut out);
         if let Some(common) = &self.common {
-            out.extend_from_slice(&field_header(ttype::STRUCT, field::COMMON_FEATURES));
+            out.field(ttype::STRUCT, field::COMMON_FEATURES);
             common.write(&mut out);
         }
-        out.push(ttype::STOP);
+        out.stop();
         out
     }
 }

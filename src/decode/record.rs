@@ -8,17 +8,12 @@ use core::fmt;
 use super::element::{put_binary, Element, List, Map, Set};
 use super::error::{DecodeErrorKind, Item};
 use super::reader::{Reader, Result};
-use crate::wire::{field, ttype};
+use crate::wire::{field, ttype, PutHeader};
 use crate::DataType;
-
-fn put_field(out: &mut Vec<u8>, t: u8, id: i16) {
-    out.push(t);
-    out.extend_from_slice(&id.to_be_bytes());
-}
 
 fn put_opt<'a, T: Wire<'a>>(out: &mut Vec<u8>, id: i16, v: &Option<T>) {
     if let Some(v) = v {
-        put_field(out, T::TTYPE, id);
+        out.field(T::TTYPE, id);
         v.write(out);
     }
 }
@@ -49,15 +44,19 @@ pub struct Record<'a> {
 }
 
 const RECORD: &[(i16, u8, Item)] = &[
-    (1, ttype::SET, Item::BinaryFeatures),
+    (field::BINARY, ttype::SET, Item::BinaryFeatures),
     (field::CONTINUOUS, ttype::MAP, Item::ContinuousFeatures),
-    (3, ttype::MAP, Item::DiscreteFeatures),
-    (4, ttype::MAP, Item::StringFeatures),
-    (5, ttype::MAP, Item::SparseBinaryFeatures),
-    (6, ttype::MAP, Item::SparseContinuousFeatures),
-    (7, ttype::MAP, Item::BlobFeatures),
+    (field::DISCRETE, ttype::MAP, Item::DiscreteFeatures),
+    (field::STRING, ttype::MAP, Item::StringFeatures),
+    (field::SPARSE_BINARY, ttype::MAP, Item::SparseBinaryFeatures),
+    (
+        field::SPARSE_CONTINUOUS,
+        ttype::MAP,
+        Item::SparseContinuousFeatures,
+    ),
+    (field::BLOB, ttype::MAP, Item::BlobFeatures),
     (field::TENSORS, ttype::MAP, Item::Tensors),
-    (9, ttype::MAP, Item::SparseTensors),
+    (field::SPARSE_TENSORS, ttype::MAP, Item::SparseTensors),
 ];
 
 impl<'a> Wire<'a> for Record<'a> {
@@ -74,14 +73,14 @@ impl<'a> Wire<'a> for Record<'a> {
         let mut rec = Record::default();
         r.fields(RECORD, |r, id| {
             match id {
-                1 => rec.binary_features = Some(Wire::read(r)?),
-                2 => rec.continuous_features = Some(Wire::read(r)?),
-                3 => rec.discrete_features = Some(Wire::read(r)?),
-                4 => rec.string_features = Some(Wire::read(r)?),
-                5 => rec.sparse_binary_features = Some(Wire::read(r)?),
-                6 => rec.sparse_continuous_features = Some(Wire::read(r)?),
-                7 => rec.blob_features = Some(Wire::read(r)?),
-                8 => rec.tensors = Some(Wire::read(r)?),
+                field::BINARY => rec.binary_features = Some(Wire::read(r)?),
+                field::CONTINUOUS => rec.continuous_features = Some(Wire::read(r)?),
+                field::DISCRETE => rec.discrete_features = Some(Wire::read(r)?),
+                field::STRING => rec.string_features = Some(Wire::read(r)?),
+                field::SPARSE_BINARY => rec.sparse_binary_features = Some(Wire::read(r)?),
+                field::SPARSE_CONTINUOUS => rec.sparse_continuous_features = Some(Wire::read(r)?),
+                field::BLOB => rec.blob_features = Some(Wire::read(r)?),
+                field::TENSORS => rec.tensors = Some(Wire::read(r)?),
                 _ => rec.sparse_tensors = Some(Wire::read(r)?),
             }
             Ok(())
@@ -89,16 +88,16 @@ impl<'a> Wire<'a> for Record<'a> {
         Ok(rec)
     }
     fn write(&self, out: &mut Vec<u8>) {
-        put_opt(out, 1, &self.binary_features);
-        put_opt(out, 2, &self.continuous_features);
-        put_opt(out, 3, &self.discrete_features);
-        put_opt(out, 4, &self.string_features);
-        put_opt(out, 5, &self.sparse_binary_features);
-        put_opt(out, 6, &self.sparse_continuous_features);
-        put_opt(out, 7, &self.blob_features);
-        put_opt(out, 8, &self.tensors);
-        put_opt(out, 9, &self.sparse_tensors);
-        out.push(ttype::STOP);
+        put_opt(out, field::BINARY, &self.binary_features);
+        put_opt(out, field::CONTINUOUS, &self.continuous_features);
+        put_opt(out, field::DISCRETE, &self.discrete_features);
+        put_opt(out, field::STRING, &self.string_features);
+        put_opt(out, field::SPARSE_BINARY, &self.sparse_binary_features);
+        put_opt(out, field::SPARSE_CONTINUOUS, &self.sparse_continuous_features);
+        put_opt(out, field::BLOB, &self.blob_features);
+        put_opt(out, field::TENSORS, &self.tensors);
+        put_opt(out, field::SPARSE_TENSORS, &self.sparse_tensors);
+        out.stop();
     }
 }
 
@@ -252,16 +251,16 @@ impl<'a> Wire<'a> for GeneralTensor<'a> {
     }
     fn write(&self, out: &mut Vec<u8>) {
         let id = match self {
-            GeneralTensor::Raw(_) => 1,
-            GeneralTensor::String(_) => 2,
-            GeneralTensor::Int32(_) => 3,
-            GeneralTensor::Int64(_) => 4,
-            GeneralTensor::Float(_) => 5,
-            GeneralTensor::Double(_) => 6,
-            GeneralTensor::Bool(_) => 7,
-            GeneralTensor::Binary(_) => 8,
+            GeneralTensor::Raw(_) => field::RAW_TYPED_TENSOR,
+            GeneralTensor::String(_) => field::STRING_TENSOR,
+            GeneralTensor::Int32(_) => field::INT32_TENSOR,
+            GeneralTensor::Int64(_) => field::INT64_TENSOR,
+            GeneralTensor::Float(_) => field::FLOAT_TENSOR,
+            GeneralTensor::Double(_) => field::DOUBLE_TENSOR,
+            GeneralTensor::Bool(_) => field::BOOL_TENSOR,
+            GeneralTensor::Binary(_) => field::BINARY_TENSOR,
         };
-        put_field(out, ttype::STRUCT, id);
+        out.field(ttype::STRUCT, id);
         match self {
             GeneralTensor::Raw(t) => t.write(out),
             GeneralTensor::String(t) => t.write(out),
@@ -271,7 +270,7 @@ impl<'a> Wire<'a> for GeneralTensor<'a> {
             GeneralTensor::Bool(t) => t.write(out),
             GeneralTensor::Binary(t) => t.write(out),
         }
-        out.push(ttype::STOP);
+        out.stop();
     }
 }
 
@@ -308,8 +307,8 @@ impl<'a> Wire<'a> for RawTensor<'a> {
         let (mut data_type, mut content, mut shape) = (None, None, None);
         r.fields(RAW_TENSOR, |r, id| {
             match id {
-                1 => data_type = Some(r.i32()?),
-                2 => content = Some(r.binary()?),
+                field::RAW_DATA_TYPE => data_type = Some(r.i32()?),
+                field::RAW_CONTENT => content = Some(r.binary()?),
                 _ => shape = Some(Wire::read(r)?),
             }
             Ok(())
@@ -321,12 +320,12 @@ impl<'a> Wire<'a> for RawTensor<'a> {
         })
     }
     fn write(&self, out: &mut Vec<u8>) {
-        put_field(out, ttype::I32, 1);
+        out.field(ttype::I32, field::RAW_DATA_TYPE);
         out.extend_from_slice(&self.data_type.to_be_bytes());
-        put_field(out, ttype::STRING, 2);
+        out.field(ttype::STRING, field::RAW_CONTENT);
         put_binary(self.content, out);
-        put_opt(out, 3, &self.shape);
-        out.push(ttype::STOP);
+        put_opt(out, field::RAW_SHAPE, &self.shape);
+        out.stop();
     }
 }
 
@@ -397,10 +396,10 @@ impl<'a, T: Wire<'a>> Wire<'a> for TypedTensor<'a, T> {
         Self::read_as(r, Item::Int64TensorLongs, Item::Int64TensorShape)
     }
     fn write(&self, out: &mut Vec<u8>) {
-        put_field(out, ttype::LIST, 1);
+        out.field(ttype::LIST, field::TYPED_VALUES);
         self.values.write(out);
-        put_opt(out, 2, &self.shape);
-        out.push(ttype::STOP);
+        put_opt(out, field::TYPED_SHAPE, &self.shape);
+        out.stop();
     }
 }
 
@@ -422,11 +421,12 @@ pub struct CooSparseTensor<'a> {
     pub values: GeneralTensor<'a>,
 }
 
-const SPARSE_TENSOR: &[(i16, u8, Item)] = &[(1, ttype::STRUCT, Item::CooSparseTensorArm)];
+const SPARSE_TENSOR: &[(i16, u8, Item)] =
+    &[(field::COO_SPARSE_TENSOR, ttype::STRUCT, Item::CooSparseTensorArm)];
 const COO: &[(i16, u8, Item)] = &[
-    (1, ttype::LIST, Item::CooDenseShape),
-    (2, ttype::STRUCT, Item::CooIndices),
-    (3, ttype::STRUCT, Item::CooValues),
+    (field::COO_DENSE_SHAPE, ttype::LIST, Item::CooDenseShape),
+    (field::COO_INDICES, ttype::STRUCT, Item::CooIndices),
+    (field::COO_VALUES, ttype::STRUCT, Item::CooValues),
 ];
 
 impl<'a> Wire<'a> for SparseTensor<'a> {
@@ -439,9 +439,9 @@ impl<'a> Wire<'a> for SparseTensor<'a> {
     }
     fn write(&self, out: &mut Vec<u8>) {
         let SparseTensor::Coo(t) = self;
-        put_field(out, ttype::STRUCT, 1);
+        out.field(ttype::STRUCT, field::COO_SPARSE_TENSOR);
         t.write(out);
-        out.push(ttype::STOP);
+        out.stop();
     }
 }
 
@@ -453,8 +453,8 @@ impl<'a> Wire<'a> for CooSparseTensor<'a> {
         let (mut shape, mut indices, mut values) = (None, None, None);
         r.fields(COO, |r, id| {
             match id {
-                1 => shape = Some(Wire::read(r)?),
-                2 => {
+                field::COO_DENSE_SHAPE => shape = Some(Wire::read(r)?),
+                field::COO_INDICES => {
                     indices = Some(TypedTensor::read_as(
                         r,
                         Item::Int64TensorLongs,
@@ -472,12 +472,12 @@ impl<'a> Wire<'a> for CooSparseTensor<'a> {
         })
     }
     fn write(&self, out: &mut Vec<u8>) {
-        put_field(out, ttype::LIST, 1);
+        out.field(ttype::LIST, field::COO_DENSE_SHAPE);
         self.dense_shape.write(out);
-        put_field(out, ttype::STRUCT, 2);
+        out.field(ttype::STRUCT, field::COO_INDICES);
         self.indices.write(out);
-        put_field(out, ttype::STRUCT, 3);
+        out.field(ttype::STRUCT, field::COO_VALUES);
         self.values.write(out);
-        out.push(ttype::STOP);
+        out.stop();
     }
 }

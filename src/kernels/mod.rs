@@ -218,12 +218,15 @@ impl fmt::Display for Unavailable {
 impl std::error::Error for Unavailable {}
 
 /// What surrounds each record's continuous entries, for
-/// [`Kernels::continuous_f32`] and [`Kernels::continuous_f64`].
+/// [`Kernels::continuous_f32`] and [`Kernels::continuous_f64`]. The
+/// kernels write whole records: a caller that needs a record in pieces
+/// (the staging sink, for a record larger than its buffer) makes each
+/// piece a record of its own.
 #[derive(Clone, Copy, Debug)]
 pub struct Records<'k> {
     /// Written before each record's entries: the `continuousFeatures` field
     /// header and the map header (`0D 00 02 0A 04 <n>`).
-    pub head: [u8; 9],
+    pub head: [u8; Records::HEAD],
     /// The map keys in native order; the kernel writes them big-endian.
     pub keys: &'k [i64],
     /// Whether a STOP byte (the end of the `DataRecord`) follows each
@@ -232,10 +235,16 @@ pub struct Records<'k> {
 }
 
 impl Records<'_> {
-    /// Output bytes of one record: head, 16 per key, and the STOP if any.
+    /// Bytes of a record's head: a field header and a map header.
+    pub const HEAD: usize = crate::wire::FIELD_HEADER + crate::wire::MAP_HEADER;
+    /// Bytes of one entry: the `i64` key and the `f64` value.
+    pub const ENTRY: usize = crate::wire::CONTINUOUS_ENTRY;
+
+    /// Output bytes of one record: head, [`Records::ENTRY`] per key, and
+    /// the STOP if any.
     #[inline]
     pub fn record_len(&self) -> usize {
-        9 + 16 * self.keys.len() + self.stop as usize
+        Records::HEAD + Records::ENTRY * self.keys.len() + self.stop as usize
     }
 
     /// The number of records a destination of `dst_len` bytes holds, checking

@@ -95,36 +95,52 @@ pub fn bool_to_thrift(src: &[u8], dst: &mut [u8]) {
 /// to a big-endian `f64`) for every key, then the STOP if asked for.
 #[inline]
 pub fn continuous_f32(records: &Records<'_>, values: &[u8], dst: &mut [u8]) {
-    continuous(records, values, dst, 4, |v| {
-        (f32::from_le_bytes(v.try_into().unwrap()) as f64).to_bits()
-    })
+    let rows = records.rows(values.len(), dst.len(), 4);
+    continuous_f32_rows(records, values, dst, rows)
 }
 
 /// As [`continuous_f32`], for little-endian `f64` values.
 #[inline]
 pub fn continuous_f64(records: &Records<'_>, values: &[u8], dst: &mut [u8]) {
-    continuous(records, values, dst, 8, |v| {
+    let rows = records.rows(values.len(), dst.len(), 8);
+    continuous_f64_rows(records, values, dst, rows)
+}
+
+/// [`continuous_f32`] for lengths already checked by [`Records::rows`]
+/// (the SIMD levels hand small calls here without checking twice).
+#[inline(always)]
+pub(crate) fn continuous_f32_rows(records: &Records<'_>, values: &[u8], dst: &mut [u8], rows: usize) {
+    write_records(records, values, dst, rows, 4, |v| {
+        (f32::from_le_bytes(v.try_into().unwrap()) as f64).to_bits()
+    })
+}
+
+/// [`continuous_f64`] for lengths already checked by [`Records::rows`].
+#[inline(always)]
+pub(crate) fn continuous_f64_rows(records: &Records<'_>, values: &[u8], dst: &mut [u8], rows: usize) {
+    write_records(records, values, dst, rows, 8, |v| {
         u64::from_le_bytes(v.try_into().unwrap())
     })
 }
 
+/// Writes `rows` records; the lengths were checked by [`Records::rows`].
 #[inline(always)]
-fn continuous(
+fn write_records(
     records: &Records<'_>,
     values: &[u8],
     dst: &mut [u8],
+    rows: usize,
     elem: usize,
     bits: impl Fn(&[u8]) -> u64,
 ) {
-    let rows = records.rows(values.len(), dst.len(), elem);
-    let n = records.keys.len();
+    let (n, len) = (records.keys.len(), records.record_len());
     for row in 0..rows {
-        let record = &mut dst[row * records.record_len()..][..records.record_len()];
-        let (head, rest) = record.split_at_mut(9);
+        let record = &mut dst[row * len..][..len];
+        let (head, rest) = record.split_at_mut(Records::HEAD);
         head.copy_from_slice(&records.head);
         let row_values = &values[row * n * elem..][..n * elem];
         for ((d, k), v) in rest
-            .chunks_exact_mut(16)
+            .chunks_exact_mut(Records::ENTRY)
             .zip(records.keys)
             .zip(row_values.chunks_exact(elem))
         {
@@ -132,7 +148,7 @@ fn continuous(
             d[8..].copy_from_slice(&bits(v).to_be_bytes());
         }
         if records.stop {
-            rest[16 * n] = 0;
+            rest[Records::ENTRY * n] = 0;
         }
     }
 }

@@ -75,7 +75,6 @@ use std::io::{self, IoSlice, Write};
 mod buf;
 mod stage;
 mod vectored;
-pub(crate) mod walk;
 mod write;
 
 pub use vectored::{Vectored, DEFAULT_MIN_BORROW};

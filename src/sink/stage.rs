@@ -3,21 +3,18 @@
 //! bounded-memory sinks (`io::Write`, and `BufMut`s that are not one
 //! contiguous slice).
 
-use super::walk::{walk, walk_head, walk_record, walk_tail, Emit};
-use crate::kernels::Records;
+use crate::encoder::{write_head, write_tail, Emit};
+use crate::kernels::{Conversion, Records};
 use crate::plan::{Kernel, RowKernel};
 use crate::wire::Out;
 use crate::Encoder;
 
-/// Bytes at the front of the staging buffer that are never sent: a
-/// continuous record split across flushes is written by its kernel
-/// together with the 9 bytes before it (the kernel writes a record head),
-/// and those 9 bytes must be in the buffer.
-pub(crate) const HEADROOM: usize = 9;
+/// Entries per piece of a continuous record larger than the staging
+/// buffer (written through a scratch record of 521 bytes on the stack).
+const PIECE: usize = 32;
 
-/// Writes pieces into `buf[HEADROOM..]` and passes each full buffer (and a
-/// borrowed piece at least as large as the buffer, without copying it) to
-/// `out`.
+/// Writes pieces into `buf` and passes each full buffer (and a borrowed
+/// piece at least as large as the buffer, without copying it) to `out`.
 pub(crate) struct Staged<'s, F> {
     buf: &'s mut [u8],
     pos: usize,
@@ -28,41 +25,39 @@ impl<'s, F, E> Staged<'s, F>
 where
     F: FnMut(&[u8]) -> Result<(), E>,
 {
-    /// `buf` must be longer than `HEADROOM + 16` (one continuous entry);
-    /// the public entry points check their own, larger minimum.
+    /// `buf` must hold at least one continuous entry
+    /// ([`Records::ENTRY`] bytes); the public entry points check their
+    /// own, larger minimum.
     pub(crate) fn new(buf: &'s mut [u8], out: F) -> Self {
-        assert!(buf.len() >= HEADROOM + 16, "staging buffer too short");
-        Staged {
-            buf,
-            pos: HEADROOM,
-            out,
-        }
+        assert!(buf.len() >= Records::ENTRY, "staging buffer too short");
+        Staged { buf, pos: 0, out }
     }
 
     /// Sends what is staged.
     pub(crate) fn flush(&mut self) -> Result<(), E> {
-        if self.pos > HEADROOM {
-            (self.out)(&self.buf[HEADROOM..self.pos])?;
-            self.pos = HEADROOM;
+        if self.pos > 0 {
+            (self.out)(&self.buf[..self.pos])?;
+            self.pos = 0;
         }
         Ok(())
     }
 
-    /// Writes the whole response. Runs of whole records that fit go
-    /// through the encoder's own record writer (the `encode_into` code);
-    /// a record larger than the buffer goes piece by piece.
+    /// Writes the whole response. Runs of whole records that fit are
+    /// written straight into the buffer by the slice writer; a record
+    /// larger than the buffer goes piece by piece through this sink. Both
+    /// are the one layout writer (`crate::encoder`).
     pub(crate) fn response(&mut self, enc: &Encoder<'_>) -> Result<(), E> {
         let plan = enc.plan();
         if plan.tensors.is_empty() {
             // Continuous only: `records` already writes runs of records.
-            return walk(plan, self);
+            return plan.write(self);
         }
-        walk_head(plan, self)?;
+        write_head(plan.batch, self)?;
         let mut row = 0;
         while row < plan.batch {
             let first = plan.record_len(row);
             if first > self.capacity() {
-                walk_record(plan, row, self)?;
+                plan.write_record(row, self)?;
                 row += 1;
                 continue;
             }
@@ -87,11 +82,11 @@ where
             self.pos += len;
             row = end;
         }
-        walk_tail(self)
+        write_tail(self)
     }
 
     fn capacity(&self) -> usize {
-        self.buf.len() - HEADROOM
+        self.buf.len()
     }
 
     fn free(&self) -> usize {
@@ -140,12 +135,18 @@ where
         }
     }
 
-    fn convert(
+    fn row(
         &mut self,
         mut src: &'a [u8],
-        (unit_in, unit_out): (usize, usize),
+        row_out: usize,
         kernel: Kernel,
+        conversion: Option<Conversion>,
     ) -> Result<(), E> {
+        let Some(conversion) = conversion else {
+            return self.borrowed(src);
+        };
+        debug_assert_eq!(row_out, src.len() / conversion.units().0 * conversion.units().1);
+        let (unit_in, unit_out) = conversion.units();
         while !src.is_empty() {
             let n = (self.room_for(unit_out)? / unit_out).min(src.len() / unit_in);
             kernel(&src[..n * unit_in], &mut self.buf[self.pos..][..n * unit_out]);
@@ -159,10 +160,13 @@ where
         &mut self,
         records: &Records<'a>,
         mut values: &'a [u8],
-        row_bytes: usize,
+        rows: usize,
         kernel: RowKernel,
     ) -> Result<(), E> {
-        let record_len = records.record_len();
+        if rows == 0 {
+            return Ok(());
+        }
+        let (record_len, row_bytes) = (records.record_len(), values.len() / rows);
         if record_len <= self.capacity() {
             while !values.is_empty() {
                 let n = (self.room_for(record_len)? / record_len).min(values.len() / row_bytes);
@@ -177,29 +181,22 @@ where
             return Ok(());
         }
         // A record larger than the buffer: its head, its entries in pieces,
-        // its STOP. The kernel writes a head before the entries it is given,
-        // so each piece is written starting 9 bytes early, with a "head"
-        // that is a copy of the 9 bytes already there.
-        let keys = records.keys.len();
-        let elem = row_bytes / keys;
+        // its STOP. Kernels write whole records, so each piece is written as
+        // a record of its own into a scratch record on the stack, and only
+        // its entries are staged (one more copy, on this rare path only).
+        let elem = row_bytes / records.keys.len();
+        let mut scratch = [0u8; Records::HEAD + Records::ENTRY * PIECE];
         for row in values.chunks_exact(row_bytes) {
             self.put(&records.head)?;
-            let mut done = 0;
-            while done < keys {
-                let n = (self.room_for(16)? / 16).min(keys - done);
-                let start = self.pos - HEADROOM;
+            for (keys, piece_values) in records.keys.chunks(PIECE).zip(row.chunks(PIECE * elem)) {
                 let piece = Records {
-                    head: self.buf[start..self.pos].try_into().expect("9 bytes"),
-                    keys: &records.keys[done..done + n],
+                    head: records.head,
+                    keys,
                     stop: false,
                 };
-                kernel(
-                    &piece,
-                    &row[done * elem..][..n * elem],
-                    &mut self.buf[start..][..HEADROOM + 16 * n],
-                );
-                self.pos += 16 * n;
-                done += n;
+                let written = &mut scratch[..piece.record_len()];
+                kernel(&piece, piece_values, written);
+                self.put(&written[Records::HEAD..])?;
             }
             if records.stop {
                 self.put(&[crate::wire::ttype::STOP])?;

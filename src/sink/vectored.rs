@@ -1,9 +1,9 @@
 //! [`Vectored`]: the response as a list of slices, the big ones pointing
 //! into the caller's tensors.
 
-use super::walk::{walk, Emit};
 use super::{Counter, WriteError};
-use crate::kernels::Records;
+use crate::encoder::Emit;
+use crate::kernels::{Conversion, Records};
 use crate::plan::{Kernel, RowKernel};
 use crate::Encoder;
 use core::convert::Infallible;
@@ -174,13 +174,17 @@ impl<'a> Emit<'a> for Vectored<'a> {
         Ok(())
     }
 
-    fn convert(
+    fn row(
         &mut self,
         src: &'a [u8],
-        (unit_in, unit_out): (usize, usize),
+        row_out: usize,
         kernel: Kernel,
+        conversion: Option<Conversion>,
     ) -> Result<(), Infallible> {
-        kernel(src, self.grow(src.len() / unit_in * unit_out));
+        if conversion.is_none() {
+            return self.borrowed(src);
+        }
+        kernel(src, self.grow(row_out));
         Ok(())
     }
 
@@ -188,10 +192,9 @@ impl<'a> Emit<'a> for Vectored<'a> {
         &mut self,
         records: &Records<'a>,
         values: &'a [u8],
-        row_bytes: usize,
+        rows: usize,
         kernel: RowKernel,
     ) -> Result<(), Infallible> {
-        let rows = values.len() / row_bytes;
         kernel(records, values, self.grow(rows * records.record_len()));
         Ok(())
     }
@@ -219,7 +222,7 @@ impl<'a> Encoder<'a> {
         v.min_borrow = min_borrow;
         if self.plan().borrows_any(min_borrow) {
             v.owned.clear();
-            let Ok(()) = walk(self.plan(), v);
+            let Ok(()) = self.plan().write(v);
         } else {
             // Nothing to borrow: one owned chunk, written by `encode_into`
             // (resizing down, or to a length it had, zeroes nothing).

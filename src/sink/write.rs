@@ -1,7 +1,7 @@
 //! [`Encoder::write_to`]: the response to any `io::Write`, through a
 //! bounded staging buffer.
 
-use super::stage::{Staged, HEADROOM};
+use super::stage::Staged;
 use super::{Counter, WriteError};
 use crate::Encoder;
 use std::io::{self, Write};
@@ -32,12 +32,12 @@ impl Encoder<'_> {
 
     /// The staging buffer [`write_to`](Self::write_to) allocates.
     pub(crate) fn default_staging(&self) -> Vec<u8> {
-        vec![0u8; (self.encoded_len().saturating_add(HEADROOM)).clamp(MIN_STAGING, DEFAULT_STAGING)]
+        vec![0u8; self.encoded_len().clamp(MIN_STAGING, DEFAULT_STAGING)]
     }
 
     /// As [`write_to`](Self::write_to), staging in `staging` (its whole
-    /// length, at least [`MIN_STAGING`] bytes; 9 of them are kept as
-    /// scratch), so that the call allocates nothing. A shorter buffer is
+    /// length, at least [`MIN_STAGING`] bytes), so that the call
+    /// allocates nothing. A shorter buffer is
     /// an `InvalidInput` error with nothing written.
     pub fn write_to_with<W: Write + ?Sized>(
         &self,

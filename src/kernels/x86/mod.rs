@@ -115,7 +115,7 @@ fn check_narrow(src: &[u8], dst: &[u8]) {
 /// value's 8 bytes zero. Kernels OR the swapped values into a run of these
 /// (one load-and-OR per 32 or 64 bytes) instead of shuffling keys and
 /// values together.
-pub(super) type Spread = [u8; 16];
+pub(super) type Spread = [u8; Records::ENTRY];
 
 /// Writes one run of continuous entries: `key_j | value_j`, 16 bytes each.
 pub(super) trait Entries {
@@ -126,7 +126,7 @@ pub(super) trait Entries {
     ///
     /// # Safety
     ///
-    /// `values.len() == keys.len() * ELEM`, `dst.len() == keys.len() * 16`,
+    /// `values.len() == keys.len() * ELEM`, `dst.len() == keys.len() * Records::ENTRY`,
     /// and the CPU has the features of the implementing level. Inlined into
     /// that level's `#[target_feature]` functions.
     unsafe fn write(keys: &[Spread], values: &[u8], dst: &mut [u8]);
@@ -141,7 +141,8 @@ const KEY_CHUNK: usize = 64;
 
 /// The record loop shared by every level: for each chunk of up to
 /// [`KEY_CHUNK`] keys, lay the keys out once, then write that chunk's
-/// entries in every record (heads with the first chunk, STOPs with the last).
+/// entries in every record (heads with the first chunk, STOPs with the
+/// last).
 ///
 /// # Safety
 ///
@@ -155,9 +156,9 @@ pub(super) unsafe fn continuous<E: Entries>(records: &Records<'_>, values: &[u8]
     // (W1, 8 entries: 200 instructions here, 85 in the scalar twin).
     if n * rows <= SMALL {
         return if E::ELEM == 4 {
-            scalar::continuous_f32(records, values, dst)
+            scalar::continuous_f32_rows(records, values, dst, rows)
         } else {
-            scalar::continuous_f64(records, values, dst)
+            scalar::continuous_f64_rows(records, values, dst, rows)
         };
     }
     // Left uninitialised: zeroing all 1 KiB cost W1 77 of its
@@ -165,7 +166,7 @@ pub(super) unsafe fn continuous<E: Entries>(records: &Records<'_>, values: &[u8]
     let mut spread = [MaybeUninit::<Spread>::uninit(); KEY_CHUNK];
     for (c, chunk) in records.keys.chunks(KEY_CHUNK).enumerate() {
         for (s, k) in spread.iter_mut().zip(chunk) {
-            let mut entry = [0u8; 16];
+            let mut entry: Spread = [0; Records::ENTRY];
             entry[..8].copy_from_slice(&k.to_be_bytes());
             s.write(entry);
         }
@@ -175,14 +176,17 @@ pub(super) unsafe fn continuous<E: Entries>(records: &Records<'_>, values: &[u8]
         let keys: &[Spread] =
             unsafe { core::slice::from_raw_parts(spread.as_ptr().cast::<Spread>(), chunk.len()) };
         let (first, last) = (c == 0, c * KEY_CHUNK + chunk.len() == n);
-        let (vin, vout) = (c * KEY_CHUNK * E::ELEM, 9 + 16 * c * KEY_CHUNK);
+        let (vin, vout) = (
+            c * KEY_CHUNK * E::ELEM,
+            Records::HEAD + Records::ENTRY * c * KEY_CHUNK,
+        );
         let row_in = n * E::ELEM;
         for (record, row_values) in dst.chunks_exact_mut(len).zip(values.chunks_exact(row_in)) {
             if first {
-                record[..9].copy_from_slice(&records.head);
+                record[..Records::HEAD].copy_from_slice(&records.head);
             }
             let v = &row_values[vin..][..chunk.len() * E::ELEM];
-            let d = &mut record[vout..][..16 * chunk.len()];
+            let d = &mut record[vout..][..Records::ENTRY * chunk.len()];
             // SAFETY: `v` and `d` were sliced to exactly `chunk.len()` values
             // and entries; the caller guarantees the CPU features.
             unsafe { E::write(keys, v, d) };
@@ -199,7 +203,11 @@ pub(super) unsafe fn continuous<E: Entries>(records: &Records<'_>, values: &[u8]
 /// record loop and cost 3% more instructions on W3 (688,089 → 708,568).
 #[inline(always)]
 fn entries_tail(keys: &[Spread], values: &[u8], dst: &mut [u8], elem: usize) {
-    for ((d, k), v) in dst.chunks_exact_mut(16).zip(keys).zip(values.chunks_exact(elem)) {
+    for ((d, k), v) in dst
+        .chunks_exact_mut(Records::ENTRY)
+        .zip(keys)
+        .zip(values.chunks_exact(elem))
+    {
         let bits = if elem == 4 {
             (f32::from_le_bytes(v.try_into().unwrap()) as f64).to_bits()
         } else {
