@@ -1,23 +1,26 @@
 //! x86-64 kernels: SSSE3, AVX2 and AVX-512 (F + BW).
 //!
-//! Each level's module holds `#[target_feature]` functions that are
-//! `unsafe` only because the CPU must have the feature; their slice
-//! arguments are checked like the scalar ones. They become safe functions
-//! in the level's [`Kernels`] table below, and [`table`] hands a table out
-//! only for a level [`has`] confirmed, which is the invariant every
-//! `unsafe` call in this file relies on.
-//!
-//! Inside a level, the loops work on whole vector blocks and pass the
-//! remainder down to the next narrower level and finally to the scalar
+//! As memchr does, each algorithm is written once: [`vector::Vector`] is
+//! the handful of operations a register width offers (`__m128i`,
+//! `__m256i`, `__m512i`), and [`generic`] holds the loops over it. The
+//! `level!` macro below makes each level's module: `#[target_feature]`
+//! entry points that run a generic loop at the level's vector, then at any
+//! narrower vector the level includes, then hand the rest to the scalar
 //! twin, so every length is correct at every level.
+//!
+//! The entry points are `unsafe` only because the CPU must have the
+//! level; their slice arguments are checked like the scalar ones. They
+//! become safe functions in the level's [`Kernels`] table below, and
+//! [`table`] hands a table out only for a level [`has`] confirmed, which
+//! is the invariant every `unsafe` call in this module relies on. No safe
+//! function here executes an instruction beyond x86-64's baseline.
 
 #![allow(unsafe_code)]
 
 use core::mem::MaybeUninit;
 
-mod avx2;
-mod avx512;
-mod ssse3;
+mod generic;
+mod vector;
 
 use super::{scalar, Kernels, Level, Records};
 
@@ -74,6 +77,147 @@ macro_rules! table {
         };
     };
 }
+
+/// One level's `#[target_feature]` entry points. Each runs an algorithm of
+/// [`generic`] at the level's widest vector, then at each narrower vector
+/// listed (all within the level's features), then hands the rest to the
+/// scalar twin: every algorithm is written once, every level instantiates
+/// it, and every length is correct at every level.
+macro_rules! level {
+    ($(#[$doc:meta])* mod $name:ident, $features:literal, [$($v:ty),+]) => {
+        $(#[$doc])*
+        mod $name {
+            use core::arch::x86_64::*;
+
+            use super::vector::Vector;
+            use super::{
+                check_narrow, check_same, check_widen, entries_tail, generic, Entries, Spread, REVERSE4,
+                REVERSE8,
+            };
+            use crate::kernels::{scalar, Records};
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn swap8(src: &[u8], dst: &mut [u8]) {
+                check_same(src, dst, 8, "swap8");
+                let mut done = 0;
+                $(
+                    // SAFETY: lengths checked equal, and both slices are cut
+                    // at `done`; this function enables every listed vector's
+                    // level.
+                    done += unsafe { generic::shuffle::<$v>(&src[done..], &mut dst[done..], REVERSE8) };
+                )+
+                scalar::swap8(&src[done..], &mut dst[done..]);
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn swap4(src: &[u8], dst: &mut [u8]) {
+                check_same(src, dst, 4, "swap4");
+                let mut done = 0;
+                $(
+                    // SAFETY: as in `swap8`.
+                    done += unsafe { generic::shuffle::<$v>(&src[done..], &mut dst[done..], REVERSE4) };
+                )+
+                scalar::swap4(&src[done..], &mut dst[done..]);
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn f32_to_f64_be(src: &[u8], dst: &mut [u8]) {
+                check_widen(src, dst);
+                let mut done = 0;
+                $(
+                    // SAFETY: `dst` is twice `src` (checked), and both are
+                    // cut at `done` and `2 * done`; the level is enabled.
+                    done += unsafe { generic::widen::<$v>(&src[done..], &mut dst[2 * done..]) };
+                )+
+                scalar::f32_to_f64_be(&src[done..], &mut dst[2 * done..]);
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn f64_be_to_f32(src: &[u8], dst: &mut [u8]) {
+                check_narrow(src, dst);
+                let mut done = 0;
+                $(
+                    // SAFETY: `src` is twice `dst` (checked), and both are
+                    // cut at `2 * done` and `done`; the level is enabled.
+                    done += unsafe { generic::narrow::<$v>(&src[2 * done..], &mut dst[done..]) };
+                )+
+                scalar::f64_be_to_f32(&src[2 * done..], &mut dst[done..]);
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn bool_to_thrift(src: &[u8], dst: &mut [u8]) {
+                check_same(src, dst, 1, "bool_to_thrift");
+                let mut done = 0;
+                $(
+                    // SAFETY: as in `swap8`.
+                    done += unsafe { generic::bools::<$v>(&src[done..], &mut dst[done..]) };
+                )+
+                scalar::bool_to_thrift(&src[done..], &mut dst[done..]);
+            }
+
+            /// Continuous entries from values of `ELEM` bytes (`f32` or `f64`).
+            pub(super) struct Values<const ELEM: usize>;
+
+            impl<const ELEM: usize> Entries for Values<ELEM> {
+                const ELEM: usize = ELEM;
+                #[inline(always)]
+                unsafe fn write(keys: &[Spread], values: &[u8], dst: &mut [u8]) {
+                    let v = values.as_ptr();
+                    let mut done = 0;
+                    $(
+                        let base = done;
+                        // SAFETY: `Entries::write`'s contract holds for the
+                        // keys and entries from `base` on; `load(j)` reads
+                        // `ELEM * per` bytes at `ELEM * (base + j)`, within
+                        // `values` while `base + j + per <= keys.len()`.
+                        done += unsafe {
+                            generic::entries::<$v>(&keys[base..], &mut dst[16 * base..], |j| {
+                                let p = v.add(ELEM * (base + j));
+                                if ELEM == 4 {
+                                    <$v as Vector>::load_spread_f32(p)
+                                } else {
+                                    <$v as Vector>::load_spread_f64(p)
+                                }
+                            })
+                        };
+                    )+
+                    entries_tail(&keys[done..], &values[ELEM * done..], &mut dst[16 * done..], ELEM);
+                }
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn continuous_f32(records: &Records<'_>, values: &[u8], dst: &mut [u8]) {
+                // SAFETY: the level's features are enabled here.
+                unsafe { super::continuous::<Values<4>>(records, values, dst) }
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn continuous_f64(records: &Records<'_>, values: &[u8], dst: &mut [u8]) {
+                // SAFETY: the level's features are enabled here.
+                unsafe { super::continuous::<Values<8>>(records, values, dst) }
+            }
+        }
+    };
+}
+
+level!(
+    /// SSSE3: 16-byte vectors (`pshufb` for the byte swaps, SSE2 for the
+    /// widening and the narrowing).
+    mod ssse3, "ssse3", [__m128i]
+);
+level!(
+    /// AVX2: 32-byte vectors.
+    mod avx2, "avx2", [__m256i]
+);
+level!(
+    /// AVX-512 (F + BW): 64-byte vectors, the remainder in 32-byte ones
+    /// (the level requires AVX2 too). `vpshufb` on 512 bits (BW) swaps
+    /// bytes within each 16-byte lane; one `vpermq` (F) first puts values
+    /// `i` and `i + 4` in lane `i`, so the continuous entries need no VBMI
+    /// byte permute: 8 entries cost one widening, one permute, two
+    /// shuffles, two ORs with the laid-out keys and two stores.
+    mod avx512, "avx512f,avx512bw,avx2", [__m512i, __m256i]
+);
 
 table!(SSSE3, Level::Ssse3, ssse3);
 table!(AVX2, Level::Avx2, avx2);
