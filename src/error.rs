@@ -124,10 +124,8 @@ pub enum Error {
     },
     /// A dense tensor of rank 0: dim 0 must be the batch.
     ScalarTensor {
-        /// Position in the tensor list.
-        index: usize,
-        /// Its key.
-        key: i64,
+        /// Which tensor ([`Input::Tensor`]).
+        input: Input,
     },
     /// The element count does not match the product of the shape.
     ElementCountMismatch {
@@ -153,10 +151,8 @@ pub enum Error {
     /// (dim 0) for all tensors must be the same"). The batch size comes from
     /// the continuous values if given, else from the first tensor.
     BatchSizeMismatch {
-        /// Position in the tensor list.
-        index: usize,
-        /// Its key.
-        key: i64,
+        /// Which tensor ([`Input::Tensor`]).
+        input: Input,
         /// The batch size.
         batch: usize,
         /// The tensor's dim 0.
@@ -275,10 +271,7 @@ impl fmt::Display for Error {
                 f,
                 "{keys} continuous keys but the values' last dimension is {last_dim}: the sizes of keys and values must match"
             ),
-            Error::ScalarTensor { index, key } => write!(
-                f,
-                "dense tensor #{index} (key {key}) has rank 0: dim 0 must be the batch"
-            ),
+            Error::ScalarTensor { input } => write!(f, "{input} has rank 0: dim 0 must be the batch"),
             Error::ElementCountMismatch { input, shape, expected, found } => write!(
                 f,
                 "{input}: shape {shape:?} calls for {expected} elements but {found} were given"
@@ -287,9 +280,9 @@ impl fmt::Display for Error {
                 f,
                 "{input}: {bytes} bytes is not a whole number of {dtype} elements"
             ),
-            Error::BatchSizeMismatch { index, key, batch, found } => write!(
+            Error::BatchSizeMismatch { input, batch, found } => write!(
                 f,
-                "dense tensor #{index} (key {key}) has dim 0 = {found} but the batch size is {batch}: dim 0 must be the same for every input"
+                "{input} has dim 0 = {found} but the batch size is {batch}: dim 0 must be the same for every input"
             ),
             Error::DuplicateKey { map, key, first, second } => write!(
                 f,
@@ -343,6 +336,46 @@ impl fmt::Display for Error {
                 Level::cap(),
                 Level::available().map(Level::name).collect::<Vec<_>>().join(", ")
             ),
+        }
+    }
+}
+
+impl Error {
+    /// The input the error is about, for the errors that name one (one
+    /// accessor, so that a caller who maps errors back to its own
+    /// arguments matches no variant). `None` for errors about the call as
+    /// a whole ([`Error::NoPredictions`], [`Error::BufferTooSmall`], ...)
+    /// and for those that name a key list by [`KeyMap`]
+    /// ([`Error::DuplicateKey`]).
+    ///
+    /// ```
+    /// use bprwire::{BatchPrediction, Input, Tensor};
+    ///
+    /// let t = [Tensor::new(&[1i64], &[])]; // rank 0
+    /// let err = BatchPrediction::new().dense(&[42], &t).encoder().err().unwrap();
+    /// assert_eq!(err.input(), Some(Input::Tensor { index: 0, key: 42 }));
+    /// ```
+    pub fn input(&self) -> Option<Input> {
+        match self {
+            Error::ScalarTensor { input }
+            | Error::BatchSizeMismatch { input, .. }
+            | Error::ElementCountMismatch { input, .. }
+            | Error::RawByteLength { input, .. }
+            | Error::UnsupportedDataType { input, .. }
+            | Error::ShapeOverflow { input, .. }
+            | Error::NotContiguous { input, .. }
+            | Error::InvalidUtf8 { input, .. }
+            | Error::PaddedLength { input, .. }
+            | Error::TooLarge {
+                input: Some(input), ..
+            } => Some(*input),
+            Error::ContinuousRank { .. } | Error::KeyCountMismatch { .. } => Some(Input::Continuous),
+            Error::NoPredictions
+            | Error::TensorCountMismatch { .. }
+            | Error::DuplicateKey { .. }
+            | Error::TooLarge { input: None, .. }
+            | Error::BufferTooSmall { .. }
+            | Error::LevelUnavailable { .. } => None,
         }
     }
 }

@@ -361,8 +361,7 @@ impl<'a> Plan<'a> {
                     None => batch = Some(rows),
                     Some(b) if b != rows => {
                         return Err(Error::BatchSizeMismatch {
-                            index,
-                            key,
+                            input,
                             batch: b,
                             found: rows,
                         })
@@ -453,11 +452,8 @@ fn plan_tensor<'a>(
     encoding: TensorEncoding,
     kernels: &'static Kernels,
 ) -> Result<(TensorPlan<'a>, usize), Error> {
-    let Input::Tensor { index, .. } = input else {
-        unreachable!("plan_tensor takes a tensor")
-    };
     if shape.is_empty() {
-        return Err(Error::ScalarTensor { index, key });
+        return Err(Error::ScalarTensor { input });
     }
     let (source, found) = source_of(input, data)?;
     let dtype = data.dtype();

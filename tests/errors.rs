@@ -67,7 +67,13 @@ fn key_count_mismatch() {
 fn scalar_tensor() {
     let t = [Tensor::new(&[1i64], &[])];
     let e = refused(&BatchPrediction::new().dense(&[42], &t));
-    assert_eq!(e, Error::ScalarTensor { index: 0, key: 42 });
+    assert_eq!(
+        e,
+        Error::ScalarTensor {
+            input: Input::Tensor { index: 0, key: 42 }
+        }
+    );
+    assert_eq!(e.input(), Some(Input::Tensor { index: 0, key: 42 }));
     assert!(msg(&e).contains("key 42"));
 }
 
@@ -142,8 +148,7 @@ fn batch_size_mismatch() {
     assert_eq!(
         e,
         Error::BatchSizeMismatch {
-            index: 1,
-            key: 20,
+            input: Input::Tensor { index: 1, key: 20 },
             batch: 2,
             found: 3
         }
@@ -159,8 +164,7 @@ fn batch_size_mismatch() {
     assert_eq!(
         e,
         Error::BatchSizeMismatch {
-            index: 0,
-            key: 10,
+            input: Input::Tensor { index: 0, key: 10 },
             batch: 2,
             found: 3
         }

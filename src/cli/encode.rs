@@ -154,15 +154,6 @@ fn context(err: &Error, args: &EncodeArgs) -> Option<String> {
         Input::Keys(KeyMap::Tensors) => None,
     };
     match err {
-        Error::ElementCountMismatch { input: i, .. }
-        | Error::RawByteLength { input: i, .. }
-        | Error::InvalidUtf8 { input: i, .. }
-        | Error::PaddedLength { input: i, .. }
-        | Error::ShapeOverflow { input: i, .. }
-        | Error::UnsupportedDataType { input: i, .. }
-        | Error::TooLarge { input: Some(i), .. } => input(i),
-        Error::ScalarTensor { index, .. } | Error::BatchSizeMismatch { index, .. } => tensor(*index),
-        Error::ContinuousRank { .. } => show(&args.values).map(|v| format!("--values {v}")),
         Error::KeyCountMismatch { .. } => Some(format!(
             "--keys {}, --values {}",
             show(&args.keys).unwrap_or_default(),
@@ -176,6 +167,6 @@ fn context(err: &Error, args: &EncodeArgs) -> Option<String> {
             map: KeyMap::Tensors, ..
         }
         | Error::TensorCountMismatch { .. } => show(&args.tensor_keys).map(|k| format!("--tensor-keys {k}")),
-        _ => None,
+        _ => err.input().and_then(|i| input(&i)),
     }
 }
