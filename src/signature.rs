@@ -74,8 +74,18 @@ impl Element {
         }
     }
 
-    /// The element type `data` holds.
-    fn of(data: &TensorData<'_>) -> Option<Element> {
+    /// The element type `data` holds, or `None` for raw bytes of a type no
+    /// tensor can have (`STRING`, `BYTE`, reserved codes): what a
+    /// signature for a model whose outputs look like `data` would declare.
+    ///
+    /// ```
+    /// use bprwire::{DataType, Element, TensorData};
+    ///
+    /// assert_eq!(Element::of(&TensorData::F32(&[1.0])), Some(Element::F32));
+    /// let raw = TensorData::Raw { dtype: DataType::Int64, bytes: &[0; 8] };
+    /// assert_eq!(Element::of(&raw), Some(Element::I64));
+    /// ```
+    pub fn of(data: &TensorData<'_>) -> Option<Element> {
         Some(match *data {
             TensorData::F32(_) => Element::F32,
             TensorData::F64(_) => Element::F64,

@@ -39,7 +39,9 @@ fn check_response(view: &Response<'_>, input: Option<&[u8]>) -> Vec<u8> {
         let mut n = 0usize;
         for r in view.records() {
             n += r.continuous_features.map_or(0, |m| m.iter().count());
-            n += r.tensors.map_or(0, |m| m.iter().map(|(_, t)| t.element_count().unwrap_or(0)).count());
+            n += r.tensors.map_or(0, |m| {
+                m.iter().map(|(_, t)| t.element_count().unwrap_or(0)).count()
+            });
             n += r.sparse_tensors.map_or(0, |m| m.iter().count());
         }
         std::hint::black_box(n);
@@ -76,7 +78,12 @@ fn response(bytes: &[u8]) {
     let view = match decoded {
         Ok(v) => v,
         Err(e) => {
-            assert!(e.offset() <= bytes.len(), "offset {} past {} bytes", e.offset(), bytes.len());
+            assert!(
+                e.offset() <= bytes.len(),
+                "offset {} past {} bytes",
+                e.offset(),
+                bytes.len()
+            );
             let _ = e.to_string();
             return;
         }
@@ -105,16 +112,23 @@ fn reply(bytes: &[u8], framed: bool) {
             return;
         }
     };
-    let env = Envelope { seqid: msg.seqid, framed };
+    let env = Envelope {
+        seqid: msg.seqid,
+        framed,
+    };
     let written = match msg.body {
         Reply::Success(resp) => {
             check_response(&resp, None);
             return;
         }
-        Reply::ServiceException { description } => service::service_exception_reply(env, description).unwrap(),
+        Reply::ServiceException { description } => {
+            service::service_exception_reply(env, description).unwrap()
+        }
         Reply::ApplicationException { message, kind } => {
             // Only what the writer can express: a message and a known kind.
-            let (Some(message), Some(kind)) = (message, kind) else { return };
+            let (Some(message), Some(kind)) = (message, kind) else {
+                return;
+            };
             let Some(kind) = known_kind(kind) else { return };
             service::application_exception(env, message, kind).unwrap()
         }
@@ -126,8 +140,17 @@ fn reply(bytes: &[u8], framed: bool) {
 fn known_kind(k: i32) -> Option<ApplicationErrorKind> {
     use ApplicationErrorKind::*;
     [
-        Unknown, UnknownMethod, InvalidMessageType, WrongMethodName, BadSequenceId, MissingResult,
-        InternalError, ProtocolError, InvalidTransform, InvalidProtocol, UnsupportedClientType,
+        Unknown,
+        UnknownMethod,
+        InvalidMessageType,
+        WrongMethodName,
+        BadSequenceId,
+        MissingResult,
+        InternalError,
+        ProtocolError,
+        InvalidTransform,
+        InvalidProtocol,
+        UnsupportedClientType,
     ]
     .get(usize::try_from(k).ok()?)
     .copied()
@@ -149,7 +172,12 @@ fn request(bytes: &[u8]) {
     let view = match fast {
         Ok(v) => v,
         Err(e) => {
-            assert!(e.offset() <= bytes.len(), "offset {} past {} bytes", e.offset(), bytes.len());
+            assert!(
+                e.offset() <= bytes.len(),
+                "offset {} past {} bytes",
+                e.offset(),
+                bytes.len()
+            );
             return;
         }
     };
@@ -165,12 +193,17 @@ fn request(bytes: &[u8]) {
             bprwire_reference::serialize_request(&reference),
             "the reference reads another request"
         ),
-        Err(e) => assert!(view.skipped_fields() > 0, "the reference refuses what bprwire accepts: {e}"),
+        Err(e) => assert!(
+            view.skipped_fields() > 0,
+            "the reference refuses what bprwire accepts: {e}"
+        ),
     }
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, bytes)) = data.split_first() else { return };
+    let Some((&mode, bytes)) = data.split_first() else {
+        return;
+    };
     match mode % 4 {
         0 => response(bytes),
         1 => reply(bytes, false),

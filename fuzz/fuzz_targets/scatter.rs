@@ -70,11 +70,14 @@ impl Spec {
     }
 }
 
-
 fuzz_target!(|data: &[u8]| {
-    let Some((&n, rest)) = data.split_first() else { return };
+    let Some((&n, rest)) = data.split_first() else {
+        return;
+    };
     let (spec, bytes) = rest.split_at(usize::from(n).min(rest.len()));
-    let Ok(spec) = Spec::arbitrary(&mut Unstructured::new(spec)) else { return };
+    let Ok(spec) = Spec::arbitrary(&mut Unstructured::new(spec)) else {
+        return;
+    };
     let layout = match spec.layout() {
         Ok(l) => l,
         Err(e) => {
@@ -101,7 +104,9 @@ fuzz_target!(|data: &[u8]| {
     }
     // The reference refuses only what bprwire skips (an unknown STRING
     // that is not UTF-8): then there is nothing to compare with.
-    let Ok(reference) = bprwire_reference::deserialize_request(bytes) else { return };
+    let Ok(reference) = bprwire_reference::deserialize_request(bytes) else {
+        return;
+    };
     let want = naive::scatter(&NaiveLayout::new(&layout), &reference);
     for level in Level::available() {
         let mut buffers = Buffers::new(&layout, rows + 1).unwrap();
@@ -119,7 +124,9 @@ fuzz_target!(|data: &[u8]| {
                 // bprwire names the first on the wire, the naive scatter the
                 // first in key order, which may be another one.
                 let location = |n: &NaiveError| match *n {
-                    NaiveError::Width { at, .. } | NaiveError::Type { at, .. } | NaiveError::RawContent { at, .. } => Some(at),
+                    NaiveError::Width { at, .. }
+                    | NaiveError::Type { at, .. }
+                    | NaiveError::RawContent { at, .. } => Some(at),
                     NaiveError::Decode(_) => None,
                 };
                 assert_eq!(as_naive(&e).as_ref().and_then(location), location(w), "{e}");
@@ -130,12 +137,19 @@ fuzz_target!(|data: &[u8]| {
         let check = |got: Option<&Array>, want: &Option<Array>, n: usize| match (got, want) {
             (Some(g), Some(w)) => {
                 assert_eq!(bits(g, rows * n), bits(w, rows * n));
-                assert!(bits(g, g.len())[rows * n..].iter().all(|&b| b == 0), "wrote past its rows");
+                assert!(
+                    bits(g, g.len())[rows * n..].iter().all(|&b| b == 0),
+                    "wrote past its rows"
+                );
             }
             (None, None) => {}
             _ => panic!("one side has no array"),
         };
-        check(buffers.continuous(), &want.continuous, layout.continuous_ids().len());
+        check(
+            buffers.continuous(),
+            &want.continuous,
+            layout.continuous_ids().len(),
+        );
         check(buffers.binary(), &want.binary, layout.binary_ids().len());
         check(buffers.discrete(), &want.discrete, layout.discrete_ids().len());
         for (t, (id, w)) in layout.tensors().iter().zip(&want.tensors) {

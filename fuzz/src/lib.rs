@@ -291,7 +291,11 @@ impl Case {
                         if !any && !binary {
                             bytes.iter_mut().for_each(|c| *c &= 0x7F);
                         }
-                        let kind = if binary { StringKind::Binary } else { StringKind::Text };
+                        let kind = if binary {
+                            StringKind::Binary
+                        } else {
+                            StringKind::Text
+                        };
                         Data::Padded { bytes, width, kind }
                     }
                     Elem::Raw { code, offset } => {
@@ -322,9 +326,34 @@ impl Case {
     }
 }
 
+/// The inputs of one case, borrowed: continuous keys, values and shape,
+/// and dense keys and tensors.
+pub struct Parts<'a> {
+    pub continuous: Option<(&'a [i64], Values<'a>, &'a [usize])>,
+    pub dense: Option<(&'a [i64], &'a [Tensor<'a>])>,
+    pub typed: bool,
+}
+
 impl Owned {
     /// Calls `f` with the inputs borrowed as a [`BatchPrediction`].
     pub fn with_inputs<R>(&self, f: impl FnOnce(&BatchPrediction<'_>) -> R) -> R {
+        self.with_parts(|parts| {
+            let mut bp = BatchPrediction::new();
+            if let Some((keys, values, shape)) = parts.continuous {
+                bp = bp.continuous(keys, values, shape);
+            }
+            if let Some((keys, tensors)) = parts.dense {
+                bp = bp.dense(keys, tensors);
+            }
+            if parts.typed {
+                bp = bp.typed();
+            }
+            f(&bp)
+        })
+    }
+
+    /// Calls `f` with the inputs borrowed.
+    pub fn with_parts<R>(&self, f: impl FnOnce(Parts<'_>) -> R) -> R {
         let empty = Vec::new();
         let (dense_keys, dense_tensors) = self
             .dense
@@ -371,8 +400,7 @@ impl Owned {
                 Tensor::new(data, shape)
             })
             .collect();
-        let mut bp = BatchPrediction::new();
-        if let Some((keys, values, shape)) = &self.continuous {
+        let continuous = self.continuous.as_ref().map(|(keys, values, shape)| {
             let values = match values {
                 OwnedValues::F32(v) => Values::F32(v),
                 OwnedValues::F64(v) => Values::F64(v),
@@ -381,15 +409,13 @@ impl Owned {
                     bytes: &buf[*off..],
                 },
             };
-            bp = bp.continuous(keys, values, shape);
-        }
-        if self.dense.is_some() {
-            bp = bp.dense(dense_keys, &tensors);
-        }
-        if self.typed {
-            bp = bp.typed();
-        }
-        f(&bp)
+            (&keys[..], values, &shape[..])
+        });
+        f(Parts {
+            continuous,
+            dense: self.dense.as_ref().map(|_| (&dense_keys[..], &tensors[..])),
+            typed: self.typed,
+        })
     }
 
     /// Whether every key list is strictly ascending (then bprwire's bytes
@@ -416,7 +442,9 @@ impl Owned {
             }
             // Only an `ndarray` view of keys is refused as a whole; the
             // fuzzer gives slices.
-            Input::Keys(map) => Err(format!("a refusal of the {map} as a whole, which slices cannot cause")),
+            Input::Keys(map) => Err(format!(
+                "a refusal of the {map} as a whole, which slices cannot cause"
+            )),
         }
     }
 
@@ -458,12 +486,9 @@ impl Owned {
                     "key count",
                 )
             }
-            Error::ScalarTensor { index, key } => {
-                let (_, _, s) = self.input(Input::Tensor {
-                    index: *index,
-                    key: *key,
-                })?;
-                ok(s.is_empty(), "scalar")
+            Error::ScalarTensor { input } => {
+                let (_, _, s) = self.input(*input)?;
+                ok(s.is_empty() && matches!(input, Input::Tensor { .. }), "scalar")
             }
             Error::ElementCountMismatch {
                 input,
@@ -499,17 +524,12 @@ impl Owned {
                     "raw byte length",
                 )
             }
-            Error::BatchSizeMismatch {
-                index,
-                key,
-                batch,
-                found,
-            } => {
-                let (_, _, s) = self.input(Input::Tensor {
-                    index: *index,
-                    key: *key,
-                })?;
-                ok(s.first() == Some(found) && batch != found, "batch size")
+            Error::BatchSizeMismatch { input, batch, found } => {
+                let (_, _, s) = self.input(*input)?;
+                ok(
+                    s.first() == Some(found) && batch != found && matches!(input, Input::Tensor { .. }),
+                    "batch size",
+                )
             }
             Error::DuplicateKey {
                 map,

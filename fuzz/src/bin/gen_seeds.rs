@@ -75,7 +75,12 @@ fn main() {
             seeds.push(bytes);
         }
     }
-    for target in ["encode_vs_reference", "encode_levels", "encode_into_small_buffer"] {
+    for target in [
+        "encode_vs_reference",
+        "encode_levels",
+        "encode_into_small_buffer",
+        "signature",
+    ] {
         let dir = out.join(target);
         std::fs::create_dir_all(&dir).unwrap();
         for (i, s) in seeds.iter().enumerate() {
@@ -127,16 +132,39 @@ fn scatter_seeds(decode: &[Vec<u8>]) -> Vec<Vec<u8>> {
         .tensor(7, 2, OutputType::F32)
         .build()
         .unwrap();
-    let (cont, bin, disc, emb) = ([0.5f32, f32::NAN, 2.0, 1.0, 1.0, 1.0], [1u8, 0, 1, 1], [3i64, -1], [0.25f32, 0.0, -1.0, 9.0]);
-    let rows = Rows::new(2).continuous(&cont[..]).binary(&bin[..]).discrete(&disc[..]).tensor(7, &emb[..]);
-    let common = Rows::new(1).continuous(&cont[3..]).binary(&bin[..2]).discrete(&disc[..1]).tensor(7, &emb[..2]);
+    let (cont, bin, disc, emb) = (
+        [0.5f32, f32::NAN, 2.0, 1.0, 1.0, 1.0],
+        [1u8, 0, 1, 1],
+        [3i64, -1],
+        [0.25f32, 0.0, -1.0, 9.0],
+    );
+    let rows = Rows::new(2)
+        .continuous(&cont[..])
+        .binary(&bin[..])
+        .discrete(&disc[..])
+        .tensor(7, &emb[..]);
+    let common = Rows::new(1)
+        .continuous(&cont[3..])
+        .binary(&bin[..2])
+        .discrete(&disc[..1])
+        .tensor(7, &emb[..2]);
     let mut requests = vec![
         layout.write_request(&rows, None).unwrap().encode_to_vec(),
-        layout.write_request(&rows, Some(&common)).unwrap().encode_to_vec(),
+        layout
+            .write_request(&rows, Some(&common))
+            .unwrap()
+            .encode_to_vec(),
     ];
-    requests.extend(decode.iter().filter(|s| s.first() == Some(&3)).map(|s| s[1..].to_vec()));
+    requests.extend(
+        decode
+            .iter()
+            .filter(|s| s.first() == Some(&3))
+            .map(|s| s[1..].to_vec()),
+    );
     let specs: [&[u8]; 4] = [
-        &[1, 3, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 4, 5, 2, 1, 1, 6, 0, 1, 7, 2, 0],
+        &[
+            1, 3, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 4, 5, 2, 1, 1, 6, 0, 1, 7, 2, 0,
+        ],
         &[1, 2, 3, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
         &[0, 0, 0, 1, 7, 2, 0],
         &[],
@@ -163,11 +191,20 @@ fn decode_seeds(cases: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let with_mode = |mode: u8, b: Vec<u8>| [vec![mode], b].concat();
     let mut out = Vec::new();
     for (i, bytes) in cases.iter().enumerate() {
-        let Ok(case) = Case::arbitrary(&mut Unstructured::new(bytes)) else { continue };
+        let Ok(case) = Case::arbitrary(&mut Unstructured::new(bytes)) else {
+            continue;
+        };
         let encoded = case.build().with_inputs(|bp| {
             let enc = bp.encoder().ok()?;
-            let env = Envelope { seqid: i as i32, framed: i % 2 == 0 };
-            Some((enc.encode_to_vec(), enc.encode_reply_to_vec(env).ok()?, env.framed))
+            let env = Envelope {
+                seqid: i as i32,
+                framed: i % 2 == 0,
+            };
+            Some((
+                enc.encode_to_vec(),
+                enc.encode_reply_to_vec(env).ok()?,
+                env.framed,
+            ))
         });
         if let Some((resp, reply, framed)) = encoded {
             out.push(with_mode(0, resp));
@@ -177,8 +214,14 @@ fn decode_seeds(cases: &[Vec<u8>]) -> Vec<Vec<u8>> {
     for framed in [false, true] {
         let mode = 1 + u8::from(framed);
         let env = Envelope { seqid: 7, framed };
-        out.push(with_mode(mode, service::service_exception_reply(env, Some("no model")).unwrap()));
-        out.push(with_mode(mode, service::service_exception_reply(env, None).unwrap()));
+        out.push(with_mode(
+            mode,
+            service::service_exception_reply(env, Some("no model")).unwrap(),
+        ));
+        out.push(with_mode(
+            mode,
+            service::service_exception_reply(env, None).unwrap(),
+        ));
         out.push(with_mode(
             mode,
             service::application_exception(env, "boom", ApplicationErrorKind::InternalError).unwrap(),
@@ -206,7 +249,11 @@ fn all_field_responses() -> Vec<bprwire_reference::BatchPredictionResponse> {
     use thrift::OrderedFloat as F;
     let shape = || Some(vec![2i64, 1]);
     let arms = vec![
-        t::GeneralTensor::RawTypedTensor(t::RawTypedTensor::new(t::DataType(0), vec![0, 0, 128, 63], shape())),
+        t::GeneralTensor::RawTypedTensor(t::RawTypedTensor::new(
+            t::DataType(0),
+            vec![0, 0, 128, 63],
+            shape(),
+        )),
         t::GeneralTensor::StringTensor(t::StringTensor::new(vec!["a".into(), "bé".into()], shape())),
         t::GeneralTensor::Int32Tensor(t::Int32Tensor::new(vec![1, -2], shape())),
         t::GeneralTensor::Int64Tensor(t::Int64Tensor::new(vec![3, -4], None)),
@@ -227,7 +274,10 @@ fn all_field_responses() -> Vec<bprwire_reference::BatchPredictionResponse> {
             Some(BTreeMap::from([(1, F(0.25)), (2, F(-0.0))])),
             Some(BTreeMap::from([(3, 4)])),
             Some(BTreeMap::from([(5, "five".to_string())])),
-            Some(BTreeMap::from([(6, BTreeSet::from(["x".to_string(), "y".to_string()]))])),
+            Some(BTreeMap::from([(
+                6,
+                BTreeSet::from(["x".to_string(), "y".to_string()]),
+            )])),
             Some(BTreeMap::from([(7, BTreeMap::from([("w".to_string(), F(1.5))]))])),
             Some(BTreeMap::from([(8, vec![1, 2, 3])])),
             Some(BTreeMap::from([(i as i64, arm)])),
@@ -257,21 +307,58 @@ fn npy_file(version: u8, dict: &str, data: &[u8]) -> Vec<u8> {
 /// byte orders where numpy has them), shapes of rank 0 to 3 with zero
 /// dims, the three format versions, and the hostile headers found so far.
 fn npy_seeds() -> Vec<Vec<u8>> {
-    let dict = |descr: &str, shape: &str| format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    let dict = |descr: &str, shape: &str| {
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}")
+    };
     let mut out = Vec::new();
     for (descr, size) in [
-        ("<f4", 4), (">f4", 4), ("<f8", 8), (">f8", 8), ("<i4", 4), (">i4", 4), ("<i8", 8), (">i8", 8),
-        ("|u1", 1), ("|b1", 1), ("<U2", 8), (">U2", 8), ("|S3", 3), ("|S0", 0), ("<U0", 0),
+        ("<f4", 4),
+        (">f4", 4),
+        ("<f8", 8),
+        (">f8", 8),
+        ("<i4", 4),
+        (">i4", 4),
+        ("<i8", 8),
+        (">i8", 8),
+        ("|u1", 1),
+        ("|b1", 1),
+        ("<U2", 8),
+        (">U2", 8),
+        ("|S3", 3),
+        ("|S0", 0),
+        ("<U0", 0),
     ] {
-        for (shape, count) in [("(2, 3)", 6usize), ("(4,)", 4), ("()", 1), ("(0, 5)", 0), ("(2, 1, 2)", 4)] {
-            let data: Vec<u8> = (0..count * size).map(|i| if descr.contains('U') { (i % 4 == 0) as u8 * 0x61 } else { i as u8 }).collect();
+        for (shape, count) in [
+            ("(2, 3)", 6usize),
+            ("(4,)", 4),
+            ("()", 1),
+            ("(0, 5)", 0),
+            ("(2, 1, 2)", 4),
+        ] {
+            let data: Vec<u8> = (0..count * size)
+                .map(|i| {
+                    if descr.contains('U') {
+                        (i % 4 == 0) as u8 * 0x61
+                    } else {
+                        i as u8
+                    }
+                })
+                .collect();
             out.push(npy_file(1, &dict(descr, shape), &data));
         }
     }
     out.push(npy_file(2, &dict("<f4", "(1,)"), &[0, 0, 128, 63]));
     out.push(npy_file(3, &dict("|S2", "(1,)"), b"\xff\xfe"));
-    out.push(npy_file(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", &[0; 16]));
-    out.push(npy_file(1, "{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }", &[0; 4]));
+    out.push(npy_file(
+        1,
+        "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }",
+        &[0; 16],
+    ));
+    out.push(npy_file(
+        1,
+        "{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }",
+        &[0; 4],
+    ));
     // The hostile ones: a header claiming 2^31-1 empty strings; hex and
     // underscored dims; an overflowing shape.
     out.push(npy_file(1, &dict("|S0", "(2147483647,)"), &[]));
