@@ -34,12 +34,43 @@ pub(crate) type Kernel = fn(&[u8], &mut [u8]);
 /// The element source of a dense tensor.
 #[derive(Clone, Copy)]
 pub(crate) enum Source<'a> {
-    /// Fixed-size elements as little-endian bytes, and the kernel (chosen
-    /// once per call by element type and encoding) that writes a row.
-    Fixed { bytes: &'a [u8], kernel: Kernel },
+    /// Fixed-size elements as little-endian bytes, turned into their wire
+    /// bytes by `kernel` (chosen once per call by the conversion and the
+    /// level). A sink may convert a row in pieces cut at multiples of
+    /// `conversion.units()`.
+    Converted {
+        bytes: &'a [u8],
+        kernel: Kernel,
+        conversion: Conversion,
+    },
+    /// Fixed-size elements whose little-endian bytes are their wire bytes
+    /// (a `rawTypedTensor`'s content, or `uint8`): copied as they are, or
+    /// borrowed by a sink.
+    Raw(&'a [u8]),
     /// Strings (for a `StringTensor` or a `binaryTensor`: the row template
     /// says which).
     Strings(Strings<'a>),
+}
+
+impl<'a> Source<'a> {
+    /// This source with `conversion` applied: fixed-size elements become
+    /// [`Source::Converted`] by that conversion's kernel at `kernels`'
+    /// level; without a conversion, or for strings, it is unchanged.
+    pub(crate) fn converted(self, conversion: Option<Conversion>, kernels: &Kernels) -> Source<'a> {
+        match (self, conversion) {
+            (Source::Raw(bytes), Some(conversion)) => Source::Converted {
+                bytes,
+                kernel: kernels.convert(conversion),
+                conversion,
+            },
+            (source, _) => source,
+        }
+    }
+
+    /// Whether the elements are fixed-size (raw or converted).
+    pub(crate) fn is_fixed(&self) -> bool {
+        !matches!(self, Source::Strings(_))
+    }
 }
 
 /// The strings of a tensor, however the caller holds them. Every layout
@@ -107,10 +138,6 @@ pub(crate) struct TensorPlan<'a> {
     pub row_in: usize,
     /// Output bytes of a fixed-size row (0 for strings: they vary).
     pub row_out: usize,
-    /// What a fixed-size row's kernel does (`None`: a raw copy). The
-    /// chunked sinks split a row at element boundaries with it, and pass
-    /// raw rows through uncopied.
-    pub conversion: Option<Conversion>,
     /// Map key, union field, and the tensor struct up to the row's data
     /// (built for this call, or copied from a prepared signature: a short
     /// template is a 64-byte block, and borrowing it instead cost the
@@ -173,6 +200,12 @@ fn product(input: Input, shape: &[usize], dims: &[usize]) -> Result<usize, Error
 /// appeared before, with that key's first position.
 pub(crate) fn find_duplicate(keys: &[i64]) -> Option<(usize, usize)> {
     const QUADRATIC_UP_TO: usize = 24;
+    // Keys in ascending order (how models usually list them) repeat none:
+    // one pass, n - 1 comparisons (W1's 8 keys: 28 comparisons, about 250
+    // instructions, before this test).
+    if keys.windows(2).all(|w| w[0] < w[1]) {
+        return None;
+    }
     if keys.len() <= QUADRATIC_UP_TO {
         for (j, kj) in keys.iter().enumerate() {
             if let Some(i) = keys[..j].iter().position(|ki| ki == kj) {
@@ -229,15 +262,6 @@ pub(crate) fn raw_elements(
         });
     }
     Ok(bytes.len() / size)
-}
-
-/// A fixed-size source, written as a raw copy unless the typed encoding
-/// picks a converting kernel.
-fn fixed(bytes: &[u8]) -> Source<'_> {
-    Source::Fixed {
-        bytes,
-        kernel: crate::kernels::scalar::copy,
-    }
 }
 
 const RAW_TENSOR_TYPES: [DataType; 6] = [
@@ -384,9 +408,7 @@ impl<'a> Plan<'a> {
         check_size(None, Size::Batch, batch)?;
         let head = FIELD_HEADER + LIST_HEADER;
         let len = add(add(head + STOP, mul(batch, record)?)?, string_bytes)?;
-        let has_strings = tensors
-            .iter()
-            .any(|t: &TensorPlan<'_>| !matches!(t.source, Source::Fixed { .. }));
+        let has_strings = tensors.iter().any(|t: &TensorPlan<'_>| !t.source.is_fixed());
         Ok(Plan {
             kernels,
             batch,
@@ -400,8 +422,9 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// The element source of `data` (raw copy kernels until a layout picks a
-/// conversion) and its element count: `None` for width-0 fixed-width
+/// The element source of `data` ([`Source::Raw`] for fixed-size elements,
+/// until [`Source::converted`] applies a layout's conversion) and its
+/// element count: `None` for width-0 fixed-width
 /// strings, which only the shape counts. Checks what the data alone
 /// decides: raw bytes of a supported type and whole elements, padded
 /// bytes a whole number of elements.
@@ -411,12 +434,12 @@ pub(crate) fn source_of<'a>(
 ) -> Result<(Source<'a>, Option<usize>), Error> {
     let strings = |s: Strings<'a>| (Source::Strings(s), Some(s.count(0)));
     Ok(match *data {
-        TensorData::F32(v) => (fixed(le_bytes(v)), Some(v.len())),
-        TensorData::F64(v) => (fixed(le_bytes(v)), Some(v.len())),
-        TensorData::I32(v) => (fixed(le_bytes(v)), Some(v.len())),
-        TensorData::I64(v) => (fixed(le_bytes(v)), Some(v.len())),
-        TensorData::U8(v) => (fixed(v), Some(v.len())),
-        TensorData::Bool(v) => (fixed(le_bytes(v)), Some(v.len())),
+        TensorData::F32(v) => (Source::Raw(le_bytes(v)), Some(v.len())),
+        TensorData::F64(v) => (Source::Raw(le_bytes(v)), Some(v.len())),
+        TensorData::I32(v) => (Source::Raw(le_bytes(v)), Some(v.len())),
+        TensorData::I64(v) => (Source::Raw(le_bytes(v)), Some(v.len())),
+        TensorData::U8(v) => (Source::Raw(v), Some(v.len())),
+        TensorData::Bool(v) => (Source::Raw(le_bytes(v)), Some(v.len())),
         TensorData::Str(v) => strings(Strings::Str(v)),
         TensorData::Bytes(v) | TensorData::Binary(v) => strings(Strings::Bytes(v)),
         TensorData::Padded { bytes, width, .. } => {
@@ -435,7 +458,7 @@ pub(crate) fn source_of<'a>(
             (source, found.filter(|_| width > 0))
         }
         TensorData::Raw { dtype, bytes } => (
-            fixed(bytes),
+            Source::Raw(bytes),
             Some(raw_elements(input, dtype, bytes, &RAW_TENSOR_TYPES)?),
         ),
     })
@@ -486,17 +509,10 @@ fn plan_tensor<'a>(
     };
     let raw = matches!(data, TensorData::Raw { .. });
     let layout = RowLayout::new(input, key, dtype, string_arm, raw, shape, row_shape, encoding)?;
-    let source = match (source, layout.conversion) {
-        (Source::Fixed { bytes, .. }, Some(c)) => Source::Fixed {
-            bytes,
-            kernel: kernels.convert(c),
-        },
-        (source, _) => source,
-    };
-    let (prefix, suffix, conversion, row_out, in_size, row_elems) = (
+    let source = source.converted(layout.conversion, kernels);
+    let (prefix, suffix, row_out, in_size, row_elems) = (
         layout.prefix,
         layout.suffix,
-        layout.conversion,
         layout.row_out,
         layout.in_size,
         layout.row_elems,
@@ -507,15 +523,14 @@ fn plan_tensor<'a>(
         Source::Strings(v) if check_utf8 => (string_bytes::<true>(input, v, found, row_elems)?, row_elems),
         Source::Strings(v) => (string_bytes::<false>(input, v, found, row_elems)?, row_elems),
         // Never more than row_out, which was checked above: no overflow.
-        Source::Fixed { .. } => (0, row_elems * in_size),
+        Source::Raw(_) | Source::Converted { .. } => (0, row_elems * in_size),
     };
-    debug_assert!(!matches!(source, Source::Fixed { .. }) || row_in <= row_out);
+    debug_assert!(!source.is_fixed() || row_in <= row_out);
     Ok((
         TensorPlan {
             source,
             row_in,
             row_out,
-            conversion,
             prefix,
             suffix,
         },
@@ -651,7 +666,8 @@ impl Plan<'_> {
     pub(crate) fn borrows_any(&self, min: usize) -> bool {
         let min = min.max(1);
         self.tensors.iter().any(|t| match t.source {
-            Source::Fixed { .. } => t.conversion.is_none() && t.row_in >= min,
+            Source::Raw(_) => t.row_in >= min,
+            Source::Converted { .. } => false,
             // No fixed-width string is longer than its width: no scan needed
             // (nor one over 2^31 empty strings).
             Source::Strings(Strings::Padded { width, .. }) if width < min => false,

@@ -493,21 +493,7 @@ impl Signature {
             expected,
             found,
         };
-        let (source, strings, conversion) = match plan::source_of(input, data)? {
-            (Source::Fixed { bytes, .. }, found) => {
-                if found != Some(expected) {
-                    return Err(mismatch(found.unwrap_or(0)));
-                }
-                let conversion = match data {
-                    TensorData::Raw { .. } if t.raw_bool.is_some() => t.raw_bool,
-                    _ => t.layout.conversion,
-                };
-                let kernel = match conversion {
-                    Some(c) => self.kernels.convert(c),
-                    None => crate::kernels::scalar::copy,
-                };
-                (Source::Fixed { bytes, kernel }, 0, conversion)
-            }
+        let (source, strings) = match plan::source_of(input, data)? {
             (Source::Strings(s), found) => {
                 let count = found.unwrap_or(expected);
                 if count != expected {
@@ -526,19 +512,29 @@ impl Signature {
                 } else {
                     plan::string_bytes::<false>(input, s, count, row_elems)?
                 };
-                (Source::Strings(s), bytes, None)
+                (Source::Strings(s), bytes)
+            }
+            (fixed, found) => {
+                if found != Some(expected) {
+                    return Err(mismatch(found.unwrap_or(0)));
+                }
+                let conversion = match data {
+                    TensorData::Raw { .. } if t.raw_bool.is_some() => t.raw_bool,
+                    _ => t.layout.conversion,
+                };
+                (fixed.converted(conversion, self.kernels), 0)
             }
         };
-        let row_in = match source {
-            Source::Fixed { .. } => row_elems * t.layout.in_size,
-            Source::Strings(_) => row_elems,
+        let row_in = if source.is_fixed() {
+            row_elems * t.layout.in_size
+        } else {
+            row_elems
         };
         Ok((
             BoundTensor {
                 layout: &t.layout,
                 source,
                 row_in,
-                conversion,
             },
             strings,
         ))
@@ -550,7 +546,6 @@ struct BoundTensor<'a> {
     layout: &'a RowLayout,
     source: Source<'a>,
     row_in: usize,
-    conversion: Option<crate::kernels::Conversion>,
 }
 
 impl<'a> BoundTensor<'a> {
@@ -560,7 +555,6 @@ impl<'a> BoundTensor<'a> {
             source: self.source,
             row_in: self.row_in,
             row_out: self.layout.row_out,
-            conversion: self.conversion,
             prefix: self.layout.prefix.clone(),
             suffix: self.layout.suffix.clone(),
         }
@@ -587,9 +581,5 @@ impl<'a> TensorRows<'a> for BoundTensor<'a> {
     #[inline(always)]
     fn row_out(&self) -> usize {
         self.layout.row_out
-    }
-    #[inline(always)]
-    fn conversion(&self) -> Option<crate::kernels::Conversion> {
-        self.conversion
     }
 }

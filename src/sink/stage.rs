@@ -135,18 +135,15 @@ where
         }
     }
 
-    fn row(
+    fn convert(
         &mut self,
         mut src: &'a [u8],
         row_out: usize,
         kernel: Kernel,
-        conversion: Option<Conversion>,
+        conversion: Conversion,
     ) -> Result<(), E> {
-        let Some(conversion) = conversion else {
-            return self.borrowed(src);
-        };
-        debug_assert_eq!(row_out, src.len() / conversion.units().0 * conversion.units().1);
         let (unit_in, unit_out) = conversion.units();
+        debug_assert_eq!(row_out, src.len() / unit_in * unit_out);
         while !src.is_empty() {
             let n = (self.room_for(unit_out)? / unit_out).min(src.len() / unit_in);
             kernel(&src[..n * unit_in], &mut self.buf[self.pos..][..n * unit_out]);

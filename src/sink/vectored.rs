@@ -174,16 +174,13 @@ impl<'a> Emit<'a> for Vectored<'a> {
         Ok(())
     }
 
-    fn row(
+    fn convert(
         &mut self,
         src: &'a [u8],
         row_out: usize,
         kernel: Kernel,
-        conversion: Option<Conversion>,
+        _: Conversion,
     ) -> Result<(), Infallible> {
-        if conversion.is_none() {
-            return self.borrowed(src);
-        }
         kernel(src, self.grow(row_out));
         Ok(())
     }
