@@ -84,10 +84,13 @@ where
 impl<'a> BatchPrediction<'a> {
     /// Sets the continuous predictions from views: `keys` and `values`
     /// shaped `[batch]` (one key) or `[batch, keys.len()]`, `f32` or `f64`
-    /// (`ArrayView1`, `ArrayView2` or `ArrayViewD`). A view that is not
-    /// contiguous in row-major order is refused here, with
-    /// [`Error::NotContiguous`]; the other checks run at
-    /// [`encoder`](Self::encoder), as for slices.
+    /// (`ArrayView1`, `ArrayView2` or `ArrayViewD`). The other checks run
+    /// at [`encoder`](Self::encoder), as for slices.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotContiguous`] for a view (of the keys or the values) that
+    /// is not contiguous in row-major order.
     pub fn continuous_array<V, D>(
         self,
         keys: ArrayView1<'a, i64>,
@@ -104,8 +107,11 @@ impl<'a> BatchPrediction<'a> {
     }
 
     /// Sets the dense tensors, `tensors[j]` under `keys[j]`, with the keys
-    /// as a view (the tensors from [`Tensor::from_array`]). Keys that are
-    /// not contiguous are refused with [`Error::NotContiguous`].
+    /// as a view (the tensors from [`Tensor::from_array`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotContiguous`] for keys that are not contiguous.
     pub fn dense_array(self, keys: ArrayView1<'a, i64>, tensors: &'a [Tensor<'a>]) -> Result<Self, Error> {
         let keys = slice(Input::Keys(KeyMap::Tensors), &keys)?;
         Ok(self.dense(keys, tensors))

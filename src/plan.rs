@@ -6,7 +6,8 @@ use crate::error::{Error, Input, KeyMap, Size};
 use crate::input::{BatchPrediction, StringKind, TensorData, TensorEncoding, Values};
 use crate::kernels::{Conversion, Kernels, Records};
 use crate::wire::{
-    self, field, ttype, PutHeader, Template, FIELD_HEADER, LIST_HEADER, MAP_HEADER, MAX_SIZE, STOP,
+    self, field, ttype, PutHeader, Template, CONTINUOUS_ENTRY, FIELD_HEADER, LIST_HEADER, MAP_HEADER,
+    MAX_SIZE, STOP,
 };
 use crate::DataType;
 use core::convert::Infallible;
@@ -350,7 +351,7 @@ impl<'a> Plan<'a> {
             check_keys(KeyMap::Continuous, c.keys)?;
             batch = Some(rows);
             if n > 0 {
-                record = add(record, add(FIELD_HEADER + MAP_HEADER, mul(16, n)?)?)?;
+                record = add(record, add(FIELD_HEADER + MAP_HEADER, mul(CONTINUOUS_ENTRY, n)?)?)?;
                 let wide = dtype == DataType::Double;
                 continuous = Some(ContinuousPlan {
                     records: Records {

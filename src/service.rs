@@ -22,7 +22,7 @@ use crate::decode::{self, union, DecodeError, DecodeErrorKind, Item, Reader, Res
 use crate::encoder::Encoder;
 use crate::error::{Error, Size};
 use crate::sink::{Counter, WriteError};
-use crate::wire::{self, field, field_header, ttype, Out, MAX_SIZE};
+use crate::wire::{self, field, field_header, ttype, Out, FIELD_HEADER, MAX_SIZE, STOP};
 
 /// The method whose reply carries a `BatchPredictionResponse`.
 pub const METHOD: &str = "getBatchPrediction";
@@ -83,7 +83,11 @@ pub enum ApplicationErrorKind {
 }
 
 /// Bytes of the message header for [`METHOD`]: version word, name, seqid.
-const HEADER_LEN: usize = 4 + 4 + METHOD.len() + 4;
+const HEADER_LEN: usize = I32 + I32 + METHOD.len() + I32;
+
+/// Bytes of a big-endian `i32` (the version word, a string's length, the
+/// seqid, the frame prefix, an exception's type).
+const I32: usize = 4;
 
 fn message_len(env: Envelope, body: usize) -> Result<usize, Error> {
     let message = HEADER_LEN.checked_add(body).ok_or(too_large(usize::MAX))?;
@@ -93,7 +97,7 @@ fn message_len(env: Envelope, body: usize) -> Result<usize, Error> {
     if message > MAX_SIZE {
         return Err(too_large(message));
     }
-    Ok(message + 4)
+    Ok(message + I32)
 }
 
 fn too_large(size: usize) -> Error {
@@ -107,7 +111,7 @@ fn too_large(size: usize) -> Error {
 
 /// The most bytes before the response in a reply: frame prefix, message
 /// header, the result struct's field 0 header.
-const REPLY_HEAD: usize = 4 + HEADER_LEN + 3;
+const REPLY_HEAD: usize = I32 + HEADER_LEN + FIELD_HEADER;
 
 /// The bytes before the response in a reply of `total` bytes, and how many.
 fn reply_head(env: Envelope, total: usize) -> ([u8; REPLY_HEAD], usize) {
@@ -122,7 +126,7 @@ fn reply_head(env: Envelope, total: usize) -> ([u8; REPLY_HEAD], usize) {
 
 fn put_header(out: &mut Out<'_>, env: Envelope, total: usize, kind: MessageType) {
     if env.framed {
-        out.put_i32(wire::to_i32(total - 4));
+        out.put_i32(wire::to_i32(total - I32));
     }
     out.put(&(VERSION_1 | kind as u32).to_be_bytes());
     out.put_i32(wire::to_i32(METHOD.len()));
@@ -133,18 +137,51 @@ fn put_header(out: &mut Out<'_>, env: Envelope, total: usize, kind: MessageType)
 impl Encoder<'_> {
     /// The exact length of the reply [`encode_reply_into`](Self::encode_reply_into)
     /// writes: message header, result struct around the response, and the
-    /// frame prefix if `env.framed`. Refused when a framed message would
-    /// not fit the prefix's `i32`.
+    /// frame prefix if `env.framed`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] (`Size::Frame`) when a framed message would not
+    /// fit the prefix's `i32` (or the length overflows `usize`).
+    ///
+    /// ```
+    /// use bprwire::{service::Envelope, BatchPrediction};
+    ///
+    /// let enc = BatchPrediction::new().continuous(&[7], &[0.5f32], &[1]).encoder()?;
+    /// let plain = enc.reply_len(Envelope { seqid: 1, framed: false })?;
+    /// assert_eq!(enc.reply_len(Envelope { seqid: 1, framed: true })?, plain + 4);
+    /// # Ok::<(), bprwire::Error>(())
+    /// ```
     pub fn reply_len(&self, env: Envelope) -> Result<usize, Error> {
-        // Result struct: field 0 header (3) + response + STOP (1).
-        let body = self.encoded_len().checked_add(4).ok_or(too_large(usize::MAX))?;
+        // Result struct: field 0 header, the response, STOP.
+        let body = self
+            .encoded_len()
+            .checked_add(FIELD_HEADER + STOP)
+            .ok_or(too_large(usize::MAX))?;
         message_len(env, body)
     }
 
     /// Writes a successful `getBatchPrediction` reply carrying the
     /// response, in one pass into the first [`reply_len`](Self::reply_len)
-    /// bytes of `buf`; returns that length. No allocation; a short buffer
-    /// is refused before anything is written.
+    /// bytes of `buf`; returns that length. No allocation.
+    ///
+    /// # Errors
+    ///
+    /// As [`reply_len`](Self::reply_len), and [`Error::BufferTooSmall`] for
+    /// a buffer shorter than the reply (nothing is written then).
+    ///
+    /// ```
+    /// use bprwire::{service::{self, Envelope, Reply}, BatchPrediction};
+    ///
+    /// let enc = BatchPrediction::new().continuous(&[7], &[0.5f32], &[1]).encoder()?;
+    /// let env = Envelope { seqid: 42, framed: true };
+    /// let mut buf = vec![0u8; enc.reply_len(env)?];
+    /// enc.encode_reply_into(env, &mut buf)?;
+    /// let reply = service::decode_reply(&buf, true).unwrap();
+    /// assert_eq!(reply.seqid, 42);
+    /// assert!(matches!(reply.body, Reply::Success(r) if r.len() == 1));
+    /// # Ok::<(), bprwire::Error>(())
+    /// ```
     pub fn encode_reply_into(&self, env: Envelope, buf: &mut [u8]) -> Result<usize, Error> {
         let len = self.reply_len(env)?;
         let Some(dst) = buf.get_mut(..len) else {
@@ -221,6 +258,10 @@ impl Encoder<'_> {
     }
 
     /// The reply in a new `Vec` (see [`encode_reply_into`](Self::encode_reply_into)).
+    ///
+    /// # Errors
+    ///
+    /// As [`reply_len`](Self::reply_len).
     pub fn encode_reply_to_vec(&self, env: Envelope) -> Result<Vec<u8>, Error> {
         let mut buf = vec![0u8; self.reply_len(env)?];
         self.encode_reply_into(env, &mut buf)?;
@@ -237,7 +278,7 @@ fn string_len(s: &str) -> Result<usize, Error> {
             limit: MAX_SIZE as u64,
         });
     }
-    Ok(4 + s.len())
+    Ok(I32 + s.len())
 }
 
 fn put_string(out: &mut Out<'_>, s: &str) {
@@ -247,14 +288,28 @@ fn put_string(out: &mut Out<'_>, s: &str) {
 
 /// A `getBatchPrediction` reply declaring failure: the result struct's
 /// field 1, a `PredictionServiceException` (with its optional description).
+///
+/// # Errors
+///
+/// [`Error::TooLarge`] for a description over `i32::MAX` bytes
+/// (`Size::MessageString`) or a framed message over the prefix's `i32`.
+///
+/// ```
+/// use bprwire::service::{self, Envelope, Reply};
+///
+/// let bytes = service::service_exception_reply(Envelope { seqid: 3, framed: false }, Some("busy"))?;
+/// let reply = service::decode_reply(&bytes, false).unwrap();
+/// assert_eq!(reply.body, Reply::ServiceException { description: Some("busy") });
+/// # Ok::<(), bprwire::Error>(())
+/// ```
 pub fn service_exception_reply(env: Envelope, description: Option<&str>) -> Result<Vec<u8>, Error> {
-    // Result: field 1 header (3), exception struct, STOP (1).
-    // Exception: [field 1 header (3) + string] + STOP (1).
+    // Result: field 1 header, the exception struct, STOP.
+    // Exception: [field 1 header + string], STOP.
     let desc = match description {
-        Some(d) => 3 + string_len(d)?,
+        Some(d) => FIELD_HEADER + string_len(d)?,
         None => 0,
     };
-    let len = message_len(env, 3 + desc + 1 + 1)?;
+    let len = message_len(env, FIELD_HEADER + desc + STOP + STOP)?;
     let mut buf = vec![0u8; len];
     let mut out = Out::new(&mut buf);
     put_header(&mut out, env, len, MessageType::Reply);
@@ -271,12 +326,19 @@ pub fn service_exception_reply(env: Envelope, description: Option<&str>) -> Resu
 /// An EXCEPTION message for `getBatchPrediction`: a
 /// `TApplicationException { 1: message, 2: type }`, as the Thrift
 /// libraries write it for a failure the service did not declare.
+///
+/// # Errors
+///
+/// As [`service_exception_reply`], for `message`.
 pub fn application_exception(
     env: Envelope,
     message: &str,
     kind: ApplicationErrorKind,
 ) -> Result<Vec<u8>, Error> {
-    let len = message_len(env, 3 + string_len(message)? + 3 + 4 + 1)?;
+    let len = message_len(
+        env,
+        FIELD_HEADER + string_len(message)? + FIELD_HEADER + I32 + STOP,
+    )?;
     let mut buf = vec![0u8; len];
     let mut out = Out::new(&mut buf);
     put_header(&mut out, env, len, MessageType::Exception);
@@ -321,6 +383,17 @@ pub enum Reply<'a> {
 
 /// Strips the framed transport's length prefix: `bytes` must be exactly
 /// one frame.
+///
+/// # Errors
+///
+/// A [`DecodeError`] (within the frame header) when `bytes` is shorter
+/// than the prefix or the prefix does not declare exactly the bytes that
+/// follow it.
+///
+/// ```
+/// assert_eq!(bprwire::service::unframe(&[0, 0, 0, 2, 7, 8]).unwrap(), &[7, 8]);
+/// assert!(bprwire::service::unframe(&[0, 0, 0, 3, 7, 8]).is_err());
+/// ```
 pub fn unframe(bytes: &[u8]) -> Result<&[u8], DecodeError> {
     let mut r = Reader::new(bytes);
     let declared = r.i32().map_err(|e| e.within(Item::FrameHeader))?;
@@ -338,8 +411,18 @@ pub fn unframe(bytes: &[u8]) -> Result<&[u8], DecodeError> {
 /// Decodes a `getBatchPrediction` reply (REPLY or EXCEPTION) that is
 /// exactly `bytes`, after the frame prefix if `framed`. Error offsets
 /// count from the start of `bytes`.
+///
+/// # Errors
+///
+/// A [`DecodeError`] naming the byte offset and the item being read for
+/// bytes that are not such a reply (a bad frame, version, method name or
+/// message type, a malformed result struct or response).
 pub fn decode_reply(bytes: &[u8], framed: bool) -> Result<Message<'_>, DecodeError> {
-    let (base, body) = if framed { (4, unframe(bytes)?) } else { (0, bytes) };
+    let (base, body) = if framed {
+        (I32, unframe(bytes)?)
+    } else {
+        (0, bytes)
+    };
     read_message(body).map_err(|mut e| {
         e.offset += base;
         e

@@ -35,7 +35,9 @@ use crate::error::{Error, Input, KeyMap, Size};
 use crate::input::{StringKind, TensorData, TensorEncoding, Values};
 use crate::kernels::{Kernels, Level, Records};
 use crate::plan::{self, ContinuousPlan, Plan, RowLayout, Source, TensorPlan};
-use crate::wire::{field, ttype, Out, Template, FIELD_HEADER, LIST_HEADER, MAP_HEADER, STOP};
+use crate::wire::{
+    field, ttype, Out, Template, CONTINUOUS_ENTRY, FIELD_HEADER, LIST_HEADER, MAP_HEADER, STOP,
+};
 use crate::DataType;
 
 /// The element type of a model output in a [`Signature`].
@@ -186,7 +188,10 @@ impl SignatureBuilder {
                 if !keys.is_empty() {
                     record = plan::add(
                         record,
-                        plan::add(FIELD_HEADER + MAP_HEADER, plan::mul(16, keys.len())?)?,
+                        plan::add(
+                            FIELD_HEADER + MAP_HEADER,
+                            plan::mul(CONTINUOUS_ENTRY, keys.len())?,
+                        )?,
                     )?;
                 }
                 Some(Continuous {

@@ -138,6 +138,26 @@ impl PartialEq for Response<'_> {
 /// general reader. Both give the same views and the same errors
 /// ([`decode_response_general`] reads everything the general way, for
 /// tests that compare them).
+///
+/// # Errors
+///
+/// A [`DecodeError`] with the byte offset, what was wrong
+/// ([`DecodeErrorKind`]) and the path of items being read, for bytes
+/// that are not such a response: truncated, a wrong field type, a size
+/// over what the input can hold, a missing required field, an invalid
+/// string, nesting too deep, trailing bytes. No input panics.
+///
+/// ```
+/// let bytes = bprwire::BatchPrediction::new()
+///     .continuous(&[7], &[0.5f32], &[1])
+///     .encode_to_vec()
+///     .unwrap();
+/// let response = bprwire::decode::decode_response(&bytes)?;
+/// assert_eq!(response.len(), 1);
+/// let err = bprwire::decode::decode_response(&bytes[..bytes.len() - 1]).unwrap_err();
+/// assert!(err.offset() < bytes.len()); // where the cut-off item starts
+/// # Ok::<(), bprwire::decode::DecodeError>(())
+/// ```
 pub fn decode_response(bytes: &[u8]) -> Result<Response<'_>, DecodeError> {
     decode_with(Reader::new(bytes))
 }
@@ -145,6 +165,10 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response<'_>, DecodeError> {
 /// [`decode_response`] with the fast path off: every struct through the
 /// general reader. The views and errors are the same, only slower; it
 /// exists so that tests and fuzz targets can check exactly that.
+///
+/// # Errors
+///
+/// As [`decode_response`], the same error for the same bytes.
 pub fn decode_response_general(bytes: &[u8]) -> Result<Response<'_>, DecodeError> {
     let mut r = Reader::new(bytes);
     r.fast = false;
@@ -285,6 +309,10 @@ const REQUEST: &[(i16, u8, Item)] = &[
 /// its end is an error), with the checks, limits and error offsets of
 /// [`decode_response`]. Unknown fields are skipped, as Thrift's own
 /// readers do.
+///
+/// # Errors
+///
+/// As [`decode_response`], for bytes that are not such a request.
 pub fn decode_request(bytes: &[u8]) -> Result<Request<'_>, DecodeError> {
     decode_request_with(Reader::new(bytes))
 }
@@ -292,6 +320,10 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request<'_>, DecodeError> {
 /// [`decode_request`] with the fast path off (see
 /// [`decode_response_general`]): the same views and errors, for the tests
 /// and fuzz targets that compare the two.
+///
+/// # Errors
+///
+/// As [`decode_request`], the same error for the same bytes.
 pub fn decode_request_general(bytes: &[u8]) -> Result<Request<'_>, DecodeError> {
     let mut r = Reader::new(bytes);
     r.fast = false;

@@ -291,7 +291,12 @@ static SCALAR: Kernels = Kernels {
 };
 
 impl Kernels {
-    /// The kernels of `level`, or an error if this CPU lacks it.
+    /// The kernels of `level`.
+    ///
+    /// # Errors
+    ///
+    /// [`Unavailable`] if this CPU lacks `level`, or `BPRWIRE_MAX_LEVEL`
+    /// caps it out ([`Level::is_available`]).
     pub fn for_level(level: Level) -> Result<&'static Kernels, Unavailable> {
         if level == Level::Scalar {
             return Ok(&SCALAR);

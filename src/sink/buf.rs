@@ -47,6 +47,11 @@ impl Encoder<'_> {
     /// For a `BytesMut`, [`encode_to_bytes_mut`](Self::encode_to_bytes_mut)
     /// is faster: one reservation, one contiguous write.
     ///
+    /// # Errors
+    ///
+    /// [`Error::BufferTooSmall`] if `buf.remaining_mut()` is shorter than
+    /// the response; nothing is put then.
+    ///
     /// ```
     /// use bprwire::BatchPrediction;
     /// use bytes::BufMut;

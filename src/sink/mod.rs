@@ -210,13 +210,18 @@ fn overcount(n: usize, given: usize) -> io::Error {
 
 /// Writes every byte of `bufs` with vectored writes, retrying partial
 /// writes and `Interrupted` errors (what the unstable
-/// `Write::write_all_vectored` does). Returns the number of bytes written;
-/// on error, [`WriteError::written`] says how many the writer accepted.
+/// `Write::write_all_vectored` does). Returns the number of bytes written.
 /// Like std's, it advances the slices in `bufs` as it goes: their contents
 /// afterwards are unspecified.
 ///
 /// A writer without a real `write_vectored` (the default method writes the
 /// first non-empty slice only) still gets every byte, one slice per call.
+///
+/// # Errors
+///
+/// The first error of `w` other than `Interrupted` (a write of 0 bytes is
+/// `WriteZero`), as a [`WriteError`] whose [`written`](WriteError::written)
+/// says how many bytes the writer accepted.
 pub fn write_all_vectored<W: Write + ?Sized>(
     w: &mut W,
     bufs: &mut [IoSlice<'_>],

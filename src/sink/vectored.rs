@@ -96,8 +96,14 @@ impl<'a> Vectored<'a> {
 
     /// Writes every chunk to `w` with vectored writes (up to 1024 chunks a
     /// call), retrying partial writes and `Interrupted`. Allocates nothing.
-    /// Returns the bytes written; on error, [`WriteError::written`] is
-    /// exactly what `w` accepted, a prefix of the response.
+    /// Returns the bytes written.
+    ///
+    /// # Errors
+    ///
+    /// The first error of `w` other than `Interrupted` (a write of 0 bytes
+    /// is `WriteZero`), as a [`WriteError`] whose
+    /// [`written`](WriteError::written) is exactly what `w` accepted, a
+    /// prefix of the response.
     pub fn write_to<W: Write + ?Sized>(&self, w: &mut W) -> Result<usize, WriteError> {
         let mut counter = Counter {
             written: 0,

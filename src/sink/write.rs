@@ -23,8 +23,22 @@ impl Encoder<'_> {
     /// Raw tensor rows at least as long as the staging buffer go to `w`
     /// directly, without being copied into it. `w` sees the response in
     /// order, in calls of at most the staging size (or one whole such row);
-    /// wrap it in nothing, it is buffered already. On error, see
-    /// [`WriteError::written`] and the [module docs](crate::sink).
+    /// wrap it in nothing, it is buffered already.
+    ///
+    /// # Errors
+    ///
+    /// The first error of `w` other than `Interrupted` (a write of 0 bytes
+    /// is `WriteZero`), as a [`WriteError`] whose
+    /// [`written`](WriteError::written) is exactly what `w` accepted, a
+    /// prefix of the response (see the [module docs](crate::sink)).
+    ///
+    /// ```
+    /// let enc = bprwire::BatchPrediction::new().continuous(&[7], &[0.5f32], &[1]).encoder()?;
+    /// let mut out = Vec::new();
+    /// let n = enc.write_to(&mut out).unwrap();
+    /// assert_eq!((n, out), (enc.encoded_len(), enc.encode_to_vec()));
+    /// # Ok::<(), bprwire::Error>(())
+    /// ```
     pub fn write_to<W: Write + ?Sized>(&self, w: &mut W) -> Result<usize, WriteError> {
         let mut staging = self.default_staging();
         self.write_to_with(w, &mut staging)
@@ -37,8 +51,12 @@ impl Encoder<'_> {
 
     /// As [`write_to`](Self::write_to), staging in `staging` (its whole
     /// length, at least [`MIN_STAGING`] bytes), so that the call
-    /// allocates nothing. A shorter buffer is
-    /// an `InvalidInput` error with nothing written.
+    /// allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`write_to`](Self::write_to); a staging buffer shorter than
+    /// [`MIN_STAGING`] is an `InvalidInput` error with nothing written.
     pub fn write_to_with<W: Write + ?Sized>(
         &self,
         w: &mut W,
