@@ -378,10 +378,11 @@ struct Form {
 
 fn form(t: &GeneralTensor<'_>, key: i64, record: usize) -> Result<Form, String> {
     let count = t.element_count().ok_or_else(|| {
-        format!(
-            "tensor key {key}, record {record}: a {} cannot be read as an array",
-            t.arm_name()
-        )
+        let what = match t {
+            GeneralTensor::Raw(r) => format!("rawTypedTensor of data type {}", r.data_type),
+            other => other.arm_name().to_string(),
+        };
+        format!("tensor key {key}, record {record}: a {what} cannot be read as an array")
     })?;
     let shape = match t.shape() {
         None => vec![count],
