@@ -268,14 +268,19 @@ fn unicode_strings(array: &Bound<'_, PyUntypedArray>, itemsize: usize, what: Wha
         unsafe { std::slice::from_raw_parts((*array.as_array_ptr()).fields.data as *const u8, n * itemsize) };
     let mut utf8 = [0u8; 4];
     for (i, element) in bytes.chunks_exact(itemsize).enumerate() {
-        let units = element
-            .chunks_exact(4)
-            .map(|c| u32::from_ne_bytes(c.try_into().expect("4 bytes")));
-        let len = element
-            .chunks_exact(4)
-            .rposition(|c| c != [0; 4])
-            .map_or(0, |p| p + 1);
-        for (j, unit) in units.take(len).enumerate() {
+        // Trailing NUL code points are padding (numpy drops them too).
+        let mut len = width;
+        while len > 0 && element[4 * (len - 1)..4 * len] == [0; 4] {
+            len -= 1;
+        }
+        out.bytes.reserve(len);
+        for (j, c) in element[..4 * len].chunks_exact(4).enumerate() {
+            let unit = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+            if unit < 0x80 {
+                // ASCII: one byte, no char conversion.
+                out.bytes.push(unit as u8);
+                continue;
+            }
             let Some(c) = char::from_u32(unit) else {
                 return Err(encode_error(format!(
                     "{}: element {i} has code point {unit:#x} at position {j}, \

@@ -134,6 +134,11 @@ impl<'py> Guard<'py> {
             .cast::<PyUntypedArray>()
             .map_err(|_| decode_error(format!("out[{name:?}]: expected a numpy array")))?;
         let descr = u.dtype();
+        if !u.is_aligned() || descr.is_native_byteorder() == Some(false) {
+            return Err(decode_error(format!(
+                "out[{name:?}]: the array is not aligned in native byte order"
+            )));
+        }
         Ok(match (descr.kind(), descr.itemsize()) {
             (b'f', 4) => Guard::F32(a.cast::<PyArrayDyn<f32>>()?.try_readwrite().map_err(borrow)?),
             (b'f', 8) => Guard::F64(a.cast::<PyArrayDyn<f64>>()?.try_readwrite().map_err(borrow)?),
@@ -170,11 +175,19 @@ impl<'py> ReadGuard<'py> {
     /// `obj` as a C-contiguous, aligned array (copied once if it is not).
     fn new(what: &str, obj: &Bound<'py, PyAny>) -> PyResult<(ReadGuard<'py>, Vec<usize>)> {
         let py = obj.py();
-        let a = numpy(py)?
+        let mut a = numpy(py)?
             .ascontiguousarray
             .bind(py)
             .call1((obj,))?
             .cast_into::<PyUntypedArray>()?;
+        let descr = a.dtype();
+        if !a.is_aligned() || descr.is_native_byteorder() == Some(false) {
+            // One aligned copy in native order.
+            let dtype = descr.call_method1("newbyteorder", ("=",))?;
+            a = a
+                .call_method1("astype", (dtype,))?
+                .cast_into::<PyUntypedArray>()?;
+        }
         let shape = a.shape().to_vec();
         let descr = a.dtype();
         let borrow = |e: numpy::BorrowError| encode_error(format!("{what}: {e}"));

@@ -95,6 +95,25 @@ pub(crate) fn into_buffer(
     inputs: &[Range<usize>],
 ) -> PyResult<usize> {
     let len = m.len(e)?;
+    let (buffer, buf) = writable(out, inputs)?;
+    if buf.len() < len {
+        return Err(enc(bprwire::Error::BufferTooSmall {
+            needed: len,
+            available: buf.len(),
+        }));
+    }
+    let n = released(py, len, || m.write(e, buf)).map_err(enc)?;
+    drop(buffer);
+    Ok(n)
+}
+
+/// `out` as a writable byte slice: any writable, C-contiguous buffer that
+/// overlaps none of `inputs` (the byte ranges an encoder reads). The slice
+/// is valid while the returned `PyBuffer` (the export) is kept.
+pub(crate) fn writable<'b>(
+    out: &Bound<'_, PyAny>,
+    inputs: &[Range<usize>],
+) -> PyResult<(PyBuffer<u8>, &'b mut [u8])> {
     let buffer = PyBuffer::<u8>::get(out)?;
     if buffer.readonly() {
         return Err(encode_error("out: the buffer is read-only"));
@@ -111,19 +130,12 @@ pub(crate) fn into_buffer(
         &mut []
     } else {
         // SAFETY: a writable, C-contiguous buffer of `len_bytes` bytes,
-        // exported to us (so not resized or freed) until `buffer` drops;
-        // it overlaps no input, and no other Rust reference to it exists.
+        // exported to us (so not resized or freed) until `buffer` drops,
+        // which the caller keeps while it uses the slice; it overlaps no
+        // input, and no other Rust reference to it exists.
         unsafe { std::slice::from_raw_parts_mut(buffer.buf_ptr() as *mut u8, buffer.len_bytes()) }
     };
-    if buf.len() < len {
-        return Err(enc(bprwire::Error::BufferTooSmall {
-            needed: len,
-            available: buf.len(),
-        }));
-    }
-    let n = released(py, len, || m.write(e, buf)).map_err(enc)?;
-    drop(buffer);
-    Ok(n)
+    Ok((buffer, buf))
 }
 
 /// The `Envelope` of a reply.

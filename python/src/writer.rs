@@ -12,7 +12,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::arrays::{keys, ArrayIn, Kind};
 use crate::errors::enc;
-use crate::out::{envelope, into_buffer, to_array, to_bytes, Message};
+use crate::out::{envelope, into_buffer, to_array, to_bytes, writable, Message};
 
 /// Continuous predictions: keys built once, `float32`/`float64` values
 /// `[batch, len(keys)]` (or `[batch]` with one key) per call.
@@ -230,9 +230,21 @@ impl Call<'_> {
     }
 
     /// Mean nanoseconds of `n` encodes in Rust (the signature's encoder,
-    /// then `encode_into` one reused buffer), with the GIL released.
-    fn bench(&self, py: Python<'_>, n: usize) -> PyResult<f64> {
-        let mut buf = vec![0u8; self.encoder()?.encoded_len()];
+    /// then `encode_into` one reused buffer: `out`'s if given), with the
+    /// GIL released.
+    fn bench(&self, py: Python<'_>, n: usize, out: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
+        let len = self.encoder()?.encoded_len();
+        let mut own;
+        let (_export, buf) = match out {
+            Some(o) => {
+                let (export, buf) = writable(o, self.inputs)?;
+                (Some(export), buf)
+            }
+            None => {
+                own = vec![0u8; len];
+                (None, &mut own[..])
+            }
+        };
         py.detach(|| {
             let start = Instant::now();
             for _ in 0..n {
@@ -241,7 +253,7 @@ impl Call<'_> {
                     std::hint::black_box(self.values),
                     std::hint::black_box(self.tensors),
                 )?;
-                e.encode_into(&mut buf)?;
+                e.encode_into(buf)?;
             }
             Ok(start.elapsed().as_nanos() as f64 / n.max(1) as f64)
         })
@@ -303,10 +315,17 @@ macro_rules! writer_methods {
 
             /// For benchmarks: encodes `inputs` `n` times in Rust (the
             /// prepared signature's encoder, then `encode_into` a reused
-            /// buffer) and returns the mean nanoseconds per call, the
-            /// binding left out.
-            fn _bench_rust(&self, py: Python<'_>, inputs: &Bound<'_, PyAny>, n: usize) -> PyResult<f64> {
-                self.batch(inputs, |c| c.bench(py, n))
+            /// buffer, `out`'s if given) and returns the mean nanoseconds
+            /// per call, the binding left out.
+            #[pyo3(signature = (inputs, n, out = None))]
+            fn _bench_rust(
+                &self,
+                py: Python<'_>,
+                inputs: &Bound<'_, PyAny>,
+                n: usize,
+                out: Option<&Bound<'_, PyAny>>,
+            ) -> PyResult<f64> {
+                self.batch(inputs, |c| c.bench(py, n, out))
             }
         }
     };

@@ -266,3 +266,20 @@ def test_write_request_errors():
         assert needle in str(e.value), (needle, str(e.value))
     with pytest.raises(bprwire.EncodeError, match="dict"):
         l.write_request([1, 2])
+
+
+def test_write_request_takes_any_layout_of_rows_and_scatter_refuses_unaligned_out():
+    l = layout()
+    rows = rows_for(l, 4)
+    want = l.write_request(rows)
+    # Big-endian, Fortran order, a step: copied once, the same request.
+    other = dict(rows, continuous=rows["continuous"].astype(">f4"), discrete=np.asfortranarray(rows["discrete"]))
+    wide = np.zeros((4, 4), np.float32)
+    wide[:, ::2] = rows["tensor_30"]
+    other["tensor_30"] = wide[:, ::2]
+    assert l.write_request(other) == want
+    raw = np.zeros(4 * 3 * 4 + 1, np.uint8)
+    unaligned = raw[1:].view(np.float32).reshape(4, 3)
+    assert not unaligned.flags.aligned
+    with pytest.raises(bprwire.DecodeError, match="aligned"):
+        bprwire.FeatureLayout({"continuous": {"ids": [1, 2, 3]}}).scatter(want, out={"continuous": unaligned})
