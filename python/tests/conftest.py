@@ -2,36 +2,21 @@
 independent reader and writer of the same schema.
 
 The classes are generated from the repository's ``schema/*.thrift`` by
-``thrift --gen py`` (Debian's thrift-compiler 0.17) into a temporary
-directory, unless ``BPRWIRE_THRIFT_PY`` names a directory that already
-holds them (``.ci/run`` generates them once). The schema's ``namespace py``
-lines are dropped first: ``data.thrift`` and ``tensor.thrift`` share one
-namespace, and the generator would write both into one ``ttypes.py``.
+``thrift_gen.py`` into a temporary directory, unless ``BPRWIRE_THRIFT_PY``
+names a directory that already holds them (``.ci/run`` generates them
+once).
 """
 
 import os
 import pathlib
 import shutil
-import subprocess
 import sys
 import types
 
 import pytest
 
-SCHEMA = pathlib.Path(__file__).resolve().parents[2] / "schema"
-
-
-def generate_thrift_py(out: pathlib.Path) -> None:
-    """Generates the Python classes of ``schema/`` into ``out``."""
-    src = out / "idl"
-    src.mkdir(parents=True, exist_ok=True)
-    for f in SCHEMA.glob("*.thrift"):
-        lines = [l for l in f.read_text().splitlines() if not l.startswith("namespace py ")]
-        (src / f.name).write_text("\n".join(lines) + "\n")
-    subprocess.run(
-        ["thrift", "-r", "--gen", "py", "-out", str(out), str(src / "prediction_service.thrift")],
-        check=True,
-    )
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import thrift_gen  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -43,10 +28,10 @@ def thrift_types(tmp_path_factory) -> types.SimpleNamespace:
     if given:
         out = pathlib.Path(given)
     else:
-        if shutil.which("thrift") is None:
+        if shutil.which("thrift") is None and not os.environ.get("CI"):
             pytest.skip("thrift compiler not installed (apt-get install thrift-compiler)")
         out = tmp_path_factory.mktemp("thrift_py")
-        generate_thrift_py(out)
+        thrift_gen.generate(out)
     sys.path.insert(0, str(out))
     import data.ttypes as data  # noqa: E402
     import prediction_service.ttypes as ps  # noqa: E402
