@@ -51,8 +51,8 @@ class BatchPredictionWriter:
         """The exact length of the response, in bytes."""
     def reply(self, inputs: ArrayLike, *, seqid: int = 0, framed: bool = False) -> bytes:
         """A ``getBatchPrediction`` reply carrying the response."""
-    def _bench_rust(self, inputs: ArrayLike, n: int) -> float:
-        """Mean ns of ``n`` encodes in Rust (benchmarks only)."""
+    def _bench_rust(self, inputs: ArrayLike, n: int, out: Optional[WritableBuffer] = None) -> float:
+        """Mean ns of ``n`` encodes in Rust, into ``out`` if given (benchmarks only)."""
 
 class BatchPredictionTensorWriter:
     """Dense tensors: twml's ``BatchPredictionTensorWriter`` layer.
@@ -84,8 +84,10 @@ class BatchPredictionTensorWriter:
         """The exact length of the response, in bytes."""
     def reply(self, inputs: Iterable[ArrayLike], *, seqid: int = 0, framed: bool = False) -> bytes:
         """A ``getBatchPrediction`` reply carrying the response."""
-    def _bench_rust(self, inputs: Iterable[ArrayLike], n: int) -> float:
-        """Mean ns of ``n`` encodes in Rust (benchmarks only)."""
+    def _bench_rust(
+        self, inputs: Iterable[ArrayLike], n: int, out: Optional[WritableBuffer] = None
+    ) -> float:
+        """Mean ns of ``n`` encodes in Rust, into ``out`` if given (benchmarks only)."""
 
 class Record:
     """One record of a ``Response``."""
