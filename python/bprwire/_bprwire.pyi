@@ -1,18 +1,36 @@
 """Type stubs of bprwire's native module (``bprwire._bprwire``)."""
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, final
 
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "RELEASE_GIL_FROM",
+    "BatchPredictionTensorWriter",
+    "BatchPredictionWriter",
+    "DecodeError",
+    "EncodeError",
+    "FeatureLayout",
+    "LayoutError",
+    "Record",
+    "Response",
+    "decode",
+    "decode_reply",
+    "encode",
+    "feature_id",
+    "reply",
+    "request_info",
+]
+
 #: Bytes of output (or input, to decode) from which the GIL is released.
 RELEASE_GIL_FROM: int
 
-ArrayLike = Union[npt.ArrayLike, np.ndarray]
-Keys = Union[Sequence[int], npt.NDArray[np.int64]]
-Buffer = Union[bytes, bytearray, memoryview, npt.NDArray[np.uint8]]
-WritableBuffer = Union[bytearray, memoryview, npt.NDArray[np.uint8]]
+_ArrayLike = Union[npt.ArrayLike, np.ndarray]
+_Keys = Union[Sequence[int], npt.NDArray[np.int64]]
+_Buffer = Union[bytes, bytearray, memoryview, npt.NDArray[np.uint8]]
+_WritableBuffer = Union[bytearray, memoryview, npt.NDArray[np.uint8]]
 
 class EncodeError(ValueError):
     """Inputs that cannot be encoded; the message names the key, tensor,
@@ -27,6 +45,7 @@ class LayoutError(ValueError):
     """A feature layout description that is not valid; the message names the
     key or value at fault."""
 
+@final
 class BatchPredictionWriter:
     """Continuous predictions: twml's ``BatchPredictionWriter`` layer.
 
@@ -36,24 +55,25 @@ class BatchPredictionWriter:
     C-contiguous values are read in place, others copied once.
     """
 
-    def __init__(self, keys: Keys) -> None:
+    def __new__(cls, keys: _Keys) -> BatchPredictionWriter:
         """Raises ``EncodeError`` if a key is repeated."""
     @property
     def keys(self) -> list[int]:
         """The continuous keys, in column order."""
-    def __call__(self, inputs: ArrayLike) -> npt.NDArray[np.uint8]:
+    def __call__(self, inputs: _ArrayLike) -> npt.NDArray[np.uint8]:
         """The response as twml's op returns it: ``uint8 [1, len]``."""
-    def encode(self, inputs: ArrayLike) -> bytes:
+    def encode(self, inputs: _ArrayLike) -> bytes:
         """The response as ``bytes``."""
-    def encode_into(self, inputs: ArrayLike, out: WritableBuffer) -> int:
+    def encode_into(self, inputs: _ArrayLike, out: _WritableBuffer) -> int:
         """Writes the response into the start of ``out``; returns its length."""
-    def encoded_len(self, inputs: ArrayLike) -> int:
+    def encoded_len(self, inputs: _ArrayLike) -> int:
         """The exact length of the response, in bytes."""
-    def reply(self, inputs: ArrayLike, *, seqid: int = 0, framed: bool = False) -> bytes:
+    def reply(self, inputs: _ArrayLike, *, seqid: int = 0, framed: bool = False) -> bytes:
         """A ``getBatchPrediction`` reply carrying the response."""
-    def _bench_rust(self, inputs: ArrayLike, n: int, out: Optional[WritableBuffer] = None) -> float:
+    def _bench_rust(self, inputs: _ArrayLike, n: int, out: Optional[_WritableBuffer] = None) -> float:
         """Mean ns of ``n`` encodes in Rust, into ``out`` if given (benchmarks only)."""
 
+@final
 class BatchPredictionTensorWriter:
     """Dense tensors: twml's ``BatchPredictionTensorWriter`` layer.
 
@@ -63,7 +83,7 @@ class BatchPredictionTensorWriter:
     ``U``, object arrays of ``str``/``bytes``). Returns ``uint8 [1, len]``.
     """
 
-    def __init__(self, keys: Keys, *, typed: bool = False, binary: bool = False) -> None:
+    def __new__(cls, keys: _Keys, *, typed: bool = False, binary: bool = False) -> BatchPredictionTensorWriter:
         """Raises ``EncodeError`` if a key is repeated or there is none."""
     @property
     def keys(self) -> list[int]:
@@ -74,21 +94,22 @@ class BatchPredictionTensorWriter:
     @property
     def binary(self) -> bool:
         """Strings into a ``binaryTensor`` instead of a ``stringTensor``."""
-    def __call__(self, inputs: Iterable[ArrayLike]) -> npt.NDArray[np.uint8]:
+    def __call__(self, inputs: Iterable[_ArrayLike]) -> npt.NDArray[np.uint8]:
         """The response as twml's op returns it: ``uint8 [1, len]``."""
-    def encode(self, inputs: Iterable[ArrayLike]) -> bytes:
+    def encode(self, inputs: Iterable[_ArrayLike]) -> bytes:
         """The response as ``bytes``."""
-    def encode_into(self, inputs: Iterable[ArrayLike], out: WritableBuffer) -> int:
+    def encode_into(self, inputs: Iterable[_ArrayLike], out: _WritableBuffer) -> int:
         """Writes the response into the start of ``out``; returns its length."""
-    def encoded_len(self, inputs: Iterable[ArrayLike]) -> int:
+    def encoded_len(self, inputs: Iterable[_ArrayLike]) -> int:
         """The exact length of the response, in bytes."""
-    def reply(self, inputs: Iterable[ArrayLike], *, seqid: int = 0, framed: bool = False) -> bytes:
+    def reply(self, inputs: Iterable[_ArrayLike], *, seqid: int = 0, framed: bool = False) -> bytes:
         """A ``getBatchPrediction`` reply carrying the response."""
     def _bench_rust(
-        self, inputs: Iterable[ArrayLike], n: int, out: Optional[WritableBuffer] = None
+        self, inputs: Iterable[_ArrayLike], n: int, out: Optional[_WritableBuffer] = None
     ) -> float:
         """Mean ns of ``n`` encodes in Rust, into ``out`` if given (benchmarks only)."""
 
+@final
 class Record:
     """One record of a ``Response``."""
 
@@ -102,6 +123,7 @@ class Record:
     def tensor_keys(self) -> list[int]:
         """Its tensor keys, in wire order."""
 
+@final
 class Response:
     """A decoded ``BatchPredictionResponse``: one record per batch row.
 
@@ -110,7 +132,7 @@ class Response:
     """
 
     def __len__(self) -> int: ...
-    def __getitem__(self, index: int) -> Record: ...
+    def __getitem__(self, index: int, /) -> Record: ...
     @property
     def seqid(self) -> Optional[int]:
         """The reply's sequence id (``decode_reply``), or None."""
@@ -127,6 +149,7 @@ class Response:
     def tensor_keys(self) -> list[int]:
         """The first record's tensor keys, in wire order."""
 
+@final
 class FeatureLayout:
     """Which feature ids go to which column of which dense array.
 
@@ -135,7 +158,7 @@ class FeatureLayout:
     ``tensor_<id>``.
     """
 
-    def __init__(self, description: Union[Mapping[str, Any], str, bytes]) -> None:
+    def __new__(cls, description: Union[Mapping[str, Any], str, bytes]) -> FeatureLayout:
         """Raises ``LayoutError`` naming the key at fault."""
     @property
     def continuous_ids(self) -> list[int]: ...
@@ -150,24 +173,24 @@ class FeatureLayout:
     def description(self) -> str:
         """The description as JSON text."""
     def scatter(
-        self, request: Buffer, *, out: Optional[Mapping[str, np.ndarray]] = None
+        self, request: _Buffer, *, out: Optional[Mapping[str, np.ndarray]] = None
     ) -> dict[str, np.ndarray]:
         """A request's features as ``{name: array [rows, n]}`` (or into ``out``)."""
     def write_request(
         self,
-        rows: Mapping[Union[str, int], ArrayLike],
-        common: Optional[Mapping[Union[str, int], ArrayLike]] = None,
+        rows: Mapping[Union[str, int], _ArrayLike],
+        common: Optional[Mapping[Union[str, int], _ArrayLike]] = None,
     ) -> bytes:
         """A ``BatchPredictionRequest`` from dense rows."""
-    def _bench_rust(self, request: Buffer, n: int) -> float:
+    def _bench_rust(self, request: _Buffer, n: int) -> float:
         """Mean ns of ``n`` decode + scatter calls in Rust (benchmarks only)."""
 
 def feature_id(name: Union[str, bytes]) -> int:
     """twml's feature id of a feature name (``bytes`` must be UTF-8)."""
 
 def encode(
-    continuous: Optional[tuple[Keys, ArrayLike]] = None,
-    dense: Optional[Mapping[int, ArrayLike]] = None,
+    continuous: Optional[tuple[_Keys, _ArrayLike]] = None,
+    dense: Optional[Mapping[int, _ArrayLike]] = None,
     *,
     typed: bool = False,
     binary: bool = False,
@@ -175,8 +198,8 @@ def encode(
     """One ``BatchPredictionResponse`` from arrays, as ``bytes``."""
 
 def reply(
-    continuous: Optional[tuple[Keys, ArrayLike]] = None,
-    dense: Optional[Mapping[int, ArrayLike]] = None,
+    continuous: Optional[tuple[_Keys, _ArrayLike]] = None,
+    dense: Optional[Mapping[int, _ArrayLike]] = None,
     *,
     typed: bool = False,
     binary: bool = False,
@@ -185,11 +208,11 @@ def reply(
 ) -> bytes:
     """A ``getBatchPrediction`` reply around ``encode``'s response."""
 
-def decode(data: Buffer) -> Response:
+def decode(data: _Buffer) -> Response:
     """Decodes a ``BatchPredictionResponse`` (``bytes`` read in place)."""
 
-def decode_reply(data: Buffer, *, framed: bool = False) -> Response:
+def decode_reply(data: _Buffer, *, framed: bool = False) -> Response:
     """Decodes a ``getBatchPrediction`` reply; raises on an exception reply."""
 
-def request_info(data: Buffer) -> tuple[int, bool]:
+def request_info(data: _Buffer) -> tuple[int, bool]:
     """``(records, has_common_features)`` of a ``BatchPredictionRequest``."""

@@ -166,7 +166,9 @@ fn request_info(data: &Bound<'_, PyAny>) -> PyResult<(usize, bool)> {
     Ok((r.len(), r.common_features().is_some()))
 }
 
-/// The native module.
+/// bprwire's native module, re-exported whole by the `bprwire` package
+/// (import that): the writers, `encode`/`reply`, `decode`/`decode_reply`,
+/// `FeatureLayout`, `feature_id` and the exceptions.
 #[pymodule]
 fn _bprwire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();

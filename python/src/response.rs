@@ -137,6 +137,7 @@ pub fn decode_reply(py: Python<'_>, data: &Bound<'_, PyAny>, framed: bool) -> Py
 
 #[pymethods]
 impl Response {
+    /// The number of records (the batch size).
     fn __len__(&self) -> usize {
         self.response.len()
     }
