@@ -27,38 +27,4 @@ scattering when the output (or input) is 16 KiB or more
 and re-taking the GIL would cost.
 """
 
-from ._bprwire import (
-    RELEASE_GIL_FROM,
-    BatchPredictionTensorWriter,
-    BatchPredictionWriter,
-    DecodeError,
-    EncodeError,
-    FeatureLayout,
-    LayoutError,
-    Record,
-    Response,
-    decode,
-    decode_reply,
-    encode,
-    feature_id,
-    reply,
-    request_info,
-)
-
-__all__ = [
-    "RELEASE_GIL_FROM",
-    "BatchPredictionTensorWriter",
-    "BatchPredictionWriter",
-    "DecodeError",
-    "EncodeError",
-    "FeatureLayout",
-    "LayoutError",
-    "Record",
-    "Response",
-    "decode",
-    "decode_reply",
-    "encode",
-    "feature_id",
-    "reply",
-    "request_info",
-]
+from ._bprwire import *  # noqa: F401,F403  (the native module's __all__: every public name)
