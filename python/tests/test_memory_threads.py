@@ -119,3 +119,26 @@ def test_another_thread_runs_while_a_large_decode_and_scatter_are_in_progress():
     request = layout.write_request({"continuous": values[:16384]})
     inside, _, calls = runs_alongside(lambda: layout.scatter(request))
     assert inside > 10 * calls, (inside, calls)
+
+
+def test_one_writer_shared_by_threads_with_different_shapes():
+    # The tensor writer's signature cache is shared: threads calling it with
+    # other row shapes at once still get each their own bytes.
+    from concurrent.futures import ThreadPoolExecutor
+
+    w = bprwire.BatchPredictionTensorWriter([1, 2])
+    r = np.random.default_rng(4)
+    cases = []
+    for i in range(24):  # more shapes than the cache keeps (16)
+        a = r.standard_normal((300, 64 + i)).astype(np.float32)
+        b = r.integers(0, 9, (300, i % 5 + 1))
+        cases.append(([a, b], bprwire.encode(dense={1: a, 2: b})))
+
+    def check(case):
+        tensors, want = case
+        for _ in range(5):
+            assert w.encode(tensors) == want
+        return True
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(check, cases * 3))
