@@ -41,7 +41,10 @@ pub(crate) fn decode_error(message: impl Into<String>) -> PyErr {
 /// The library's encoding error as an [`EncodeError`] (its `Display`
 /// names the key, tensor or dimension).
 pub(crate) fn enc(e: bprwire::Error) -> PyErr {
-    encode_error(e.to_string())
+    let message = e.to_string();
+    // The library's hint names its Rust types; here the switch is `binary=True`.
+    let rust_hint = "(TensorData::Binary, StringKind::Binary)";
+    encode_error(message.replace(rust_hint, "(binary=True)"))
 }
 
 /// The library's decoding error as a [`DecodeError`] (its `Display` gives

@@ -362,3 +362,9 @@ def test_reply_envelope_read_by_thrift(thrift_types):
         np.testing.assert_array_equal(back.continuous()[1], values)
     t = bprwire.BatchPredictionTensorWriter([9]).reply([values], seqid=-1)
     assert bprwire.decode_reply(t).seqid == -1
+
+
+def test_the_utf8_hint_names_the_python_switch():
+    with pytest.raises(bprwire.EncodeError) as e:
+        bprwire.BatchPredictionTensorWriter([3]).encode([np.array([b"\xff"])])
+    assert "binary=True" in str(e.value) and "TensorData" not in str(e.value)
