@@ -273,22 +273,24 @@ fn unicode_strings(array: &Bound<'_, PyUntypedArray>, itemsize: usize, what: Wha
         while len > 0 && element[4 * (len - 1)..4 * len] == [0; 4] {
             len -= 1;
         }
-        out.bytes.reserve(len);
-        for (j, c) in element[..4 * len].chunks_exact(4).enumerate() {
-            let unit = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
-            if unit < 0x80 {
-                // ASCII: one byte, no char conversion.
-                out.bytes.push(unit as u8);
-                continue;
+        let units = &element[..4 * len];
+        let unit = |c: &[u8]| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+        // All ASCII (checked without branches, so it vectorizes): one byte
+        // a code point, no char conversion.
+        if units.chunks_exact(4).fold(0, |acc, c| acc | unit(c)) < 0x80 {
+            out.bytes.extend(units.chunks_exact(4).map(|c| c[0]));
+        } else {
+            for (j, c) in units.chunks_exact(4).enumerate() {
+                let u = unit(c);
+                let Some(c) = char::from_u32(u) else {
+                    return Err(encode_error(format!(
+                        "{}: element {i} has code point {u:#x} at position {j}, \
+                         which is not a Unicode scalar value (cannot be UTF-8)",
+                        what()
+                    )));
+                };
+                out.bytes.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
             }
-            let Some(c) = char::from_u32(unit) else {
-                return Err(encode_error(format!(
-                    "{}: element {i} has code point {unit:#x} at position {j}, \
-                     which is not a Unicode scalar value (cannot be UTF-8)",
-                    what()
-                )));
-            };
-            out.bytes.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
         }
         out.ends.push(out.bytes.len());
     }
