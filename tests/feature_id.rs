@@ -31,7 +31,10 @@ const VECTORS: &[(&str, i64)] = &[
     ("a#", -8349083716213703533),
     ("a#b", -3734086814676416176),
     ("group#feature#x#y", 8902772656609894233),
-    ("engagement_features.user#engagement.is_favorited", -8787418974293460107),
+    (
+        "engagement_features.user#engagement.is_favorited",
+        -8787418974293460107,
+    ),
     ("meta.record_weight_type", 3187261133739241639),
     // Non-ASCII: 2-byte and 3-byte UTF-8, and characters above U+FFFF
     // (UTF-16 surrogate pairs), in the group and in the feature.
@@ -66,8 +69,8 @@ fn invalid_utf8_is_an_error_with_its_offset() {
     for (bytes, at) in [
         (&b"\xff"[..], 0),
         (b"abc\x80", 3),
-        (b"group#\xc3", 6),       // a truncated 2-byte sequence
-        (b"\xed\xa0\x80", 0),     // an encoded surrogate (not UTF-8)
+        (b"group#\xc3", 6),         // a truncated 2-byte sequence
+        (b"\xed\xa0\x80", 0),       // an encoded surrogate (not UTF-8)
         (b"ok\xf4\x90\x80\x80", 2), // above U+10FFFF
     ] {
         let e = feature_id_bytes(bytes).expect_err("not UTF-8");
