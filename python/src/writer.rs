@@ -5,13 +5,15 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use bprwire::{Element, Encoder, Error, Signature, TensorData, TensorEncoding, Values};
+use bprwire::{
+    BatchPrediction, Element, Encoder, Error, Signature, Tensor, TensorData, TensorEncoding, Values,
+};
 use numpy::PyArray2;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::arrays::{keys, ArrayIn, Kind};
-use crate::errors::enc;
+use crate::errors::{enc, encode_error};
 use crate::out::{envelope, into_buffer, to_array, to_bytes, writable, Message};
 
 /// Continuous predictions: keys built once, `float32`/`float64` values
@@ -170,25 +172,35 @@ impl BatchPredictionTensorWriter {
             }));
         }
         let mut arrays = Vec::with_capacity(items.len());
-        let mut batch = 0;
         for (index, (item, &key)) in items.iter().zip(&self.keys).enumerate() {
-            let a = ArrayIn::new(item, &|| format!("tensor key {key} (index {index})"))?;
-            match a.shape().first() {
-                None => return Err(enc(Error::ScalarTensor { index, key })),
-                Some(&found) if index == 0 => batch = found,
-                Some(&found) if found != batch => {
-                    return Err(enc(Error::BatchSizeMismatch {
-                        index,
-                        key,
-                        batch,
-                        found,
-                    }))
-                }
-                Some(_) => {}
-            }
-            arrays.push(a);
+            arrays.push(ArrayIn::new(item, &|| {
+                format!("tensor key {key} (index {index})")
+            })?);
+        }
+        let batch = arrays[0].shape().first().copied().unwrap_or(0);
+        if arrays.iter().any(|a| a.shape().first() != Some(&batch)) {
+            return Err(self.shape_error(&arrays));
         }
         Ok((arrays, batch))
+    }
+
+    /// The library's error for arrays of rank 0 or of differing dim 0 (the
+    /// one-shot API's checks name the tensor and its key).
+    fn shape_error(&self, arrays: &[ArrayIn<'_>]) -> PyErr {
+        let slices: Vec<Vec<&[u8]>> = arrays.iter().map(ArrayIn::string_slices).collect();
+        let tensors: Vec<Tensor<'_>> = arrays
+            .iter()
+            .zip(&slices)
+            .map(|(a, s)| Tensor::new(a.data(s, self.binary), a.shape()))
+            .collect();
+        let checked = BatchPrediction::new()
+            .dense(&self.keys, &tensors)
+            .encoder()
+            .map(drop);
+        match checked {
+            Err(e) => enc(e),
+            Ok(()) => encode_error("the tensors' shapes do not agree on a batch size"),
+        }
     }
 
     /// Reads `tensors` and hands the prepared call to `f`.
