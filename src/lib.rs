@@ -42,6 +42,7 @@ pub mod decode;
 mod dtype;
 mod encoder;
 mod error;
+mod feature_id;
 pub mod features;
 mod input;
 // Per-CPU kernels and the benchmark workloads: public only with the
@@ -65,6 +66,7 @@ pub mod workloads;
 pub use dtype::DataType;
 pub use encoder::Encoder;
 pub use error::{Error, Input, KeyMap, Size};
+pub use feature_id::{feature_id, feature_id_bytes, FeatureNameError};
 pub use input::{
     BatchPrediction, Continuous, Dense, Shape, StringKind, Tensor, TensorData, TensorEncoding, Values,
 };

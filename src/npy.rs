@@ -706,7 +706,7 @@ mod tests {
             header("{\"shape\": (), \"descr\": \"<i8\", \"fortran_order\": False}")
                 .unwrap()
                 .shape,
-            []
+            [0usize; 0]
         );
         assert_eq!(
             header("{'descr':'<i8','fortran_order':False,'shape':(2L, 3L)}")

@@ -73,12 +73,16 @@
 
 mod columns;
 mod error;
+#[cfg(feature = "json")]
+pub mod json;
 mod scatter;
 mod table;
 mod write;
 
 pub use columns::{Array, Buffers, Column, ColumnRef, Outputs, Rows};
 pub use error::{FeatureError, FeatureKind, LayoutError, Location, Output};
+#[cfg(feature = "json")]
+pub use json::JsonLayoutError;
 pub use scatter::{Scattered, Skipped};
 pub use write::RequestBytes;
 

@@ -1,0 +1,144 @@
+//! Where encoded bytes go: a new numpy `uint8 [1, len]` array (twml's
+//! ops), a new `bytes`, or the caller's writable buffer.
+
+use std::ops::Range;
+
+use bprwire::service::Envelope;
+use bprwire::Encoder;
+use numpy::{PyArray2, PyArrayMethods};
+use pyo3::buffer::PyBuffer;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::errors::{enc, encode_error};
+
+/// Outputs (and inputs to decode) at least this long are handled with the
+/// GIL released. Below it the work takes about a microsecond or less, and
+/// the GIL is kept, as numpy does for small arrays: releasing it costs
+/// only ~30 ns alone, but when other threads wait for it, taking it back
+/// can wait for their switch interval (5 ms by default), a convoy far
+/// longer than the work.
+pub(crate) const RELEASE_GIL_FROM: usize = 16 * 1024;
+
+/// Runs `f` with the GIL released when `work` (bytes to write or read) is
+/// at least [`RELEASE_GIL_FROM`], holding it otherwise.
+pub(crate) fn released<T, F>(py: Python<'_>, work: usize, f: F) -> T
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    if work >= RELEASE_GIL_FROM {
+        py.detach(f)
+    } else {
+        f()
+    }
+}
+
+/// What to write: the response, or a `getBatchPrediction` reply around it.
+#[derive(Clone, Copy)]
+pub(crate) enum Message {
+    Response,
+    Reply(Envelope),
+}
+
+impl Message {
+    pub(crate) fn len(self, e: &Encoder<'_>) -> PyResult<usize> {
+        match self {
+            Message::Response => Ok(e.encoded_len()),
+            Message::Reply(env) => e.reply_len(env).map_err(enc),
+        }
+    }
+
+    fn write(self, e: &Encoder<'_>, buf: &mut [u8]) -> Result<usize, bprwire::Error> {
+        match self {
+            Message::Response => e.encode_into(buf),
+            Message::Reply(env) => e.encode_reply_into(env, buf),
+        }
+    }
+}
+
+/// The message in a new numpy `uint8` array of shape `[1, len]`.
+pub(crate) fn to_array<'py>(
+    py: Python<'py>,
+    e: &Encoder<'_>,
+    m: Message,
+) -> PyResult<Bound<'py, PyArray2<u8>>> {
+    let len = m.len(e)?;
+    // SAFETY: every one of the `len` bytes is written below before the
+    // array is handed out (encode_into writes exactly `len` bytes or fails,
+    // and on failure the array is dropped unseen).
+    let array = unsafe { PyArray2::<u8>::new(py, [1, len], false) };
+    // SAFETY: a new C-contiguous array no one else can reach yet.
+    let buf = unsafe { array.as_slice_mut() }.map_err(|e| encode_error(e.to_string()))?;
+    let n = released(py, len, || m.write(e, buf)).map_err(enc)?;
+    debug_assert_eq!(n, len);
+    Ok(array)
+}
+
+/// The message in a new `bytes`.
+pub(crate) fn to_bytes<'py>(py: Python<'py>, e: &Encoder<'_>, m: Message) -> PyResult<Bound<'py, PyBytes>> {
+    let len = m.len(e)?;
+    PyBytes::new_with(py, len, |buf| {
+        released(py, len, || m.write(e, buf)).map(drop).map_err(enc)
+    })
+}
+
+/// The message into the start of `out`, any writable C-contiguous buffer
+/// of bytes (`bytearray`, numpy `uint8` array, `memoryview`); returns its
+/// length. `inputs` are the byte ranges the encoder reads: an `out` that
+/// overlaps one is refused.
+pub(crate) fn into_buffer(
+    py: Python<'_>,
+    e: &Encoder<'_>,
+    m: Message,
+    out: &Bound<'_, PyAny>,
+    inputs: &[Range<usize>],
+) -> PyResult<usize> {
+    let len = m.len(e)?;
+    let (buffer, buf) = writable(out, inputs)?;
+    if buf.len() < len {
+        return Err(enc(bprwire::Error::BufferTooSmall {
+            needed: len,
+            available: buf.len(),
+        }));
+    }
+    let n = released(py, len, || m.write(e, buf)).map_err(enc)?;
+    drop(buffer);
+    Ok(n)
+}
+
+/// `out` as a writable byte slice: any writable, C-contiguous buffer that
+/// overlaps none of `inputs` (the byte ranges an encoder reads). The slice
+/// is valid while the returned `PyBuffer` (the export) is kept.
+pub(crate) fn writable<'b>(
+    out: &Bound<'_, PyAny>,
+    inputs: &[Range<usize>],
+) -> PyResult<(PyBuffer<u8>, &'b mut [u8])> {
+    let buffer = PyBuffer::<u8>::get(out)?;
+    if buffer.readonly() {
+        return Err(encode_error("out: the buffer is read-only"));
+    }
+    if !buffer.is_c_contiguous() {
+        return Err(encode_error("out: the buffer is not C-contiguous"));
+    }
+    let start = buffer.buf_ptr() as usize;
+    let range = start..start + buffer.len_bytes();
+    if !range.is_empty() && inputs.iter().any(|r| r.start < range.end && range.start < r.end) {
+        return Err(encode_error("out: the buffer overlaps an input array"));
+    }
+    let buf: &mut [u8] = if range.is_empty() {
+        &mut []
+    } else {
+        // SAFETY: a writable, C-contiguous buffer of `len_bytes` bytes,
+        // exported to us (so not resized or freed) until `buffer` drops,
+        // which the caller keeps while it uses the slice; it overlaps no
+        // input, and no other Rust reference to it exists.
+        unsafe { std::slice::from_raw_parts_mut(buffer.buf_ptr() as *mut u8, buffer.len_bytes()) }
+    };
+    Ok((buffer, buf))
+}
+
+/// The `Envelope` of a reply.
+pub(crate) fn envelope(seqid: i32, framed: bool) -> Message {
+    Message::Reply(Envelope { seqid, framed })
+}
