@@ -148,10 +148,10 @@ impl<'b> Out<'b> {
             Template::Short { bytes, len } => {
                 let len = usize::from(*len);
                 if let Some(block) = self.rest.get_mut(..TEMPLATE_BLOCK) {
-                    block.copy_from_slice(bytes);
+                    block.copy_from_slice(&bytes.0);
                     self.take(len);
                 } else {
-                    self.put(&bytes[..len]);
+                    self.put(&bytes.0[..len]);
                 }
             }
             Template::Long(bytes) => self.put(bytes),
@@ -169,10 +169,20 @@ impl<'b> Out<'b> {
 const TEMPLATE_BLOCK: usize = 64;
 
 /// Bytes written around every row of a tensor (built once per call).
+/// A template's block, aligned so that its load never splits a cache
+/// line. Measured side by side (criterion, two alternating runs each): the
+/// one-shot W1 52.5-53.0 ns aligned against 61.5-62.2 ns not, the others
+/// within noise; callgrind counts W1 one-shot 1,133 -> 1,235 instructions
+/// (the plan it moves grows from 520 to 768 bytes) and W5/W7 prepared 1.5%
+/// fewer.
+#[derive(Clone, Copy, Debug)]
+#[repr(align(64))]
+pub(crate) struct Block(pub(crate) [u8; TEMPLATE_BLOCK]);
+
 #[derive(Clone, Debug)]
 pub(crate) enum Template {
     /// Up to 64 bytes, zero-padded to a full block.
-    Short { bytes: [u8; TEMPLATE_BLOCK], len: u8 },
+    Short { bytes: Block, len: u8 },
     /// Longer (a shape of rank 8 or more).
     Long(Vec<u8>),
 }
@@ -184,7 +194,7 @@ impl Template {
                 let mut bytes = [0u8; TEMPLATE_BLOCK];
                 bytes[..len].copy_from_slice(b);
                 Template::Short {
-                    bytes,
+                    bytes: Block(bytes),
                     len: len as u8,
                 }
             }
@@ -202,7 +212,7 @@ impl Template {
     /// The template's bytes, without the padding.
     pub(crate) fn bytes(&self) -> &[u8] {
         match self {
-            Template::Short { bytes, len } => &bytes[..usize::from(*len)],
+            Template::Short { bytes, len } => &bytes.0[..usize::from(*len)],
             Template::Long(b) => b,
         }
     }
