@@ -123,12 +123,26 @@ impl<'a> Strings<'a> {
 
 /// A fixed-width string without its trailing NUL bytes (as numpy reads an
 /// `S` element).
+///
+/// Scans back a word at a time: the byte-at-a-time `rposition` cost about
+/// 570 instructions a string on 192 strings of a 16-byte `S` array (both
+/// the sizing and the writing pass trim each element).
 #[inline(always)]
 fn trim_nuls(s: &[u8]) -> &[u8] {
-    match s.iter().rposition(|&b| b != 0) {
-        Some(last) => &s[..=last],
-        None => &[],
+    let mut end = s.len();
+    while let Some(word) = end.checked_sub(8).map(|start| &s[start..end]) {
+        let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        if w != 0 {
+            // The last byte in memory is the most significant: its zero
+            // bytes are the word's leading zeros.
+            return &s[..end - (w.leading_zeros() / 8) as usize];
+        }
+        end -= 8;
     }
+    while end > 0 && s[end - 1] == 0 {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// One dense tensor, checked, with the bytes that surround every row's data
@@ -749,6 +763,28 @@ mod tests {
     /// The plain definition `find_duplicate` must match on both of its paths.
     fn naive(keys: &[i64]) -> Option<(usize, usize)> {
         (0..keys.len()).find_map(|j| (0..j).find(|&i| keys[i] == keys[j]).map(|i| (i, j)))
+    }
+
+    #[test]
+    fn trim_nuls_matches_rposition_at_every_length_and_position() {
+        let naive = |s: &[u8]| match s.iter().rposition(|&b| b != 0) {
+            Some(last) => s[..=last].to_vec(),
+            None => Vec::new(),
+        };
+        for len in 0..40 {
+            for ones in 0..=len {
+                for gap in 0..=ones {
+                    // Non-zero bytes up to `ones`, with a zero at `gap`
+                    // (inner NULs stay: only trailing ones are padding).
+                    let mut s = vec![0u8; len];
+                    s[..ones].fill(0x41);
+                    if gap < ones {
+                        s[gap] = 0;
+                    }
+                    assert_eq!(super::trim_nuls(&s), &naive(&s)[..], "{s:?}");
+                }
+            }
+        }
     }
 
     #[test]
