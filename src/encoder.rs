@@ -28,8 +28,8 @@ impl<'a> Encoder<'a> {
     /// shapes across calls can run the checks that do not depend on the
     /// batch once, with a [`Signature`](crate::Signature).
     // Inlined, and the plan mapped rather than unwrapped and wrapped
-    // again: each move of the plan (520 bytes) is a `memcpy` call (W1:
-    // two of them, 80 instructions, before).
+    // again: each move of the plan (768 bytes) is a `memcpy` call (W1:
+    // two of them, 80 instructions each at the time, before).
     #[inline]
     pub fn new(inputs: &BatchPrediction<'a>) -> Result<Self, Error> {
         Plan::new(inputs).map(Encoder::from_plan)
