@@ -75,40 +75,72 @@ fn thrift_build_encode((w, mut buf): (Workload, Vec<u8>)) -> (Workload, Vec<u8>)
 /// Outside the measurement: W6's strings (leaked, so that the borrowed
 /// lists are built here too, not in the measured function) as `&str`s or
 /// as `&[u8]`s, and an output buffer of the right size.
-fn setup_w6_strings(as_bytes: bool) -> (Vec<&'static str>, Vec<&'static [u8]>, bool, Vec<u8>) {
+/// W6's strings three ways (outside the measurement): `&str`s, byte
+/// slices, and one NUL-padded buffer of 40-byte elements (a numpy `S40`
+/// array, as the Python package passes it).
+struct W6Strings {
+    strs: Vec<&'static str>,
+    bytes: Vec<&'static [u8]>,
+    padded: Vec<u8>,
+}
+
+/// Which of the three a benchmark encodes.
+#[derive(Clone, Copy)]
+enum StringsAs {
+    Str,
+    Bytes,
+    Padded,
+}
+
+/// W6's longest string: the padded elements' width.
+const W6_WIDTH: usize = 40;
+
+fn setup_w6_strings(how: StringsAs) -> (W6Strings, StringsAs, Vec<u8>) {
     let w = workloads::get("W6").expect("known workload");
     let strings: Vec<String> = w.with_inputs(|bp| match bp.dense_input().unwrap().tensors[0].data() {
         ::bprwire::TensorData::Str(v) => v.iter().map(|s| s.to_string()).collect(),
         _ => unreachable!("W6 is a string tensor"),
     });
     let strings: &'static [String] = Vec::leak(strings);
-    let strs: Vec<&'static str> = strings.iter().map(String::as_str).collect();
-    let bytes: Vec<&'static [u8]> = strings.iter().map(String::as_bytes).collect();
+    let mut padded = vec![0u8; strings.len() * W6_WIDTH];
+    for (element, s) in padded.chunks_exact_mut(W6_WIDTH).zip(strings) {
+        element[..s.len()].copy_from_slice(s.as_bytes());
+    }
+    let inputs = W6Strings {
+        strs: strings.iter().map(String::as_str).collect(),
+        bytes: strings.iter().map(String::as_bytes).collect(),
+        padded,
+    };
     let len = w.with_inputs(|bp| bp.encoded_len().unwrap());
-    (strs, bytes, as_bytes, vec![0u8; len])
+    (inputs, how, vec![0u8; len])
 }
 
-// W6's strings as `&str` and as `&[u8]` (`TensorData::Bytes`) with no
-// allocation inside: the same bytes out; the difference is the UTF-8 check
-// a StringTensor needs for byte strings (`&str`s need none).
+// W6's strings as `&str`, as `&[u8]` (`TensorData::Bytes`) and as padded
+// fixed-width text (`TensorData::Padded`), with no allocation inside: the
+// same bytes out. The byte strings and the padded ones need the UTF-8
+// check a StringTensor needs (`&str`s need none); the padded ones are also
+// trimmed of their NULs.
 #[library_benchmark]
-#[bench::w6_str(setup = setup_w6_strings, args = (false))]
-#[bench::w6_bytes(setup = setup_w6_strings, args = (true))]
-fn bprwire_strings(
-    (strs, bytes, as_bytes, mut buf): (Vec<&'static str>, Vec<&'static [u8]>, bool, Vec<u8>),
-) -> (Vec<&'static str>, Vec<&'static [u8]>, Vec<u8>) {
+#[bench::w6_str(setup = setup_w6_strings, args = (StringsAs::Str))]
+#[bench::w6_bytes(setup = setup_w6_strings, args = (StringsAs::Bytes))]
+#[bench::w6_padded(setup = setup_w6_strings, args = (StringsAs::Padded))]
+fn bprwire_strings((inputs, how, mut buf): (W6Strings, StringsAs, Vec<u8>)) -> (W6Strings, Vec<u8>) {
     {
-        let data = if as_bytes {
-            ::bprwire::TensorData::Bytes(&bytes)
-        } else {
-            ::bprwire::TensorData::Str(&strs)
+        let data = match how {
+            StringsAs::Str => ::bprwire::TensorData::Str(&inputs.strs),
+            StringsAs::Bytes => ::bprwire::TensorData::Bytes(&inputs.bytes),
+            StringsAs::Padded => ::bprwire::TensorData::Padded {
+                bytes: &inputs.padded,
+                width: W6_WIDTH,
+                kind: ::bprwire::StringKind::Text,
+            },
         };
         let tensors = [::bprwire::Tensor::new(data, &[64, 3])];
         let bp = ::bprwire::BatchPrediction::new().dense(&[300], &tensors);
         let enc = black_box(&bp).encoder().unwrap();
         black_box(enc.encode_into(black_box(&mut buf)).unwrap());
     }
-    (strs, bytes, buf)
+    (inputs, buf)
 }
 
 /// Outside the measurement: as [`setup`], at a forced kernel level.

@@ -124,9 +124,10 @@ impl<'a> Strings<'a> {
 /// A fixed-width string without its trailing NUL bytes (as numpy reads an
 /// `S` element).
 ///
-/// Scans back a word at a time: the byte-at-a-time `rposition` cost about
-/// 570 instructions a string on 192 strings of a 16-byte `S` array (both
-/// the sizing and the writing pass trim each element).
+/// Scans back a word at a time (both the sizing and the writing pass trim
+/// each element): W6's strings as 40-byte padded text, iai
+/// `bprwire_strings` `w6_padded`, took 78,226 instructions with the
+/// byte-at-a-time `rposition`, 44,037 with this.
 #[inline(always)]
 fn trim_nuls(s: &[u8]) -> &[u8] {
     let mut end = s.len();

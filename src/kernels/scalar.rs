@@ -9,12 +9,6 @@
 
 use super::Records;
 
-/// Raw copy (little-endian tensor content stays as it is).
-#[inline]
-pub fn copy(src: &[u8], dst: &mut [u8]) {
-    dst.copy_from_slice(src);
-}
-
 /// Reverses every 8-byte element: little-endian `i64`/`f64` to big-endian.
 #[inline]
 pub fn swap8(src: &[u8], dst: &mut [u8]) {
