@@ -535,6 +535,11 @@ fn trailing_bytes() {
     let e = err(&b);
     assert_eq!(e.offset(), 9);
     assert_eq!(*e.kind(), DecodeErrorKind::TrailingBytes { count: 1 });
+    // No empty schema item ("in : 1 bytes ...") in the message.
+    assert_eq!(
+        e.to_string(),
+        "at byte 9: 1 bytes after the end of the message, where nothing may follow"
+    );
 }
 
 #[test]

@@ -300,7 +300,9 @@ impl fmt::Display for DecodeErrorKind {
                 write!(f, "string is not UTF-8 (valid up to byte {valid_up_to} of it)")
             }
             DecodeErrorKind::TooDeep { limit } => write!(f, "nested deeper than {limit} levels"),
-            DecodeErrorKind::TrailingBytes { count } => write!(f, "{count} bytes after the end"),
+            DecodeErrorKind::TrailingBytes { count } => {
+                write!(f, "{count} bytes after the end of the message, where nothing may follow")
+            }
             DecodeErrorKind::BadVersion { word } => write!(
                 f,
                 "first word {word:#010x} is not a strict binary message header (0x8001_00TT)"
@@ -323,7 +325,11 @@ impl fmt::Display for DecodeError {
         if let Some(r) = self.record {
             write!(f, " (record {r})")?;
         }
-        write!(f, ", in {}: {}", self.item(), self.kind)
+        match self.item() {
+            // Outside any struct: no schema item to name.
+            "" => write!(f, ": {}", self.kind),
+            item => write!(f, ", in {item}: {}", self.kind),
+        }
     }
 }
 

@@ -254,6 +254,11 @@ pub enum Array {
 
 impl Array {
     /// `len` zeros of `dtype`.
+    ///
+    /// # Panics
+    ///
+    /// If the allocation fails (the process aborts, as `vec!` does): size
+    /// from input with [`try_zeros`](Self::try_zeros) instead.
     pub fn zeros(dtype: OutputType, len: usize) -> Array {
         match dtype {
             OutputType::F32 => Array::F32(vec![0.0; len]),
@@ -261,6 +266,29 @@ impl Array {
             OutputType::I64 => Array::I64(vec![0; len]),
             OutputType::U8 => Array::U8(vec![0; len]),
         }
+    }
+
+    /// `len` zeros of `dtype`, or `None` if the memory cannot be had (the
+    /// size overflows, or the allocator refuses it).
+    ///
+    /// ```
+    /// use bprwire::features::{Array, OutputType};
+    /// assert_eq!(Array::try_zeros(OutputType::F32, 3).unwrap().len(), 3);
+    /// assert!(Array::try_zeros(OutputType::F64, 1 << 61).is_none());
+    /// ```
+    pub fn try_zeros(dtype: OutputType, len: usize) -> Option<Array> {
+        fn zeros<T: Clone + core::default::Default>(len: usize) -> Option<Vec<T>> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(len).ok()?;
+            v.resize(len, T::default());
+            Some(v)
+        }
+        Some(match dtype {
+            OutputType::F32 => Array::F32(zeros(len)?),
+            OutputType::F64 => Array::F64(zeros(len)?),
+            OutputType::I64 => Array::I64(zeros(len)?),
+            OutputType::U8 => Array::U8(zeros(len)?),
+        })
     }
 
     /// Its element type.
@@ -346,16 +374,23 @@ impl Buffers {
     /// Zeroed arrays of the layout's types, each with room for `capacity`
     /// rows.
     ///
+    /// `capacity` is also the row limit: a request of more records is
+    /// refused by the scatter ([`FeatureError::ArrayTooSmall`](super::FeatureError::ArrayTooSmall)),
+    /// never grown into. A server sets it to the largest batch it serves,
+    /// once; sizing it from each request's record count lets a small
+    /// request of empty records ask for `records × columns` elements.
+    ///
     /// # Errors
     ///
     /// [`LayoutError::TooLarge`] if `capacity × n` elements of one array
-    /// overflow `usize`.
+    /// overflow `usize` or cannot be allocated (nothing is left allocated
+    /// then, and the process does not abort).
     pub fn new(layout: &FeatureLayout, capacity: usize) -> Result<Buffers, LayoutError> {
         let array = |dtype, n: usize| {
             capacity
                 .checked_mul(n)
                 .filter(|len| len.checked_mul(OutputType::size(dtype)).is_some())
-                .map(|len| Array::zeros(dtype, len))
+                .and_then(|len| Array::try_zeros(dtype, len))
                 .ok_or(LayoutError::TooLarge {
                     rows: capacity,
                     columns: n,

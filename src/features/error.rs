@@ -63,7 +63,8 @@ pub enum LayoutError {
         /// Ids given.
         count: usize,
     },
-    /// `rows × columns` elements overflow the address space.
+    /// `rows × columns` elements overflow the address space, or cannot
+    /// be allocated.
     TooLarge {
         /// Rows asked for.
         rows: usize,
@@ -101,7 +102,11 @@ impl fmt::Display for LayoutError {
                 "{count} {kind} feature ids are more than a Thrift map holds (2^31-1)"
             ),
             LayoutError::TooLarge { rows, columns } => {
-                write!(f, "{rows} rows of {columns} columns overflow the address space")
+                write!(
+                    f,
+                    "{rows} rows of {columns} columns cannot be allocated (more memory than \
+                     the address space holds or the allocator gives)"
+                )
             }
         }
     }
@@ -265,6 +270,12 @@ pub enum FeatureError {
         /// The level asked for.
         level: crate::Level,
     },
+    /// The rows changed while the request was being written (another
+    /// thread wrote to the arrays between sizing and writing, or during
+    /// the write): the bytes in the buffer are not a request. Only a
+    /// caller that lends memory others write to (a Python array while the
+    /// GIL is released, a C caller) can see it.
+    RowsChanged,
     /// The buffer to write into is too small.
     BufferTooSmall {
         /// Bytes the request needs.
@@ -342,6 +353,10 @@ impl fmt::Display for FeatureError {
             FeatureError::LevelUnavailable { level } => write!(
                 f,
                 "kernel level {level} was forced, but it is not available here"
+            ),
+            FeatureError::RowsChanged => f.write_str(
+                "the rows changed while the request was being written (another thread wrote \
+                 to them); the buffer does not hold a request",
             ),
             FeatureError::BufferTooSmall { needed, available } => write!(
                 f,

@@ -4,6 +4,11 @@
 //! wrapping around: probes that run past the end go on into a tail of
 //! extra slots) from a multiplicative hash of the id.
 //!
+//! No run of occupied slots is longer than [`MAX_RUN`], so no lookup costs
+//! more than that many probes whatever the ids: a layout whose ids were
+//! chosen to collide under the fixed multiplier is built again with a
+//! random one (see [`IdTable::new`]).
+//!
 //! Why this and not a `HashMap`: the id set is known when the layout is
 //! built and never changes, ids are already well-spread 64-bit hashes in
 //! twml (and small integers in tests, which the multiply spreads), and a
@@ -18,8 +23,26 @@
 /// returns for an id the table does not have.
 pub(crate) const MISSING: usize = usize::MAX;
 
-/// Fibonacci hashing: 2^64 / φ, odd.
+/// Fibonacci hashing: 2^64 / φ, odd. The first multiplier every table
+/// tries, so that a layout's table is the same from run to run unless its
+/// ids defeat it.
 const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The longest run of occupied slots a table may have. A lookup, hit or
+/// miss, stops at the end of the run its home slot is in, so no lookup
+/// probes more than this many slots, whatever ids a request holds.
+///
+/// Random ids reach it with odds far below one in a million even in a
+/// table half full (where a run of `k` slots has odds about `e^(-0.19 k)`
+/// per slot); ids chosen to collide under one multiplier reach it at
+/// once, and the table is built again with another ([`ATTEMPTS`]).
+const MAX_RUN: usize = 128;
+
+/// Multipliers tried before the last attempt, which accepts any run
+/// length: [`MIX`], then random odd ones. Ids that defeat a random
+/// multiplier they cannot know 15 times in a row are not a practical
+/// attack; the last attempt is there so that building always ends.
+const ATTEMPTS: usize = 16;
 
 #[derive(Clone, Copy, Debug)]
 struct Slot {
@@ -31,13 +54,29 @@ struct Slot {
 #[derive(Clone, Debug)]
 pub(crate) struct IdTable {
     slots: Box<[Slot]>,
+    /// The hash multiplier (odd): [`MIX`] unless the ids defeated it.
+    mult: u64,
     /// `64 - log2(home slots)`: the hash is the top bits of the product.
     shift: u32,
+}
+
+/// Why one attempt at a table failed.
+enum Failed {
+    /// An id appears twice: the id and its two positions.
+    Repeated((i64, usize, usize)),
+    /// A run of occupied slots grew past [`MAX_RUN`].
+    RunTooLong,
 }
 
 impl IdTable {
     /// The table of `ids`, column `i` for `ids[i]`. A repeated id is
     /// refused: the error is the id and its two positions.
+    ///
+    /// Building takes `O(n · MAX_RUN)` per attempt at worst, and no
+    /// lookup in the result probes more than [`MAX_RUN`] slots: ids
+    /// chosen so that their hashes share a home slot (hash flooding)
+    /// make the first attempt fail fast, and the next one hashes with a
+    /// random multiplier.
     ///
     /// (Choosing the multiplier among 16 for the fewest probes past the
     /// home slots was tried: on R1's 5,293 ids it cut them from 0.237 to
@@ -48,7 +87,7 @@ impl IdTable {
         // stays below 64. On R1 (5,293 ids, 1 MiB of slots) an eighth
         // beat a quarter by 14% in wall time and 2% in instructions.
         let sparse = (ids.len() * 8).next_power_of_two().max(8);
-        let capacity = if sparse <= 1 << 20 {
+        let homes = if sparse <= 1 << 20 {
             sparse
         } else {
             (ids.len() * 2).next_power_of_two()
@@ -59,36 +98,72 @@ impl IdTable {
             id: smallest_absent(ids),
             column: MISSING,
         };
+        let random = std::collections::hash_map::RandomState::new();
+        let mut mult = MIX;
+        for attempt in 1..=ATTEMPTS {
+            let max_run = if attempt < ATTEMPTS { MAX_RUN } else { usize::MAX };
+            match IdTable::attempt(ids, homes, mult, empty, max_run) {
+                Ok(table) => return Ok(table),
+                Err(Failed::Repeated(e)) => return Err(e),
+                Err(Failed::RunTooLong) => {
+                    mult = std::hash::BuildHasher::hash_one(&random, attempt) | 1;
+                }
+            }
+        }
+        unreachable!("the last attempt accepts any run length")
+    }
+
+    /// One attempt with multiplier `mult`: fails as soon as a run of
+    /// occupied slots grows past `max_run`.
+    fn attempt(ids: &[i64], homes: usize, mult: u64, empty: Slot, max_run: usize) -> Result<IdTable, Failed> {
+        // Runs that start near the end go on into a tail of extra slots
+        // (no wrapping around). A run holds at most `max_run` slots and
+        // at most every id, so the last slot stays empty: every probe
+        // ends inside the table.
+        let tail = max_run.min(ids.len()) + 1;
         let mut table = IdTable {
-            slots: vec![empty; capacity].into_boxed_slice(),
-            shift: 64 - capacity.trailing_zeros(),
+            slots: vec![empty; homes + tail].into_boxed_slice(),
+            mult,
+            shift: 64 - homes.trailing_zeros(),
         };
         for (column, &id) in ids.iter().enumerate() {
-            let mut i = table.home(id);
+            let home = table.home(id);
+            let mut i = home;
             loop {
-                // The last slot stays empty, so every probe ends inside.
-                if i + 1 == table.slots.len() {
-                    let mut longer = core::mem::take(&mut table.slots).into_vec();
-                    longer.push(empty);
-                    table.slots = longer.into_boxed_slice();
-                }
                 let slot = &mut table.slots[i];
                 if slot.column == MISSING {
                     *slot = Slot { id, column };
                     break;
                 }
                 if slot.id == id {
-                    return Err((id, slot.column, column));
+                    return Err(Failed::Repeated((id, slot.column, column)));
                 }
                 i += 1;
+                if i - home >= max_run {
+                    return Err(Failed::RunTooLong);
+                }
             }
+        }
+        if table.longest_run() > max_run {
+            return Err(Failed::RunTooLong);
         }
         Ok(table)
     }
 
+    /// The longest run of occupied slots: the most slots any lookup
+    /// probes.
+    pub(crate) fn longest_run(&self) -> usize {
+        let (mut longest, mut run) = (0, 0);
+        for slot in self.slots.iter() {
+            run = if slot.column == MISSING { 0 } else { run + 1 };
+            longest = longest.max(run);
+        }
+        longest
+    }
+
     #[inline(always)]
     fn home(&self, id: i64) -> usize {
-        ((id as u64).wrapping_mul(MIX) >> self.shift) as usize
+        ((id as u64).wrapping_mul(self.mult) >> self.shift) as usize
     }
 
     /// The column of `id`, or [`MISSING`]. Callers index their row with
@@ -181,6 +256,52 @@ mod tests {
         let ids: Vec<i64> = (0..1000i64).map(|i| i << 40).chain(1..1000).collect();
         let t = IdTable::new(&ids).unwrap();
         assert!(ids.iter().enumerate().all(|(c, &id)| t.get(id) == c));
+    }
+
+    /// `x` with `x * MIX == 1` (mod 2^64), by Newton's iteration.
+    fn mix_inverse() -> u64 {
+        let mut x = MIX;
+        for _ in 0..6 {
+            x = x.wrapping_mul(2u64.wrapping_sub(MIX.wrapping_mul(x)));
+        }
+        assert_eq!(x.wrapping_mul(MIX), 1);
+        x
+    }
+
+    #[test]
+    fn ids_chosen_to_share_a_home_slot_are_rehashed_and_every_lookup_stays_short() {
+        // 100,000 ids whose products with MIX are 0..100,000: all in home
+        // slot 0 under the fixed multiplier (the hash-flooding layout that
+        // took 14.5 s to build). The table gives up on MIX after one run
+        // of MAX_RUN slots and hashes with a random multiplier.
+        let inverse = mix_inverse();
+        let ids: Vec<i64> = (0..100_000u64).map(|k| k.wrapping_mul(inverse) as i64).collect();
+        assert!(ids.iter().all(|&id| (id as u64).wrapping_mul(MIX) >> 44 == 0));
+        let t = IdTable::new(&ids).unwrap();
+        assert_ne!(t.mult, MIX);
+        assert!(t.longest_run() <= MAX_RUN, "a run of {} slots", t.longest_run());
+        assert!(ids.iter().enumerate().all(|(c, &id)| t.get(id) == c));
+        // Ids that are not in the set, chosen the same way, miss.
+        let misses = (100_000..200_000u64).map(|k| k.wrapping_mul(inverse) as i64);
+        assert!(misses.clone().all(|id| t.get(id) == MISSING));
+    }
+
+    #[test]
+    fn ordinary_ids_keep_the_fixed_multiplier() {
+        for n in [1usize, 100, 5293, 200_000] {
+            let ids: Vec<i64> = (0..n as i64).map(|i| i.wrapping_mul(0x2545_F491_4F6C_DD1D)).collect();
+            let t = IdTable::new(&ids).unwrap();
+            assert_eq!(t.mult, MIX, "{n} ids");
+            assert!(t.longest_run() <= MAX_RUN);
+        }
+    }
+
+    #[test]
+    fn a_repeated_id_among_colliding_ids_is_still_refused() {
+        let inverse = mix_inverse();
+        let mut ids: Vec<i64> = (0..1000u64).map(|k| k.wrapping_mul(inverse) as i64).collect();
+        ids.push(ids[700]);
+        assert_eq!(IdTable::new(&ids).unwrap_err(), (ids[700], 700, 1000));
     }
 
     #[test]

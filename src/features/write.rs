@@ -87,10 +87,19 @@ impl RequestBytes<'_> {
 
     /// Writes the request into the start of `buf`; returns its length.
     ///
+    /// Each value is read once while writing, so the bytes are always one
+    /// well-formed request of the values as they were read, or an error.
+    ///
     /// # Errors
     ///
     /// [`FeatureError::BufferTooSmall`] (nothing written) if `buf` is
     /// shorter than [`encoded_len`](Self::encoded_len).
+    /// [`FeatureError::RowsChanged`] if the rows no longer make a request
+    /// of that length, which only memory that others write to while it is
+    /// lent here can cause (nothing past `encoded_len` bytes is written
+    /// even then; a [`BinaryValue`](FeatureError::BinaryValue) or
+    /// [`BinaryUnset`](FeatureError::BinaryUnset) can come back the same
+    /// way). On any error, `buf` does not hold a request.
     pub fn encode_into(&self, buf: &mut [u8]) -> Result<usize, FeatureError> {
         let Some(buf) = buf.get_mut(..self.len) else {
             return Err(FeatureError::BufferTooSmall {
@@ -98,25 +107,45 @@ impl RequestBytes<'_> {
                 available: buf.len(),
             });
         };
-        let mut out = Slice { buf, pos: 0 };
-        // The same rows passed the same checks when they were sized.
+        let mut out = Slice {
+            buf,
+            pos: 0,
+            overflow: None,
+        };
         write(self.layout, &self.rows, self.common.as_ref(), &mut out)?;
-        assert_eq!(out.pos, self.len, "request writer: size and bytes disagree");
+        if out.overflow.is_some() || out.pos != self.len {
+            return Err(FeatureError::RowsChanged);
+        }
         Ok(self.len)
     }
 
     /// The request in a new `Vec` of exactly [`encoded_len`](Self::encoded_len) bytes.
+    ///
+    /// # Panics
+    ///
+    /// If [`encode_into`](Self::encode_into) fails, which safe Rust cannot
+    /// make it do (the rows are borrowed immutably), or if the memory
+    /// cannot be allocated.
     pub fn encode_to_vec(&self) -> Vec<u8> {
         let mut v = vec![0; self.len];
         self.encode_into(&mut v)
-            .expect("the buffer has the encoded length");
+            .expect("the rows are borrowed, so they make the request that was sized");
         v
     }
 }
 
-/// Where the writer's bytes go.
+/// Where the writer's bytes go. Counts come before the items they count,
+/// but the writer reads each value once: it writes a placeholder count,
+/// the items, then [`patch_i32`](Sink::patch_i32)es the count in, and
+/// [`rewind`](Sink::rewind)s a field that turned out to have no item.
 trait Sink {
     fn put(&mut self, bytes: &[u8]);
+    /// The position of the next byte.
+    fn mark(&self) -> usize;
+    /// Forgets every byte from `mark` (a position from [`mark`](Sink::mark)) on.
+    fn rewind(&mut self, mark: usize);
+    /// Overwrites the 4 bytes at `at`, already put, with `v`.
+    fn patch_i32(&mut self, at: usize, v: i32);
 }
 
 /// Counts bytes; `None` once the count overflows.
@@ -127,19 +156,60 @@ impl Sink for Count {
     fn put(&mut self, bytes: &[u8]) {
         self.0 = self.0.and_then(|n| n.checked_add(bytes.len()));
     }
+    #[inline]
+    fn mark(&self) -> usize {
+        self.0.unwrap_or(usize::MAX)
+    }
+    #[inline]
+    fn rewind(&mut self, mark: usize) {
+        // After an overflow the count stays `None`.
+        if self.0.is_some() {
+            self.0 = Some(mark);
+        }
+    }
+    #[inline]
+    fn patch_i32(&mut self, _: usize, _: i32) {}
 }
 
-/// Writes into a buffer of exactly the counted size.
+/// Writes into a buffer of the counted size. Bytes that would go past its
+/// end are not written: `overflow` is where the first such put began, until
+/// a rewind takes it back (a field tried near the end and taken back
+/// because it had no item is no overflow).
 struct Slice<'b> {
     buf: &'b mut [u8],
     pos: usize,
+    overflow: Option<usize>,
 }
 
 impl Sink for Slice<'_> {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
-        self.buf[self.pos..][..bytes.len()].copy_from_slice(bytes);
-        self.pos += bytes.len();
+        let end = self.pos.saturating_add(bytes.len());
+        match self.buf.get_mut(self.pos..end) {
+            Some(dst) => dst.copy_from_slice(bytes),
+            None => {
+                self.overflow.get_or_insert(self.pos);
+            }
+        }
+        self.pos = end;
+    }
+    #[inline]
+    fn mark(&self) -> usize {
+        self.pos
+    }
+    #[inline]
+    fn rewind(&mut self, mark: usize) {
+        self.pos = mark;
+        if self.overflow.is_some_and(|at| mark <= at) {
+            self.overflow = None;
+        }
+    }
+    #[inline]
+    fn patch_i32(&mut self, at: usize, v: i32) {
+        // Out of the buffer only if the put of the placeholder overflowed.
+        if let Some(dst) = self.buf.get_mut(at..at.saturating_add(4)) {
+            dst.copy_from_slice(&v.to_be_bytes());
+        }
     }
 }
 
@@ -299,35 +369,29 @@ fn record(
 ) -> Result<(), FeatureError> {
     if let (Some(c), Some(col)) = (&layout.binary, rows.binary) {
         let base = base.and_then(|b| b.binary);
-        // 1 where the row has it and the base does not; a row without a
-        // feature the base has cannot be written.
+        // The ids where the row has 1 and the base does not; a row without
+        // a feature the base has cannot be written.
+        let start = out.mark();
+        out.put(&field_header(ttype::SET, field::BINARY));
+        out.put(&[ttype::I64]);
+        let count_at = out.mark();
+        out.put(&0i32.to_be_bytes());
         let mut n = 0;
-        for j in 0..c.ids.len() {
-            let v = col.val(r * c.ids.len() + j);
+        for (j, &id) in c.ids.iter().enumerate() {
+            let v = col.val(r * c.ids.len() + j).f;
             let has = base.is_some_and(|b| b.val(j).f == 1.0);
-            if v.f == 1.0 {
-                n += usize::from(!has);
-            } else if v.f != 0.0 {
-                return Err(FeatureError::BinaryValue {
-                    at,
-                    id: c.ids[j],
-                    value: v.f,
-                });
-            } else if has {
-                return Err(FeatureError::BinaryUnset { row: r, id: c.ids[j] });
-            }
-        }
-        if n > 0 {
-            out.put(&field_header(ttype::SET, field::BINARY));
-            out.put(&[ttype::I64]);
-            out.put(&(n as i32).to_be_bytes());
-            for j in 0..c.ids.len() {
-                let has = base.is_some_and(|b| b.val(j).f == 1.0);
-                if col.val(r * c.ids.len() + j).f == 1.0 && !has {
-                    out.put(&c.ids[j].to_be_bytes());
+            if v == 1.0 {
+                if !has {
+                    out.put(&id.to_be_bytes());
+                    n += 1;
                 }
+            } else if v != 0.0 {
+                return Err(FeatureError::BinaryValue { at, id, value: v });
+            } else if has {
+                return Err(FeatureError::BinaryUnset { row: r, id });
             }
         }
+        close(out, start, count_at, n);
     }
     if let (Some(c), Some(col)) = (&layout.continuous, rows.continuous) {
         map(
@@ -358,6 +422,18 @@ fn record(
     Ok(())
 }
 
+/// Ends a list, set or map field of `n` items that began at `start`,
+/// whose count (a placeholder) is at `count_at`: the count patched in, or
+/// the whole field taken back if it has no item. `n` is at most the
+/// layout's ids (or tensors), which fit an `i32`.
+fn close(out: &mut impl Sink, start: usize, count_at: usize, n: usize) {
+    if n == 0 {
+        out.rewind(start);
+    } else {
+        out.patch_i32(count_at, n as i32);
+    }
+}
+
 /// A `map<i64, V>` field of the entries whose bits differ from the base's
 /// (the base row's value, else the default).
 #[allow(clippy::too_many_arguments)]
@@ -373,18 +449,21 @@ fn map(
 ) {
     let n = c.ids.len();
     let default = default_bits(c.dtype, c.default);
-    let differs = |j: usize| col.val(r * n + j).bits != base.map_or(default, |b| b.val(j).bits);
-    let count = (0..n).filter(|&j| differs(j)).count();
-    if count == 0 {
-        return;
-    }
+    let start = out.mark();
     out.put(&field_header(ttype::MAP, id));
     out.put(&[ttype::I64, vtype]);
-    out.put(&(count as i32).to_be_bytes());
-    for j in (0..n).filter(|&j| differs(j)) {
-        out.put(&c.ids[j].to_be_bytes());
-        out.put(&value(col.val(r * n + j)));
+    let count_at = out.mark();
+    out.put(&0i32.to_be_bytes());
+    let mut count = 0;
+    for (j, key) in c.ids.iter().enumerate() {
+        let v = col.val(r * n + j);
+        if v.bits != base.map_or(default, |b| b.val(j).bits) {
+            out.put(&key.to_be_bytes());
+            out.put(&value(v));
+            count += 1;
+        }
     }
+    close(out, start, count_at, count);
 }
 
 /// The `tensors` map: each tensor feature whose row differs (bits) from
@@ -396,20 +475,16 @@ fn tensors(
     base: Option<&Bound<'_>>,
     out: &mut impl Sink,
 ) -> Result<(), FeatureError> {
-    let differs = |t: usize| {
-        let w = layout.tensors[t].width;
-        let col = rows.tensors[t];
-        (0..w).any(|k| col.val(r * w + k).bits != base.map_or(0, |b| b.tensors[t].val(k).bits))
-    };
-    let count = (0..layout.tensors.len()).filter(|&t| differs(t)).count();
-    if count == 0 {
+    if layout.tensors.is_empty() {
         return Ok(());
     }
+    let start = out.mark();
     out.put(&field_header(ttype::MAP, field::TENSORS));
     out.put(&[ttype::I64, ttype::STRUCT]);
-    out.put(&(count as i32).to_be_bytes());
-    for t in (0..layout.tensors.len()).filter(|&t| differs(t)) {
-        let feature = &layout.tensors[t];
+    let count_at = out.mark();
+    out.put(&0i32.to_be_bytes());
+    let mut count = 0;
+    for (t, feature) in layout.tensors.iter().enumerate() {
         if feature.width > MAX_SIZE {
             return Err(FeatureError::TooLarge {
                 what: "elements of one tensor row",
@@ -421,19 +496,26 @@ fn tensors(
             OutputType::F64 => (field::DOUBLE_TENSOR, ttype::DOUBLE),
             _ => (field::INT64_TENSOR, ttype::I64),
         };
+        let entry = out.mark();
         out.put(&feature.id.to_be_bytes());
         out.put(&field_header(ttype::STRUCT, arm));
         out.put(&field_header(ttype::LIST, field::TYPED_VALUES));
         out.put(&[etype]);
         out.put(&(feature.width as i32).to_be_bytes());
         let col = rows.tensors[t];
+        let mut differs = false;
         for k in 0..feature.width {
             let v = col.val(r * feature.width + k);
+            differs |= v.bits != base.map_or(0, |b| b.tensors[t].val(k).bits);
             if etype == ttype::DOUBLE {
                 out.put(&v.f.to_bits().to_be_bytes());
             } else {
                 out.put(&v.i.to_be_bytes());
             }
+        }
+        if !differs {
+            out.rewind(entry);
+            continue;
         }
         // shape: [width]
         out.put(&field_header(ttype::LIST, field::TYPED_SHAPE));
@@ -441,6 +523,68 @@ fn tensors(
         out.put(&1i32.to_be_bytes());
         out.put(&(feature.width as i64).to_be_bytes());
         out.put(&[ttype::STOP, ttype::STOP]);
+        count += 1;
     }
+    close(out, start, count_at, count);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> FeatureLayout {
+        FeatureLayout::builder()
+            .continuous(&[1, 2, 3], OutputType::F64, 0.0)
+            .binary(&[10, 11], OutputType::U8)
+            .tensor(30, 2, OutputType::F32)
+            .build()
+            .unwrap()
+    }
+
+    /// The request of `written` into a buffer sized for `sized`: what a
+    /// write pass sees when another thread changed the rows after sizing.
+    fn write_changed(sized: &Rows<'_>, written: &Rows<'_>) -> (Result<usize, FeatureError>, Vec<u8>, usize) {
+        let layout = layout();
+        let len = layout.write_request(sized, None).unwrap().encoded_len();
+        let mut changed = layout.write_request(written, None).unwrap();
+        changed.len = len;
+        let mut buf = vec![0xAA; len + 64];
+        let result = changed.encode_into(&mut buf);
+        (result, buf, len)
+    }
+
+    #[test]
+    fn rows_that_grew_after_sizing_are_an_error_and_nothing_past_the_length_is_written() {
+        let (c0, c1) = ([0.0, 0.0, 0.0], [1.0, 2.0, 3.0]);
+        let (t0, t1) = ([0.0f32; 2], [1.0f32, 2.0]);
+        let b = [0u8, 1];
+        let sized = Rows::new(1).continuous(&c0[..]).binary(&b[..]).tensor(30, &t0[..]);
+        let written = Rows::new(1).continuous(&c1[..]).binary(&b[..]).tensor(30, &t1[..]);
+        let (result, buf, len) = write_changed(&sized, &written);
+        assert_eq!(result, Err(FeatureError::RowsChanged));
+        assert!(buf[len..].iter().all(|&x| x == 0xAA));
+    }
+
+    #[test]
+    fn rows_that_shrank_after_sizing_are_an_error() {
+        let (c0, c1) = ([1.0, 2.0, 3.0], [0.0, 0.0, 0.0]);
+        let t = [0.0f32; 2];
+        let b = [1u8, 1];
+        let sized = Rows::new(1).continuous(&c0[..]).binary(&b[..]).tensor(30, &t[..]);
+        let written = Rows::new(1).continuous(&c1[..]).binary(&b[..]).tensor(30, &t[..]);
+        assert_eq!(write_changed(&sized, &written).0, Err(FeatureError::RowsChanged));
+    }
+
+    #[test]
+    fn a_field_tried_at_the_end_and_taken_back_is_no_overflow() {
+        // The tensor entry is written in full before it is known to equal
+        // the base, past the end of the exactly sized buffer, then taken back.
+        let c = [1.0, 2.0, 3.0];
+        let t = [0.0f32; 2];
+        let b = [0u8, 0];
+        let rows = Rows::new(1).continuous(&c[..]).binary(&b[..]).tensor(30, &t[..]);
+        let request = layout().write_request(&rows, None).unwrap().encode_to_vec();
+        assert_eq!(request.len(), layout().write_request(&rows, None).unwrap().encoded_len());
+    }
 }
