@@ -22,15 +22,19 @@ __all__ = [
     "feature_id",
     "reply",
     "request_info",
+    "_panics",
 ]
 
 #: Bytes of output (or input, to decode) from which the GIL is released.
 RELEASE_GIL_FROM: int
 
+def _panics() -> int:
+    """For tests: panics of the module's Rust code so far (each is a bug)."""
+
 _ArrayLike = Union[npt.ArrayLike, np.ndarray]
 _Keys = Union[Sequence[int], npt.NDArray[np.int64]]
 _Buffer = Union[bytes, bytearray, memoryview, npt.NDArray[np.uint8]]
-_WritableBuffer = Union[bytearray, memoryview, npt.NDArray[np.uint8]]
+_WritableBuffer = Union[bytearray, memoryview, np.ndarray]
 
 class EncodeError(ValueError):
     """Inputs that cannot be encoded; the message names the key, tensor,
@@ -173,9 +177,14 @@ class FeatureLayout:
     def description(self) -> str:
         """The description as JSON text."""
     def scatter(
-        self, request: _Buffer, *, out: Optional[Mapping[str, np.ndarray]] = None
+        self,
+        request: _Buffer,
+        *,
+        out: Optional[Mapping[str, np.ndarray]] = None,
+        max_rows: Optional[int] = None,
     ) -> dict[str, np.ndarray]:
-        """A request's features as ``{name: array [rows, n]}`` (or into ``out``)."""
+        """A request's features as ``{name: array [rows, n]}`` (or into ``out``);
+        a request of more than ``max_rows`` records raises ``DecodeError``."""
     def write_request(
         self,
         rows: Mapping[Union[str, int], _ArrayLike],

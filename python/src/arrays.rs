@@ -8,6 +8,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString};
 
 use crate::errors::encode_error;
+use crate::out::Gil;
 
 /// numpy's functions the binding calls, looked up once.
 pub(crate) struct Numpy {
@@ -177,12 +178,50 @@ impl<'py> ArrayIn<'py> {
         })
     }
 
+    /// Reads `obj` as continuous values: `float32` or `float64` (another
+    /// dtype is refused here, naming the two, before any string
+    /// conversion).
+    pub(crate) fn continuous(obj: &Bound<'py, PyAny>) -> PyResult<ArrayIn<'py>> {
+        let what = || "continuous values".to_string();
+        let py = obj.py();
+        let array = match obj.cast::<PyUntypedArray>() {
+            Ok(a) => a.clone(),
+            Err(_) => numpy(py)?
+                .asarray
+                .bind(py)
+                .call1((obj,))?
+                .cast_into::<PyUntypedArray>()?,
+        };
+        let descr = array.dtype();
+        if !matches!(
+            Kind::of(descr.kind(), descr.itemsize()),
+            Some(Kind::F32 | Kind::F64)
+        ) {
+            return Err(encode_error(format!(
+                "{}: numpy dtype {} is not a continuous value type (float32, float64)",
+                what(),
+                descr.str()?
+            )));
+        }
+        ArrayIn::new(array.as_any(), &what)
+    }
+
+    /// Whether the GIL may be released while this input is read: not for
+    /// an `S` array, read in place with sizes that depend on its bytes.
+    pub(crate) fn gil(&self) -> Gil {
+        match self.kind {
+            Kind::Bytes => Gil::Hold,
+            _ => Gil::MayRelease,
+        }
+    }
+
     /// The array's shape.
     pub(crate) fn shape(&self) -> &[usize] {
         self.array.shape()
     }
 
     /// The array's bytes (C order), borrowed from numpy's buffer.
+    #[allow(unsafe_code, reason = "numpy's buffer, read in place")]
     pub(crate) fn bytes(&self) -> &[u8] {
         let len = self.array.len() * self.itemsize;
         if len == 0 {
@@ -262,6 +301,7 @@ fn unicode_strings(array: &Bound<'_, PyUntypedArray>, itemsize: usize, what: Wha
         out.ends.resize(n, 0);
         return Ok(out);
     }
+    #[allow(unsafe_code, reason = "numpy's buffer, read in place")]
     // SAFETY: C-contiguous, native order, `n * itemsize` bytes at `data`,
     // kept alive by `array`.
     let bytes =
@@ -306,6 +346,7 @@ fn object_strings(array: &Bound<'_, PyUntypedArray>, what: What<'_>) -> PyResult
     if n == 0 {
         return Ok(out);
     }
+    #[allow(unsafe_code, reason = "an object array's pointers, read in place")]
     // SAFETY: a C-contiguous object array holds `n` object pointers at
     // `data`; the array holds a reference to each, and the GIL is held
     // while they are read here.
@@ -319,10 +360,18 @@ fn object_strings(array: &Bound<'_, PyUntypedArray>, what: What<'_>) -> PyResult
         if ptr.is_null() {
             return Err(encode_error(format!("{}: element {i} is NULL", what())));
         }
+        #[allow(unsafe_code, reason = "an element of an object array")]
         // SAFETY: a valid object pointer owned by the array (checked non-null).
         let item = unsafe { Bound::from_borrowed_ptr(py, ptr) };
         if let Ok(s) = item.cast::<PyString>() {
-            out.push(s.to_str()?.as_bytes());
+            let text = s.to_str().map_err(|_| {
+                encode_error(format!(
+                    "{}: element {i} is a str that is not valid Unicode (it holds a lone \
+                     surrogate), so it has no UTF-8 form",
+                    what()
+                ))
+            })?;
+            out.push(text.as_bytes());
         } else if let Ok(b) = item.cast::<PyBytes>() {
             out.push(b.as_bytes());
         } else {

@@ -6,14 +6,15 @@ use std::time::Instant;
 
 use bprwire::decode::decode_request;
 use bprwire::features::{Buffers, Column, ColumnRef, FeatureError, FeatureLayout, OutputType, Outputs, Rows};
-use numpy::ndarray::IxDyn;
+use numpy::ndarray::{Ix2, IxDyn};
 use numpy::{
-    PyArray2, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArray, PyReadwriteArray,
-    PyUntypedArray, PyUntypedArrayMethods,
+    PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArray, PyReadwriteArray, PyUntypedArray,
+    PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
+use crate::alloc::new_array;
 use crate::arrays::numpy;
 use crate::errors::{dec, decode_error, encode_error, LayoutError};
 use crate::out::released;
@@ -60,6 +61,7 @@ enum SlotKind {
 pub struct Layout {
     layout: FeatureLayout,
     slots: Vec<Slot>,
+    /// The description as JSON text (UTF-8: the JSON reader checked it).
     json: String,
 }
 
@@ -67,13 +69,19 @@ pub struct Layout {
 /// through `json.dumps`, with a float default that JSON cannot hold (NaN,
 /// infinities) written as the string the layout reads, and numpy scalars
 /// and arrays through their `tolist()`.
-fn description_text(description: &Bound<'_, PyAny>) -> PyResult<String> {
+fn description_text(description: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     let py = description.py();
     if let Ok(s) = description.cast::<PyString>() {
-        return Ok(s.to_str()?.to_owned());
+        let text = s.to_str().map_err(|_| {
+            LayoutError::new_err(
+                "the layout description is a str that is not valid Unicode (a lone surrogate)",
+            )
+        })?;
+        return Ok(text.as_bytes().to_vec());
     }
     if let Ok(b) = description.cast::<PyBytes>() {
-        return Ok(String::from_utf8_lossy(b.as_bytes()).into_owned());
+        // As they are: the JSON reader refuses bytes that are not UTF-8.
+        return Ok(b.as_bytes().to_vec());
     }
     let mut value = description.clone();
     if let Ok(d) = description.cast::<PyDict>() {
@@ -108,10 +116,12 @@ fn description_text(description: &Bound<'_, PyAny>) -> PyResult<String> {
     let kwargs = PyDict::new(py);
     kwargs.set_item("default", tolist)?;
     kwargs.set_item("allow_nan", false)?;
-    json.getattr("dumps")?
+    let text: String = json
+        .getattr("dumps")?
         .call((value,), Some(&kwargs))
         .map_err(|e| LayoutError::new_err(format!("the layout description cannot be written as JSON: {e}")))?
-        .extract()
+        .extract()?;
+    Ok(text.into_bytes())
 }
 
 /// An output array borrowed for writing (checked by numpy's borrow
@@ -124,15 +134,32 @@ enum Guard<'py> {
 }
 
 fn not_contiguous(name: &str) -> PyErr {
-    decode_error(format!("out[{name:?}]: the array is not C-contiguous"))
+    decode_error(format!(
+        "out[{name:?}]: the array is not C-contiguous (row-major); a Fortran-ordered array or a view with steps would get its rows scrambled"
+    ))
 }
 
 impl<'py> Guard<'py> {
-    fn new(name: &str, a: &Bound<'py, PyAny>) -> PyResult<Guard<'py>> {
+    /// `a` as the output `name` of `columns` columns: a writable,
+    /// C-contiguous, aligned `[capacity, columns]` array in native order.
+    fn new(name: &str, columns: usize, a: &Bound<'py, PyAny>) -> PyResult<Guard<'py>> {
         let borrow = |e: numpy::BorrowError| decode_error(format!("out[{name:?}]: {e}"));
         let u = a
             .cast::<PyUntypedArray>()
             .map_err(|_| decode_error(format!("out[{name:?}]: expected a numpy array")))?;
+        // The scatter writes rows of `columns` elements front to back: any
+        // other shape or order would scramble them.
+        match u.shape() {
+            [_, c] if *c == columns => {}
+            shape => {
+                return Err(decode_error(format!(
+                    "out[{name:?}]: expected an array of shape [rows, {columns}], got {shape:?}"
+                )))
+            }
+        }
+        if !u.is_c_contiguous() {
+            return Err(not_contiguous(name));
+        }
         let descr = u.dtype();
         if !u.is_aligned() || descr.is_native_byteorder() == Some(false) {
             return Err(decode_error(format!(
@@ -251,7 +278,9 @@ impl Layout {
         let d = given
             .cast::<PyDict>()
             .map_err(|_| encode_error(format!("{what}: expected a dict {{output name: array}}")))?;
-        let mut count: Option<usize> = None;
+        // The row count every array must have: the first array's, named
+        // in the message when another disagrees.
+        let mut count: Option<(usize, String)> = None;
         for (k, v) in d.iter() {
             let name = match k.extract::<i64>() {
                 Ok(id) => format!("tensor_{id}"),
@@ -264,14 +293,36 @@ impl Layout {
                 ))
             })?;
             let (g, shape) = ReadGuard::new(&format!("{what}[{name:?}]"), &v)?;
-            let rows = if single {
-                1
-            } else {
-                shape.first().copied().unwrap_or(0)
+            let (n, columns) = (slot.columns, shape.get(1).copied());
+            let rows = match (shape.len(), columns) {
+                (2, Some(c)) if c == n => shape[0],
+                (1, _) if single && shape[0] == n => 1,
+                // One column: a flat array of the rows' values.
+                (1, _) if !single && n == 1 => shape[0],
+                _ => {
+                    let expected = if single {
+                        format!("[{n}] or [1, {n}]")
+                    } else {
+                        format!("[rows, {n}]")
+                    };
+                    return Err(encode_error(format!(
+                        "{what}[{name:?}]: expected an array of shape {expected}, got {shape:?}"
+                    )));
+                }
             };
-            count.get_or_insert(rows);
+            match &count {
+                None => count = Some((rows, name.clone())),
+                Some((first, first_name)) if *first != rows => {
+                    return Err(encode_error(format!(
+                        "{what}: {first_name:?} has {first} rows but {name:?} has {rows}; \
+                         every array must have the same number of rows"
+                    )))
+                }
+                Some(_) => {}
+            }
             guards.push((slot.kind, g));
         }
+        let count = count.map(|(rows, _)| rows);
         let mut rows = Rows::new(count.unwrap_or(0));
         for (kind, g) in guards.iter() {
             let c = g.column(what)?;
@@ -301,8 +352,9 @@ impl Layout {
     #[new]
     fn new(description: &Bound<'_, PyAny>) -> PyResult<Self> {
         let json = description_text(description)?;
-        let layout =
-            FeatureLayout::from_json(json.as_bytes()).map_err(|e| LayoutError::new_err(e.to_string()))?;
+        let layout = FeatureLayout::from_json(&json).map_err(|e| LayoutError::new_err(e.to_string()))?;
+        let json = String::from_utf8(json)
+            .map_err(|e| LayoutError::new_err(format!("the layout description is not UTF-8: {e}")))?;
         let mut slots = Vec::new();
         use bprwire::features::FeatureKind as K;
         for (kind, name, ids) in [
@@ -386,31 +438,43 @@ impl Layout {
     /// record and id), and arrays in `out` that are missing, extra,
     /// mistyped or too small; on such an error `out` may hold a partial
     /// result.
-    #[pyo3(signature = (request, *, out = None))]
+    #[pyo3(signature = (request, *, out = None, max_rows = None))]
     fn scatter<'py>(
         &self,
         py: Python<'py>,
         request: &Bound<'py, PyAny>,
         out: Option<&Bound<'py, PyDict>>,
+        max_rows: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let (_owner, bytes) = hold(request)?;
         let req = released(py, bytes.len(), || decode_request(bytes)).map_err(dec)?;
         let rows = req.len();
+        if let Some(max) = max_rows.filter(|&max| rows > max) {
+            return Err(decode_error(format!(
+                "the request has {rows} records, more than max_rows={max}; nothing was allocated"
+            )));
+        }
         let arrays: Vec<(&Slot, Bound<'py, PyAny>)> = match out {
             None => self
                 .slots
                 .iter()
                 .map(|s| {
                     let dims = [rows, s.columns];
-                    let a = match s.dtype {
-                        OutputType::F32 => PyArray2::<f32>::zeros(py, dims, false).into_any(),
-                        OutputType::F64 => PyArray2::<f64>::zeros(py, dims, false).into_any(),
-                        OutputType::I64 => PyArray2::<i64>::zeros(py, dims, false).into_any(),
-                        OutputType::U8 => PyArray2::<u8>::zeros(py, dims, false).into_any(),
+                    let what = || {
+                        format!(
+                            "scatter: output {:?} of {rows} rows × {} columns",
+                            s.name, s.columns
+                        )
                     };
-                    (s, a)
+                    let a = match s.dtype {
+                        OutputType::F32 => new_array::<f32, Ix2>(py, &dims, true, what)?.into_any(),
+                        OutputType::F64 => new_array::<f64, Ix2>(py, &dims, true, what)?.into_any(),
+                        OutputType::I64 => new_array::<i64, Ix2>(py, &dims, true, what)?.into_any(),
+                        OutputType::U8 => new_array::<u8, Ix2>(py, &dims, true, what)?.into_any(),
+                    };
+                    Ok((s, a))
                 })
-                .collect(),
+                .collect::<PyResult<_>>()?,
             Some(d) => {
                 for k in d.keys() {
                     let name: String = k.extract()?;
@@ -440,7 +504,7 @@ impl Layout {
         {
             let mut guards = arrays
                 .iter()
-                .map(|(s, a)| Guard::new(&s.name, a).map(|g| (*s, g)))
+                .map(|(s, a)| Guard::new(&s.name, s.columns, a).map(|g| (*s, g)))
                 .collect::<PyResult<Vec<_>>>()?;
             let mut outputs = Outputs::new();
             for (s, g) in guards.iter_mut() {

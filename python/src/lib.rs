@@ -2,6 +2,11 @@
 //! numpy arrays in, the Thrift bytes of a twml `BatchPredictionResponse`
 //! out, and back, through the `bprwire` crate.
 
+#![deny(unsafe_code)] // allowed item by item, each with its reason
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod alloc;
 mod arrays;
 mod errors;
 mod layout;
@@ -9,7 +14,8 @@ mod out;
 mod response;
 mod writer;
 
-use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
 
 use bprwire::{BatchPrediction, Encoder, Tensor, TensorData};
 use pyo3::prelude::*;
@@ -17,7 +23,7 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 use arrays::{keys, ArrayIn};
 use errors::{dec, enc, encode_error};
-use out::{envelope, to_bytes, Message};
+use out::{envelope, to_bytes, Gil, Message};
 
 /// twml's feature id of a feature name (libtwml's `twml_get_feature_id`):
 /// MurmurHash3_x64_128 of the name's UTF-16LE (for `group#feature`, of
@@ -57,7 +63,7 @@ impl<'py> OneOff<'py> {
                     .filter(|t| t.len() == 2)
                     .ok_or_else(|| encode_error("continuous: expected a pair (keys, values)"))?;
                 let keys = keys(&pair.get_item(0)?)?;
-                let values = ArrayIn::new(&pair.get_item(1)?, &|| "continuous values".to_string())?;
+                let values = ArrayIn::continuous(&pair.get_item(1)?)?;
                 Some((keys, values))
             }
         };
@@ -84,7 +90,7 @@ impl<'py> OneOff<'py> {
         &self,
         typed: bool,
         binary: bool,
-        f: impl FnOnce(&Encoder<'_>, &[Range<usize>]) -> PyResult<R>,
+        f: impl FnOnce(&Encoder<'_>, Gil) -> PyResult<R>,
     ) -> PyResult<R> {
         let slices: Vec<Vec<&[u8]>> = self.dense.iter().map(ArrayIn::string_slices).collect();
         let data: Vec<TensorData<'_>> = self
@@ -99,11 +105,9 @@ impl<'py> OneOff<'py> {
             .zip(data)
             .map(|(a, d)| Tensor::new(d, a.shape()))
             .collect();
-        let mut inputs: Vec<Range<usize>> = self.dense.iter().map(ArrayIn::byte_range).collect();
         let mut bp = BatchPrediction::new();
         if let Some((keys, values)) = &self.continuous {
             bp = bp.continuous(keys, values.values().map_err(enc)?, values.shape());
-            inputs.push(values.byte_range());
         }
         if !self.dense.is_empty() || self.continuous.is_none() {
             bp = bp.dense(&self.dense_keys, &tensors);
@@ -112,7 +116,7 @@ impl<'py> OneOff<'py> {
             bp = bp.typed();
         }
         let e = bp.encoder().map_err(enc)?;
-        f(&e, &inputs)
+        f(&e, Gil::of(&self.dense))
     }
 }
 
@@ -134,7 +138,8 @@ fn encode<'py>(
     typed: bool,
     binary: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    OneOff::new(continuous, dense)?.with_encoder(typed, binary, |e, _| to_bytes(py, e, Message::Response))
+    OneOff::new(continuous, dense)?
+        .with_encoder(typed, binary, |e, gil| to_bytes(py, e, Message::Response, gil))
 }
 
 /// A whole `getBatchPrediction` reply around the response `encode` would
@@ -152,8 +157,9 @@ fn reply<'py>(
     seqid: i32,
     framed: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    OneOff::new(continuous, dense)?
-        .with_encoder(typed, binary, |e, _| to_bytes(py, e, envelope(seqid, framed)))
+    OneOff::new(continuous, dense)?.with_encoder(typed, binary, |e, gil| {
+        to_bytes(py, e, envelope(seqid, framed), gil)
+    })
 }
 
 /// Decodes `data` as a `BatchPredictionRequest` and returns `(records,
@@ -166,11 +172,36 @@ fn request_info(data: &Bound<'_, PyAny>) -> PyResult<(usize, bool)> {
     Ok((r.len(), r.common_features().is_some()))
 }
 
+/// Panics seen in this module's Rust code since it was loaded.
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts every panic of this module's Rust code (any thread), then hands
+/// it to the hook that was there (which prints it): a panic is a bug here
+/// even when PyO3 turns it into a `PanicException` that someone catches.
+fn count_panics() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, Ordering::Relaxed);
+            previous(info)
+        }));
+    });
+}
+
+/// For tests: the number of panics of the module's Rust code so far
+/// (the test suite fails any test during which it grows).
+#[pyfunction]
+fn _panics() -> usize {
+    PANICS.load(Ordering::Relaxed)
+}
+
 /// bprwire's native module, re-exported whole by the `bprwire` package
 /// (import that): the writers, `encode`/`reply`, `decode`/`decode_reply`,
 /// `FeatureLayout`, `feature_id` and the exceptions.
 #[pymodule]
 fn _bprwire(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    count_panics();
     let py = m.py();
     m.add("EncodeError", py.get_type::<errors::EncodeError>())?;
     m.add("DecodeError", py.get_type::<errors::DecodeError>())?;
@@ -186,6 +217,7 @@ fn _bprwire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(response::decode, m)?)?;
     m.add_function(wrap_pyfunction!(response::decode_reply, m)?)?;
     m.add_function(wrap_pyfunction!(request_info, m)?)?;
+    m.add_function(wrap_pyfunction!(_panics, m)?)?;
     m.add("RELEASE_GIL_FROM", out::RELEASE_GIL_FROM)?;
     Ok(())
 }

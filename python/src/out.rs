@@ -5,11 +5,13 @@ use std::ops::Range;
 
 use bprwire::service::Envelope;
 use bprwire::Encoder;
+use numpy::ndarray::Ix2;
 use numpy::{PyArray2, PyArrayMethods};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::alloc::new_array;
 use crate::errors::{enc, encode_error};
 
 /// Outputs (and inputs to decode) at least this long are handled with the
@@ -57,29 +59,75 @@ impl Message {
     }
 }
 
-/// The message in a new numpy `uint8` array of shape `[1, len]`.
+/// Whether the GIL may be released while an encoder reads its inputs.
+/// Not when an input is read in place with a size that depends on its
+/// content (a numpy `S` array's trailing NULs): another thread could
+/// change the content between the sizing and the writing pass, which the
+/// encoder trusts to agree. Holding the GIL keeps every Python thread out.
+#[derive(Clone, Copy)]
+pub(crate) enum Gil {
+    /// Release it for large outputs ([`RELEASE_GIL_FROM`]).
+    MayRelease,
+    /// Keep it for the whole call.
+    Hold,
+}
+
+impl Gil {
+    /// [`Gil::Hold`] if any of `arrays` is read in place with a
+    /// content-dependent size.
+    pub(crate) fn of(arrays: &[crate::arrays::ArrayIn<'_>]) -> Gil {
+        if arrays.iter().any(|a| matches!(a.gil(), Gil::Hold)) {
+            Gil::Hold
+        } else {
+            Gil::MayRelease
+        }
+    }
+
+    /// The work to pass to [`released`]: none when the GIL must be held.
+    fn work(self, len: usize) -> usize {
+        match self {
+            Gil::MayRelease => len,
+            Gil::Hold => 0,
+        }
+    }
+}
+
+/// The message in a new numpy `uint8` array of shape `[1, len]` (a
+/// `MemoryError` if numpy cannot have it).
 pub(crate) fn to_array<'py>(
     py: Python<'py>,
     e: &Encoder<'_>,
     m: Message,
+    gil: Gil,
 ) -> PyResult<Bound<'py, PyArray2<u8>>> {
     let len = m.len(e)?;
-    // SAFETY: every one of the `len` bytes is written below before the
-    // array is handed out (encode_into writes exactly `len` bytes or fails,
-    // and on failure the array is dropped unseen).
-    let array = unsafe { PyArray2::<u8>::new(py, [1, len], false) };
+    // Every one of the `len` bytes is written below before the array is
+    // handed out (encode_into writes exactly `len` bytes or fails, and on
+    // failure the array is dropped unseen).
+    let array = new_array::<u8, Ix2>(py, &[1, len], false, || "the encoded response".to_string())?;
+    #[allow(
+        unsafe_code,
+        reason = "writing into the new array numpy made, before anyone sees it"
+    )]
     // SAFETY: a new C-contiguous array no one else can reach yet.
     let buf = unsafe { array.as_slice_mut() }.map_err(|e| encode_error(e.to_string()))?;
-    let n = released(py, len, || m.write(e, buf)).map_err(enc)?;
+    let n = released(py, gil.work(len), || m.write(e, buf)).map_err(enc)?;
     debug_assert_eq!(n, len);
     Ok(array)
 }
 
 /// The message in a new `bytes`.
-pub(crate) fn to_bytes<'py>(py: Python<'py>, e: &Encoder<'_>, m: Message) -> PyResult<Bound<'py, PyBytes>> {
+pub(crate) fn to_bytes<'py>(
+    py: Python<'py>,
+    e: &Encoder<'_>,
+    m: Message,
+    gil: Gil,
+) -> PyResult<Bound<'py, PyBytes>> {
     let len = m.len(e)?;
     PyBytes::new_with(py, len, |buf| {
-        released(py, len, || m.write(e, buf)).map(drop).map_err(enc)
+        released(py, gil.work(len), || m.write(e, buf))
+            .map(drop)
+            .map_err(enc)
     })
 }
 
@@ -91,6 +139,7 @@ pub(crate) fn into_buffer(
     py: Python<'_>,
     e: &Encoder<'_>,
     m: Message,
+    gil: Gil,
     out: &Bound<'_, PyAny>,
     inputs: &[Range<usize>],
 ) -> PyResult<usize> {
@@ -102,19 +151,42 @@ pub(crate) fn into_buffer(
             available: buf.len(),
         }));
     }
-    let n = released(py, len, || m.write(e, buf)).map_err(enc)?;
+    let n = released(py, gil.work(len), || m.write(e, buf)).map_err(enc)?;
     drop(buffer);
     Ok(n)
 }
 
-/// `out` as a writable byte slice: any writable, C-contiguous buffer that
-/// overlaps none of `inputs` (the byte ranges an encoder reads). The slice
-/// is valid while the returned `PyBuffer` (the export) is kept.
+/// `out`'s buffer as bytes: a buffer of bytes as it is; any other
+/// (a `float32` array, a memoryview of ints) through a C-contiguous
+/// `memoryview(out).cast("B")` of the same memory.
+fn byte_buffer(out: &Bound<'_, PyAny>) -> PyResult<PyBuffer<u8>> {
+    match PyBuffer::<u8>::get(out) {
+        Ok(buffer) => Ok(buffer),
+        Err(first) => {
+            let py = out.py();
+            let Ok(view) = py.import("builtins")?.getattr("memoryview")?.call1((out,)) else {
+                return Err(first);
+            };
+            if !view.getattr("c_contiguous")?.extract::<bool>()? {
+                return Err(encode_error("out: the buffer is not C-contiguous"));
+            }
+            let bytes = view
+                .call_method1("cast", ("B",))
+                .map_err(|e| encode_error(format!("out: the buffer cannot be written as bytes: {e}")))?;
+            PyBuffer::<u8>::get(&bytes)
+        }
+    }
+}
+
+/// `out` as a writable byte slice: any writable, C-contiguous buffer (of
+/// any element type, written by bytes) that overlaps none of `inputs` (the
+/// byte ranges an encoder reads). The slice is valid while the returned
+/// `PyBuffer` (the export) is kept.
 pub(crate) fn writable<'b>(
     out: &Bound<'_, PyAny>,
     inputs: &[Range<usize>],
 ) -> PyResult<(PyBuffer<u8>, &'b mut [u8])> {
-    let buffer = PyBuffer::<u8>::get(out)?;
+    let buffer = byte_buffer(out)?;
     if buffer.readonly() {
         return Err(encode_error("out: the buffer is read-only"));
     }
@@ -126,6 +198,7 @@ pub(crate) fn writable<'b>(
     if !range.is_empty() && inputs.iter().any(|r| r.start < range.end && range.start < r.end) {
         return Err(encode_error("out: the buffer overlaps an input array"));
     }
+    #[allow(unsafe_code, reason = "the exported buffer, as a slice for the encoder")]
     let buf: &mut [u8] = if range.is_empty() {
         &mut []
     } else {

@@ -13,6 +13,7 @@ use pyo3::exceptions::{PyIndexError, PyKeyError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
+use crate::alloc::{element_count, numpy_can_hold, vec_with_capacity};
 use crate::arrays::numpy;
 use crate::errors::{dec, decode_error};
 use crate::out::released;
@@ -39,6 +40,10 @@ pub(crate) fn hold(data: &Bound<'_, PyAny>) -> PyResult<(Owner, &'static [u8])> 
         let (ptr, len) = (copy.as_ptr(), copy.len());
         (Owner::Copy(copy), ptr, len)
     };
+    #[allow(
+        unsafe_code,
+        reason = "the bytes outlive the Response that holds their owner beside them"
+    )]
     // SAFETY: `ptr..ptr + len` is the content of an immutable `bytes`
     // object or of a boxed slice, both owned by `owner`: neither moves nor
     // changes while `owner` lives, and every holder of the returned slice
@@ -70,8 +75,16 @@ pub struct Response {
 }
 
 impl Response {
-    fn records(&self) -> &[WireRecord<'static>] {
-        self.records.get_or_init(|| self.response.records().collect())
+    /// The records, collected once (a `MemoryError` if there is no room
+    /// for them: a record can take one byte of input and ~100 here).
+    fn records(&self) -> PyResult<&[WireRecord<'static>]> {
+        if let Some(records) = self.records.get() {
+            return Ok(records);
+        }
+        let n = self.response.len();
+        let mut records = vec_with_capacity(n, || format!("the response's {n} records"))?;
+        records.extend(self.response.records());
+        Ok(self.records.get_or_init(|| records))
     }
 }
 
@@ -180,8 +193,8 @@ impl Response {
     /// key has it, values a `float64` array `[len(self), n]` with NaN where
     /// a record lacks a key.
     fn continuous<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyAny>)> {
-        let records = self.records();
-        let (keys, values) = released(py, self.len, || continuous(records));
+        let records = self.records()?;
+        let (keys, values) = released(py, self.len, || continuous(records))?;
         let batch = records.len();
         let n = keys.len();
         let values = PyArray1::from_vec(py, values).reshape([batch, n])?.into_any();
@@ -196,20 +209,19 @@ impl Response {
     /// if no record has it, `DecodeError` if a record lacks it or holds it
     /// with another type or shape than record 0.
     fn tensor<'py>(&self, py: Python<'py>, key: i64) -> PyResult<Bound<'py, PyAny>> {
-        let records = self.records();
-        let gathered = released(py, self.len, || gather(records, key));
-        match gathered {
-            Ok(Some(g)) => g.into_array(py, true),
-            Ok(None) => Err(PyKeyError::new_err(key)),
-            Err(msg) => Err(decode_error(msg)),
+        let records = self.records()?;
+        match released(py, self.len, || gather(records, key))? {
+            Some(g) => g.into_array(py, true),
+            None => Err(PyKeyError::new_err(key)),
         }
     }
 
     /// The tensor keys of the first record, in wire order (empty if there
     /// is no record or it has no tensor).
     fn tensor_keys(&self) -> Vec<i64> {
-        self.records()
-            .first()
+        self.response
+            .records()
+            .next()
             .and_then(|r| r.tensors)
             .map(|m| m.iter().map(|(k, _)| k).collect())
             .unwrap_or_default()
@@ -233,8 +245,8 @@ pub struct Record {
 }
 
 impl Record {
-    fn record(&self, py: Python<'_>) -> WireRecord<'static> {
-        self.response.bind(py).get().records()[self.index]
+    fn record(&self, py: Python<'_>) -> PyResult<WireRecord<'static>> {
+        Ok(self.response.bind(py).get().records()?[self.index])
     }
 }
 
@@ -250,7 +262,7 @@ impl Record {
     /// (empty if it has none).
     fn continuous<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        if let Some(m) = self.record(py).continuous_features {
+        if let Some(m) = self.record(py)?.continuous_features {
             for (k, v) in m {
                 d.set_item(k, v)?;
             }
@@ -262,35 +274,38 @@ impl Record {
     /// (as `Response.tensor`, without the batch dimension). Raises
     /// `KeyError` if the record has no such tensor.
     fn tensor<'py>(&self, py: Python<'py>, key: i64) -> PyResult<Bound<'py, PyAny>> {
-        let record = [self.record(py)];
-        match gather(&record, key) {
-            Ok(Some(g)) => g.into_array(py, false),
-            Ok(None) => Err(PyKeyError::new_err(key)),
-            Err(msg) => Err(decode_error(msg)),
+        let record = [self.record(py)?];
+        match gather(&record, key)? {
+            Some(g) => g.into_array(py, false),
+            None => Err(PyKeyError::new_err(key)),
         }
     }
 
     /// Its tensor keys, in wire order.
-    fn tensor_keys(&self, py: Python<'_>) -> Vec<i64> {
-        self.record(py)
+    fn tensor_keys(&self, py: Python<'_>) -> PyResult<Vec<i64>> {
+        Ok(self
+            .record(py)?
             .tensors
             .map(|m| m.iter().map(|(k, _)| k).collect())
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let r = self.record(py);
-        format!(
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let r = self.record(py)?;
+        Ok(format!(
             "<bprwire.Record {}: {} continuous, {} tensors>",
             self.index,
             r.continuous_features.map_or(0, |m| m.len()),
             r.tensors.map_or(0, |m| m.len())
-        )
+        ))
     }
 }
 
 /// Keys (first-seen order) and `[records, keys]` values, NaN where absent.
-fn continuous(records: &[WireRecord<'_>]) -> (Vec<i64>, Vec<f64>) {
+/// The values take `records × keys` doubles, which a small response can
+/// make huge (each record its own key): a `MemoryError` if they cannot be
+/// had, naming both counts.
+fn continuous(records: &[WireRecord<'_>]) -> PyResult<(Vec<i64>, Vec<f64>)> {
     let mut keys: Vec<i64> = Vec::new();
     let mut column: HashMap<i64, usize> = HashMap::new();
     for r in records {
@@ -302,7 +317,15 @@ fn continuous(records: &[WireRecord<'_>]) -> (Vec<i64>, Vec<f64>) {
         }
     }
     let n = keys.len();
-    let mut values = vec![f64::NAN; records.len() * n];
+    let what = || {
+        format!(
+            "continuous(): {} records × {n} distinct keys, as float64",
+            records.len()
+        )
+    };
+    let len = records.len().checked_mul(n);
+    let mut values = vec_with_capacity(len.unwrap_or(usize::MAX), what)?;
+    values.resize(len.unwrap_or(0), f64::NAN);
     for (row, r) in values.chunks_exact_mut(n.max(1)).zip(records) {
         for (j, (k, v)) in r.continuous_features.into_iter().flatten().enumerate() {
             // Records written from one batch have the same keys in the same
@@ -311,7 +334,7 @@ fn continuous(records: &[WireRecord<'_>]) -> (Vec<i64>, Vec<f64>) {
             row[col] = v;
         }
     }
-    (keys, values)
+    Ok((keys, values))
 }
 
 /// A tensor's elements gathered over records.
@@ -394,8 +417,7 @@ fn form(t: &GeneralTensor<'_>, key: i64, record: usize) -> Result<Form, String> 
                     format!("tensor key {key}, record {record}: negative dimension {d} in its shape")
                 })?);
             }
-            let product = shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d));
-            if product != Some(count) {
+            if element_count(&shape) != Some(count) {
                 return Err(format!(
                     "tensor key {key}, record {record}: shape {shape:?} does not hold its {count} elements"
                 ));
@@ -431,8 +453,40 @@ fn le_chunks<const N: usize>(b: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
     b.chunks_exact(N).map(|c| c.try_into().expect("N bytes"))
 }
 
-/// Tensor `key` over `records` (None if no record has it).
-fn gather(records: &[WireRecord<'static>], key: i64) -> Result<Option<Gathered>, String> {
+/// numpy's limit on the number of dimensions of an array.
+const NPY_MAXDIMS: usize = 64;
+
+/// Tensor `key` over `records` (None if no record has it): a
+/// `DecodeError` if the records disagree or their shape cannot be a numpy
+/// array, a `MemoryError` if the elements cannot be had.
+fn gather(records: &[WireRecord<'static>], key: i64) -> PyResult<Option<Gathered>> {
+    gather_elements(records, key).map_err(|e| match e {
+        Gather::Decode(msg) => decode_error(msg),
+        Gather::Memory(err) => err,
+    })
+}
+
+/// Why a gather failed.
+enum Gather {
+    Decode(String),
+    Memory(PyErr),
+}
+
+impl From<String> for Gather {
+    fn from(msg: String) -> Gather {
+        Gather::Decode(msg)
+    }
+}
+
+/// A `Vec` for `n` elements of a gathered tensor.
+fn elements<T>(n: usize, key: i64, rows: usize) -> Result<Vec<T>, Gather> {
+    vec_with_capacity(n, || {
+        format!("tensor({key}): {rows} records of {} elements", n / rows.max(1))
+    })
+    .map_err(Gather::Memory)
+}
+
+fn gather_elements(records: &[WireRecord<'static>], key: i64) -> Result<Option<Gathered>, Gather> {
     let find = |r: &WireRecord<'static>| {
         r.tensors
             .and_then(|m| m.iter().find(|(k, _)| *k == key).map(|(_, t)| t))
@@ -445,33 +499,55 @@ fn gather(records: &[WireRecord<'static>], key: i64) -> Result<Option<Gathered>,
         return Ok(None);
     };
     if first_index != 0 {
-        return Err(format!(
-            "tensor key {key}: record 0 has no such tensor, record {first_index} has"
-        ));
+        return Err(
+            format!("tensor key {key}: record 0 has no such tensor, record {first_index} has").into(),
+        );
     }
     let want = form(&first, key, 0)?;
+    // The whole array, [records, *shape]: numpy must be able to hold it
+    // (an empty tensor can declare any shape), and its elements fit memory.
+    let rows = records.len();
+    let mut dims = vec![rows];
+    dims.extend_from_slice(&want.shape);
+    let per_row = element_count(&want.shape).unwrap_or(usize::MAX);
+    let total = rows.saturating_mul(per_row);
+    let itemsize = match first {
+        GeneralTensor::Raw(r) => r.dtype().and_then(DataType::fixed_size).unwrap_or(8),
+        GeneralTensor::Int32(_) | GeneralTensor::Float(_) => 4,
+        GeneralTensor::Bool(_) => 1,
+        _ => 8,
+    };
+    if dims.len() > NPY_MAXDIMS || !numpy_can_hold(&dims, itemsize) {
+        return Err(format!(
+            "tensor key {key}: an array of shape {dims:?} ({} dimensions, {itemsize}-byte elements) \
+             is more than numpy can make",
+            dims.len()
+        )
+        .into());
+    }
     let mut elements = match first {
         GeneralTensor::Raw(r) => match r.dtype() {
-            Some(DataType::Float) => Elements::F32(Vec::new()),
-            Some(DataType::Double) => Elements::F64(Vec::new()),
-            Some(DataType::Int32) => Elements::I32(Vec::new()),
-            Some(DataType::Int64) => Elements::I64(Vec::new()),
-            Some(DataType::Uint8) => Elements::U8(Vec::new()),
-            Some(DataType::Bool) => Elements::Bool(Vec::new()),
+            Some(DataType::Float) => Elements::F32(elements(total, key, rows)?),
+            Some(DataType::Double) => Elements::F64(elements(total, key, rows)?),
+            Some(DataType::Int32) => Elements::I32(elements(total, key, rows)?),
+            Some(DataType::Int64) => Elements::I64(elements(total, key, rows)?),
+            Some(DataType::Uint8) => Elements::U8(elements(total, key, rows)?),
+            Some(DataType::Bool) => Elements::Bool(elements(total, key, rows)?),
             _ => {
                 return Err(format!(
                     "tensor key {key}: a rawTypedTensor of data type {} cannot be read as an array",
                     r.data_type
-                ))
+                )
+                .into())
             }
         },
-        GeneralTensor::String(_) => Elements::Str(Vec::new()),
-        GeneralTensor::Int32(_) => Elements::I32(Vec::new()),
-        GeneralTensor::Int64(_) => Elements::I64(Vec::new()),
-        GeneralTensor::Float(_) => Elements::F32(Vec::new()),
-        GeneralTensor::Double(_) => Elements::F64(Vec::new()),
-        GeneralTensor::Bool(_) => Elements::Bool(Vec::new()),
-        GeneralTensor::Binary(_) => Elements::Binary(Vec::new()),
+        GeneralTensor::String(_) => Elements::Str(elements(total, key, rows)?),
+        GeneralTensor::Int32(_) => Elements::I32(elements(total, key, rows)?),
+        GeneralTensor::Int64(_) => Elements::I64(elements(total, key, rows)?),
+        GeneralTensor::Float(_) => Elements::F32(elements(total, key, rows)?),
+        GeneralTensor::Double(_) => Elements::F64(elements(total, key, rows)?),
+        GeneralTensor::Bool(_) => Elements::Bool(elements(total, key, rows)?),
+        GeneralTensor::Binary(_) => Elements::Binary(elements(total, key, rows)?),
     };
     for (i, r) in records.iter().enumerate() {
         let t = find(r)
@@ -482,7 +558,8 @@ fn gather(records: &[WireRecord<'static>], key: i64) -> Result<Option<Gathered>,
                 "tensor key {key}: record {i} holds a {} where record 0 holds a {}",
                 describe(&got),
                 describe(&want)
-            ));
+            )
+            .into());
         }
         match (&mut elements, t) {
             (Elements::F32(v), GeneralTensor::Raw(r)) => {

@@ -14,7 +14,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::arrays::{keys, ArrayIn, Kind};
 use crate::errors::{enc, encode_error};
-use crate::out::{envelope, into_buffer, to_array, to_bytes, writable, Message};
+use crate::out::{envelope, into_buffer, to_array, to_bytes, writable, Gil, Message};
 
 /// Continuous predictions: keys built once, `float32`/`float64` values
 /// `[batch, len(keys)]` (or `[batch]` with one key) per call.
@@ -41,7 +41,7 @@ pub struct BatchPredictionWriter {
 impl BatchPredictionWriter {
     /// Reads `values` and hands the prepared call to `f`.
     fn batch<R>(&self, values: &Bound<'_, PyAny>, f: impl FnOnce(Call<'_>) -> PyResult<R>) -> PyResult<R> {
-        let a = ArrayIn::new(values, &|| "continuous values".to_string())?;
+        let a = ArrayIn::continuous(values)?;
         let n = self.keys.len();
         let batch = match *a.shape() {
             [batch] if n == 1 => batch,
@@ -65,6 +65,7 @@ impl BatchPredictionWriter {
             values: Some(a.values().map_err(enc)?),
             tensors: &[],
             inputs: &[a.byte_range()],
+            gil: a.gil(),
         })
     }
 }
@@ -220,6 +221,7 @@ impl BatchPredictionTensorWriter {
             values: None,
             tensors: &data,
             inputs: &inputs,
+            gil: Gil::of(&arrays),
         })
     }
 }
@@ -232,6 +234,8 @@ struct Call<'a> {
     tensors: &'a [TensorData<'a>],
     /// The byte ranges read (an output buffer must not overlap them).
     inputs: &'a [Range<usize>],
+    /// Whether the GIL may be released while the inputs are read.
+    gil: Gil,
 }
 
 impl Call<'_> {
@@ -288,12 +292,12 @@ macro_rules! writer_methods {
                 py: Python<'py>,
                 inputs: &Bound<'py, PyAny>,
             ) -> PyResult<Bound<'py, PyArray2<u8>>> {
-                self.batch(inputs, |c| to_array(py, &c.encoder()?, Message::Response))
+                self.batch(inputs, |c| to_array(py, &c.encoder()?, Message::Response, c.gil))
             }
 
             /// The response for `inputs`, as `bytes`.
             fn encode<'py>(&self, py: Python<'py>, inputs: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-                self.batch(inputs, |c| to_bytes(py, &c.encoder()?, Message::Response))
+                self.batch(inputs, |c| to_bytes(py, &c.encoder()?, Message::Response, c.gil))
             }
 
             /// Writes the response for `inputs` into the start of `out` (any
@@ -302,7 +306,7 @@ macro_rules! writer_methods {
             /// than `encoded_len(inputs)`, or one that overlaps an input
             /// array, raises `EncodeError` and is left untouched.
             fn encode_into(&self, py: Python<'_>, inputs: &Bound<'_, PyAny>, out: &Bound<'_, PyAny>) -> PyResult<usize> {
-                self.batch(inputs, |c| into_buffer(py, &c.encoder()?, Message::Response, out, c.inputs))
+                self.batch(inputs, |c| into_buffer(py, &c.encoder()?, Message::Response, c.gil, out, c.inputs))
             }
 
             /// The exact length of the response for `inputs`, in bytes.
@@ -322,7 +326,7 @@ macro_rules! writer_methods {
                 seqid: i32,
                 framed: bool,
             ) -> PyResult<Bound<'py, PyBytes>> {
-                self.batch(inputs, |c| to_bytes(py, &c.encoder()?, envelope(seqid, framed)))
+                self.batch(inputs, |c| to_bytes(py, &c.encoder()?, envelope(seqid, framed), c.gil))
             }
 
             /// For benchmarks: encodes `inputs` `n` times in Rust (the

@@ -18,6 +18,21 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import thrift_gen  # noqa: E402
 
+import bprwire  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def no_rust_panic():
+    """Fails any test during which the package's Rust code panicked, even
+    if the ``PanicException`` (a ``BaseException``, which ``except
+    Exception`` does not catch) was caught: a panic is always a bug."""
+    before = bprwire._panics()
+    yield
+    panics = bprwire._panics() - before
+    if panics:
+        pytest.fail(f"{panics} Rust panic(s) during this test (see the panic message above)")
+
+
 
 @pytest.fixture(scope="session")
 def thrift_types(tmp_path_factory) -> types.SimpleNamespace:
