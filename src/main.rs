@@ -4,6 +4,13 @@
 //! Exit status: 0 on success, 1 when an input file or the encoding fails
 //! (the message names the file), 2 for usage errors (clap's convention).
 
+// The library's lints: `unsafe` only where a function allows it with a
+// reason (the signal handling of `cli::signals`), every block with a
+// `// SAFETY:` comment.
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

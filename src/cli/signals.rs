@@ -19,6 +19,10 @@
 //! interrupts, between two of its instructions: it only swaps an atomic
 //! pointer and calls async-signal-safe functions (`unlink`, `signal`,
 //! `raise`).
+//!
+//! This is the one module of the binary with `unsafe` code (the crate
+//! denies it elsewhere): each function that needs it allows it with a
+//! reason, and each block says why it is sound.
 
 use std::ffi::{c_char, c_int};
 use std::os::unix::ffi::OsStrExt;
@@ -33,6 +37,7 @@ static TEMP: AtomicPtr<c_char> = AtomicPtr::new(ptr::null_mut());
 const CLEANUP_SIGNALS: [c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// Sets the dispositions above. Call first thing in `main`.
+#[allow(unsafe_code, reason = "libc::signal, to set the dispositions")]
 pub fn init() {
     for sig in CLEANUP_SIGNALS {
         // SAFETY: `on_signal` is an `extern "C" fn(c_int)`, the handler
@@ -47,6 +52,10 @@ pub fn init() {
     }
 }
 
+#[allow(
+    unsafe_code,
+    reason = "a signal handler: walks the registered C strings, calls unlink, signal and raise"
+)]
 extern "C" fn on_signal(sig: c_int) {
     let mut path = TEMP.swap(ptr::null_mut(), Ordering::SeqCst);
     if !path.is_null() {
@@ -108,6 +117,7 @@ pub fn remove_all_on_signal(paths: &[&Path]) -> Registered {
 }
 
 impl Drop for Registered {
+    #[allow(unsafe_code, reason = "Box::from_raw, to free the list registered")]
     fn drop(&mut self) {
         let _ = TEMP.compare_exchange(self.list, ptr::null_mut(), Ordering::SeqCst, Ordering::SeqCst);
         // SAFETY: made by `Box::into_raw` of a boxed `[u8]` of `len` bytes
@@ -121,6 +131,7 @@ impl Drop for Registered {
 pub struct Blocked(libc::sigset_t);
 
 /// Holds the cleanup signals back until the guard is dropped.
+#[allow(unsafe_code, reason = "sigset_t set-up and pthread_sigmask")]
 pub fn block() -> Blocked {
     // SAFETY: the sets are initialised by `sigemptyset` before use, and
     // `pthread_sigmask` only reads `set` and writes `old`.
@@ -138,6 +149,7 @@ pub fn block() -> Blocked {
 }
 
 impl Drop for Blocked {
+    #[allow(unsafe_code, reason = "pthread_sigmask, to restore the mask")]
     fn drop(&mut self) {
         // SAFETY: restores the mask `block` saved.
         unsafe {
