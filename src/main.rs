@@ -4,6 +4,13 @@
 //! Exit status: 0 on success, 1 when an input file or the encoding fails
 //! (the message names the file), 2 for usage errors (clap's convention).
 
+// The library's lints: `unsafe` only where a function allows it with a
+// reason (the signal handling of `cli::signals`), every block with a
+// `// SAFETY:` comment.
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -43,7 +50,9 @@ enum Command {
             Strings: numpy unicode '<U…' is converted from UTF-32 to UTF-8; bytes '|S…' are read in place and\n  \
             must be UTF-8 for a stringTensor (an element that is not is refused, naming its row and element),\n  \
             or go into a binaryTensor as they are with --binary. Trailing NULs are stripped from both, as numpy does.\n  \
-            Memory: the input files, at most one converted copy of each, and a 64 KiB output buffer.\n\n\
+            Memory: the input files, at most one converted copy of each, and a 64 KiB output buffer.\n  \
+            Each input file is read whole, up to --max-input-bytes (default 4GiB): a longer one (or a\n  \
+            device, an endless pipe) is refused with a message naming it and the limit.\n\n\
             Output:\n  \
             The response is streamed, never held whole. A file is written to a temporary file beside it and\n  \
             renamed over it only when complete: on failure (full disk, file-size limit) the old file is kept.\n  \
@@ -94,7 +103,9 @@ enum Command {
                       commonFeatures record on a line of its own that starts with \"commonFeatures\". \
                       With --summary, the commonFeatures are counted apart from the records.\n\n\
                       A file that does not decode exits with status 1, and the message gives the byte \
-                      offset, the schema item (e.g. DataRecord.tensors) and the record index.",
+                      offset, the schema item (e.g. DataRecord.tensors) and the record index. FILE is \
+                      read up to --max-input-bytes (default 256MiB): a longer file, or an endless stdin, \
+                      is refused (status 1) with a message naming it and the limit.",
         after_long_help = "JSON notes:\n  \
             Map keys (i64) become JSON object keys (strings). Doubles that are not finite are the \n  \
             strings \"NaN\", \"inf\", \"-inf\". binary values (blobFeatures, binaryTensor, raw content \n  \
@@ -134,9 +145,25 @@ enum Command {
             Unknown or repeated keys are refused.\n\n\
             Output:\n  \
             .npy format 1.0, C order, little-endian ('<f4', '<f8', '<i8', '|u1'). OUTDIR is created if\n  \
-            missing. Each file is written to a temporary file in OUTDIR, and all of them are renamed into\n  \
-            place only when every one is written (SIGINT, SIGTERM, SIGHUP remove them). Files of OUTDIR\n  \
-            that the layout does not name are left alone. A short report goes to stdout.\n\n\
+            missing (with its parents). Each file is written to a temporary file beside its target, and all\n  \
+            of them are renamed into place only when every one is written: all files or none. A failure or\n  \
+            SIGINT, SIGTERM, SIGHUP removes the temporary files and the folders the run made. Files of\n  \
+            OUTDIR that the layout does not name are left alone. A short report goes to stdout.\n  \
+            Refused before anything is replaced (exit 1, the message names the file):\n    \
+            OUTDIR (or a parent) that is a file, or a dangling symlink (\"is a dangling symlink\");\n    \
+            a target that is not a regular file, or that may not be written;\n    \
+            two targets that are the same file (symlinks to one file, hard links: \"is the same file as\");\n    \
+            another user's file in a sticky folder such as /tmp, which only its owner may replace.\n  \
+            If a rename fails anyway, the files already replaced are put back as they were. If stdout\n  \
+            fails after the files are in place, exit 1 says that the files were written (naming them)\n  \
+            and only the report was lost.\n\n\
+            Limits (each refusal names the input, the limit and the flag that raises it; exit 1):\n  \
+            LAYOUT.json: at most 64 MiB.\n  \
+            REQUEST: at most --max-request-bytes (default 256MiB); reading stops there, so /dev/zero or an\n    \
+            endless stdin is refused, not read to the end.\n  \
+            Rows: at most --max-rows records (default 1000000), and the arrays at most --max-output-bytes\n    \
+            in all (default 1GiB; rows x the layout's bytes per row): checked before anything is\n    \
+            allocated, as a small request of empty records with a wide layout makes large arrays.\n\n\
             Examples:\n  \
             bprwire scatter --layout layout.json request.bin -o inputs/\n  \
             python -c \"import numpy; print(numpy.load('inputs/continuous.npy'))\""
@@ -165,6 +192,14 @@ struct InspectCli {
     /// FILE is a BatchPredictionRequest (records, then commonFeatures)
     #[arg(long, conflicts_with_all = ["envelope", "framed"])]
     request: bool,
+
+    /// Refuse a FILE (or stdin) longer than N bytes; K, M, G, T suffixes (binary)
+    ///
+    /// Reading stops at N + 1 bytes: a longer input (/dev/zero, an endless pipe) is refused
+    /// with a message naming the file and the limit, instead of filling the memory.
+    #[arg(long, value_name = "N", default_value = "256MiB", alias = "max-request-bytes",
+          value_parser = cli::limits::parse_bytes)]
+    max_input_bytes: u64,
 }
 
 #[derive(Args)]
@@ -180,6 +215,19 @@ struct ScatterCli {
     /// The folder to write the .npy files into (created if missing)
     #[arg(short, long, value_name = "OUTDIR")]
     output: PathBuf,
+
+    /// Refuse a REQUEST (or stdin) longer than N bytes; K, M, G, T suffixes (binary)
+    #[arg(long, value_name = "N", default_value = "256MiB", value_parser = cli::limits::parse_bytes)]
+    max_request_bytes: u64,
+
+    /// Refuse a request of more than N records (rows), before allocating anything
+    #[arg(long, value_name = "N", default_value_t = cli::limits::DEFAULT_MAX_ROWS)]
+    max_rows: u64,
+
+    /// Refuse a request whose arrays would take more than N bytes in all (rows x the
+    /// layout's bytes per row), before allocating anything; K, M, G, T suffixes (binary)
+    #[arg(long, value_name = "N", default_value = "1GiB", value_parser = cli::limits::parse_bytes)]
+    max_output_bytes: u64,
 }
 
 #[derive(Args)]
@@ -289,6 +337,13 @@ struct EncodeCli {
     /// After writing a file, a one-line summary (records, bytes, path) goes to stderr.
     #[arg(short, long, value_name = "OUT.bin")]
     output: PathBuf,
+
+    /// Refuse an input .npy file longer than N bytes; K, M, G, T suffixes (binary)
+    ///
+    /// Each input file is read whole. Reading stops at N + 1 bytes: a longer input (a device,
+    /// an endless pipe) is refused with a message naming the file and the limit.
+    #[arg(long, value_name = "N", default_value = "4GiB", value_parser = cli::limits::parse_bytes)]
+    max_input_bytes: u64,
 }
 
 #[derive(Args)]
@@ -319,6 +374,7 @@ fn main() -> ExitCode {
                 framed: e.framed,
             }),
             output: e.output,
+            max_input_bytes: e.max_input_bytes,
         }),
         Command::Inspect(i) => cli::inspect::run(&cli::inspect::InspectArgs {
             file: i.file,
@@ -326,11 +382,15 @@ fn main() -> ExitCode {
             envelope: i.envelope,
             summary: i.summary,
             request: i.request,
+            max_bytes: i.max_input_bytes,
         }),
         Command::Scatter(s) => cli::scatter::run(&cli::scatter::ScatterArgs {
             layout: s.layout,
             request: s.request,
             outdir: s.output,
+            max_request_bytes: s.max_request_bytes,
+            max_rows: s.max_rows,
+            max_output_bytes: s.max_output_bytes,
         }),
         Command::Demo(d) => cli::demo::run(&d.output),
         Command::Bench(b) => cli::bench::run(&cli::bench::BenchArgs {

@@ -7,6 +7,7 @@ use bprwire::npy::{Elements, NpyArray, NpyError};
 use bprwire::{BatchPrediction, DataType, Error, Input, KeyMap, StringKind, Tensor, Values};
 
 use super::error::CliError;
+use super::limits::{self, Cap};
 use super::output;
 
 /// What `encode` was asked to do (the parsed flags, minus clap).
@@ -29,12 +30,18 @@ pub struct EncodeArgs {
     pub envelope: Option<bprwire::service::Envelope>,
     /// Output path, `-` for stdout.
     pub output: PathBuf,
+    /// The most bytes read from each input file (`--max-input-bytes`).
+    pub max_input_bytes: u64,
 }
 
-/// Reads and checks the `.npy` file at `path`; errors name the file.
-fn load(path: &Path) -> Result<NpyArray, CliError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| CliError::file(path, format!("cannot read the file: {e}")))?;
+/// Reads (at most `max_bytes`) and checks the `.npy` file at `path`;
+/// errors name the file.
+fn load(path: &Path, max_bytes: u64) -> Result<NpyArray, CliError> {
+    let cap = Cap {
+        bytes: max_bytes,
+        flag: Some("--max-input-bytes"),
+    };
+    let bytes = limits::read_capped(path, cap, "an input file")?;
     NpyArray::parse(bytes).map_err(|e| CliError::file(path, e.to_string()))
 }
 
@@ -44,6 +51,7 @@ fn load(path: &Path) -> Result<NpyArray, CliError> {
 pub fn run(args: &EncodeArgs) -> Result<(), CliError> {
     // Read every file first: a bad file is reported before anything is
     // encoded or written.
+    let load = |path: &Path| load(path, args.max_input_bytes);
     let continuous = match (&args.keys, &args.values) {
         (Some(k), Some(v)) => Some((load(k)?, load(v)?)),
         _ => None,

@@ -28,6 +28,10 @@ pub enum CliError {
     Usage(String),
     /// A self-check failed (the demo's round trip): a bug, reported.
     Check(String),
+    /// The work was done (the message says what), but a last step failed:
+    /// e.g. `scatter`'s files are in place and only its report could not
+    /// be printed.
+    Partial(String),
     /// Writing the output failed.
     Output {
         /// The output path, or "stdout".
@@ -71,7 +75,7 @@ impl fmt::Display for CliError {
                 context: Some(ctx),
             } => write!(f, "{err} ({ctx})"),
             CliError::Encode { err, context: None } => write!(f, "{err}"),
-            CliError::Usage(msg) | CliError::Check(msg) => f.write_str(msg),
+            CliError::Usage(msg) | CliError::Check(msg) | CliError::Partial(msg) => f.write_str(msg),
             CliError::Output { target, err } => write!(f, "cannot write {target}: {err}"),
         }
     }

@@ -13,6 +13,7 @@ use bprwire::DataType;
 
 use super::error::CliError;
 use super::json;
+use super::limits::{self, Cap};
 
 /// What `inspect` was asked to do.
 pub struct InspectArgs {
@@ -27,11 +28,24 @@ pub struct InspectArgs {
     pub summary: bool,
     /// The input is a `BatchPredictionRequest` (not with `envelope`).
     pub request: bool,
+    /// The most bytes read from `file` (`--max-input-bytes`).
+    pub max_bytes: u64,
 }
 
 /// Runs `inspect`.
 pub fn run(args: &InspectArgs) -> Result<(), CliError> {
-    let bytes = read(&args.file)?;
+    let cap = Cap {
+        bytes: args.max_bytes,
+        flag: Some("--max-input-bytes"),
+    };
+    let what = if args.request {
+        "a request"
+    } else if args.envelope || args.framed {
+        "a reply"
+    } else {
+        "a response"
+    };
+    let bytes = limits::read_capped(&args.file, cap, what)?;
     let envelope = args.envelope || args.framed;
     let out = io::stdout().lock();
     let mut out = io::BufWriter::with_capacity(1 << 16, out);
@@ -52,18 +66,6 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
             target: "stdout".into(),
             err,
         })
-}
-
-/// The whole of `path` (stdin for `-`), as an error naming it.
-pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
-    if path.as_os_str() == "-" {
-        let mut b = Vec::new();
-        io::Read::read_to_end(&mut io::stdin().lock(), &mut b)
-            .map_err(|e| CliError::file(path, format!("cannot read stdin: {e}")))?;
-        Ok(b)
-    } else {
-        std::fs::read(path).map_err(|e| CliError::file(path, format!("cannot read: {e}")))
-    }
 }
 
 fn bad(path: &Path, e: &decode::DecodeError, framed: bool) -> CliError {

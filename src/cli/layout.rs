@@ -7,9 +7,15 @@ use std::path::Path;
 use bprwire::features::FeatureLayout;
 
 use super::error::CliError;
+use super::limits::{self, Cap};
 
-/// Reads and checks the layout file `path`; every error names it.
+/// Reads and checks the layout file `path` (at most
+/// [`limits::LAYOUT_BYTES`]); every error names it.
 pub fn read(path: &Path) -> Result<FeatureLayout, CliError> {
-    let text = std::fs::read(path).map_err(|e| CliError::file(path, format!("cannot read: {e}")))?;
+    let cap = Cap {
+        bytes: limits::LAYOUT_BYTES,
+        flag: None,
+    };
+    let text = limits::read_capped(path, cap, "a layout file")?;
     FeatureLayout::from_json(&text).map_err(|msg| CliError::file(path, format!("not a valid layout: {msg}")))
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod inspect;
 pub mod json;
 pub mod layout;
+pub mod limits;
 pub mod output;
 pub mod scatter;
 pub mod signals;

@@ -88,21 +88,69 @@ fn replace(target: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) 
 /// A new file `.NAME.bprwire-PID-N.tmp` in `target`'s folder (also used
 /// by `scatter`, for each of its files).
 pub fn temporary_beside(target: &Path) -> io::Result<(PathBuf, File)> {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = target.file_name().map_or("out".into(), |n| n.to_string_lossy());
     loop {
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.bprwire-{}-{n}.tmp", std::process::id()));
+        let tmp = name_beside(target, "tmp");
         match OpenOptions::new().write(true).create_new(true).open(&tmp) {
             Ok(file) => return Ok((tmp, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Keeps what is at `target` under a new name `.NAME.bprwire-PID-N.bak`
+/// beside it, so that it can be renamed back if `target` is replaced and
+/// must then be put back (`scatter`'s all-or-none): a hard link (the file
+/// itself, owner and mode included), or, where none can be made, a copy.
+/// `None` when there is nothing at `target`.
+pub fn backup_beside(target: &Path) -> io::Result<Option<PathBuf>> {
+    let meta = match fs::symlink_metadata(target) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    loop {
+        let bak = name_beside(target, "bak");
+        match fs::hard_link(target, &bak) {
+            Ok(()) => return Ok(Some(bak)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(_) if meta.is_file() => break,
+            Err(e) => return Err(e),
+        }
+    }
+    let (bak, mut copy) = loop {
+        let bak = name_beside(target, "bak");
+        match OpenOptions::new().write(true).create_new(true).open(&bak) {
+            Ok(file) => break (bak, file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let copied = (|| {
+        copy.set_permissions(meta.permissions())?;
+        io::copy(&mut File::open(target)?, &mut copy)?;
+        copy.sync_all()
+    })();
+    match copied {
+        Ok(()) => Ok(Some(bak)),
+        Err(e) => {
+            let _ = fs::remove_file(&bak);
+            Err(e)
+        }
+    }
+}
+
+/// `.NAME.bprwire-PID-N.EXT` in `target`'s folder, N new on every call.
+fn name_beside(target: &Path, ext: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = target.file_name().map_or("out".into(), |n| n.to_string_lossy());
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".{name}.bprwire-{}-{n}.{ext}", std::process::id()))
 }
 
 /// Writes `text` to stdout (reports, JSON lines), as an error naming stdout.

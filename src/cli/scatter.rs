@@ -3,25 +3,35 @@
 //! written to OUTDIR as a `.npy` file.
 //!
 //! Nothing is written until everything that can be checked is: the layout,
-//! the request, the scatter itself and OUTDIR (a folder, or nothing yet;
-//! each target a regular file we may write, or nothing yet). Then every
-//! array goes to a temporary file beside its target, and only when all of
-//! them are written and synced are they renamed into place, with SIGINT,
-//! SIGTERM and SIGHUP held back for those few renames. An error before
-//! that (or a signal while the files are written) removes the temporary
-//! files and leaves OUTDIR as it was (a folder made for the run is
-//! removed again).
+//! the request (at most `--max-request-bytes`), its size (at most
+//! `--max-rows` rows, and arrays of at most `--max-output-bytes` in all,
+//! checked before they are allocated), the scatter itself and OUTDIR (a
+//! folder, or nothing yet, not a dangling symlink; each target a regular
+//! file we may write, or nothing yet, and no two targets the same file).
+//! Then every array goes to a temporary file beside its target, and only
+//! when all of them are written and synced are they renamed into place,
+//! with SIGINT, SIGTERM and SIGHUP held back for those few renames. Before
+//! the renames, a target that this user may not replace (another user's
+//! file in a sticky folder such as /tmp) is refused, and each existing
+//! target is kept as a hard link beside it, so that if a rename still
+//! fails, the files already renamed are put back as they were: all files
+//! or none. An error before that (or a signal while the files are
+//! written) removes the temporary files and leaves OUTDIR as it was: the
+//! folders made for the run (OUTDIR and its missing parents) are removed
+//! again, deepest first.
 
 use std::fmt::Write as _;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use bprwire::decode;
 use bprwire::features::{Array, FeatureLayout, OutputType, Outputs};
 
 use super::error::CliError;
-use super::{inspect, layout, output, signals};
+use super::limits::{self, Cap};
+use super::{layout, output, signals};
 
 /// What `scatter` was asked to do.
 pub struct ScatterArgs {
@@ -31,18 +41,27 @@ pub struct ScatterArgs {
     pub request: PathBuf,
     /// The folder the `.npy` files go to.
     pub outdir: PathBuf,
+    /// The most bytes read from `request` (`--max-request-bytes`).
+    pub max_request_bytes: u64,
+    /// The most rows (records) a request may have (`--max-rows`).
+    pub max_rows: u64,
+    /// The most bytes the arrays may take in all (`--max-output-bytes`).
+    pub max_output_bytes: u64,
 }
 
 /// Runs `scatter`.
 pub fn run(args: &ScatterArgs) -> Result<(), CliError> {
     let layout = layout::read(&args.layout)?;
-    if fs::metadata(&args.outdir).is_ok_and(|m| !m.is_dir()) {
-        return Err(CliError::file(&args.outdir, "exists and is not a directory"));
-    }
-    let bytes = inspect::read(&args.request)?;
+    missing_dirs(&args.outdir)?;
+    let cap = Cap {
+        bytes: args.max_request_bytes,
+        flag: Some("--max-request-bytes"),
+    };
+    let bytes = limits::read_capped(&args.request, cap, "a request")?;
     let request = decode::decode_request(&bytes)
         .map_err(|e| CliError::file(&args.request, format!("not a valid request: {e}")))?;
     let rows = request.len();
+    check_size(&layout, rows, args)?;
     let mut arrays = Arrays::new(&layout, rows).map_err(|e| {
         CliError::file(
             &args.request,
@@ -89,7 +108,67 @@ pub fn run(args: &ScatterArgs) -> Result<(), CliError> {
     } else {
         writeln!(report, "wrote {} files to {}", files.len(), args.outdir.display())
     };
-    output::print(&report)
+    output::print(&report).map_err(|e| {
+        if e.is_closed_stdout() || files.is_empty() {
+            return e;
+        }
+        // The files are in place: say so, and that only the report is lost.
+        CliError::Partial(format!(
+            "the {} files were written to {} ({}), but the report could not be printed: {e}",
+            files.len(),
+            args.outdir.display(),
+            files
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+/// Refuses a request of more rows than `--max-rows`, or whose arrays
+/// would take more than `--max-output-bytes`, before anything is
+/// allocated for it (a request of empty records is a byte or two per row,
+/// and each row costs every column of the layout).
+fn check_size(layout: &FeatureLayout, rows: usize, args: &ScatterArgs) -> Result<(), CliError> {
+    use bprwire::features::FeatureKind as K;
+    if rows as u64 > args.max_rows {
+        return Err(CliError::file(
+            &args.request,
+            format!(
+                "{rows} rows (records), more than the {} rows scatter takes \
+                 (--max-rows; raise it with --max-rows N)",
+                args.max_rows
+            ),
+        ));
+    }
+    let row_bytes = |n: usize, t: OutputType| (n as u128) * (t.size() as u128);
+    let mut per_row: u128 = 0;
+    for (ids, kind) in [
+        (layout.continuous_ids(), K::Continuous),
+        (layout.binary_ids(), K::Binary),
+        (layout.discrete_ids(), K::Discrete),
+    ] {
+        if let Some(t) = layout.output_type(kind) {
+            per_row += row_bytes(ids.len(), t);
+        }
+    }
+    for t in layout.tensors() {
+        per_row += row_bytes(t.width, t.dtype);
+    }
+    let total = per_row.saturating_mul(rows as u128);
+    if total > u128::from(args.max_output_bytes) {
+        return Err(CliError::file(
+            &args.request,
+            format!(
+                "{rows} rows with layout {} make {total} bytes of arrays ({per_row} bytes per row), \
+                 more than the {} scatter writes (--max-output-bytes; raise it with --max-output-bytes N)",
+                args.layout.display(),
+                limits::size(args.max_output_bytes)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The output arrays, exactly `rows × n` elements each, in layout order.
@@ -260,18 +339,10 @@ pub fn npy_header(dtype: OutputType, shape: &[usize]) -> Vec<u8> {
 
 /// Writes every file into `dir`, all or none (see the module docs).
 fn write_files(dir: &Path, files: &[NpyFile<'_>]) -> Result<(), CliError> {
-    let created = match fs::metadata(dir) {
-        Ok(m) if m.is_dir() => false,
-        Ok(_) => return Err(CliError::file(dir, "exists and is not a directory")),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
-            true
-        }
-        Err(e) => return Err(fail(dir, e)),
-    };
+    let made = make_dirs(dir)?;
     let result = targets(dir, files).and_then(|targets| write_and_rename(files, &targets));
-    if result.is_err() && created {
-        let _ = fs::remove_dir(dir);
+    if result.is_err() {
+        made.remove();
     }
     result
 }
@@ -283,11 +354,101 @@ fn fail(target: &Path, err: io::Error) -> CliError {
     }
 }
 
+/// The folders of `dir` that do not exist yet, shallowest first (empty
+/// when `dir` is a folder). Refused: `dir` or a parent that exists and is
+/// not a folder, or that is a dangling symlink (which `mkdir` cannot
+/// follow: "File exists").
+fn missing_dirs(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+    let mut missing = Vec::new();
+    for p in dir.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        match fs::metadata(p) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) if p == dir => return Err(CliError::file(p, "exists and is not a directory")),
+            Ok(_) => {
+                return Err(CliError::file(
+                    p,
+                    format!(
+                        "is not a directory, so OUTDIR {} cannot be made in it",
+                        dir.display()
+                    ),
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Ok(to) = fs::read_link(p) {
+                    return Err(CliError::file(
+                        p,
+                        format!(
+                            "is a dangling symlink: it points to {}, which does not exist \
+                             (create that folder, or give another OUTDIR)",
+                            to.display()
+                        ),
+                    ));
+                }
+                missing.push(p.to_path_buf());
+            }
+            // A parent that is a file: reported when the loop gets to it.
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => missing.push(p.to_path_buf()),
+            Err(e) => return Err(fail(p, e)),
+        }
+    }
+    missing.reverse();
+    Ok(missing)
+}
+
+/// The folders this run made (OUTDIR and its missing parents), deepest
+/// first, registered for removal on a signal until dropped.
+struct MadeDirs {
+    dirs: Vec<PathBuf>,
+    _registered: Option<signals::Registered>,
+}
+
+impl MadeDirs {
+    /// Removes the folders made, deepest first (each only if empty: a
+    /// folder someone else has put a file in meanwhile stays).
+    fn remove(self) {
+        for d in &self.dirs {
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
+/// Makes `dir` and its missing parents, with the cleanup signals held
+/// back until each one made is registered for removal.
+fn make_dirs(dir: &Path) -> Result<MadeDirs, CliError> {
+    let missing = missing_dirs(dir)?;
+    let _blocked = signals::block();
+    let mut made = MadeDirs {
+        dirs: Vec::new(),
+        _registered: None,
+    };
+    for d in missing {
+        match fs::create_dir(&d) {
+            Ok(()) => {
+                made.dirs.insert(0, d);
+                let list: Vec<&Path> = made.dirs.iter().map(PathBuf::as_path).collect();
+                // The new list is registered before the old guard is dropped.
+                made._registered = Some(signals::remove_dirs_on_signal(&list));
+            }
+            // Made by someone else meanwhile: theirs, not removed.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => {
+                made.remove();
+                return Err(fail(&d, e));
+            }
+        }
+    }
+    Ok(made)
+}
+
 /// Where each file goes: its path in `dir`, through a symlink to a regular
 /// file (as `encode -o` does). Refused before anything is written: a
 /// target that is a folder or not a regular file, or that we may not
-/// write.
+/// write, and two targets that are the same file (two symlinks to one
+/// file, or hard links), which would leave one output holding another's
+/// array.
 fn targets(dir: &Path, files: &[NpyFile<'_>]) -> Result<Vec<PathBuf>, CliError> {
+    // (device, inode), canonical path and name of each existing target.
+    let mut seen: Vec<((u64, u64), PathBuf, PathBuf)> = Vec::new();
     files
         .iter()
         .map(|f| {
@@ -298,7 +459,29 @@ fn targets(dir: &Path, files: &[NpyFile<'_>]) -> Result<Vec<PathBuf>, CliError> 
                         .write(true)
                         .open(&path)
                         .map_err(|e| fail(&path, e))?;
-                    fs::canonicalize(&path).map_err(|e| fail(&path, e))
+                    let canonical = fs::canonicalize(&path).map_err(|e| fail(&path, e))?;
+                    let id = (m.dev(), m.ino());
+                    if let Some((_, to, other)) = seen.iter().find(|(i, c, _)| *i == id || *c == canonical) {
+                        let how = if *to == canonical {
+                            format!("both lead to {}", canonical.display())
+                        } else {
+                            format!(
+                                "hard links: {} and {} are one file",
+                                to.display(),
+                                canonical.display()
+                            )
+                        };
+                        return Err(fail(
+                            &path,
+                            io::Error::other(format!(
+                                "it is the same file as {} ({how}): each output needs a file \
+                                 of its own, nothing was written",
+                                other.display()
+                            )),
+                        ));
+                    }
+                    seen.push((id, canonical.clone(), path));
+                    Ok(canonical)
                 }
                 Ok(_) => Err(fail(
                     &path,
@@ -311,14 +494,46 @@ fn targets(dir: &Path, files: &[NpyFile<'_>]) -> Result<Vec<PathBuf>, CliError> 
         .collect()
 }
 
+/// Why `target` cannot be replaced by a file of the owner of `ours` (a
+/// temporary file just made beside it), if it is another user's file in a
+/// sticky folder that is not ours either: there only the file's owner, the
+/// folder's owner or root may rename over it (`EPERM`). Root (uid 0) is
+/// let through.
+fn sticky_refusal(target: &Path, ours: &fs::Metadata) -> Option<String> {
+    let me = ours.uid();
+    if me == 0 {
+        return None;
+    }
+    let file = fs::symlink_metadata(target).ok()?;
+    let folder = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let d = fs::metadata(folder).ok()?;
+    let sticky = d.permissions().mode() & 0o1000 != 0;
+    (sticky && file.uid() != me && d.uid() != me).then(|| {
+        format!(
+            "it belongs to another user (uid {}) in the sticky folder {} (mode {:o}, owner uid {}), \
+             where only its owner may replace it; this user is uid {me}. Nothing was replaced",
+            file.uid(),
+            folder.display(),
+            d.permissions().mode() & 0o7777,
+            d.uid()
+        )
+    })
+}
+
 /// Each file to a temporary file beside its target, then (when all are
-/// written) every rename, with the cleanup signals held back. On failure
-/// the temporary files not yet renamed are removed.
+/// written) every rename, with the cleanup signals held back; see the
+/// module docs. On failure the temporary files not renamed are removed,
+/// and the targets already replaced are put back.
 fn write_and_rename(files: &[NpyFile<'_>], targets: &[PathBuf]) -> Result<(), CliError> {
     let mut temps: Vec<PathBuf> = Vec::with_capacity(files.len());
+    let mut ours = None;
     let mut registered = None;
     let mut result = Ok(());
     for (f, target) in files.iter().zip(targets) {
+        let blocked = signals::block();
         let (tmp, mut file) = match output::temporary_beside(target) {
             Ok(x) => x,
             Err(e) => {
@@ -331,6 +546,7 @@ fn write_and_rename(files: &[NpyFile<'_>], targets: &[PathBuf]) -> Result<(), Cl
         registered = Some(signals::remove_all_on_signal(
             &temps.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
         ));
+        drop(blocked);
         let written = (|| {
             if let Ok(meta) = fs::metadata(target) {
                 // Keep the mode of the file being replaced.
@@ -338,38 +554,23 @@ fn write_and_rename(files: &[NpyFile<'_>], targets: &[PathBuf]) -> Result<(), Cl
             }
             file.write_all(&npy_header(f.dtype, &f.shape))?;
             file.write_all(f.data)?;
-            file.sync_all()
+            file.sync_all()?;
+            file.metadata()
         })();
-        if let Err(e) = written {
-            result = Err(fail(target, e));
-            break;
-        }
-    }
-    let mut renamed = 0;
-    let blocked = signals::block();
-    if result.is_ok() {
-        for (tmp, target) in temps.iter().zip(targets) {
-            if let Err(e) = fs::rename(tmp, target) {
-                let done = if renamed == 0 {
-                    String::new()
-                } else {
-                    format!(
-                        " ({renamed} of {} files were already in place: {})",
-                        targets.len(),
-                        files[..renamed]
-                            .iter()
-                            .map(|f| f.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                };
-                result = Err(fail(target, io::Error::new(e.kind(), format!("{e}{done}"))));
+        match written {
+            Ok(meta) => ours = Some(meta),
+            Err(e) => {
+                result = Err(fail(target, e));
                 break;
             }
-            renamed += 1;
         }
     }
-    for tmp in &temps[renamed..] {
+    let blocked = signals::block();
+    if result.is_ok() {
+        result = replace_all(files, &temps, targets, ours.as_ref());
+    }
+    for tmp in &temps {
+        // The ones renamed are gone already.
         let _ = fs::remove_file(tmp);
     }
     drop(registered);
@@ -377,9 +578,161 @@ fn write_and_rename(files: &[NpyFile<'_>], targets: &[PathBuf]) -> Result<(), Cl
     result
 }
 
+/// Renames every temporary file over its target, all or none: checked
+/// first (see [`sticky_refusal`]), then each existing target kept as a
+/// backup, so that a rename that fails anyway puts back the ones done.
+fn replace_all(
+    files: &[NpyFile<'_>],
+    temps: &[PathBuf],
+    targets: &[PathBuf],
+    ours: Option<&fs::Metadata>,
+) -> Result<(), CliError> {
+    if let Some(ours) = ours {
+        for target in targets {
+            if let Some(why) = sticky_refusal(target, ours) {
+                return Err(fail(target, io::Error::new(io::ErrorKind::PermissionDenied, why)));
+            }
+        }
+    }
+    let mut backups: Vec<Option<PathBuf>> = Vec::with_capacity(targets.len());
+    let mut result = Ok(());
+    for target in targets {
+        match output::backup_beside(target) {
+            Ok(b) => backups.push(b),
+            Err(e) => {
+                result = Err(fail(
+                    target,
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "cannot keep the previous file to put it back if a later rename \
+                             fails ({e}); nothing was replaced"
+                        ),
+                    ),
+                ));
+                break;
+            }
+        }
+    }
+    let mut renamed = 0;
+    if result.is_ok() {
+        for (tmp, target) in temps.iter().zip(targets) {
+            if let Err(e) = fs::rename(tmp, target) {
+                let undone = restore(&files[..renamed], &targets[..renamed], &backups);
+                result = Err(fail(target, io::Error::new(e.kind(), format!("{e}; {undone}"))));
+                break;
+            }
+            renamed += 1;
+        }
+    }
+    // The backups are no longer needed (those used to restore are gone).
+    let mut left = Vec::new();
+    for b in backups.iter().flatten() {
+        if let Err(e) = fs::remove_file(b) {
+            if e.kind() != io::ErrorKind::NotFound {
+                left.push(format!("{} ({e})", b.display()));
+            }
+        }
+    }
+    if !left.is_empty() {
+        eprintln!(
+            "bprwire: warning: could not remove the backup file(s) {}",
+            left.join(", ")
+        );
+    }
+    result
+}
+
+/// Puts back the targets already replaced (`files` and `targets` are the
+/// ones renamed, `backups` every target's backup), last first, and says
+/// what came of it.
+fn restore(files: &[NpyFile<'_>], targets: &[PathBuf], backups: &[Option<PathBuf>]) -> String {
+    if files.is_empty() {
+        return "nothing was replaced".into();
+    }
+    let mut failed = Vec::new();
+    for (i, target) in targets.iter().enumerate().rev() {
+        let undone = match &backups[i] {
+            Some(b) => fs::rename(b, target),
+            None => fs::remove_file(target),
+        };
+        if let Err(e) = undone {
+            let kept = backups[i]
+                .as_ref()
+                .map(|b| format!(", the previous file is {}", b.display()))
+                .unwrap_or_default();
+            failed.push(format!("{} ({e}{kept})", files[i].name));
+        }
+    }
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    if failed.is_empty() {
+        format!(
+            "the {} already replaced ({}) were put back as they were: nothing was replaced",
+            if names.len() == 1 { "file" } else { "files" },
+            names.join(", ")
+        )
+    } else {
+        format!(
+            "{} of {} files were already in place ({}), and could not all be put back: {}",
+            names.len(),
+            backups.len(),
+            names.join(", "),
+            failed.join("; ")
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A rename that fails after others succeeded puts the files already
+    /// replaced back (here the second target's folder is missing, so its
+    /// rename fails): the old file as it was, a new one removed, no
+    /// backup left.
+    #[test]
+    fn a_failed_rename_puts_back_the_files_already_replaced() {
+        let dir = std::env::temp_dir().join(format!("bprwire-restore-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("a.npy"), b"old a").unwrap();
+        let data = [0u8; 4];
+        let file = |name: &str| NpyFile {
+            name: name.into(),
+            dtype: OutputType::U8,
+            shape: [1, 4],
+            data: &data,
+        };
+        let files = [file("a.npy"), file("new.npy"), file("b.npy")];
+        let targets = [dir.join("a.npy"), dir.join("new.npy"), dir.join("missing/b.npy")];
+        let temps: Vec<PathBuf> = ["ta", "tn", "tb"].iter().map(|t| dir.join(t)).collect();
+        for t in &temps {
+            fs::write(t, b"new").unwrap();
+        }
+        let err = replace_all(&files, &temps, &targets, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing/b.npy"), "{err}");
+        assert!(
+            err.contains("the files already replaced (a.npy, new.npy) were put back as they were"),
+            "{err}"
+        );
+        assert_eq!(fs::read(dir.join("a.npy")).unwrap(), b"old a");
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a.npy", "tb"]);
+        // All renames succeed: no backup left either.
+        fs::write(dir.join("ta"), b"new a").unwrap();
+        let targets = [dir.join("a.npy")];
+        replace_all(&files[..1], &[dir.join("ta")], &targets, None).unwrap();
+        assert_eq!(fs::read(dir.join("a.npy")).unwrap(), b"new a");
+        let left = fs::read_dir(&dir).unwrap().count();
+        assert_eq!(left, 2, "a.npy and tb");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn headers_end_on_a_64_byte_boundary_and_read_back() {

@@ -16,17 +16,21 @@
 //! discrete default 0. A tensor needs `id` and `width`; its `dtype` is
 //! `float32` when left out.
 //!
-//! Everything is checked by hand, so that a message can say where: an
-//! unknown or repeated key, a value of the wrong type, an id that is not
-//! an integer or does not fit `int64` (`1.0`, `1e3` and
-//! `9223372036854775808` are all refused), a dtype name that is not one
-//! of numpy's four, and then whatever the layout builder refuses (an id
-//! given twice for one kind, `binary` as `float64`, ...).
+//! Everything is checked by hand, so that a message can say where: text
+//! that is not UTF-8 (with the byte offset), an unknown or repeated key, a
+//! value of the wrong type, an id that is not written as an integer (`1.0`
+//! and `1e3` are refused as "not an integer") or does not fit `int64`
+//! (`9223372036854775808` is refused as out of range; `-0` is 0), a dtype
+//! name that is not one of numpy's four, and then whatever the layout
+//! builder refuses (an id given twice for one kind, `binary` as
+//! `float64`, ...). Numbers are judged by their literal in the text, not
+//! by the float or integer a JSON library makes of it.
 
+use core::cell::Cell;
 use core::fmt;
+use std::collections::BTreeMap;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::{FeatureLayout, LayoutBuilder, OutputType};
 
@@ -53,8 +57,10 @@ impl FeatureLayout {
     /// # Errors
     ///
     /// [`JsonLayoutError`], naming the key or value at fault: text that is
-    /// not JSON, an object with a repeated key, an unknown key, a value of
-    /// the wrong type, then whatever [`LayoutBuilder::build`] refuses.
+    /// not UTF-8 (`not valid JSON: not UTF-8 at byte N`) or not JSON, an
+    /// object with a repeated key, an unknown key, a value of the wrong
+    /// type, an integer out of range, then whatever
+    /// [`LayoutBuilder::build`] refuses.
     pub fn from_json(text: &[u8]) -> Result<FeatureLayout, JsonLayoutError> {
         parse(text).map_err(|message| JsonLayoutError { message })
     }
@@ -62,7 +68,13 @@ impl FeatureLayout {
 
 /// The layout that `text` describes, or what is wrong with it.
 fn parse(text: &[u8]) -> Result<FeatureLayout, String> {
-    let Strict(value) = serde_json::from_slice(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    let text = core::str::from_utf8(text).map_err(|e| {
+        format!(
+            "not valid JSON: not UTF-8 at byte {} (JSON text is UTF-8)",
+            e.valid_up_to()
+        )
+    })?;
+    let value = read_value(text).map_err(|e| format!("not valid JSON: {e}"))?;
     let top = object(&value, "the top level")?;
     known_keys(
         top,
@@ -70,24 +82,24 @@ fn parse(text: &[u8]) -> Result<FeatureLayout, String> {
         &["continuous", "binary", "discrete", "tensors"],
     )?;
     let mut builder = FeatureLayout::builder();
-    if let Some(v) = top.get("continuous") {
+    if let Some(v) = get(top, "continuous") {
         let o = object(v, "continuous")?;
         known_keys(o, "continuous", &["ids", "dtype", "default"])?;
         let ids = ids(o, "continuous")?;
         let dtype = dtype(o, "continuous")?.unwrap_or(OutputType::F32);
-        let default = match o.get("default") {
+        let default = match get(o, "default") {
             None => f64::NAN,
             Some(v) => float_default(v)?,
         };
         builder = builder.continuous(&ids, dtype, default);
     }
-    if let Some(v) = top.get("binary") {
+    if let Some(v) = get(top, "binary") {
         let o = object(v, "binary")?;
         known_keys(o, "binary", &["ids", "dtype"])?;
         let ids = ids(o, "binary")?;
         builder = builder.binary(&ids, dtype(o, "binary")?.unwrap_or(OutputType::F32));
     }
-    if let Some(v) = top.get("discrete") {
+    if let Some(v) = get(top, "discrete") {
         let o = object(v, "discrete")?;
         known_keys(o, "discrete", &["ids", "dtype", "default"])?;
         let ids = ids(o, "discrete")?;
@@ -99,19 +111,19 @@ fn parse(text: &[u8]) -> Result<FeatureLayout, String> {
                 ))
             }
         }
-        let default = match o.get("default") {
+        let default = match get(o, "default") {
             None => 0,
             Some(v) => integer(v, "discrete.default")?,
         };
         builder = builder.discrete(&ids, default);
     }
-    if let Some(v) = top.get("tensors") {
+    if let Some(v) = get(top, "tensors") {
         builder = tensors(builder, v)?;
     }
     builder.build().map_err(|e| e.to_string())
 }
 
-fn tensors(mut builder: LayoutBuilder, v: &Value) -> Result<LayoutBuilder, String> {
+fn tensors(mut builder: LayoutBuilder, v: &Value<'_>) -> Result<LayoutBuilder, String> {
     let Value::Array(items) = v else {
         return Err(format!(
             "tensors: expected an array of objects like {{\"id\": 30, \"width\": 4}}, found {}",
@@ -130,14 +142,21 @@ fn tensors(mut builder: LayoutBuilder, v: &Value) -> Result<LayoutBuilder, Strin
     Ok(builder)
 }
 
-fn object<'v>(v: &'v Value, at: &str) -> Result<&'v Map<String, Value>, String> {
+/// An object's members (no key twice).
+type Object<'t> = BTreeMap<String, Value<'t>>;
+
+fn object<'v, 't>(v: &'v Value<'t>, at: &str) -> Result<&'v Object<'t>, String> {
     match v {
         Value::Object(o) => Ok(o),
         _ => Err(format!("{at}: expected an object, found {}", type_name(v))),
     }
 }
 
-fn known_keys(o: &Map<String, Value>, at: &str, known: &[&str]) -> Result<(), String> {
+fn get<'v, 't>(o: &'v Object<'t>, key: &str) -> Option<&'v Value<'t>> {
+    o.get(key)
+}
+
+fn known_keys(o: &Object<'_>, at: &str, known: &[&str]) -> Result<(), String> {
     match o.keys().find(|k| !known.contains(&k.as_str())) {
         None => Ok(()),
         Some(k) => Err(format!(
@@ -148,12 +167,12 @@ fn known_keys(o: &Map<String, Value>, at: &str, known: &[&str]) -> Result<(), St
     }
 }
 
-fn required<'v>(o: &'v Map<String, Value>, at: &str, key: &str) -> Result<&'v Value, String> {
-    o.get(key).ok_or_else(|| format!("{at}: \"{key}\" is missing"))
+fn required<'v, 't>(o: &'v Object<'t>, at: &str, key: &str) -> Result<&'v Value<'t>, String> {
+    get(o, key).ok_or_else(|| format!("{at}: \"{key}\" is missing"))
 }
 
 /// `ids` of a kind: an array of integers that fit `int64`.
-fn ids(o: &Map<String, Value>, kind: &str) -> Result<Vec<i64>, String> {
+fn ids(o: &Object<'_>, kind: &str) -> Result<Vec<i64>, String> {
     let v = required(o, kind, "ids")?;
     let Value::Array(items) = v else {
         return Err(format!(
@@ -169,8 +188,8 @@ fn ids(o: &Map<String, Value>, kind: &str) -> Result<Vec<i64>, String> {
 }
 
 /// An optional `dtype`: one of numpy's names that bprwire writes.
-fn dtype(o: &Map<String, Value>, at: &str) -> Result<Option<OutputType>, String> {
-    let Some(v) = o.get("dtype") else {
+fn dtype(o: &Object<'_>, at: &str) -> Result<Option<OutputType>, String> {
+    let Some(v) = get(o, "dtype") else {
         return Ok(None);
     };
     let Value::String(name) = v else {
@@ -188,41 +207,62 @@ fn dtype(o: &Map<String, Value>, at: &str) -> Result<Option<OutputType>, String>
     })
 }
 
+/// The JSON number `literal` as an integer, if it is written as one
+/// (no fraction, no exponent): `Ok(None)` when it is not, `Err(())` when
+/// it is but does not fit `T`. `-0` is the integer 0.
+fn integer_literal<T: core::str::FromStr>(literal: &str) -> Result<Option<T>, ()> {
+    if literal.contains(['.', 'e', 'E']) {
+        return Ok(None);
+    }
+    // A JSON integer is `-?[0-9]+`, which Rust's integer parsing reads;
+    // what it refuses then is out of range. `-0` is 0 for every type
+    // (unsigned ones refuse the sign).
+    let literal = match literal.strip_prefix('-') {
+        Some(digits) if digits.bytes().all(|b| b == b'0') => digits,
+        _ => literal,
+    };
+    literal.parse::<T>().map(Some).map_err(|_| ())
+}
+
+const NOT_AN_INTEGER: &str = "is not an integer (write integers without a fraction or an exponent)";
+
 /// An integer that fits `int64`, written as one (no fraction, no exponent).
-fn integer(v: &Value, at: &str) -> Result<i64, String> {
+fn integer(v: &Value<'_>, at: &str) -> Result<i64, String> {
     let Value::Number(n) = v else {
         return Err(format!("{at}: expected an integer, found {}", type_name(v)));
     };
-    n.as_i64().ok_or_else(|| number_problem(n, at, "int64"))
+    match integer_literal::<i64>(n) {
+        Ok(Some(x)) => Ok(x),
+        Ok(None) => Err(format!("{at}: {n} {NOT_AN_INTEGER}")),
+        Err(()) => Err(format!(
+            "{at}: {n} does not fit in int64: it is out of range ({} to {})",
+            i64::MIN,
+            i64::MAX
+        )),
+    }
 }
 
 /// A tensor width: a non-negative integer that fits `usize`.
-fn width(v: &Value, at: &str) -> Result<usize, String> {
+fn width(v: &Value<'_>, at: &str) -> Result<usize, String> {
     let Value::Number(n) = v else {
         return Err(format!(
             "{at}: expected a non-negative integer, found {}",
             type_name(v)
         ));
     };
-    if n.as_i64().is_some_and(|x| x < 0) {
-        return Err(format!("{at}: {n} is negative"));
-    }
-    n.as_u64()
-        .and_then(|x| usize::try_from(x).ok())
-        .ok_or_else(|| number_problem(n, at, "usize"))
-}
-
-/// Why `n` is not an integer of type `ty`.
-fn number_problem(n: &Number, at: &str, ty: &str) -> String {
-    if n.is_f64() {
-        format!("{at}: {n} is not an integer (write integers without a fraction or an exponent)")
-    } else {
-        format!("{at}: {n} does not fit in {ty}")
+    match integer_literal::<usize>(n) {
+        Ok(Some(x)) => Ok(x),
+        Ok(None) => Err(format!("{at}: {n} {NOT_AN_INTEGER}")),
+        Err(()) if n.starts_with('-') => Err(format!("{at}: {n} is negative")),
+        Err(()) => Err(format!(
+            "{at}: {n} does not fit in usize: it is out of range (a width is at most {})",
+            usize::MAX
+        )),
     }
 }
 
 /// The continuous default: a number, or "nan", "inf", "-inf" (any case).
-fn float_default(v: &Value) -> Result<f64, String> {
+fn float_default(v: &Value<'_>) -> Result<f64, String> {
     let special = |s: &str| match s.to_ascii_lowercase().as_str() {
         "nan" => Some(f64::NAN),
         "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
@@ -231,9 +271,13 @@ fn float_default(v: &Value) -> Result<f64, String> {
     };
     let found = match v {
         Value::Number(n) => {
+            // Rust's float parsing reads every JSON number (correctly
+            // rounded); serde_json has refused the ones beyond f64's range.
             return n
-                .as_f64()
-                .ok_or_else(|| format!("continuous.default: {n} is not a number"))
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| format!("continuous.default: {n} is not a finite float64"));
         }
         Value::String(s) => match special(s) {
             Some(x) => return Ok(x),
@@ -246,10 +290,10 @@ fn float_default(v: &Value) -> Result<f64, String> {
     ))
 }
 
-fn type_name(v: &Value) -> &'static str {
+fn type_name(v: &Value<'_>) -> &'static str {
     match v {
         Value::Null => "null",
-        Value::Bool(_) => "a boolean",
+        Value::Bool => "a boolean",
         Value::Number(_) => "a number",
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
@@ -266,70 +310,146 @@ fn list(words: &[&str]) -> String {
     }
 }
 
-/// A JSON value as `serde_json::Value` builds it, except that an object
-/// with a repeated key is an error (`Value` keeps the last one silently,
-/// and `"ids"` given twice is a mistake to report, not to resolve).
-struct Strict(Value);
+/// A JSON value as the text has it: a number is its literal (`-0`,
+/// `1.0`, `18446744073709551616`), so that the checks above can tell an
+/// integer out of range from a fraction, which serde_json's own `Value`
+/// cannot (it reads `-0` and every integer beyond 64 bits as a float).
+/// An object with a repeated key is an error (`"ids"` given twice is a
+/// mistake to report, not to resolve).
+#[derive(Debug)]
+enum Value<'t> {
+    Null,
+    Bool,
+    Number(&'t str),
+    String(String),
+    Array(Vec<Value<'t>>),
+    Object(BTreeMap<String, Value<'t>>),
+}
 
-impl<'de> Deserialize<'de> for Strict {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor).map(Strict)
+/// Reads `text` (all of it) as one JSON value. serde_json does the
+/// parsing and gives the syntax errors (with line and column); each number
+/// it reads is then taken from the text, the next number literal after
+/// the previous one ([`Literals`]), as serde_json reads values in text
+/// order.
+fn read_value(text: &str) -> Result<Value<'_>, serde_json::Error> {
+    let literals = Literals {
+        text,
+        at: Cell::new(0),
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = Seed(&literals).deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// The number literals of a JSON text, one after the other.
+struct Literals<'t> {
+    text: &'t str,
+    /// Where the search for the next literal starts (a byte offset).
+    at: Cell<usize>,
+}
+
+impl<'t> Literals<'t> {
+    /// The next number literal from `at` on, skipping strings (whose
+    /// content may look like numbers) and `true`, `false`, `null` (which
+    /// hold no digit or `-`). Everything before it is JSON that serde_json
+    /// has read, so the scan needs no error handling of its own.
+    fn next(&self) -> Option<&'t str> {
+        let bytes = self.text.as_bytes();
+        let mut i = self.at.get();
+        while i < bytes.len() {
+            match bytes[i] {
+                b'"' => {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'"' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                    i += 1;
+                }
+                b'-' | b'0'..=b'9' => {
+                    let start = i;
+                    while i < bytes.len()
+                        && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                    {
+                        i += 1;
+                    }
+                    self.at.set(i);
+                    return self.text.get(start..i);
+                }
+                _ => i += 1,
+            }
+        }
+        self.at.set(i);
+        None
+    }
+
+    fn number<E: de::Error>(&self) -> Result<Value<'t>, E> {
+        self.next()
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("a number that is not in the text"))
     }
 }
 
-struct StrictVisitor;
+/// Reads one [`Value`], numbers from [`Literals`].
+struct Seed<'a, 't>(&'a Literals<'t>);
 
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
+impl<'de, 't> DeserializeSeed<'de> for Seed<'_, 't> {
+    type Value = Value<'t>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value<'t>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 't> Visitor<'de> for Seed<'_, 't> {
+    type Value = Value<'t>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, _: bool) -> Result<Value<'t>, E> {
+        Ok(Value::Bool)
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Value<'t>, E> {
+        self.0.number()
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Value<'t>, E> {
+        self.0.number()
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("a number that is not finite"))
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Value<'t>, E> {
+        self.0.number()
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+    fn visit_str<E>(self, v: &str) -> Result<Value<'t>, E> {
         Ok(Value::String(v.to_owned()))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+    fn visit_string<E>(self, v: String) -> Result<Value<'t>, E> {
         Ok(Value::String(v))
     }
 
-    fn visit_unit<E>(self) -> Result<Value, E> {
+    fn visit_unit<E>(self) -> Result<Value<'t>, E> {
         Ok(Value::Null)
     }
 
-    fn visit_none<E>(self) -> Result<Value, E> {
+    fn visit_none<E>(self) -> Result<Value<'t>, E> {
         Ok(Value::Null)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value<'t>, A::Error> {
         let mut items = Vec::new();
-        while let Some(Strict(v)) = seq.next_element()? {
+        while let Some(v) = seq.next_element_seed(Seed(self.0))? {
             items.push(v);
         }
         Ok(Value::Array(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut o = Map::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value<'t>, A::Error> {
+        let mut o = BTreeMap::new();
         while let Some(key) = map.next_key::<String>()? {
             if o.contains_key(&key) {
                 return Err(de::Error::custom(format_args!(
@@ -337,7 +457,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
                     key.escape_debug()
                 )));
             }
-            let Strict(v) = map.next_value()?;
+            let v = map.next_value_seed(Seed(self.0))?;
             o.insert(key, v);
         }
         Ok(Value::Object(o))
@@ -499,5 +619,103 @@ mod tests {
             let e = err(text);
             assert!(e.contains(needle), "{text}: {e:?} lacks {needle:?}");
         }
+    }
+
+    /// Numbers are judged by how they are written: `-0` is the integer 0,
+    /// an integer beyond the type's range is out of range (not "not an
+    /// integer", which serde_json's own `Value` would have made of it, as
+    /// it reads `-0` and integers past 64 bits as floats).
+    #[test]
+    fn integers_are_read_from_their_literal() {
+        let l = parse(
+            br#"{"binary": {"ids": [-0, 0.5e1, 3]}, "discrete": {"ids": [-0], "default": -0},
+                 "tensors": [{"id": -0, "width": -0}]}"#,
+        );
+        let e = l.expect_err("0.5e1 is written as a float");
+        assert!(e.contains("binary.ids[1]: 0.5e1 is not an integer"), "{e}");
+        let l = parse(
+            br#"{"binary": {"ids": [-0, 3]}, "discrete": {"ids": [-0], "default": -0},
+                 "tensors": [{"id": -0, "width": -0}]}"#,
+        )
+        .unwrap();
+        assert_eq!(l.binary_ids(), [0, 3]);
+        assert_eq!(l.discrete_ids(), [0]);
+        assert_eq!(l.discrete_default(), Some(0));
+        assert_eq!((l.tensors()[0].id, l.tensors()[0].width), (0, 0));
+        // Strings that look like numbers, and escaped quotes, do not shift
+        // the numbers read after them.
+        let l = parse(
+            br#"{"continuous": {"dtype": "float64", "default": "-inf", "ids": [7, -8]},
+                 "tensors": [{"dtype": "float32", "id": 12, "width": 3}]}"#,
+        )
+        .unwrap();
+        assert_eq!(l.continuous_ids(), [7, -8]);
+        assert_eq!(l.continuous_default(), Some(f64::NEG_INFINITY));
+        assert_eq!((l.tensors()[0].id, l.tensors()[0].width), (12, 3));
+        let e = err(r#"{"binary": {"ids": [1]}, "x\"1, 2\\": 5}"#);
+        assert!(e.contains(r#"unknown key "x\"1, 2\\""#), "{e}");
+        let l = parse(br#"{"continuous": {"ids": [1], "dtype": "float64", "default": -0.0}}"#).unwrap();
+        assert_eq!(l.continuous_default().unwrap().to_bits(), (-0.0f64).to_bits());
+        let l = parse(br#"{"continuous": {"ids": [1], "dtype": "float64", "default": 0.1}}"#).unwrap();
+        assert_eq!(l.continuous_default(), Some(0.1));
+
+        for (text, needle) in [
+            (
+                r#"{"binary": {"ids": [-9223372036854775809]}}"#,
+                "binary.ids[0]: -9223372036854775809 does not fit in int64: it is out of range \
+                 (-9223372036854775808 to 9223372036854775807)",
+            ),
+            (
+                r#"{"binary": {"ids": [18446744073709551616]}}"#,
+                "binary.ids[0]: 18446744073709551616 does not fit in int64: it is out of range",
+            ),
+            (
+                r#"{"discrete": {"ids": [1], "default": 99999999999999999999999}}"#,
+                "discrete.default: 99999999999999999999999 does not fit in int64: it is out of range",
+            ),
+            (
+                r#"{"tensors": [{"id": 1, "width": 18446744073709551616}]}"#,
+                "tensors[0].width: 18446744073709551616 does not fit in usize: it is out of range (a width is at most",
+            ),
+            (
+                r#"{"tensors": [{"id": 1, "width": -18446744073709551616}]}"#,
+                "tensors[0].width: -18446744073709551616 is negative",
+            ),
+            (
+                r#"{"tensors": [{"id": 1, "width": 1e2}]}"#,
+                "tensors[0].width: 1e2 is not an integer",
+            ),
+            (
+                r#"{"tensors": [{"id": -0.0, "width": 1}]}"#,
+                "tensors[0].id: -0.0 is not an integer",
+            ),
+            (
+                r#"{"continuous": {"ids": [1], "default": 1e999}}"#,
+                "not valid JSON: number out of range",
+            ),
+        ] {
+            let e = err(text);
+            assert!(e.contains(needle), "{text}: {e:?} lacks {needle:?}");
+        }
+    }
+
+    /// Bytes that are not UTF-8 are refused as such, with the offset (the
+    /// Python package passes bytes through as they are).
+    #[test]
+    fn text_that_is_not_utf8_is_refused_with_its_offset() {
+        for (text, at) in [
+            (&b"{\"\xff\":1}"[..], 2),
+            (b"\xef\xbb", 0),
+            (b"{\"binary\": {\"ids\": [1]}}\xc3", 24),
+        ] {
+            let e = FeatureLayout::from_json(text).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("not valid JSON: not UTF-8 at byte {at}")),
+                "{text:?}: {e}"
+            );
+        }
+        assert!(FeatureLayout::from_json("{\"binary\": {\"ids\": [1]}}".as_bytes()).is_ok());
+        let e = err("{\"bin\u{e9}ry\": 1}");
+        assert!(e.contains("unknown key \"bin\u{e9}ry\""), "{e}");
     }
 }
