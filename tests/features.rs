@@ -727,6 +727,28 @@ fn outputs_that_do_not_match_the_layout_are_refused_before_writing() {
 }
 
 #[test]
+fn buffers_larger_than_memory_are_refused_not_an_abort() {
+    // 2^40 f64 elements (8 TiB) for one row: the allocation fails, and
+    // Buffers says so instead of aborting the process.
+    let layout = FeatureLayout::builder()
+        .tensor(7, 1 << 40, OutputType::F64)
+        .build()
+        .unwrap();
+    let e = Buffers::new(&layout, 1).unwrap_err();
+    assert_eq!(
+        e,
+        LayoutError::TooLarge {
+            rows: 1,
+            columns: 1 << 40
+        }
+    );
+    assert!(e.to_string().contains("cannot be allocated"), "{e}");
+    // Zero rows of it cost nothing.
+    assert_eq!(Buffers::new(&layout, 0).unwrap().tensor(7).unwrap().len(), 0);
+    assert!(Array::try_zeros(OutputType::U8, usize::MAX).is_none());
+}
+
+#[test]
 fn a_layout_with_a_repeated_id_or_a_wrong_type_is_refused() {
     let e = FeatureLayout::builder()
         .continuous(&[1, 2, 1], OutputType::F32, 0.0)
