@@ -36,7 +36,11 @@ pub(crate) fn hold(data: &Bound<'_, PyAny>) -> PyResult<(Owner, &'static [u8])> 
         (Owner::Bytes(b.clone().unbind()), bytes.as_ptr(), bytes.len())
     } else {
         let buffer = PyBuffer::<u8>::get(data)?;
-        let copy = buffer.to_vec(py)?.into_boxed_slice();
+        let len = buffer.item_count();
+        let mut copy = vec_with_capacity(len, || format!("a copy of the {len}-byte input buffer"))?;
+        copy.resize(len, 0);
+        buffer.copy_to_slice(py, &mut copy)?;
+        let copy = copy.into_boxed_slice();
         let (ptr, len) = (copy.as_ptr(), copy.len());
         (Owner::Copy(copy), ptr, len)
     };
