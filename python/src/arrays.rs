@@ -137,14 +137,7 @@ impl<'py> ArrayIn<'py> {
     /// object arrays are converted to UTF-8 once.
     pub(crate) fn new(obj: &Bound<'py, PyAny>, what: What<'_>) -> PyResult<ArrayIn<'py>> {
         let py = obj.py();
-        let mut array = match obj.cast::<PyUntypedArray>() {
-            Ok(a) => a.clone(),
-            Err(_) => numpy(py)?
-                .asarray
-                .bind(py)
-                .call1((obj,))?
-                .cast_into::<PyUntypedArray>()?,
-        };
+        let mut array = as_array(obj)?;
         let descr = array.dtype();
         let native = descr.is_native_byteorder() != Some(false);
         if !array.is_c_contiguous() || !native {
@@ -183,15 +176,7 @@ impl<'py> ArrayIn<'py> {
     /// conversion).
     pub(crate) fn continuous(obj: &Bound<'py, PyAny>) -> PyResult<ArrayIn<'py>> {
         let what = || "continuous values".to_string();
-        let py = obj.py();
-        let array = match obj.cast::<PyUntypedArray>() {
-            Ok(a) => a.clone(),
-            Err(_) => numpy(py)?
-                .asarray
-                .bind(py)
-                .call1((obj,))?
-                .cast_into::<PyUntypedArray>()?,
-        };
+        let array = as_array(obj)?;
         let descr = array.dtype();
         if !matches!(
             Kind::of(descr.kind(), descr.itemsize()),
@@ -284,6 +269,21 @@ impl<'py> ArrayIn<'py> {
                 input: bprwire::Input::Continuous,
                 dtype: DataType::String,
             }),
+        }
+    }
+}
+
+/// `obj` as a numpy array: itself, or `numpy.asarray(obj)`.
+fn as_array<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyUntypedArray>> {
+    match obj.cast::<PyUntypedArray>() {
+        Ok(a) => Ok(a.clone()),
+        Err(_) => {
+            let py = obj.py();
+            Ok(numpy(py)?
+                .asarray
+                .bind(py)
+                .call1((obj,))?
+                .cast_into::<PyUntypedArray>()?)
         }
     }
 }
