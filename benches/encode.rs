@@ -19,7 +19,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use bprwire::{workloads, Level};
+use bprwire::internals::workloads;
+use bprwire::Level;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
 fn bench_workload(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, w: &workloads::Workload) {

@@ -15,7 +15,7 @@
 
 use std::hint::black_box;
 
-use ::bprwire::workloads::{self, Workload};
+use ::bprwire::internals::workloads::{self, Workload};
 use ::bprwire::Level;
 use iai_callgrind::{library_benchmark, library_benchmark_group, main};
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bprwire::decode::decode_request;
 use bprwire::features::Buffers;
-use bprwire::workloads;
+use bprwire::internals::workloads;
 use bprwire::Level;
 use bprwire_reference::naive::{navi_style, NaiveLayout};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -34,8 +34,8 @@ use std::os::unix::net::UnixStream;
 use std::thread;
 use std::time::Duration;
 
+use bprwire::internals::workloads;
 use bprwire::sink::{Vectored, DEFAULT_MIN_BORROW, DEFAULT_STAGING};
-use bprwire::workloads;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// Reads and discards everything from `r` until EOF, on its own thread.

@@ -36,39 +36,35 @@ compile_error!(
     "bprwire supports little-endian targets only: raw tensor content is written as memory holds it"
 );
 
-#[cfg(feature = "ndarray")]
-mod arrays;
+#[cfg(any(feature = "ndarray", feature = "npy"))]
+mod adapters;
 pub mod decode;
 mod dtype;
-mod encoder;
-mod error;
-mod feature_id;
+mod encode;
 pub mod features;
-mod input;
-// Per-CPU kernels and the benchmark workloads: public only with the
-// `internals` feature (tests, benches, the CLI's `bench`), as simdutf8
-// fences its per-CPU functions; `Level` and `MaxLevel` are re-exported below.
+// The benchmark workloads, for benches, tests and the CLI's `bench`.
+#[cfg(feature = "internals")]
+pub mod internals;
+// Per-CPU kernels: public only with the `internals` feature (tests,
+// benches, the CLI's `bench`), as simdutf8 fences its per-CPU functions;
+// `Level` and `MaxLevel` are re-exported below.
 #[cfg(feature = "internals")]
 pub mod kernels;
 #[cfg(not(feature = "internals"))]
 #[allow(dead_code)]
 pub(crate) mod kernels;
-#[cfg(feature = "npy")]
-pub mod npy;
-mod plan;
 pub mod service;
-mod signature;
 pub mod sink;
 mod wire;
-#[cfg(feature = "internals")]
-pub mod workloads;
 
+#[cfg(feature = "npy")]
+pub use adapters::npy;
 pub use dtype::DataType;
-pub use encoder::Encoder;
-pub use error::{Error, Input, KeyMap, Size};
-pub use feature_id::{feature_id, feature_id_bytes, FeatureNameError};
-pub use input::{
+pub use encode::encoder::Encoder;
+pub use encode::error::{Error, Input, KeyMap, Size};
+pub use encode::input::{
     BatchPrediction, Continuous, Dense, Shape, StringKind, Tensor, TensorData, TensorEncoding, Values,
 };
+pub use encode::signature::{Element, Signature, SignatureBuilder};
+pub use features::feature_id::{feature_id, feature_id_bytes, FeatureNameError};
 pub use kernels::{Level, MaxLevel};
-pub use signature::{Element, Signature, SignatureBuilder};

@@ -19,10 +19,11 @@
 //! ```
 
 use crate::decode::{self, union, DecodeError, DecodeErrorKind, Item, Reader, Response};
-use crate::encoder::Encoder;
-use crate::error::{Error, Size};
+use crate::encode::encoder::Encoder;
+use crate::encode::error::{Error, Size};
+use crate::encode::write::Out;
 use crate::sink::{Counter, WriteError};
-use crate::wire::{self, field, field_header, ttype, Out, FIELD_HEADER, MAX_SIZE, STOP};
+use crate::wire::{self, field, field_header, ttype, FIELD_HEADER, MAX_SIZE, STOP};
 
 /// The method whose reply carries a `BatchPredictionResponse`.
 pub const METHOD: &str = "getBatchPrediction";

@@ -100,124 +100,6 @@ pub(crate) const CONTINUOUS_ENTRY: usize = 16;
 /// Largest size of a list, map or binary: sizes are `i32` on the wire.
 pub(crate) const MAX_SIZE: usize = i32::MAX as usize;
 
-/// Writes sequentially into a slice that the size computation made exactly
-/// as long as the response. Each call slices once, so a wrong size
-/// computation panics here instead of writing out of bounds; tests prove
-/// that `encoded_len()` always equals the bytes written.
-pub(crate) struct Out<'b> {
-    rest: &'b mut [u8],
-}
-
-impl<'b> Out<'b> {
-    #[inline]
-    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
-        Out { rest: buf }
-    }
-
-    /// The next `n` bytes, handed out for a kernel to fill.
-    #[inline]
-    pub(crate) fn take(&mut self, n: usize) -> &'b mut [u8] {
-        let (head, tail) = core::mem::take(&mut self.rest).split_at_mut(n);
-        self.rest = tail;
-        head
-    }
-
-    #[inline]
-    pub(crate) fn put(&mut self, bytes: &[u8]) {
-        self.take(bytes.len()).copy_from_slice(bytes);
-    }
-
-    #[inline]
-    pub(crate) fn put_u8(&mut self, b: u8) {
-        self.take(1)[0] = b;
-    }
-
-    #[inline]
-    pub(crate) fn put_i32(&mut self, v: i32) {
-        self.put(&v.to_be_bytes());
-    }
-
-    /// Writes a per-row template. A short one is copied as a whole 64-byte
-    /// block when the output has room (one fixed-size copy instead of a
-    /// `memcpy` call of a run-time length); the bytes past its length are
-    /// scratch that the next writes overwrite, since the output is written
-    /// front to back and to its last byte.
-    #[inline]
-    pub(crate) fn put_template(&mut self, t: &Template) {
-        match t {
-            Template::Short { bytes, len } => {
-                let len = usize::from(*len);
-                if let Some(block) = self.rest.get_mut(..TEMPLATE_BLOCK) {
-                    block.copy_from_slice(&bytes.0);
-                    self.take(len);
-                } else {
-                    self.put(&bytes.0[..len]);
-                }
-            }
-            Template::Long(bytes) => self.put(bytes),
-        }
-    }
-
-    /// Bytes not yet written.
-    #[inline]
-    pub(crate) fn remaining(&self) -> usize {
-        self.rest.len()
-    }
-}
-
-/// Bytes of a short template, copied as one block.
-const TEMPLATE_BLOCK: usize = 64;
-
-/// Bytes written around every row of a tensor (built once per call).
-/// A template's block, aligned so that its load never splits a cache
-/// line. Measured side by side (criterion, two alternating runs each): the
-/// one-shot W1 52.5-53.0 ns aligned against 61.5-62.2 ns not, the others
-/// within noise; callgrind counts W1 one-shot 1,133 -> 1,235 instructions
-/// (the plan it moves grows from 520 to 768 bytes) and W5/W7 prepared 1.5%
-/// fewer.
-#[derive(Clone, Copy, Debug)]
-#[repr(align(64))]
-pub(crate) struct Block(pub(crate) [u8; TEMPLATE_BLOCK]);
-
-#[derive(Clone, Debug)]
-pub(crate) enum Template {
-    /// Up to 64 bytes, zero-padded to a full block.
-    Short { bytes: Block, len: u8 },
-    /// Longer (a shape of rank 8 or more).
-    Long(Vec<u8>),
-}
-
-impl Template {
-    pub(crate) fn new(b: &[u8]) -> Self {
-        match b.len() {
-            len @ 0..=TEMPLATE_BLOCK => {
-                let mut bytes = [0u8; TEMPLATE_BLOCK];
-                bytes[..len].copy_from_slice(b);
-                Template::Short {
-                    bytes: Block(bytes),
-                    len: len as u8,
-                }
-            }
-            _ => Template::Long(b.to_vec()),
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Template::Short { len, .. } => usize::from(*len),
-            Template::Long(b) => b.len(),
-        }
-    }
-
-    /// The template's bytes, without the padding.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        match self {
-            Template::Short { bytes, len } => &bytes.0[..usize::from(*len)],
-            Template::Long(b) => b,
-        }
-    }
-}
-
 /// Appends Thrift headers to an owned buffer: the one way headers are
 /// built outside the hot path (the per-tensor row templates built once per
 /// call or per signature, the request writer's counts, and the decoder's
@@ -317,6 +199,13 @@ fn is_ascii_short(s: &[u8]) -> bool {
     } else {
         s.iter().all(|&b| b < 0x80)
     }
+}
+
+/// Field header and map header: `0D 00 <id> <key> <value> <n as i32 BE>`.
+pub(crate) fn map_head(id: i16, value: u8, n: usize) -> [u8; FIELD_HEADER + MAP_HEADER] {
+    let [i0, i1] = id.to_be_bytes();
+    let [n0, n1, n2, n3] = to_i32(n).to_be_bytes();
+    [ttype::MAP, i0, i1, ttype::I64, value, n0, n1, n2, n3]
 }
 
 #[cfg(test)]

@@ -895,7 +895,7 @@ fn scatter_and_write_agree_with_the_reference_on_a_large_request() {
 
 #[test]
 fn the_r_workloads_have_the_shapes_they_claim() {
-    for w in bprwire::workloads::requests() {
+    for w in bprwire::internals::workloads::requests() {
         let req = decode_request(&w.bytes).unwrap();
         assert_eq!(req.len(), w.rows, "{}", w.id);
         let own: usize = req

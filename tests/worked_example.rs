@@ -40,7 +40,7 @@ fn closed_form_size_for_continuous_only() {
 /// (benches compare against it, so a wrong workload would mislead them).
 #[test]
 fn workloads_encode_like_the_reference() {
-    let all = bprwire::workloads::all();
+    let all = bprwire::internals::workloads::all();
     assert_eq!(
         all.iter().map(|w| w.id).collect::<Vec<_>>(),
         ["W1", "W2", "W3", "W4", "W5", "W6", "W7"]
@@ -53,9 +53,11 @@ fn workloads_encode_like_the_reference() {
         });
     }
     // W3 is the ~4 MB large batch: 9 + 4096 * (10 + 16 * 64) bytes.
-    bprwire::workloads::get("w3").unwrap().with_inputs(|bp| {
-        assert_eq!(bp.encoded_len().unwrap(), 9 + 4096 * (10 + 16 * 64));
-    });
+    bprwire::internals::workloads::get("w3")
+        .unwrap()
+        .with_inputs(|bp| {
+            assert_eq!(bp.encoded_len().unwrap(), 9 + 4096 * (10 + 16 * 64));
+        });
 }
 
 /// What the docs say of f32 widening: exact for every value that is not a

@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bprwire::workloads::{self, Workload};
+use bprwire::internals::workloads::{self, Workload};
 use bprwire::Level;
 
 use super::error::CliError;

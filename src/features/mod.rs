@@ -73,6 +73,7 @@
 
 mod columns;
 mod error;
+pub(crate) mod feature_id;
 #[cfg(feature = "json")]
 pub mod json;
 mod scatter;

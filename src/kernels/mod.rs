@@ -439,3 +439,9 @@ impl Conversion {
         }
     }
 }
+
+/// Writes records of continuous entries (see [`Kernels::continuous_f32`]).
+pub(crate) type RowKernel = fn(&Records<'_>, &[u8], &mut [u8]);
+
+/// Turns one row of little-endian elements into its wire bytes.
+pub(crate) type Kernel = fn(&[u8], &mut [u8]);

@@ -1,7 +1,7 @@
 //! Feature `bytes`: encoding into a `BytesMut` or any `BufMut`.
 
 use super::stage::Staged;
-use crate::error::Error;
+use crate::encode::error::Error;
 use crate::Encoder;
 use bytes::{BufMut, BytesMut};
 use core::convert::Infallible;

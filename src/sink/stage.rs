@@ -3,10 +3,9 @@
 //! bounded-memory sinks (`io::Write`, and `BufMut`s that are not one
 //! contiguous slice).
 
-use crate::encoder::{write_head, write_tail, Emit};
+use crate::encode::write::{write_head, write_tail, Emit, Out};
 use crate::kernels::{Conversion, Records};
-use crate::plan::{Kernel, RowKernel};
-use crate::wire::Out;
+use crate::kernels::{Kernel, RowKernel};
 use crate::Encoder;
 
 /// Entries per piece of a continuous record larger than the staging
@@ -45,7 +44,7 @@ where
     /// Writes the whole response. Runs of whole records that fit are
     /// written straight into the buffer by the slice writer; a record
     /// larger than the buffer goes piece by piece through this sink. Both
-    /// are the one layout writer (`crate::encoder`).
+    /// are the one layout writer (`crate::encode::encoder`).
     pub(crate) fn response(&mut self, enc: &Encoder<'_>) -> Result<(), E> {
         let plan = enc.plan();
         if plan.tensors.is_empty() {

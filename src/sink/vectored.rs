@@ -2,9 +2,9 @@
 //! into the caller's tensors.
 
 use super::{Counter, WriteError};
-use crate::encoder::Emit;
+use crate::encode::write::Emit;
 use crate::kernels::{Conversion, Records};
-use crate::plan::{Kernel, RowKernel};
+use crate::kernels::{Kernel, RowKernel};
 use crate::Encoder;
 use core::convert::Infallible;
 use std::io::{IoSlice, Write};

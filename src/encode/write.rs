@@ -1,130 +1,78 @@
-//! The layout: the one writer of a response's bytes ([`write_response`]),
-//! which walks the records of a checked [`Plan`] (or of a prepared
-//! signature's batch) and writes headers into any [`Emit`] output, leaving
-//! every element loop to [`crate::kernels`].
+//! The one layout writer of a response ([`write_response`] and the
+//! functions under it), which walks the records of a checked plan (or of
+//! a prepared signature's batch) and writes headers into any [`Emit`]
+//! output, leaving every element loop to [`crate::kernels`]; and [`Out`],
+//! the slice cursor behind `encode_into`.
 
-use crate::error::Error;
-use crate::input::BatchPrediction;
-use crate::kernels::{Conversion, Level, Records};
-use crate::plan::{ContinuousPlan, Kernel, Plan, RowKernel, Source, TensorPlan};
-use crate::wire::{field, ttype, Out, Template, FIELD_HEADER, MAP_HEADER};
+use crate::encode::input::Source;
+use crate::encode::layout::{Template, TEMPLATE_BLOCK};
+use crate::encode::plan::{ContinuousPlan, TensorPlan};
+use crate::kernels::{Conversion, Kernel, Records, RowKernel};
+use crate::wire::{field, ttype, FIELD_HEADER, MAP_HEADER};
 use core::convert::Infallible;
 
-/// A checked response, ready to encode: every input check has passed and
-/// the exact size is known. Made by [`BatchPrediction::encoder`]; it
-/// borrows the inputs and can encode any number of times.
-pub struct Encoder<'a> {
-    plan: Plan<'a>,
+/// Writes sequentially into a slice that the size computation made exactly
+/// as long as the response. Each call slices once, so a wrong size
+/// computation panics here instead of writing out of bounds; tests prove
+/// that `encoded_len()` always equals the bytes written.
+pub(crate) struct Out<'b> {
+    rest: &'b mut [u8],
 }
 
-impl<'a> Encoder<'a> {
-    /// Checks `inputs` and computes the exact encoded size (from shapes and
-    /// string lengths; no element is read).
-    ///
-    /// # Errors
-    ///
-    /// The first check `inputs` fail, as an [`Error`] naming the input (see
-    /// the variants); a model whose outputs keep their keys, types and row
-    /// shapes across calls can run the checks that do not depend on the
-    /// batch once, with a [`Signature`](crate::Signature).
-    // Inlined, and the plan mapped rather than unwrapped and wrapped
-    // again: each move of the plan (768 bytes) is a `memcpy` call (W1:
-    // two of them, 80 instructions each at the time, before).
+impl<'b> Out<'b> {
     #[inline]
-    pub fn new(inputs: &BatchPrediction<'a>) -> Result<Self, Error> {
-        Plan::new(inputs).map(Encoder::from_plan)
+    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
+        Out { rest: buf }
     }
 
-    /// An encoder of a plan made elsewhere (a prepared [`Signature`](crate::Signature)).
-    #[inline(always)]
-    pub(crate) fn from_plan(plan: Plan<'a>) -> Self {
-        Encoder { plan }
-    }
-
-    /// The exact number of bytes [`encode_into`](Self::encode_into) writes.
+    /// The next `n` bytes, handed out for a kernel to fill.
     #[inline]
-    pub fn encoded_len(&self) -> usize {
-        self.plan.len
+    pub(crate) fn take(&mut self, n: usize) -> &'b mut [u8] {
+        let (head, tail) = core::mem::take(&mut self.rest).split_at_mut(n);
+        self.rest = tail;
+        head
     }
 
-    /// The kernel level this encoder uses ([`Level::best`] unless the
-    /// inputs asked for one with [`BatchPrediction::level`]).
-    pub fn level(&self) -> Level {
-        self.plan.kernels.level()
-    }
-
-    /// The checked plan, for the sinks that walk it piece by piece.
-    pub(crate) fn plan(&self) -> &Plan<'a> {
-        &self.plan
-    }
-
-    /// The number of records (`DataRecord`s) in the response.
     #[inline]
-    pub fn batch_size(&self) -> usize {
-        self.plan.batch
+    pub(crate) fn put(&mut self, bytes: &[u8]) {
+        self.take(bytes.len()).copy_from_slice(bytes);
     }
 
-    /// Writes the response into the first [`encoded_len`](Self::encoded_len)
-    /// bytes of `buf` and returns that length. No allocation.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::BufferTooSmall`] if `buf` is shorter than
-    /// [`encoded_len`](Self::encoded_len); nothing is written then.
-    ///
-    /// ```
-    /// let enc = bprwire::BatchPrediction::new().continuous(&[7], &[0.5f32], &[1]).encoder()?;
-    /// let mut buf = [0u8; 64];
-    /// let n = enc.encode_into(&mut buf)?;
-    /// assert_eq!(n, enc.encoded_len());
-    /// assert!(enc.encode_into(&mut buf[..n - 1]).is_err());
-    /// # Ok::<(), bprwire::Error>(())
-    /// ```
-    pub fn encode_into(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        let len = self.plan.len;
-        let Some(dst) = buf.get_mut(..len) else {
-            return Err(Error::BufferTooSmall {
-                needed: len,
-                available: buf.len(),
-            });
-        };
-        let mut out = Out::new(dst);
-        self.write(&mut out);
-        debug_assert_eq!(out.remaining(), 0, "encoded_len disagrees with the bytes written");
-        Ok(len)
+    #[inline]
+    pub(crate) fn put_u8(&mut self, b: u8) {
+        self.take(1)[0] = b;
     }
 
-    /// Makes `buf` exactly the encoded response, reusing its allocation (a
-    /// serving loop that keeps one `Vec` pays no allocation and no zeroing
-    /// once the buffer has grown to its working size).
-    ///
-    /// # Panics
-    ///
-    /// Only if the allocator fails to grow `buf` (as `Vec::resize` does).
-    pub fn encode_into_vec(&self, buf: &mut Vec<u8>) {
-        buf.resize(self.plan.len, 0);
-        self.encode_into(buf).expect("buffer sized to encoded_len");
+    #[inline]
+    pub(crate) fn put_i32(&mut self, v: i32) {
+        self.put(&v.to_be_bytes());
     }
 
-    /// The encoded response in a new `Vec`.
-    pub fn encode_to_vec(&self) -> Vec<u8> {
-        let mut buf = Vec::new();
-        self.encode_into_vec(&mut buf);
-        buf
-    }
-
-    fn write(&self, out: &mut Out<'_>) {
-        let Ok(()) = self.plan.write(out);
-    }
-
-    /// Records `rows` into `out`, which must be exactly their length (see
-    /// [`Plan::record_len`]): for the chunked sinks, which write whole
-    /// records with the same code as `encode_into` when they fit.
-    pub(crate) fn write_records(&self, rows: core::ops::Range<usize>, out: &mut Out<'_>) {
-        for row in rows {
-            let Ok(()) = self.plan.write_record(row, out);
+    /// Writes a per-row template. A short one is copied as a whole 64-byte
+    /// block when the output has room (one fixed-size copy instead of a
+    /// `memcpy` call of a run-time length); the bytes past its length are
+    /// scratch that the next writes overwrite, since the output is written
+    /// front to back and to its last byte.
+    #[inline]
+    pub(crate) fn put_template(&mut self, t: &Template) {
+        match t {
+            Template::Short { bytes, len } => {
+                let len = usize::from(*len);
+                if let Some(block) = self.rest.get_mut(..TEMPLATE_BLOCK) {
+                    block.copy_from_slice(&bytes.0);
+                    self.take(len);
+                } else {
+                    self.put(&bytes.0[..len]);
+                }
+            }
+            Template::Long(bytes) => self.put(bytes),
         }
-        debug_assert_eq!(out.remaining(), 0, "record_len disagrees with the bytes written");
+    }
+
+    /// Bytes not yet written.
+    #[inline]
+    pub(crate) fn remaining(&self) -> usize {
+        self.rest.len()
     }
 }
 
@@ -365,72 +313,4 @@ fn write_tensor_row<'a, T: TensorRows<'a>, E: Emit<'a>>(
         }
     }
     e.template(t.suffix())
-}
-
-impl<'a> Plan<'a> {
-    /// The whole response of this plan into `e`.
-    #[inline]
-    pub(crate) fn write<E: Emit<'a>>(&self, e: &mut E) -> Result<(), E::Error> {
-        write_response(
-            self.batch,
-            self.continuous.as_ref(),
-            &self.tensors_head,
-            &self.tensors,
-            e,
-        )
-    }
-
-    /// Record `row` of this plan into `e`.
-    #[inline]
-    pub(crate) fn write_record<E: Emit<'a>>(&self, row: usize, e: &mut E) -> Result<(), E::Error> {
-        write_record(
-            row,
-            self.continuous.as_ref(),
-            &self.tensors_head,
-            &self.tensors,
-            e,
-        )
-    }
-}
-
-impl<'a> BatchPrediction<'a> {
-    /// Runs every check and computes the exact size: the [`Encoder`] for
-    /// these inputs. Keep it to size and encode with one pass of checks
-    /// ([`encoded_len`](Self::encoded_len) then
-    /// [`encode_into`](Self::encode_into) on `self` runs them twice).
-    ///
-    /// # Errors
-    ///
-    /// As [`Encoder::new`].
-    #[inline]
-    pub fn encoder(&self) -> Result<Encoder<'a>, Error> {
-        Encoder::new(self)
-    }
-
-    /// The exact encoded size (runs the checks; see [`Encoder::encoded_len`]).
-    ///
-    /// # Errors
-    ///
-    /// As [`Encoder::new`].
-    pub fn encoded_len(&self) -> Result<usize, Error> {
-        Ok(self.encoder()?.encoded_len())
-    }
-
-    /// Checks and encodes into `buf` (see [`Encoder::encode_into`]).
-    ///
-    /// # Errors
-    ///
-    /// As [`Encoder::new`], then [`Error::BufferTooSmall`].
-    pub fn encode_into(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        self.encoder()?.encode_into(buf)
-    }
-
-    /// Checks and encodes into a new `Vec`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Encoder::new`].
-    pub fn encode_to_vec(&self) -> Result<Vec<u8>, Error> {
-        Ok(self.encoder()?.encode_to_vec())
-    }
 }

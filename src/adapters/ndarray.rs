@@ -28,8 +28,8 @@
 //! # Ok::<(), bprwire::Error>(())
 //! ```
 
-use crate::error::{Error, Input, KeyMap};
-use crate::input::{BatchPrediction, Tensor, TensorData, Values};
+use crate::encode::error::{Error, Input, KeyMap};
+use crate::encode::input::{BatchPrediction, Tensor, TensorData, Values};
 use ndarray::{ArrayView, ArrayView1, Dimension};
 
 fn not_contiguous<A, D: Dimension>(input: Input, view: &ArrayView<'_, A, D>) -> Error {

@@ -30,14 +30,15 @@
 
 use smallvec::SmallVec;
 
-use crate::encoder::{write_response, Encoder, TensorRows};
-use crate::error::{Error, Input, KeyMap, Size};
-use crate::input::{StringKind, TensorData, TensorEncoding, Values};
+use crate::encode::encoder::Encoder;
+use crate::encode::error::{Error, Input, KeyMap, Size};
+use crate::encode::input::{self, Source, StringKind, TensorData, TensorEncoding, Values};
+use crate::encode::layout::{RowLayout, Template};
+use crate::encode::plan::{self, ContinuousPlan, Plan, TensorPlan};
+use crate::encode::size;
+use crate::encode::write::{write_response, Out, TensorRows};
 use crate::kernels::{Kernels, Level, Records};
-use crate::plan::{self, ContinuousPlan, Plan, RowLayout, Source, TensorPlan};
-use crate::wire::{
-    field, ttype, Out, Template, CONTINUOUS_ENTRY, FIELD_HEADER, LIST_HEADER, MAP_HEADER, STOP,
-};
+use crate::wire::{self, field, ttype, CONTINUOUS_ENTRY, FIELD_HEADER, LIST_HEADER, MAP_HEADER, STOP};
 use crate::DataType;
 
 /// The element type of a model output in a [`Signature`].
@@ -186,16 +187,16 @@ impl SignatureBuilder {
                 plan::check_keys(KeyMap::Continuous, &keys)?;
                 // No keys, no map (as twml writes it): records without one.
                 if !keys.is_empty() {
-                    record = plan::add(
+                    record = size::add(
                         record,
-                        plan::add(
+                        size::add(
                             FIELD_HEADER + MAP_HEADER,
-                            plan::mul(CONTINUOUS_ENTRY, keys.len())?,
+                            size::mul(CONTINUOUS_ENTRY, keys.len())?,
                         )?,
                     )?;
                 }
                 Some(Continuous {
-                    head: plan::map_head(field::CONTINUOUS, ttype::DOUBLE, keys.len()),
+                    head: wire::map_head(field::CONTINUOUS, ttype::DOUBLE, keys.len()),
                     keys: keys.into_boxed_slice(),
                     wide,
                 })
@@ -223,8 +224,8 @@ impl SignatureBuilder {
                 &row_shape,
                 self.encoding,
             )?;
-            record = plan::add(record, layout.prefix.len() + layout.suffix.len())?;
-            record = plan::add(record, layout.row_out)?;
+            record = size::add(record, layout.prefix.len() + layout.suffix.len())?;
+            record = size::add(record, layout.row_out)?;
             // A raw BOOL tensor from untyped bytes is normalised: the same
             // templates, another conversion (chosen per call).
             let raw_bool = (element == Element::Bool && self.encoding == TensorEncoding::Raw)
@@ -256,7 +257,7 @@ impl SignatureBuilder {
             has_strings: tensors
                 .iter()
                 .any(|t| matches!(t.element, Element::Str | Element::Binary)),
-            tensors_head: plan::map_head(field::TENSORS, ttype::STRUCT, tensors.len()),
+            tensors_head: wire::map_head(field::TENSORS, ttype::STRUCT, tensors.len()),
             continuous,
             tensors,
         })
@@ -392,7 +393,7 @@ impl Signature {
         continuous: Option<Values<'a>>,
         tensors: &[TensorData<'a>],
     ) -> Result<(Option<ContinuousPlan<'a>>, SmallVec<[BoundTensor<'a>; 2]>, usize), Error> {
-        plan::check_size(None, Size::Batch, batch)?;
+        size::check_size(None, Size::Batch, batch)?;
         let continuous = match (&self.continuous, continuous) {
             (Some(c), Some(values)) => self.bind_continuous(c, batch, values)?,
             (None, None) => None,
@@ -416,12 +417,12 @@ impl Signature {
         let mut bound = SmallVec::new();
         for (index, (t, data)) in self.tensors.iter().zip(tensors).enumerate() {
             let (b, strings) = self.bind_tensor(index, t, batch, data)?;
-            string_bytes = plan::add(string_bytes, strings)?;
+            string_bytes = size::add(string_bytes, strings)?;
             bound.push(b);
         }
         let head = FIELD_HEADER + LIST_HEADER;
-        let len = plan::add(
-            plan::add(head + STOP, plan::mul(batch, self.record_fixed)?)?,
+        let len = size::add(
+            size::add(head + STOP, size::mul(batch, self.record_fixed)?)?,
             string_bytes,
         )?;
         Ok((continuous, bound, len))
@@ -437,10 +438,10 @@ impl Signature {
         let input = Input::Continuous;
         let n = c.keys.len();
         let (bytes, wide, found) = match values {
-            Values::F32(v) => (plan::le_bytes(v), false, v.len()),
-            Values::F64(v) => (plan::le_bytes(v), true, v.len()),
+            Values::F32(v) => (input::le_bytes(v), false, v.len()),
+            Values::F64(v) => (input::le_bytes(v), true, v.len()),
             Values::Raw { dtype, bytes } => {
-                let found = plan::raw_elements(input, dtype, bytes, &[DataType::Float, DataType::Double])?;
+                let found = input::raw_elements(input, dtype, bytes, &[DataType::Float, DataType::Double])?;
                 (bytes, dtype == DataType::Double, found)
             }
         };
@@ -450,7 +451,7 @@ impl Signature {
                 dtype: if wide { DataType::Double } else { DataType::Float },
             });
         }
-        let expected = plan::mul(batch, n)?;
+        let expected = size::mul(batch, n)?;
         if found != expected {
             return Err(Error::ElementCountMismatch {
                 input,
@@ -491,14 +492,14 @@ impl Signature {
             return Err(Error::UnsupportedDataType { input, dtype });
         }
         let row_elems = t.layout.row_elems;
-        let expected = plan::mul(batch, row_elems)?;
+        let expected = size::mul(batch, row_elems)?;
         let mismatch = |found| Error::ElementCountMismatch {
             input,
             shape: [batch, row_elems].into(),
             expected,
             found,
         };
-        let (source, strings) = match plan::source_of(input, data)? {
+        let (source, strings) = match input::source_of(input, data)? {
             (Source::Strings(s), found) => {
                 let count = found.unwrap_or(expected);
                 if count != expected {
@@ -513,9 +514,9 @@ impl Signature {
                         }
                 );
                 let bytes = if check_utf8 {
-                    plan::string_bytes::<true>(input, s, count, row_elems)?
+                    input::string_bytes::<true>(input, s, count, row_elems)?
                 } else {
-                    plan::string_bytes::<false>(input, s, count, row_elems)?
+                    input::string_bytes::<false>(input, s, count, row_elems)?
                 };
                 (Source::Strings(s), bytes)
             }
