@@ -167,6 +167,16 @@ fn byte_buffer(out: &Bound<'_, PyAny>) -> PyResult<PyBuffer<u8>> {
             let Ok(view) = py.import("builtins")?.getattr("memoryview")?.call1((out,)) else {
                 return Err(first);
             };
+            // Only plain data may be written over: never object pointers
+            // (numpy exports an object array as format "O") or anything
+            // else whose bytes are not values.
+            let format: String = view.getattr("format")?.extract()?;
+            let code = format.trim_start_matches(['@', '=', '<', '>', '!']);
+            if code.len() != 1 || !"bBhHiIlLqQnNefd?c".contains(code) {
+                return Err(encode_error(format!(
+                    "out: a buffer of format {format:?} cannot be written as bytes (plain numbers or bytes only)"
+                )));
+            }
             if !view.getattr("c_contiguous")?.extract::<bool>()? {
                 return Err(encode_error("out: the buffer is not C-contiguous"));
             }

@@ -271,6 +271,24 @@ def test_encode_into_any_c_contiguous_writable_buffer_by_bytes(dtype):
     assert out.view(np.uint8)[:n].tobytes() == want
 
 
+@pytest.mark.parametrize(
+    "out",
+    [
+        np.empty(64, dtype=object),  # pointers: writing bytes over them crashed the interpreter
+        np.zeros(8, dtype=[("a", "i4"), ("b", "f8")]),
+        np.zeros(8, dtype="U4"),
+    ],
+)
+def test_encode_into_a_buffer_of_objects_or_records_is_refused_and_left_untouched(out):
+    # Found by the atheris harness: the bytes fallback cast an object
+    # array's buffer to bytes and wrote over its pointers (segfault).
+    before = out.copy()
+    with pytest.raises(bprwire.EncodeError) as e:
+        bprwire.BatchPredictionWriter([1]).encode_into(np.ones((1, 1), np.float32), out)
+    assert "cannot be written as bytes" in str(e.value)
+    assert out.tobytes() == before.tobytes() if out.dtype != object else list(out) == list(before)
+
+
 def test_encode_into_a_fortran_ordered_buffer_is_refused():
     w = bprwire.BatchPredictionWriter([1])
     out = np.zeros((8, 16), dtype=np.float32, order="F")
