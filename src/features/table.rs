@@ -289,7 +289,9 @@ mod tests {
     #[test]
     fn ordinary_ids_keep_the_fixed_multiplier() {
         for n in [1usize, 100, 5293, 200_000] {
-            let ids: Vec<i64> = (0..n as i64).map(|i| i.wrapping_mul(0x2545_F491_4F6C_DD1D)).collect();
+            let ids: Vec<i64> = (0..n as i64)
+                .map(|i| i.wrapping_mul(0x2545_F491_4F6C_DD1D))
+                .collect();
             let t = IdTable::new(&ids).unwrap();
             assert_eq!(t.mult, MIX, "{n} ids");
             assert!(t.longest_run() <= MAX_RUN);

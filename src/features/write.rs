@@ -559,8 +559,14 @@ mod tests {
         let (c0, c1) = ([0.0, 0.0, 0.0], [1.0, 2.0, 3.0]);
         let (t0, t1) = ([0.0f32; 2], [1.0f32, 2.0]);
         let b = [0u8, 1];
-        let sized = Rows::new(1).continuous(&c0[..]).binary(&b[..]).tensor(30, &t0[..]);
-        let written = Rows::new(1).continuous(&c1[..]).binary(&b[..]).tensor(30, &t1[..]);
+        let sized = Rows::new(1)
+            .continuous(&c0[..])
+            .binary(&b[..])
+            .tensor(30, &t0[..]);
+        let written = Rows::new(1)
+            .continuous(&c1[..])
+            .binary(&b[..])
+            .tensor(30, &t1[..]);
         let (result, buf, len) = write_changed(&sized, &written);
         assert_eq!(result, Err(FeatureError::RowsChanged));
         assert!(buf[len..].iter().all(|&x| x == 0xAA));
@@ -585,6 +591,9 @@ mod tests {
         let b = [0u8, 0];
         let rows = Rows::new(1).continuous(&c[..]).binary(&b[..]).tensor(30, &t[..]);
         let request = layout().write_request(&rows, None).unwrap().encode_to_vec();
-        assert_eq!(request.len(), layout().write_request(&rows, None).unwrap().encoded_len());
+        assert_eq!(
+            request.len(),
+            layout().write_request(&rows, None).unwrap().encoded_len()
+        );
     }
 }
