@@ -185,12 +185,7 @@ impl Encoder<'_> {
     /// ```
     pub fn encode_reply_into(&self, env: Envelope, buf: &mut [u8]) -> Result<usize, Error> {
         let len = self.reply_len(env)?;
-        let Some(dst) = buf.get_mut(..len) else {
-            return Err(Error::BufferTooSmall {
-                needed: len,
-                available: buf.len(),
-            });
-        };
+        let dst = wire::prefix_mut(buf, len)?;
         let (head, head_len) = reply_head(env, len);
         debug_assert_eq!(
             head_len,

@@ -201,6 +201,34 @@ fn is_ascii_short(s: &[u8]) -> bool {
     }
 }
 
+/// A buffer shorter than what is to be written into it: the needed and
+/// the available bytes, which each caller turns into its error type's
+/// `BufferTooSmall`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TooSmall {
+    pub(crate) needed: usize,
+    pub(crate) available: usize,
+}
+
+/// Checks that `available` bytes hold `needed`: the one check behind every
+/// `BufferTooSmall` (responses, replies, requests, `BufMut`s). Nothing is
+/// written when it fails.
+#[inline(always)]
+pub(crate) fn check_room(needed: usize, available: usize) -> Result<(), TooSmall> {
+    if needed <= available {
+        Ok(())
+    } else {
+        Err(TooSmall { needed, available })
+    }
+}
+
+/// The first `len` bytes of `buf`, after [`check_room`].
+#[inline(always)]
+pub(crate) fn prefix_mut(buf: &mut [u8], len: usize) -> Result<&mut [u8], TooSmall> {
+    check_room(len, buf.len())?;
+    Ok(&mut buf[..len])
+}
+
 /// Field header and map header: `0D 00 <id> <key> <value> <n as i32 BE>`.
 pub(crate) fn map_head(id: i16, value: u8, n: usize) -> [u8; FIELD_HEADER + MAP_HEADER] {
     let [i0, i1] = id.to_be_bytes();

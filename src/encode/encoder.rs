@@ -7,6 +7,7 @@ use crate::encode::input::BatchPrediction;
 use crate::encode::plan::Plan;
 use crate::encode::write::Out;
 use crate::kernels::Level;
+use crate::wire::prefix_mut;
 
 /// A checked response, ready to encode: every input check has passed and
 /// the exact size is known. Made by [`BatchPrediction::encoder`]; it
@@ -80,12 +81,7 @@ impl<'a> Encoder<'a> {
     /// ```
     pub fn encode_into(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let len = self.plan.len;
-        let Some(dst) = buf.get_mut(..len) else {
-            return Err(Error::BufferTooSmall {
-                needed: len,
-                available: buf.len(),
-            });
-        };
+        let dst = prefix_mut(buf, len)?;
         let mut out = Out::new(dst);
         self.write(&mut out);
         debug_assert_eq!(out.remaining(), 0, "encoded_len disagrees with the bytes written");

@@ -381,3 +381,19 @@ impl Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<crate::wire::TooSmall> for Error {
+    #[inline]
+    fn from(e: crate::wire::TooSmall) -> Error {
+        Error::BufferTooSmall {
+            needed: e.needed,
+            available: e.available,
+        }
+    }
+}
+
+impl From<crate::kernels::Unavailable> for Error {
+    fn from(e: crate::kernels::Unavailable) -> Error {
+        Error::LevelUnavailable { level: e.0 }
+    }
+}

@@ -36,6 +36,24 @@ pub enum Values<'a> {
     },
 }
 
+impl<'a> Values<'a> {
+    /// The values as little-endian bytes, whether they are `f64`, and
+    /// their count; raw bytes checked to be whole FLOAT or DOUBLE
+    /// elements (both planners read continuous values this way).
+    #[inline(always)]
+    pub(crate) fn checked(self) -> Result<(&'a [u8], bool, usize), Error> {
+        Ok(match self {
+            Values::F32(v) => (le_bytes(v), false, v.len()),
+            Values::F64(v) => (le_bytes(v), true, v.len()),
+            Values::Raw { dtype, bytes } => {
+                let allowed = [DataType::Float, DataType::Double];
+                let found = raw_elements(Input::Continuous, dtype, bytes, &allowed)?;
+                (bytes, dtype == DataType::Double, found)
+            }
+        })
+    }
+}
+
 impl<'a> From<&'a [f32]> for Values<'a> {
     fn from(v: &'a [f32]) -> Self {
         Values::F32(v)
@@ -126,6 +144,31 @@ pub enum TensorData<'a> {
 }
 
 impl TensorData<'_> {
+    /// Whether these are strings for a `binaryTensor` (any bytes).
+    pub(crate) fn is_binary(&self) -> bool {
+        matches!(
+            self,
+            TensorData::Binary(_)
+                | TensorData::Padded {
+                    kind: StringKind::Binary,
+                    ..
+                }
+        )
+    }
+
+    /// Whether these are strings for a `stringTensor` that must be
+    /// checked to be UTF-8 (`&str`s are by type).
+    pub(crate) fn checks_utf8(&self) -> bool {
+        matches!(
+            self,
+            TensorData::Bytes(_)
+                | TensorData::Padded {
+                    kind: StringKind::Text,
+                    ..
+                }
+        )
+    }
+
     /// The element type named on the wire.
     pub fn dtype(&self) -> DataType {
         match self {

@@ -64,6 +64,17 @@ impl Template {
     }
 }
 
+/// The union arm strings go to: a `binaryTensor` (any bytes, which twml's
+/// readers do not read) or a `stringTensor` (Thrift strings).
+#[inline]
+pub(crate) fn string_arm(binary: bool) -> i16 {
+    if binary {
+        field::BINARY_TENSOR
+    } else {
+        field::STRING_TENSOR
+    }
+}
+
 /// What every row of one tensor looks like on the wire: fixed by its key,
 /// element type, string arm, row shape and encoding, not by its data or
 /// the batch (so a prepared [`Signature`](crate::Signature) builds it once,

@@ -5,15 +5,13 @@
 
 use crate::encode::error::{Error, Input, KeyMap, Size};
 use crate::encode::input::{
-    le_bytes, raw_elements, source_of, string_bytes, BatchPrediction, Source, StringKind, Strings,
-    TensorData, TensorEncoding, Values,
+    source_of, string_bytes, BatchPrediction, Continuous, Source, Strings, Tensor, TensorData, TensorEncoding,
 };
-use crate::encode::layout::{RowLayout, Template};
-use crate::encode::size::{add, check_size, mul, product};
+use crate::encode::layout::{string_arm, RowLayout, Template};
+use crate::encode::size::{add, check_count, check_size, product, response_len, RecordLen};
 use crate::encode::write::{write_record, write_response, Emit};
-use crate::kernels::{Kernels, Records, RowKernel};
-use crate::wire::{field, map_head, ttype, CONTINUOUS_ENTRY, FIELD_HEADER, LIST_HEADER, MAP_HEADER, STOP};
-use crate::DataType;
+use crate::kernels::{Conversion, Kernels, Records, RowKernel};
+use crate::wire::{field, map_head, ttype, FIELD_HEADER, MAP_HEADER};
 use core::convert::Infallible;
 use smallvec::SmallVec;
 
@@ -105,13 +103,13 @@ pub(crate) fn check_keys(map: KeyMap, keys: &[i64]) -> Result<(), Error> {
 }
 
 impl<'a> Plan<'a> {
+    /// Checks `bp` and plans its response: the steps are the continuous
+    /// predictions, then the tensors, then the sizes (shared with the
+    /// signatures through [`RecordLen`] and [`response_len`]).
     pub(crate) fn new(bp: &BatchPrediction<'a>) -> Result<Self, Error> {
+        let kernels = Kernels::select(bp.level)?;
         let dense = bp.dense.as_ref();
         let has_tensors = dense.is_some_and(|d| !d.keys.is_empty() || !d.tensors.is_empty());
-        let kernels = match bp.level {
-            None => Kernels::best(),
-            Some(level) => Kernels::for_level(level).map_err(|_| Error::LevelUnavailable { level })?,
-        };
         if bp.continuous.is_none() && !has_tensors {
             return Err(Error::NoPredictions);
         }
@@ -123,75 +121,22 @@ impl<'a> Plan<'a> {
                 });
             }
         }
-
-        // Bytes of one record, apart from string contents (which differ per row).
-        let mut record = STOP;
+        let mut record = RecordLen::new();
         let mut batch = None;
         let mut continuous = None;
-
         if let Some(c) = &bp.continuous {
-            let input = Input::Continuous;
-            let (rows, n) = match c.shape[..] {
-                [rows] => (rows, 1),
-                [rows, n] => (rows, n),
-                _ => return Err(Error::ContinuousRank { rank: c.shape.len() }),
-            };
-            if c.keys.len() != n {
-                return Err(Error::KeyCountMismatch {
-                    keys: c.keys.len(),
-                    last_dim: n,
-                });
-            }
-            let (values, dtype, found) = match c.values {
-                Values::F32(v) => (le_bytes(v), DataType::Float, v.len()),
-                Values::F64(v) => (le_bytes(v), DataType::Double, v.len()),
-                Values::Raw { dtype, bytes } => {
-                    let found = raw_elements(input, dtype, bytes, &[DataType::Float, DataType::Double])?;
-                    (bytes, dtype, found)
-                }
-            };
-            let expected = product(input, &c.shape, &c.shape)?;
-            if found != expected {
-                return Err(Error::ElementCountMismatch {
-                    input,
-                    shape: c.shape[..].into(),
-                    expected,
-                    found,
-                });
-            }
-            check_keys(KeyMap::Continuous, c.keys)?;
+            let (rows, plan) = plan_continuous(c, kernels)?;
             batch = Some(rows);
-            if n > 0 {
-                record = add(record, add(FIELD_HEADER + MAP_HEADER, mul(CONTINUOUS_ENTRY, n)?)?)?;
-                let wide = dtype == DataType::Double;
-                continuous = Some(ContinuousPlan {
-                    records: Records {
-                        head: map_head(field::CONTINUOUS, ttype::DOUBLE, n),
-                        keys: c.keys,
-                        stop: true, // until tensors follow (set below)
-                    },
-                    values,
-                    // n * 4 or n * 8: no more than the values' length.
-                    row_bytes: n * if wide { 8 } else { 4 },
-                    kernel: kernels.continuous(wide),
-                });
-            }
+            record = record.continuous(c.keys.len())?;
+            continuous = plan;
         }
-
         let mut tensors = SmallVec::new();
-        let mut string_bytes = 0usize;
+        let mut strings = 0usize;
         if let Some(d) = dense.filter(|d| !d.keys.is_empty()) {
-            record += FIELD_HEADER + MAP_HEADER;
+            record = record.tensors_map()?;
             for (index, (&key, t)) in d.keys.iter().zip(d.tensors).enumerate() {
                 let input = Input::Tensor { index, key };
-                if let Some(strides) = t.strides_if_strided() {
-                    return Err(Error::NotContiguous {
-                        input,
-                        shape: t.shape().into(),
-                        strides: strides.into(),
-                    });
-                }
-                let (plan, strings) = plan_tensor(input, key, t.data(), t.shape(), bp.encoding, kernels)?;
+                let (plan, bytes) = plan_tensor(input, key, t, bp.encoding, kernels)?;
                 let rows = t.shape()[0];
                 match batch {
                     None => batch = Some(rows),
@@ -204,34 +149,132 @@ impl<'a> Plan<'a> {
                     }
                     Some(_) => {}
                 }
-                record = add(record, plan.prefix.len() + plan.suffix.len())?;
-                record = add(record, plan.row_out)?;
-                string_bytes = add(string_bytes, strings)?;
+                record = record.tensor_row(&plan.prefix, &plan.suffix, plan.row_out)?;
+                strings = add(strings, bytes)?;
                 tensors.push(plan);
             }
             check_keys(KeyMap::Tensors, d.keys)?;
         }
-
         if let Some(c) = &mut continuous {
             // Without tensors, the STOP that ends a record follows its entries.
             c.records.stop = tensors.is_empty();
         }
         let batch = batch.unwrap_or(0);
         check_size(None, Size::Batch, batch)?;
-        let head = FIELD_HEADER + LIST_HEADER;
-        let len = add(add(head + STOP, mul(batch, record)?)?, string_bytes)?;
-        let has_strings = tensors.iter().any(|t: &TensorPlan<'_>| !t.source.is_fixed());
         Ok(Plan {
             kernels,
             batch,
-            len,
-            record_fixed: record,
-            has_strings,
+            len: response_len(batch, record.get(), strings)?,
+            record_fixed: record.get(),
+            has_strings: tensors.iter().any(|t: &TensorPlan<'_>| !t.source.is_fixed()),
             continuous,
             tensors_head: map_head(field::TENSORS, ttype::STRUCT, tensors.len()),
             tensors,
         })
     }
+}
+
+impl<'a> ContinuousPlan<'a> {
+    /// The plan of `keys` (at least one) over `values`, `f64`s if `wide`:
+    /// each record's map head, its entries by `kernels`' row kernel.
+    /// `stop` says whether the record's STOP follows the entries (no
+    /// tensors).
+    #[inline(always)]
+    pub(crate) fn new(
+        keys: &'a [i64],
+        values: &'a [u8],
+        wide: bool,
+        stop: bool,
+        kernels: &'static Kernels,
+    ) -> ContinuousPlan<'a> {
+        ContinuousPlan {
+            records: Records {
+                head: map_head(field::CONTINUOUS, ttype::DOUBLE, keys.len()),
+                keys,
+                stop,
+            },
+            values,
+            // n * 4 or n * 8: no more than the values' length.
+            row_bytes: keys.len() * if wide { 8 } else { 4 },
+            kernel: kernels.continuous(wide),
+        }
+    }
+}
+
+/// Checks the continuous predictions: their rank, key count, values and
+/// keys. Returns the batch size and the plan (none without keys).
+fn plan_continuous<'a>(
+    c: &Continuous<'a>,
+    kernels: &'static Kernels,
+) -> Result<(usize, Option<ContinuousPlan<'a>>), Error> {
+    let input = Input::Continuous;
+    let (rows, n) = match c.shape[..] {
+        [rows] => (rows, 1),
+        [rows, n] => (rows, n),
+        _ => return Err(Error::ContinuousRank { rank: c.shape.len() }),
+    };
+    if c.keys.len() != n {
+        return Err(Error::KeyCountMismatch {
+            keys: c.keys.len(),
+            last_dim: n,
+        });
+    }
+    let (values, wide, found) = c.values.checked()?;
+    let expected = product(input, &c.shape, &c.shape)?;
+    check_count(input, expected, found, || c.shape[..].into())?;
+    check_keys(KeyMap::Continuous, c.keys)?;
+    // The STOP is settled once the tensors are known.
+    let plan = (n > 0).then(|| ContinuousPlan::new(c.keys, values, wide, true, kernels));
+    Ok((rows, plan))
+}
+
+/// `data`'s element source, checked to hold the `expected` elements its
+/// shape (built only for the error) says; and its count of elements.
+/// Both planners check a tensor's data this way.
+#[inline(always)]
+pub(crate) fn counted_source<'a>(
+    input: Input,
+    data: &TensorData<'a>,
+    expected: usize,
+    shape: impl FnOnce() -> Box<[usize]>,
+) -> Result<(Source<'a>, usize), Error> {
+    let (source, found) = source_of(input, data)?;
+    // Width-0 fixed-width strings have no count of their own.
+    let found = found.unwrap_or(expected);
+    check_count(input, expected, found, shape)?;
+    Ok((source, found))
+}
+
+/// A tensor's checked source bound to its row layout, the per-batch step
+/// both planners share: fixed-size data converted by `conversion` at
+/// `kernels`' level; `count` strings sized, and checked to be UTF-8 when
+/// they come as unchecked bytes for a `stringTensor`. Returns the source,
+/// the bytes its strings take on the wire (0 for fixed-size data) and the
+/// input per row (bytes for fixed-size elements, strings for strings).
+#[inline(always)]
+pub(crate) fn bind_rows<'a>(
+    input: Input,
+    data: &TensorData<'a>,
+    source: Source<'a>,
+    count: usize,
+    layout: (usize, usize, Option<Conversion>),
+    kernels: &'static Kernels,
+) -> Result<(Source<'a>, usize, usize), Error> {
+    let (row_elems, in_size, conversion) = layout;
+    Ok(match source {
+        // One loop per case, so that `&str`s carry no UTF-8 check's code.
+        Source::Strings(v) if data.checks_utf8() => {
+            let bytes = string_bytes::<true>(input, v, count, row_elems)?;
+            (source, bytes, row_elems)
+        }
+        Source::Strings(v) => (
+            source,
+            string_bytes::<false>(input, v, count, row_elems)?,
+            row_elems,
+        ),
+        // Never more than row_out, which the layout checked: no overflow.
+        fixed => (fixed.converted(conversion, kernels), 0, row_elems * in_size),
+    })
 }
 
 /// Checks one dense tensor and builds its row templates. Returns the plan
@@ -240,69 +283,36 @@ impl<'a> Plan<'a> {
 fn plan_tensor<'a>(
     input: Input,
     key: i64,
-    data: &TensorData<'a>,
-    shape: &[usize],
+    t: &Tensor<'a>,
     encoding: TensorEncoding,
     kernels: &'static Kernels,
 ) -> Result<(TensorPlan<'a>, usize), Error> {
+    let (data, shape) = (t.data(), t.shape());
+    if let Some(strides) = t.strides_if_strided() {
+        return Err(Error::NotContiguous {
+            input,
+            shape: shape.into(),
+            strides: strides.into(),
+        });
+    }
     if shape.is_empty() {
         return Err(Error::ScalarTensor { input });
     }
-    let (source, found) = source_of(input, data)?;
-    let dtype = data.dtype();
     let expected = product(input, shape, shape)?;
-    let found = found.unwrap_or(expected);
-    if found != expected {
-        return Err(Error::ElementCountMismatch {
-            input,
-            shape: shape.into(),
-            expected,
-            found,
-        });
-    }
-    let row_shape = &shape[1..];
-
-    // Strings: the arm, and whether they must be checked for UTF-8 (a
-    // StringTensor holds Thrift strings; `&str`s are UTF-8 by type).
-    let (string_arm, check_utf8) = match *data {
-        TensorData::Binary(_)
-        | TensorData::Padded {
-            kind: StringKind::Binary,
-            ..
-        } => (field::BINARY_TENSOR, false),
-        TensorData::Bytes(_)
-        | TensorData::Padded {
-            kind: StringKind::Text,
-            ..
-        } => (field::STRING_TENSOR, true),
-        _ => (field::STRING_TENSOR, false),
-    };
+    let (source, count) = counted_source(input, data, expected, || shape.into())?;
     let raw = matches!(data, TensorData::Raw { .. });
-    let layout = RowLayout::new(input, key, dtype, string_arm, raw, shape, row_shape, encoding)?;
-    let source = source.converted(layout.conversion, kernels);
-    let (prefix, suffix, row_out, in_size, row_elems) = (
-        layout.prefix,
-        layout.suffix,
-        layout.row_out,
-        layout.in_size,
-        layout.row_elems,
-    );
-
-    let (strings, row_in) = match source {
-        // One loop per case, so that `&str`s carry no UTF-8 check's code.
-        Source::Strings(v) if check_utf8 => (string_bytes::<true>(input, v, found, row_elems)?, row_elems),
-        Source::Strings(v) => (string_bytes::<false>(input, v, found, row_elems)?, row_elems),
-        // Never more than row_out, which was checked above: no overflow.
-        Source::Raw(_) | Source::Converted { .. } => (0, row_elems * in_size),
-    };
-    debug_assert!(!source.is_fixed() || row_in <= row_out);
+    let arm = string_arm(data.is_binary());
+    let layout = RowLayout::new(input, key, data.dtype(), arm, raw, shape, &shape[1..], encoding)?;
+    let facts = (layout.row_elems, layout.in_size, layout.conversion);
+    let (source, strings, row_in) = bind_rows(input, data, source, count, facts, kernels)?;
+    debug_assert!(!source.is_fixed() || row_in <= layout.row_out);
     Ok((
         TensorPlan {
             source,
             row_in,
-            row_out,
-            prefix,
-            suffix,
+            row_out: layout.row_out,
+            prefix: layout.prefix,
+            suffix: layout.suffix,
         },
         strings,
     ))

@@ -32,13 +32,13 @@ use smallvec::SmallVec;
 
 use crate::encode::encoder::Encoder;
 use crate::encode::error::{Error, Input, KeyMap, Size};
-use crate::encode::input::{self, Source, StringKind, TensorData, TensorEncoding, Values};
-use crate::encode::layout::{RowLayout, Template};
+use crate::encode::input::{Source, StringKind, TensorData, TensorEncoding, Values};
+use crate::encode::layout::{string_arm, RowLayout, Template};
 use crate::encode::plan::{self, ContinuousPlan, Plan, TensorPlan};
-use crate::encode::size;
+use crate::encode::size::{self, RecordLen};
 use crate::encode::write::{write_response, Out, TensorRows};
-use crate::kernels::{Kernels, Level, Records};
-use crate::wire::{self, field, ttype, CONTINUOUS_ENTRY, FIELD_HEADER, LIST_HEADER, MAP_HEADER, STOP};
+use crate::kernels::{Kernels, Level};
+use crate::wire::{self, field, ttype, FIELD_HEADER, MAP_HEADER};
 use crate::DataType;
 
 /// The element type of a model output in a [`Signature`].
@@ -163,97 +163,33 @@ impl SignatureBuilder {
     /// row the wire cannot hold; [`Error::LevelUnavailable`] for a forced
     /// level this CPU lacks.
     pub fn build(self) -> Result<Signature, Error> {
-        let kernels = match self.level {
-            None => Kernels::best(),
-            Some(level) => Kernels::for_level(level).map_err(|_| Error::LevelUnavailable { level })?,
-        };
+        let kernels = Kernels::select(self.level)?;
         if self.continuous.is_none() && self.tensors.is_empty() {
             return Err(Error::NoPredictions);
         }
-        let mut record = STOP;
+        let mut record = RecordLen::new();
         let continuous = match self.continuous {
             None => None,
             Some((keys, element)) => {
-                let wide = match element {
-                    Element::F32 => false,
-                    Element::F64 => true,
-                    other => {
-                        return Err(Error::UnsupportedDataType {
-                            input: Input::Continuous,
-                            dtype: other.dtype(),
-                        })
-                    }
-                };
-                plan::check_keys(KeyMap::Continuous, &keys)?;
-                // No keys, no map (as twml writes it): records without one.
-                if !keys.is_empty() {
-                    record = size::add(
-                        record,
-                        size::add(
-                            FIELD_HEADER + MAP_HEADER,
-                            size::mul(CONTINUOUS_ENTRY, keys.len())?,
-                        )?,
-                    )?;
-                }
-                Some(Continuous {
-                    head: wire::map_head(field::CONTINUOUS, ttype::DOUBLE, keys.len()),
-                    keys: keys.into_boxed_slice(),
-                    wide,
-                })
+                let c = Continuous::new(keys, element)?;
+                record = record.continuous(c.keys.len())?;
+                Some(c)
             }
         };
         let keys: Vec<i64> = self.tensors.iter().map(|t| t.0).collect();
         plan::check_keys(KeyMap::Tensors, &keys)?;
         if !self.tensors.is_empty() {
-            record += FIELD_HEADER + MAP_HEADER;
+            record = record.tensors_map()?;
         }
         let mut tensors = Vec::with_capacity(self.tensors.len());
         for (index, (key, element, row_shape)) in self.tensors.into_iter().enumerate() {
-            let input = Input::Tensor { index, key };
-            let arm = match element {
-                Element::Binary => field::BINARY_TENSOR,
-                _ => field::STRING_TENSOR,
-            };
-            let layout = RowLayout::new(
-                input,
-                key,
-                element.dtype(),
-                arm,
-                false,
-                &row_shape,
-                &row_shape,
-                self.encoding,
-            )?;
-            record = size::add(record, layout.prefix.len() + layout.suffix.len())?;
-            record = size::add(record, layout.row_out)?;
-            // A raw BOOL tensor from untyped bytes is normalised: the same
-            // templates, another conversion (chosen per call).
-            let raw_bool = (element == Element::Bool && self.encoding == TensorEncoding::Raw)
-                .then(|| {
-                    RowLayout::new(
-                        input,
-                        key,
-                        DataType::Bool,
-                        arm,
-                        true,
-                        &row_shape,
-                        &row_shape,
-                        self.encoding,
-                    )
-                    .map(|l| l.conversion)
-                })
-                .transpose()?
-                .flatten();
-            tensors.push(Tensor {
-                key,
-                element,
-                layout,
-                raw_bool,
-            });
+            let t = Tensor::new(Input::Tensor { index, key }, element, &row_shape, self.encoding)?;
+            record = record.tensor_row(&t.layout.prefix, &t.layout.suffix, t.layout.row_out)?;
+            tensors.push(t);
         }
         Ok(Signature {
             kernels,
-            record_fixed: record,
+            record_fixed: record.get(),
             has_strings: tensors
                 .iter()
                 .any(|t| matches!(t.element, Element::Str | Element::Binary)),
@@ -266,9 +202,29 @@ impl SignatureBuilder {
 
 #[derive(Clone, Debug)]
 struct Continuous {
-    head: [u8; FIELD_HEADER + MAP_HEADER],
     keys: Box<[i64]>,
     wide: bool,
+}
+
+impl Continuous {
+    /// Continuous predictions under `keys`, of `element` `F32` or `F64`.
+    fn new(keys: Vec<i64>, element: Element) -> Result<Continuous, Error> {
+        let wide = match element {
+            Element::F32 => false,
+            Element::F64 => true,
+            other => {
+                return Err(Error::UnsupportedDataType {
+                    input: Input::Continuous,
+                    dtype: other.dtype(),
+                })
+            }
+        };
+        plan::check_keys(KeyMap::Continuous, &keys)?;
+        Ok(Continuous {
+            keys: keys.into_boxed_slice(),
+            wide,
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -278,6 +234,54 @@ struct Tensor {
     layout: RowLayout,
     /// The conversion of raw BOOL bytes (normalised to 0/1), if it differs.
     raw_bool: Option<crate::kernels::Conversion>,
+}
+
+impl Tensor {
+    /// One tensor's row layout (`input` names it in errors).
+    fn new(
+        input: Input,
+        element: Element,
+        row_shape: &[usize],
+        encoding: TensorEncoding,
+    ) -> Result<Tensor, Error> {
+        let Input::Tensor { key, .. } = input else {
+            unreachable!("a signature's tensor is named by its index and key")
+        };
+        let arm = string_arm(element == Element::Binary);
+        let layout = RowLayout::new(
+            input,
+            key,
+            element.dtype(),
+            arm,
+            false,
+            row_shape,
+            row_shape,
+            encoding,
+        )?;
+        // A raw BOOL tensor from untyped bytes is normalised: the same
+        // templates, another conversion (chosen per call).
+        let raw_bool = if element == Element::Bool && encoding == TensorEncoding::Raw {
+            let raw = RowLayout::new(
+                input,
+                key,
+                DataType::Bool,
+                arm,
+                true,
+                row_shape,
+                row_shape,
+                encoding,
+            )?;
+            raw.conversion
+        } else {
+            None
+        };
+        Ok(Tensor {
+            key,
+            element,
+            layout,
+            raw_bool,
+        })
+    }
 }
 
 /// A model's outputs apart from the batch: keys, element types, row
@@ -365,12 +369,7 @@ impl Signature {
         buf: &mut [u8],
     ) -> Result<usize, Error> {
         let (continuous, bound, len) = self.bind(batch, continuous, tensors)?;
-        let Some(dst) = buf.get_mut(..len) else {
-            return Err(Error::BufferTooSmall {
-                needed: len,
-                available: buf.len(),
-            });
-        };
+        let dst = wire::prefix_mut(buf, len)?;
         let mut out = Out::new(dst);
         let Ok(()) = write_response(batch, continuous.as_ref(), &self.tensors_head, &bound, &mut out);
         debug_assert_eq!(
@@ -420,11 +419,7 @@ impl Signature {
             string_bytes = size::add(string_bytes, strings)?;
             bound.push(b);
         }
-        let head = FIELD_HEADER + LIST_HEADER;
-        let len = size::add(
-            size::add(head + STOP, size::mul(batch, self.record_fixed)?)?,
-            string_bytes,
-        )?;
+        let len = size::response_len(batch, self.record_fixed, string_bytes)?;
         Ok((continuous, bound, len))
     }
 
@@ -437,14 +432,7 @@ impl Signature {
     ) -> Result<Option<ContinuousPlan<'a>>, Error> {
         let input = Input::Continuous;
         let n = c.keys.len();
-        let (bytes, wide, found) = match values {
-            Values::F32(v) => (input::le_bytes(v), false, v.len()),
-            Values::F64(v) => (input::le_bytes(v), true, v.len()),
-            Values::Raw { dtype, bytes } => {
-                let found = input::raw_elements(input, dtype, bytes, &[DataType::Float, DataType::Double])?;
-                (bytes, dtype == DataType::Double, found)
-            }
-        };
+        let (bytes, wide, found) = values.checked()?;
         if wide != c.wide {
             return Err(Error::UnsupportedDataType {
                 input,
@@ -452,27 +440,18 @@ impl Signature {
             });
         }
         let expected = size::mul(batch, n)?;
-        if found != expected {
-            return Err(Error::ElementCountMismatch {
-                input,
-                shape: [batch, n].into(),
-                expected,
-                found,
-            });
-        }
+        size::check_count(input, expected, found, || [batch, n].into())?;
         if n == 0 {
             return Ok(None);
         }
-        Ok(Some(ContinuousPlan {
-            records: Records {
-                head: c.head,
-                keys: &c.keys,
-                stop: self.tensors.is_empty(),
-            },
-            values: bytes,
-            row_bytes: n * if wide { 8 } else { 4 },
-            kernel: self.kernels.continuous(wide),
-        }))
+        let stop = self.tensors.is_empty();
+        Ok(Some(ContinuousPlan::new(
+            &c.keys,
+            bytes,
+            wide,
+            stop,
+            self.kernels,
+        )))
     }
 
     fn bind_tensor<'a>(
@@ -493,49 +472,13 @@ impl Signature {
         }
         let row_elems = t.layout.row_elems;
         let expected = size::mul(batch, row_elems)?;
-        let mismatch = |found| Error::ElementCountMismatch {
-            input,
-            shape: [batch, row_elems].into(),
-            expected,
-            found,
+        let (source, count) = plan::counted_source(input, data, expected, || [batch, row_elems].into())?;
+        let conversion = match data {
+            TensorData::Raw { .. } if t.raw_bool.is_some() => t.raw_bool,
+            _ => t.layout.conversion,
         };
-        let (source, strings) = match input::source_of(input, data)? {
-            (Source::Strings(s), found) => {
-                let count = found.unwrap_or(expected);
-                if count != expected {
-                    return Err(mismatch(count));
-                }
-                let check_utf8 = matches!(
-                    data,
-                    TensorData::Bytes(_)
-                        | TensorData::Padded {
-                            kind: StringKind::Text,
-                            ..
-                        }
-                );
-                let bytes = if check_utf8 {
-                    input::string_bytes::<true>(input, s, count, row_elems)?
-                } else {
-                    input::string_bytes::<false>(input, s, count, row_elems)?
-                };
-                (Source::Strings(s), bytes)
-            }
-            (fixed, found) => {
-                if found != Some(expected) {
-                    return Err(mismatch(found.unwrap_or(0)));
-                }
-                let conversion = match data {
-                    TensorData::Raw { .. } if t.raw_bool.is_some() => t.raw_bool,
-                    _ => t.layout.conversion,
-                };
-                (fixed.converted(conversion, self.kernels), 0)
-            }
-        };
-        let row_in = if source.is_fixed() {
-            row_elems * t.layout.in_size
-        } else {
-            row_elems
-        };
+        let facts = (row_elems, t.layout.in_size, conversion);
+        let (source, strings, row_in) = plan::bind_rows(input, data, source, count, facts, self.kernels)?;
         Ok((
             BoundTensor {
                 layout: &t.layout,

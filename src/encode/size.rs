@@ -6,7 +6,8 @@
 //! they cannot disagree.
 
 use crate::encode::error::{Error, Input, Size};
-use crate::wire::MAX_SIZE;
+use crate::encode::layout::Template;
+use crate::wire::{CONTINUOUS_ENTRY, FIELD_HEADER, LIST_HEADER, MAP_HEADER, MAX_SIZE, STOP};
 
 pub(crate) fn too_large(input: Option<Input>, what: Size, size: usize, limit: usize) -> Error {
     Error::TooLarge {
@@ -50,4 +51,81 @@ pub(crate) fn add(total: usize, more: usize) -> Result<usize, Error> {
 pub(crate) fn mul(a: usize, b: usize) -> Result<usize, Error> {
     a.checked_mul(b)
         .ok_or(too_large(None, Size::Response, usize::MAX, usize::MAX))
+}
+
+/// The bytes of one record apart from its strings' contents, summed in
+/// wire order by both planners: the STOP that ends it, a continuous map
+/// of `n` entries (none for `n == 0`, as twml writes), the `tensors` map
+/// header when there are tensors, and each tensor's templates and
+/// fixed-size row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RecordLen(usize);
+
+impl RecordLen {
+    /// An empty record: its STOP.
+    pub(crate) fn new() -> RecordLen {
+        RecordLen(STOP)
+    }
+
+    /// Plus a continuous map of `n` entries.
+    pub(crate) fn continuous(self, n: usize) -> Result<RecordLen, Error> {
+        if n == 0 {
+            return Ok(self);
+        }
+        let map = add(FIELD_HEADER + MAP_HEADER, mul(CONTINUOUS_ENTRY, n)?)?;
+        Ok(RecordLen(add(self.0, map)?))
+    }
+
+    /// Plus the `tensors` map's field and map header.
+    pub(crate) fn tensors_map(self) -> Result<RecordLen, Error> {
+        Ok(RecordLen(add(self.0, FIELD_HEADER + MAP_HEADER)?))
+    }
+
+    /// Plus one tensor's row: its templates (map key, union arm, tensor
+    /// struct, shape) and its fixed-size data (`row_out`, 0 for strings).
+    pub(crate) fn tensor_row(
+        self,
+        prefix: &Template,
+        suffix: &Template,
+        row_out: usize,
+    ) -> Result<RecordLen, Error> {
+        let templates = prefix.len() + suffix.len();
+        Ok(RecordLen(add(add(self.0, templates)?, row_out)?))
+    }
+
+    /// The bytes.
+    pub(crate) fn get(self) -> usize {
+        self.0
+    }
+}
+
+/// The whole response: the `predictions` field and list header, `batch`
+/// records of `record` bytes, `strings` bytes of string contents (length
+/// prefixes included), and the STOP that ends the response.
+#[inline(always)]
+pub(crate) fn response_len(batch: usize, record: usize, strings: usize) -> Result<usize, Error> {
+    add(
+        add(FIELD_HEADER + LIST_HEADER + STOP, mul(batch, record)?)?,
+        strings,
+    )
+}
+
+/// Checks that an input holds the `expected` elements its shape (given
+/// only for the error, built only then) says.
+#[inline(always)]
+pub(crate) fn check_count(
+    input: Input,
+    expected: usize,
+    found: usize,
+    shape: impl FnOnce() -> Box<[usize]>,
+) -> Result<(), Error> {
+    if found == expected {
+        return Ok(());
+    }
+    Err(Error::ElementCountMismatch {
+        input,
+        shape: shape(),
+        expected,
+        found,
+    })
 }

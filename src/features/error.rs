@@ -366,6 +366,21 @@ impl fmt::Display for FeatureError {
     }
 }
 
+impl From<crate::wire::TooSmall> for FeatureError {
+    fn from(e: crate::wire::TooSmall) -> FeatureError {
+        FeatureError::BufferTooSmall {
+            needed: e.needed,
+            available: e.available,
+        }
+    }
+}
+
+impl From<crate::kernels::Unavailable> for FeatureError {
+    fn from(e: crate::kernels::Unavailable) -> FeatureError {
+        FeatureError::LevelUnavailable { level: e.0 }
+    }
+}
+
 impl std::error::Error for FeatureError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

@@ -75,7 +75,7 @@ impl FeatureLayout {
         request: &Request<'_>,
         outputs: &mut Outputs<'_>,
     ) -> Result<Scattered, FeatureError> {
-        self.scatter_kernels(request, outputs, Kernels::best())
+        self.scatter_kernels(request, outputs, Kernels::select(None)?)
     }
 
     /// [`scatter`](Self::scatter) with the kernels of a chosen level (for
@@ -92,8 +92,7 @@ impl FeatureLayout {
         outputs: &mut Outputs<'_>,
         level: Level,
     ) -> Result<Scattered, FeatureError> {
-        let kernels = Kernels::for_level(level).map_err(|_| FeatureError::LevelUnavailable { level })?;
-        self.scatter_kernels(request, outputs, kernels)
+        self.scatter_kernels(request, outputs, Kernels::select(Some(level))?)
     }
 
     fn scatter_kernels(

@@ -101,12 +101,7 @@ impl RequestBytes<'_> {
     /// [`BinaryUnset`](FeatureError::BinaryUnset) can come back the same
     /// way). On any error, `buf` does not hold a request.
     pub fn encode_into(&self, buf: &mut [u8]) -> Result<usize, FeatureError> {
-        let Some(buf) = buf.get_mut(..self.len) else {
-            return Err(FeatureError::BufferTooSmall {
-                needed: self.len,
-                available: buf.len(),
-            });
-        };
+        let buf = crate::wire::prefix_mut(buf, self.len)?;
         let mut out = Slice {
             buf,
             pos: 0,

@@ -325,6 +325,21 @@ impl Kernels {
         }
     }
 
+    /// The kernels of `level` if one is forced, else the best ones: the
+    /// one choice of kernels behind the encoder, the signatures and the
+    /// scatter.
+    ///
+    /// # Errors
+    ///
+    /// As [`for_level`](Self::for_level).
+    #[inline]
+    pub fn select(level: Option<Level>) -> Result<&'static Kernels, Unavailable> {
+        match level {
+            None => Ok(Kernels::best()),
+            Some(level) => Kernels::for_level(level),
+        }
+    }
+
     /// The level of these kernels.
     pub fn level(&self) -> Level {
         self.level

@@ -67,12 +67,7 @@ impl Encoder<'_> {
     /// ```
     pub fn encode_to_buf_mut<B: BufMut + ?Sized>(&self, buf: &mut B) -> Result<usize, Error> {
         let len = self.encoded_len();
-        if buf.remaining_mut() < len {
-            return Err(Error::BufferTooSmall {
-                needed: len,
-                available: buf.remaining_mut(),
-            });
-        }
+        crate::wire::check_room(len, buf.remaining_mut())?;
         let mut staging = [0u8; BUF_MUT_STAGING];
         let mut stage = Staged::new(&mut staging, |bytes: &[u8]| {
             buf.put_slice(bytes);
