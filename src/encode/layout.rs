@@ -95,6 +95,64 @@ pub(crate) struct RowLayout {
     pub row_elems: usize,
 }
 
+/// How one element type goes on the wire: the union arm, the element
+/// type of its typed list (`None`: a `rawTypedTensor`'s bytes), output
+/// bytes per element, and the conversion of a fixed-size row (`None`: a
+/// raw copy).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Arm {
+    pub(crate) arm: i16,
+    pub(crate) list: Option<u8>,
+    pub(crate) out_size: usize,
+    pub(crate) conversion: Option<Conversion>,
+}
+
+/// The typed-list arm of `dtype` (`floatTensor` of doubles from `f32`,
+/// `doubleTensor`, `int32Tensor`, `int64Tensor`, `boolTensor`), or `None`
+/// for a type without one (`uint8`, strings): the one table of typed arms,
+/// for the typed encoding and for the request writer.
+pub(crate) fn typed_arm(dtype: DataType) -> Option<Arm> {
+    let (arm, list, out_size, conversion) = match dtype {
+        DataType::Float => (field::FLOAT_TENSOR, ttype::DOUBLE, 8, Conversion::F32ToF64),
+        DataType::Double => (field::DOUBLE_TENSOR, ttype::DOUBLE, 8, Conversion::Swap8),
+        DataType::Int32 => (field::INT32_TENSOR, ttype::I32, 4, Conversion::Swap4),
+        DataType::Int64 => (field::INT64_TENSOR, ttype::I64, 8, Conversion::Swap8),
+        DataType::Bool => (field::BOOL_TENSOR, ttype::BOOL, 1, Conversion::Bool),
+        _ => return None,
+    };
+    Some(Arm {
+        arm,
+        list: Some(list),
+        out_size,
+        conversion: Some(conversion),
+    })
+}
+
+impl Arm {
+    /// The arm of `dtype` in `encoding`; `string_arm` for strings; `raw`:
+    /// the elements come as untyped bytes (then a raw BOOL is normalised,
+    /// as a typed one is: `&[bool]` is 0 or 1 by type, and stays a copy).
+    fn of(dtype: DataType, string_arm: i16, raw: bool, encoding: TensorEncoding) -> Option<Arm> {
+        let raw_arm = |out_size, conversion| Arm {
+            arm: field::RAW_TYPED_TENSOR,
+            list: None,
+            out_size,
+            conversion,
+        };
+        match dtype {
+            DataType::String => Some(Arm {
+                arm: string_arm,
+                list: Some(ttype::STRING),
+                out_size: 0,
+                conversion: None,
+            }),
+            _ if encoding == TensorEncoding::Typed && typed_arm(dtype).is_some() => typed_arm(dtype),
+            DataType::Bool if raw => Some(raw_arm(1, Some(Conversion::Bool))),
+            _ => dtype.fixed_size().map(|size| raw_arm(size, None)),
+        }
+    }
+}
+
 impl RowLayout {
     /// The layout of a tensor of `dtype` under `key`. `string_arm` is the
     /// union arm of string elements; `raw` says the elements come as
@@ -122,77 +180,69 @@ impl RowLayout {
                 ));
             }
         }
-        let typed = encoding == TensorEncoding::Typed;
-        // (union arm, element list type, output bytes per element, conversion);
-        // without a conversion a fixed-size row is a raw copy.
-        let (arm, list, out_size, conversion) = match dtype {
-            DataType::String => (string_arm, Some(ttype::STRING), 0, None),
-            DataType::Float if typed => (
-                field::FLOAT_TENSOR,
-                Some(ttype::DOUBLE),
-                8,
-                Some(Conversion::F32ToF64),
-            ),
-            DataType::Double if typed => (
-                field::DOUBLE_TENSOR,
-                Some(ttype::DOUBLE),
-                8,
-                Some(Conversion::Swap8),
-            ),
-            DataType::Int32 if typed => (field::INT32_TENSOR, Some(ttype::I32), 4, Some(Conversion::Swap4)),
-            DataType::Int64 if typed => (field::INT64_TENSOR, Some(ttype::I64), 8, Some(Conversion::Swap8)),
-            DataType::Bool if typed => (field::BOOL_TENSOR, Some(ttype::BOOL), 1, Some(Conversion::Bool)),
-            // Untyped bytes may hold any value where a bool is 0 or 1: a raw
-            // BOOL tensor from them is normalised as a typed one is (`&[bool]`
-            // is 0 or 1 by type, and stays a plain copy).
-            DataType::Bool if raw => (field::RAW_TYPED_TENSOR, None, 1, Some(Conversion::Bool)),
-            _ => match dtype.fixed_size() {
-                Some(size) => (field::RAW_TYPED_TENSOR, None, size, None),
-                None => return Err(Error::UnsupportedDataType { input, dtype }),
-            },
-        };
-        let in_size = dtype.fixed_size().unwrap_or(1);
-        let row_out = row_elems.checked_mul(out_size).ok_or(too_large(
+        let arm =
+            Arm::of(dtype, string_arm, raw, encoding).ok_or(Error::UnsupportedDataType { input, dtype })?;
+        let row_out = row_elems.checked_mul(arm.out_size).ok_or(too_large(
             Some(input),
             Size::RowBytes,
             usize::MAX,
             MAX_SIZE,
         ))?;
-
-        let mut prefix: SmallVec<[u8; 32]> = SmallVec::new();
-        prefix.i64(key);
-        prefix.field(ttype::STRUCT, arm);
-        let shape_field = match list {
-            Some(elem) => {
-                check_size(Some(input), Size::RowElements, row_elems)?;
-                prefix.field(ttype::LIST, field::TYPED_VALUES);
-                prefix.list(elem, row_elems);
-                field::TYPED_SHAPE
-            }
-            None => {
-                check_size(Some(input), Size::RowBytes, row_out)?;
-                prefix.field(ttype::I32, field::RAW_DATA_TYPE);
-                prefix.i32(dtype.code());
-                prefix.field(ttype::STRING, field::RAW_CONTENT);
-                prefix.i32(wire::to_i32(row_out));
-                field::RAW_SHAPE
-            }
-        };
-        let mut suffix: SmallVec<[u8; 64]> = SmallVec::new();
-        suffix.field(ttype::LIST, shape_field);
-        suffix.list(ttype::I64, row_shape.len());
-        for &dim in row_shape {
-            suffix.i64(dim as i64);
-        }
-        suffix.push(ttype::STOP); // end of the tensor struct
-        suffix.push(ttype::STOP); // end of the GeneralTensor union
+        let (prefix, shape_field) = prefix(input, key, dtype, arm, row_elems, row_out)?;
         Ok(RowLayout {
             prefix: Template::new(&prefix),
-            suffix: Template::new(&suffix),
-            conversion,
+            suffix: Template::new(&suffix(shape_field, row_shape)),
+            conversion: arm.conversion,
             row_out,
-            in_size,
+            in_size: dtype.fixed_size().unwrap_or(1),
             row_elems,
         })
     }
+}
+
+/// The bytes before a row's data: the map key, the union arm, and the
+/// tensor struct up to its elements (a typed list's header, or a raw
+/// tensor's data type and content length); and the shape's field id.
+fn prefix(
+    input: Input,
+    key: i64,
+    dtype: DataType,
+    arm: Arm,
+    row_elems: usize,
+    row_out: usize,
+) -> Result<(SmallVec<[u8; 32]>, i16), Error> {
+    let mut prefix: SmallVec<[u8; 32]> = SmallVec::new();
+    prefix.i64(key);
+    prefix.field(ttype::STRUCT, arm.arm);
+    let shape_field = match arm.list {
+        Some(elem) => {
+            check_size(Some(input), Size::RowElements, row_elems)?;
+            prefix.field(ttype::LIST, field::TYPED_VALUES);
+            prefix.list(elem, row_elems);
+            field::TYPED_SHAPE
+        }
+        None => {
+            check_size(Some(input), Size::RowBytes, row_out)?;
+            prefix.field(ttype::I32, field::RAW_DATA_TYPE);
+            prefix.i32(dtype.code());
+            prefix.field(ttype::STRING, field::RAW_CONTENT);
+            prefix.i32(wire::to_i32(row_out));
+            field::RAW_SHAPE
+        }
+    };
+    Ok((prefix, shape_field))
+}
+
+/// The bytes after a row's data: the shape (`row_shape`) under
+/// `shape_field`, and the STOPs of the tensor struct and the union.
+fn suffix(shape_field: i16, row_shape: &[usize]) -> SmallVec<[u8; 64]> {
+    let mut suffix: SmallVec<[u8; 64]> = SmallVec::new();
+    suffix.field(ttype::LIST, shape_field);
+    suffix.list(ttype::I64, row_shape.len());
+    for &dim in row_shape {
+        suffix.i64(dim as i64);
+    }
+    suffix.stop(); // end of the tensor struct
+    suffix.stop(); // end of the GeneralTensor union
+    suffix
 }

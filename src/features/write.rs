@@ -11,7 +11,11 @@ use smallvec::SmallVec;
 use super::columns::{ColumnRef, Rows};
 use super::error::{FeatureError, Location, Output};
 use super::{Columns, Default, FeatureLayout, OutputType};
-use crate::wire::{field, field_header, ttype, MAX_SIZE};
+use crate::encode::error::Input;
+use crate::encode::input::TensorEncoding;
+use crate::encode::layout::{string_arm, RowLayout};
+use crate::wire::{field, ttype, PutHeader, MAX_SIZE};
+use crate::DataType;
 
 /// A request ready to be written: the rows checked against the layout and
 /// the exact size known. Made by [`FeatureLayout::write_request`].
@@ -129,11 +133,13 @@ impl RequestBytes<'_> {
     }
 }
 
-/// Where the writer's bytes go. Counts come before the items they count,
-/// but the writer reads each value once: it writes a placeholder count,
-/// the items, then [`patch_i32`](Sink::patch_i32)es the count in, and
-/// [`rewind`](Sink::rewind)s a field that turned out to have no item.
-trait Sink {
+/// Where the writer's bytes go: headers through [`PutHeader`], as every
+/// writer of Thrift headers in the crate. Counts come before the items
+/// they count, but the writer reads each value once: it writes a
+/// placeholder count, the items, then [`patch_i32`](Sink::patch_i32)es the
+/// count in, and [`rewind`](Sink::rewind)s a field that turned out to
+/// have no item.
+trait Sink: PutHeader {
     fn put(&mut self, bytes: &[u8]);
     /// The position of the next byte.
     fn mark(&self) -> usize;
@@ -141,6 +147,28 @@ trait Sink {
     fn rewind(&mut self, mark: usize);
     /// Overwrites the 4 bytes at `at`, already put, with `v`.
     fn patch_i32(&mut self, at: usize, v: i32);
+
+    /// A list, set or map header's count as a placeholder: its position,
+    /// for [`close`].
+    fn count_placeholder(&mut self) -> usize {
+        let at = self.mark();
+        self.i32(0);
+        at
+    }
+}
+
+impl PutHeader for Count {
+    #[inline]
+    fn put_bytes(&mut self, bytes: &[u8]) {
+        self.put(bytes);
+    }
+}
+
+impl PutHeader for Slice<'_> {
+    #[inline]
+    fn put_bytes(&mut self, bytes: &[u8]) {
+        self.put(bytes);
+    }
 }
 
 /// Counts bytes; `None` once the count overflows.
@@ -216,6 +244,8 @@ struct Bound<'a> {
     binary: Option<ColumnRef<'a>>,
     discrete: Option<ColumnRef<'a>>,
     tensors: SmallVec<[ColumnRef<'a>; 4]>,
+    /// The bytes around each tensor feature's values ([`row_templates`]).
+    templates: SmallVec<[Option<RowLayout>; 4]>,
 }
 
 fn bind<'r, 'a: 'r>(layout: &FeatureLayout, rows: &Rows<'a>) -> Result<Bound<'r>, FeatureError> {
@@ -253,6 +283,7 @@ fn bind<'r, 'a: 'r>(layout: &FeatureLayout, rows: &Rows<'a>) -> Result<Bound<'r>
             Output::Discrete,
         )?,
         tensors,
+        templates: row_templates(layout),
     })
 }
 
@@ -339,17 +370,16 @@ fn write(
     common: Option<&Bound<'_>>,
     out: &mut impl Sink,
 ) -> Result<(), FeatureError> {
-    out.put(&field_header(ttype::LIST, field::INDIVIDUAL_FEATURES));
-    out.put(&[ttype::STRUCT]);
-    out.put(&(rows.rows as i32).to_be_bytes());
+    out.field(ttype::LIST, field::INDIVIDUAL_FEATURES);
+    out.list(ttype::STRUCT, rows.rows);
     for r in 0..rows.rows {
         record(layout, rows, r, common, Location::Record(r), out)?;
     }
     if let Some(c) = common {
-        out.put(&field_header(ttype::STRUCT, field::COMMON_FEATURES));
+        out.field(ttype::STRUCT, field::COMMON_FEATURES);
         record(layout, c, 0, None, Location::Common, out)?;
     }
-    out.put(&[ttype::STOP]);
+    out.stop();
     Ok(())
 }
 
@@ -367,10 +397,9 @@ fn record(
         // The ids where the row has 1 and the base does not; a row without
         // a feature the base has cannot be written.
         let start = out.mark();
-        out.put(&field_header(ttype::SET, field::BINARY));
-        out.put(&[ttype::I64]);
-        let count_at = out.mark();
-        out.put(&0i32.to_be_bytes());
+        out.field(ttype::SET, field::BINARY);
+        out.put_bytes(&[ttype::I64]);
+        let count_at = out.count_placeholder();
         let mut n = 0;
         for (j, &id) in c.ids.iter().enumerate() {
             let v = col.val(r * c.ids.len() + j).f;
@@ -413,7 +442,7 @@ fn record(
         );
     }
     tensors(layout, rows, r, base, out)?;
-    out.put(&[ttype::STOP]);
+    out.stop();
     Ok(())
 }
 
@@ -445,10 +474,9 @@ fn map(
     let n = c.ids.len();
     let default = default_bits(c.dtype, c.default);
     let start = out.mark();
-    out.put(&field_header(ttype::MAP, id));
-    out.put(&[ttype::I64, vtype]);
-    let count_at = out.mark();
-    out.put(&0i32.to_be_bytes());
+    out.field(ttype::MAP, id);
+    out.put_bytes(&[ttype::I64, vtype]);
+    let count_at = out.count_placeholder();
     let mut count = 0;
     for (j, key) in c.ids.iter().enumerate() {
         let v = col.val(r * n + j);
@@ -462,7 +490,9 @@ fn map(
 }
 
 /// The `tensors` map: each tensor feature whose row differs (bits) from
-/// the base's row (or zeros).
+/// the base's row (or zeros), as a typed list of `[width]`: the bytes
+/// around its values are the response side's row templates
+/// ([`RowLayout`]) of the same key, type and shape, written once per call.
 fn tensors(
     layout: &FeatureLayout,
     rows: &Bound<'_>,
@@ -474,54 +504,71 @@ fn tensors(
         return Ok(());
     }
     let start = out.mark();
-    out.put(&field_header(ttype::MAP, field::TENSORS));
-    out.put(&[ttype::I64, ttype::STRUCT]);
-    let count_at = out.mark();
-    out.put(&0i32.to_be_bytes());
+    out.field(ttype::MAP, field::TENSORS);
+    out.put_bytes(&[ttype::I64, ttype::STRUCT]);
+    let count_at = out.count_placeholder();
     let mut count = 0;
     for (t, feature) in layout.tensors.iter().enumerate() {
-        if feature.width > MAX_SIZE {
+        let Some(row) = &rows.templates[t] else {
             return Err(FeatureError::TooLarge {
                 what: "elements of one tensor row",
                 size: feature.width,
             });
-        }
-        let (arm, etype) = match feature.dtype {
-            OutputType::F32 => (field::FLOAT_TENSOR, ttype::DOUBLE),
-            OutputType::F64 => (field::DOUBLE_TENSOR, ttype::DOUBLE),
-            _ => (field::INT64_TENSOR, ttype::I64),
         };
         let entry = out.mark();
-        out.put(&feature.id.to_be_bytes());
-        out.put(&field_header(ttype::STRUCT, arm));
-        out.put(&field_header(ttype::LIST, field::TYPED_VALUES));
-        out.put(&[etype]);
-        out.put(&(feature.width as i32).to_be_bytes());
+        out.put(row.prefix.bytes());
         let col = rows.tensors[t];
         let mut differs = false;
         for k in 0..feature.width {
             let v = col.val(r * feature.width + k);
             differs |= v.bits != base.map_or(0, |b| b.tensors[t].val(k).bits);
-            if etype == ttype::DOUBLE {
-                out.put(&v.f.to_bits().to_be_bytes());
-            } else {
-                out.put(&v.i.to_be_bytes());
+            match feature.dtype {
+                OutputType::F32 | OutputType::F64 => out.put(&v.f.to_bits().to_be_bytes()),
+                OutputType::I64 | OutputType::U8 => out.put(&v.i.to_be_bytes()),
             }
         }
         if !differs {
             out.rewind(entry);
             continue;
         }
-        // shape: [width]
-        out.put(&field_header(ttype::LIST, field::TYPED_SHAPE));
-        out.put(&[ttype::I64]);
-        out.put(&1i32.to_be_bytes());
-        out.put(&(feature.width as i64).to_be_bytes());
-        out.put(&[ttype::STOP, ttype::STOP]);
+        out.put(row.suffix.bytes());
         count += 1;
     }
     close(out, start, count_at, count);
     Ok(())
+}
+
+/// The row layout of each tensor feature as the request writer writes it
+/// (`None` for a width past the wire's limits, refused when a row of it is
+/// written): a typed list (`floatTensor` from `f32`, `doubleTensor`,
+/// `int64Tensor`) of shape `[width]`.
+fn row_templates(layout: &FeatureLayout) -> SmallVec<[Option<RowLayout>; 4]> {
+    layout
+        .tensors
+        .iter()
+        .enumerate()
+        .map(|(index, t)| {
+            let dtype = match t.dtype {
+                OutputType::F32 => DataType::Float,
+                OutputType::F64 => DataType::Double,
+                OutputType::I64 | OutputType::U8 => DataType::Int64,
+            };
+            let input = Input::Tensor { index, key: t.id };
+            let width = [t.width];
+            let arm = string_arm(false);
+            RowLayout::new(
+                input,
+                t.id,
+                dtype,
+                arm,
+                false,
+                &width,
+                &width,
+                TensorEncoding::Typed,
+            )
+            .ok()
+        })
+        .collect()
 }
 
 #[cfg(test)]
