@@ -23,7 +23,7 @@ use crate::encode::encoder::Encoder;
 use crate::encode::error::{Error, Size};
 use crate::encode::write::Out;
 use crate::sink::{Counter, WriteError};
-use crate::wire::{self, field, field_header, ttype, FIELD_HEADER, MAX_SIZE, STOP};
+use crate::wire::{self, field, ttype, PutHeader, FIELD_HEADER, MAX_SIZE, STOP};
 
 /// The method whose reply carries a `BatchPredictionResponse`.
 pub const METHOD: &str = "getBatchPrediction";
@@ -120,7 +120,7 @@ fn reply_head(env: Envelope, total: usize) -> ([u8; REPLY_HEAD], usize) {
     let len = if env.framed { REPLY_HEAD } else { REPLY_HEAD - 4 };
     let mut out = Out::new(&mut head[..len]);
     put_header(&mut out, env, total, MessageType::Reply);
-    out.put(&field_header(ttype::STRUCT, field::RESULT_SUCCESS));
+    out.field(ttype::STRUCT, field::RESULT_SUCCESS);
     debug_assert_eq!(out.remaining(), 0, "REPLY_HEAD disagrees with the header written");
     (head, len)
 }
@@ -309,12 +309,13 @@ pub fn service_exception_reply(env: Envelope, description: Option<&str>) -> Resu
     let mut buf = vec![0u8; len];
     let mut out = Out::new(&mut buf);
     put_header(&mut out, env, len, MessageType::Reply);
-    out.put(&field_header(ttype::STRUCT, field::RESULT_EXCEPTION));
+    out.field(ttype::STRUCT, field::RESULT_EXCEPTION);
     if let Some(d) = description {
-        out.put(&field_header(ttype::STRING, field::EXCEPTION_DESCRIPTION));
+        out.field(ttype::STRING, field::EXCEPTION_DESCRIPTION);
         put_string(&mut out, d);
     }
-    out.put(&[ttype::STOP, ttype::STOP]);
+    out.stop(); // the exception struct
+    out.stop(); // the result struct
     debug_assert_eq!(out.remaining(), 0);
     Ok(buf)
 }
@@ -338,11 +339,11 @@ pub fn application_exception(
     let mut buf = vec![0u8; len];
     let mut out = Out::new(&mut buf);
     put_header(&mut out, env, len, MessageType::Exception);
-    out.put(&field_header(ttype::STRING, field::APPLICATION_MESSAGE));
+    out.field(ttype::STRING, field::APPLICATION_MESSAGE);
     put_string(&mut out, message);
-    out.put(&field_header(ttype::I32, field::APPLICATION_TYPE));
-    out.put_i32(kind as i32);
-    out.put_u8(ttype::STOP);
+    out.field(ttype::I32, field::APPLICATION_TYPE);
+    out.i32(kind as i32);
+    out.stop();
     debug_assert_eq!(out.remaining(), 0);
     Ok(buf)
 }

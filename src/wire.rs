@@ -230,10 +230,12 @@ pub(crate) fn prefix_mut(buf: &mut [u8], len: usize) -> Result<&mut [u8], TooSma
 }
 
 /// Field header and map header: `0D 00 <id> <key> <value> <n as i32 BE>`.
+/// A fixed array (the kernels copy it per record), built from
+/// [`field_header`] like every other header.
 pub(crate) fn map_head(id: i16, value: u8, n: usize) -> [u8; FIELD_HEADER + MAP_HEADER] {
-    let [i0, i1] = id.to_be_bytes();
+    let [map, i0, i1] = field_header(ttype::MAP, id);
     let [n0, n1, n2, n3] = to_i32(n).to_be_bytes();
-    [ttype::MAP, i0, i1, ttype::I64, value, n0, n1, n2, n3]
+    [map, i0, i1, ttype::I64, value, n0, n1, n2, n3]
 }
 
 #[cfg(test)]

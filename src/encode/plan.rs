@@ -176,11 +176,12 @@ impl<'a> Plan<'a> {
 
 impl<'a> ContinuousPlan<'a> {
     /// The plan of `keys` (at least one) over `values`, `f64`s if `wide`:
-    /// each record's map head, its entries by `kernels`' row kernel.
-    /// `stop` says whether the record's STOP follows the entries (no
-    /// tensors).
+    /// each record's map head (`head`, from [`continuous_head`]), its
+    /// entries by `kernels`' row kernel. `stop` says whether the record's
+    /// STOP follows the entries (no tensors).
     #[inline(always)]
     pub(crate) fn new(
+        head: [u8; FIELD_HEADER + MAP_HEADER],
         keys: &'a [i64],
         values: &'a [u8],
         wide: bool,
@@ -188,17 +189,18 @@ impl<'a> ContinuousPlan<'a> {
         kernels: &'static Kernels,
     ) -> ContinuousPlan<'a> {
         ContinuousPlan {
-            records: Records {
-                head: map_head(field::CONTINUOUS, ttype::DOUBLE, keys.len()),
-                keys,
-                stop,
-            },
+            records: Records { head, keys, stop },
             values,
             // n * 4 or n * 8: no more than the values' length.
             row_bytes: keys.len() * if wide { 8 } else { 4 },
             kernel: kernels.continuous(wide),
         }
     }
+}
+
+/// The head of every record's continuous map of `n` entries.
+pub(crate) fn continuous_head(n: usize) -> [u8; FIELD_HEADER + MAP_HEADER] {
+    map_head(field::CONTINUOUS, ttype::DOUBLE, n)
 }
 
 /// Checks the continuous predictions: their rank, key count, values and
@@ -224,7 +226,7 @@ fn plan_continuous<'a>(
     check_count(input, expected, found, || c.shape[..].into())?;
     check_keys(KeyMap::Continuous, c.keys)?;
     // The STOP is settled once the tensors are known.
-    let plan = (n > 0).then(|| ContinuousPlan::new(c.keys, values, wide, true, kernels));
+    let plan = (n > 0).then(|| ContinuousPlan::new(continuous_head(n), c.keys, values, wide, true, kernels));
     Ok((rows, plan))
 }
 

@@ -202,6 +202,8 @@ impl SignatureBuilder {
 
 #[derive(Clone, Debug)]
 struct Continuous {
+    /// Each record's map head, laid out once.
+    head: [u8; FIELD_HEADER + MAP_HEADER],
     keys: Box<[i64]>,
     wide: bool,
 }
@@ -221,6 +223,7 @@ impl Continuous {
         };
         plan::check_keys(KeyMap::Continuous, &keys)?;
         Ok(Continuous {
+            head: plan::continuous_head(keys.len()),
             keys: keys.into_boxed_slice(),
             wide,
         })
@@ -446,6 +449,7 @@ impl Signature {
         }
         let stop = self.tensors.is_empty();
         Ok(Some(ContinuousPlan::new(
+            c.head,
             &c.keys,
             bytes,
             wide,

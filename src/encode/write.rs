@@ -8,7 +8,7 @@ use crate::encode::input::Source;
 use crate::encode::layout::{Template, TEMPLATE_BLOCK};
 use crate::encode::plan::{ContinuousPlan, TensorPlan};
 use crate::kernels::{Conversion, Kernel, Records, RowKernel};
-use crate::wire::{field, ttype, FIELD_HEADER, MAP_HEADER};
+use crate::wire::{field, field_header, ttype, PutHeader, FIELD_HEADER, MAP_HEADER};
 use core::convert::Infallible;
 
 /// Writes sequentially into a slice that the size computation made exactly
@@ -36,11 +36,6 @@ impl<'b> Out<'b> {
     #[inline]
     pub(crate) fn put(&mut self, bytes: &[u8]) {
         self.take(bytes.len()).copy_from_slice(bytes);
-    }
-
-    #[inline]
-    pub(crate) fn put_u8(&mut self, b: u8) {
-        self.take(1)[0] = b;
     }
 
     #[inline]
@@ -73,6 +68,14 @@ impl<'b> Out<'b> {
     #[inline]
     pub(crate) fn remaining(&self) -> usize {
         self.rest.len()
+    }
+}
+
+/// Headers written into place (the reply envelope's).
+impl PutHeader for Out<'_> {
+    #[inline]
+    fn put_bytes(&mut self, bytes: &[u8]) {
+        self.put(bytes);
     }
 }
 
@@ -248,7 +251,8 @@ pub(crate) fn write_response<'a, T: TensorRows<'a>, E: Emit<'a>>(
 /// The response's head: the `predictions` field and list header.
 #[inline(always)]
 pub(crate) fn write_head<'a, E: Emit<'a>>(batch: usize, e: &mut E) -> Result<(), E::Error> {
-    e.put(&[ttype::LIST, 0, field::PREDICTIONS as u8, ttype::STRUCT])?;
+    let [list, id0, id1] = field_header(ttype::LIST, field::PREDICTIONS);
+    e.put(&[list, id0, id1, ttype::STRUCT])?;
     e.put_i32(crate::wire::to_i32(batch))
 }
 

@@ -3,7 +3,7 @@
 
 use smallvec::SmallVec;
 
-use super::error::LayoutError;
+use super::error::{FeatureError, LayoutError, Output};
 use super::{FeatureLayout, OutputType};
 
 /// A caller's output array, row-major, of one element type.
@@ -452,5 +452,40 @@ impl Buffers {
     /// Every tensor array, in layout order, with its id.
     pub fn tensors(&self) -> impl Iterator<Item = (i64, &Array)> {
         self.tensors.iter().map(|(id, a)| (*id, a))
+    }
+}
+
+/// The array given for `output` against the layout (`in_layout`: the
+/// layout has that output): the argument check the scatter's outputs and
+/// the request writer's rows share.
+#[inline]
+pub(crate) fn matched<T>(
+    in_layout: bool,
+    given: Option<T>,
+    output: Output,
+) -> Result<Option<T>, FeatureError> {
+    match (in_layout, given) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(FeatureError::ExtraArray { output }),
+        (true, None) => Err(FeatureError::MissingArray { output }),
+        (true, Some(col)) => Ok(Some(col)),
+    }
+}
+
+/// An array's element type against the layout's.
+#[inline]
+pub(crate) fn check_type(
+    found: OutputType,
+    expected: OutputType,
+    output: Output,
+) -> Result<(), FeatureError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(FeatureError::ArrayType {
+            output,
+            expected,
+            found,
+        })
     }
 }

@@ -10,7 +10,7 @@
 
 use bytemuck::cast_slice_mut;
 
-use super::columns::{Column, Outputs};
+use super::columns::{check_type, matched, Column, Outputs};
 use super::error::{FeatureError, Location, Output};
 use super::table::IdTable;
 use super::{Columns, Default, FeatureLayout, TensorFeature};
@@ -149,29 +149,24 @@ fn bind<'o, 'b>(
     out: &'o mut Outputs<'b>,
     rows: usize,
 ) -> Result<Bound<'o, 'b>, FeatureError> {
-    let kind = |cols: &Option<Columns>, col: Option<&'o mut Column<'_>>, output| match (cols, col) {
-        (None, None) => Ok(None),
-        (None, Some(_)) => Err(FeatureError::ExtraArray { output }),
-        (Some(_), None) => Err(FeatureError::MissingArray { output }),
+    let kind = |cols: &Option<Columns>, col: Option<&'o mut Column<'_>>, output| match (
+        cols,
+        matched(cols.is_some(), col, output)?,
+    ) {
         (Some(c), Some(col)) => {
             check(col, c.dtype, rows, c.ids.len(), output)?;
-            Ok(Some(cut(col, rows * c.ids.len())))
+            Ok::<_, FeatureError>(Some(cut(col, rows * c.ids.len())))
         }
+        _ => Ok(None),
     };
     let continuous = kind(&layout.continuous, out.continuous.as_mut(), Output::Continuous)?;
     let binary = kind(&layout.binary, out.binary.as_mut(), Output::Binary)?;
-    let discrete = match (&layout.discrete, out.discrete.as_deref_mut()) {
-        (None, None) => None,
-        (None, Some(_)) => {
-            return Err(FeatureError::ExtraArray {
-                output: Output::Discrete,
-            })
-        }
-        (Some(_), None) => {
-            return Err(FeatureError::MissingArray {
-                output: Output::Discrete,
-            })
-        }
+    let given = matched(
+        layout.discrete.is_some(),
+        out.discrete.as_deref_mut(),
+        Output::Discrete,
+    )?;
+    let discrete = match (&layout.discrete, given) {
         (Some(c), Some(d)) => {
             let needed = rows.saturating_mul(c.ids.len());
             if d.len() < needed {
@@ -183,6 +178,7 @@ fn bind<'o, 'b>(
             }
             Some(&mut d[..needed])
         }
+        _ => None,
     };
     // Put the tensor arrays in layout order (swaps in place: no allocation).
     let tensors = &mut out.tensors[..];
@@ -215,13 +211,7 @@ fn check(
     n: usize,
     output: Output,
 ) -> Result<(), FeatureError> {
-    if col.dtype() != dtype {
-        return Err(FeatureError::ArrayType {
-            output,
-            expected: dtype,
-            found: col.dtype(),
-        });
-    }
+    check_type(col.dtype(), dtype, output)?;
     let needed = rows.saturating_mul(n);
     if col.len() < needed {
         return Err(FeatureError::ArrayTooSmall {

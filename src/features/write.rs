@@ -8,7 +8,7 @@
 
 use smallvec::SmallVec;
 
-use super::columns::{ColumnRef, Rows};
+use super::columns::{check_type, matched, ColumnRef, Rows};
 use super::error::{FeatureError, Location, Output};
 use super::{Columns, Default, FeatureLayout, OutputType};
 use crate::encode::error::Input;
@@ -250,11 +250,12 @@ struct Bound<'a> {
 
 fn bind<'r, 'a: 'r>(layout: &FeatureLayout, rows: &Rows<'a>) -> Result<Bound<'r>, FeatureError> {
     let n = rows.rows;
-    let kind = |cols: &Option<Columns>, col: Option<ColumnRef<'r>>, output| match (cols, col) {
-        (None, None) => Ok(None),
-        (None, Some(_)) => Err(FeatureError::ExtraArray { output }),
-        (Some(_), None) => Err(FeatureError::MissingArray { output }),
+    let kind = |cols: &Option<Columns>, col: Option<ColumnRef<'r>>, output| match (
+        cols,
+        matched(cols.is_some(), col, output)?,
+    ) {
         (Some(c), Some(col)) => check(col, c.dtype, n, c.ids.len(), output).map(Some),
+        _ => Ok(None),
     };
     let mut tensors = SmallVec::new();
     for t in layout.tensors.iter() {
@@ -294,13 +295,7 @@ fn check<'a>(
     n: usize,
     output: Output,
 ) -> Result<ColumnRef<'a>, FeatureError> {
-    if col.dtype() != dtype {
-        return Err(FeatureError::ArrayType {
-            output,
-            expected: dtype,
-            found: col.dtype(),
-        });
-    }
+    check_type(col.dtype(), dtype, output)?;
     let expected = rows.saturating_mul(n);
     if col.len() != expected {
         return Err(FeatureError::ArrayLength {
