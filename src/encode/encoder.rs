@@ -110,14 +110,4 @@ impl<'a> Encoder<'a> {
     fn write(&self, out: &mut Out<'_>) {
         let Ok(()) = self.plan.write(out);
     }
-
-    /// Records `rows` into `out`, which must be exactly their length (see
-    /// [`Plan::record_len`]): for the chunked sinks, which write whole
-    /// records with the same code as `encode_into` when they fit.
-    pub(crate) fn write_records(&self, rows: core::ops::Range<usize>, out: &mut Out<'_>) {
-        for row in rows {
-            let Ok(()) = self.plan.write_record(row, out);
-        }
-        debug_assert_eq!(out.remaining(), 0, "record_len disagrees with the bytes written");
-    }
 }

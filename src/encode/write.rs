@@ -129,6 +129,22 @@ pub(crate) trait Emit<'a> {
         rows: usize,
         kernel: RowKernel,
     ) -> Result<(), Self::Error>;
+
+    /// Records from `row` on (up to `batch`), each written by `record`;
+    /// returns the row after the last one written (more than `row`). One
+    /// record by default; a sink that writes runs of whole records its own
+    /// way (the staging sink) overrides it.
+    #[inline(always)]
+    fn record_run(
+        &mut self,
+        row: usize,
+        batch: usize,
+        record: &mut impl FnMut(&mut Self, usize) -> Result<(), Self::Error>,
+    ) -> Result<usize, Self::Error> {
+        let _ = batch;
+        record(self, row)?;
+        Ok(row + 1)
+    }
 }
 
 /// The slice writer: every piece copied (or converted) into place.
@@ -241,8 +257,10 @@ pub(crate) fn write_response<'a, T: TensorRows<'a>, E: Emit<'a>>(
         // Continuous only: every record in one kernel call.
         e.records(&c.records, c.values, batch, c.kernel)?;
     } else {
-        for row in 0..batch {
-            write_record(row, continuous, tensors_head, tensors, e)?;
+        let mut record = |e: &mut E, row| write_record(row, continuous, tensors_head, tensors, e);
+        let mut row = 0;
+        while row < batch {
+            row = e.record_run(row, batch, &mut record)?;
         }
     }
     write_tail(e)

@@ -3,7 +3,8 @@
 //! bounded-memory sinks (`io::Write`, and `BufMut`s that are not one
 //! contiguous slice).
 
-use crate::encode::write::{write_head, write_tail, Emit, Out};
+use crate::encode::plan::Plan;
+use crate::encode::write::{Emit, Out};
 use crate::kernels::{Conversion, Records};
 use crate::kernels::{Kernel, RowKernel};
 use crate::Encoder;
@@ -41,47 +42,14 @@ where
         Ok(())
     }
 
-    /// Writes the whole response. Runs of whole records that fit are
-    /// written straight into the buffer by the slice writer; a record
-    /// larger than the buffer goes piece by piece through this sink. Both
-    /// are the one layout writer (`crate::encode::encoder`).
+    /// Writes the whole response through the one layout writer
+    /// (`crate::encode::write::write_response`). Runs of whole records
+    /// that fit are written straight into the buffer by the slice writer
+    /// ([`Runs`]); a record larger than the buffer goes piece by piece
+    /// through this sink.
     pub(crate) fn response(&mut self, enc: &Encoder<'_>) -> Result<(), E> {
         let plan = enc.plan();
-        if plan.tensors.is_empty() {
-            // Continuous only: `records` already writes runs of records.
-            return plan.write(self);
-        }
-        write_head(plan.batch, self)?;
-        let mut row = 0;
-        while row < plan.batch {
-            let first = plan.record_len(row);
-            if first > self.capacity() {
-                plan.write_record(row, self)?;
-                row += 1;
-                continue;
-            }
-            if first > self.free() {
-                self.flush()?;
-            }
-            let (mut end, mut len) = (row + 1, first);
-            if plan.has_strings {
-                while end < plan.batch {
-                    let next = plan.record_len(end);
-                    if len + next > self.free() {
-                        break;
-                    }
-                    len += next;
-                    end += 1;
-                }
-            } else {
-                end = (row + self.free() / first).min(plan.batch);
-                len = (end - row) * first;
-            }
-            enc.write_records(row..end, &mut Out::new(&mut self.buf[self.pos..][..len]));
-            self.pos += len;
-            row = end;
-        }
-        write_tail(self)
+        plan.write(&mut Runs { stage: self, plan })
     }
 
     fn capacity(&self) -> usize {
@@ -199,5 +167,87 @@ where
             }
         }
         Ok(())
+    }
+}
+
+/// The staging sink while it writes one plan's response: every piece goes
+/// to the stage, and runs of whole records that fit its free space are
+/// written into it in one go (the plan knows each record's length).
+struct Runs<'r, 's, 'a, F> {
+    stage: &'r mut Staged<'s, F>,
+    plan: &'r Plan<'a>,
+}
+
+impl<'a, F, E> Emit<'a> for Runs<'_, '_, 'a, F>
+where
+    F: FnMut(&[u8]) -> Result<(), E>,
+{
+    type Error = E;
+
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) -> Result<(), E> {
+        self.stage.put(bytes)
+    }
+
+    #[inline]
+    fn borrowed(&mut self, bytes: &'a [u8]) -> Result<(), E> {
+        self.stage.borrowed(bytes)
+    }
+
+    #[inline]
+    fn convert(
+        &mut self,
+        src: &'a [u8],
+        row_out: usize,
+        kernel: Kernel,
+        conversion: Conversion,
+    ) -> Result<(), E> {
+        self.stage.convert(src, row_out, kernel, conversion)
+    }
+
+    #[inline]
+    fn records(
+        &mut self,
+        records: &Records<'a>,
+        values: &'a [u8],
+        rows: usize,
+        kernel: RowKernel,
+    ) -> Result<(), E> {
+        self.stage.records(records, values, rows, kernel)
+    }
+
+    fn record_run(
+        &mut self,
+        row: usize,
+        batch: usize,
+        record: &mut impl FnMut(&mut Self, usize) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let (plan, stage) = (self.plan, &mut *self.stage);
+        let first = plan.record_len(row);
+        if first > stage.capacity() {
+            // Larger than the buffer: piece by piece.
+            record(self, row)?;
+            return Ok(row + 1);
+        }
+        if first > stage.free() {
+            stage.flush()?;
+        }
+        let (mut end, mut len) = (row + 1, first);
+        if plan.has_strings {
+            while end < batch {
+                let next = plan.record_len(end);
+                if len + next > stage.free() {
+                    break;
+                }
+                len += next;
+                end += 1;
+            }
+        } else {
+            end = (row + stage.free() / first).min(batch);
+            len = (end - row) * first;
+        }
+        plan.write_records(row..end, &mut Out::new(&mut stage.buf[stage.pos..][..len]));
+        stage.pos += len;
+        Ok(end)
     }
 }
