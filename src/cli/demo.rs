@@ -248,14 +248,24 @@ pub fn score(inputs: &[f32]) -> f32 {
 /// row, the scores are encoded as a response and decoded back. Every step
 /// is checked and reported; a mismatch is an error (a bug).
 fn serving_loop(report: &mut String) -> Result<(), String> {
-    use request as q;
-    let fail = |what: String| format!("demo serving loop failed: {what}");
     let _ = writeln!(
         report,
         "serving loop: request -> dense inputs -> model -> response"
     );
+    let request = client_request(report)?;
+    let (cont, bin, emb) = scatter_request(report, &request)?;
+    let scores = model_scores(report, &cont, &bin, &emb);
+    respond(report, &scores)
+}
 
-    // The client.
+/// What a failed step of the serving loop says.
+fn fail(what: String) -> String {
+    format!("demo serving loop failed: {what}")
+}
+
+/// Step 1: a client writes a request from its rows.
+fn client_request(report: &mut String) -> Result<Vec<u8>, String> {
+    use request as q;
     let client = FeatureLayout::builder()
         .continuous(&q::CONTINUOUS_IDS, OutputType::F32, f64::NAN)
         .binary(&q::BINARY_IDS, OutputType::F32)
@@ -289,7 +299,14 @@ fn serving_loop(report: &mut String) -> Result<(), String> {
         q::TENSOR_WIDTH
     );
 
-    // The server: decode, scatter into buffers of the model's layout.
+    Ok(request)
+}
+
+/// Step 2: the server decodes the request and scatters it into the
+/// model's layout; the dense inputs are the client's rows, bit for bit.
+#[allow(clippy::type_complexity)]
+fn scatter_request(report: &mut String, bytes: &[u8]) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>), String> {
+    use request as q;
     let model_ids = &q::CONTINUOUS_IDS[..3];
     let model = FeatureLayout::builder()
         .continuous(model_ids, OutputType::F32, f64::NAN)
@@ -297,7 +314,7 @@ fn serving_loop(report: &mut String) -> Result<(), String> {
         .tensor(q::TENSOR_ID, q::TENSOR_WIDTH, OutputType::F32)
         .build()
         .map_err(|e| fail(e.to_string()))?;
-    let decoded = bprwire::decode::decode_request(&request).map_err(|e| fail(e.to_string()))?;
+    let decoded = bprwire::decode::decode_request(bytes).map_err(|e| fail(e.to_string()))?;
     let mut buffers = Buffers::new(&model, q::ROWS).map_err(|e| fail(e.to_string()))?;
     let done = model
         .scatter(&decoded, &mut buffers.outputs())
@@ -343,6 +360,12 @@ fn serving_loop(report: &mut String) -> Result<(), String> {
             "scattered {done:?}: continuous {cont:?}, binary {bin:?}, tensor {emb:?}"
         )));
     }
+    Ok((cont, bin, emb))
+}
+
+/// Step 3: the stand-in model scores each row.
+fn model_scores(report: &mut String, cont: &[f32], bin: &[f32], emb: &[f32]) -> Vec<f32> {
+    use request as q;
     let mut scores = Vec::with_capacity(q::ROWS);
     for r in 0..q::ROWS {
         let inputs: Vec<f32> = [&cont[r * 3..][..3], &bin[r * 2..][..2], &emb[r * 4..][..4]].concat();
@@ -362,9 +385,14 @@ fn serving_loop(report: &mut String) -> Result<(), String> {
     );
     let _ = writeln!(report, "     scores {scores:?}");
 
-    // The response, and back.
+    scores
+}
+
+/// Steps 4 and 5: the scores into a response, decoded back.
+fn respond(report: &mut String, scores: &[f32]) -> Result<(), String> {
+    use request as q;
     let response = BatchPrediction::new()
-        .continuous(&[SCORE_KEY], &scores, &[q::ROWS])
+        .continuous(&[SCORE_KEY], scores, &[q::ROWS])
         .encode_to_vec()
         .map_err(|e| fail(e.to_string()))?;
     let _ = writeln!(
