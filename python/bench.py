@@ -32,13 +32,9 @@ import time
 
 import numpy as np
 
-HERE = pathlib.Path(__file__).resolve().parent
-# Python puts this script's folder (python/) first on the path, where the
-# package's sources sit without the compiled module: drop it, so that
-# `import bprwire` finds the installed package (`pip install ./python`).
-sys.path = [p for p in sys.path if pathlib.Path(p or ".").resolve() != HERE]
+import bprwire
 
-import bprwire  # noqa: E402  (after the path fix above)
+HERE = pathlib.Path(__file__).resolve().parent
 
 
 def thrift_modules():

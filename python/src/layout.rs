@@ -16,9 +16,9 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 
 use crate::alloc::new_array;
 use crate::arrays::numpy;
+use crate::buffers::hold;
 use crate::errors::{dec, decode_error, encode_error, LayoutError};
 use crate::out::released;
-use crate::response::hold;
 
 /// One output of a layout: its name in the dicts, its columns and type.
 struct Slot {

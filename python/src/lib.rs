@@ -8,7 +8,9 @@
 
 mod alloc;
 mod arrays;
+mod buffers;
 mod errors;
+mod gather;
 mod layout;
 mod out;
 mod response;
@@ -167,7 +169,7 @@ fn reply<'py>(
 /// them with a `FeatureLayout`). Raises `DecodeError` as `decode` does.
 #[pyfunction]
 fn request_info(data: &Bound<'_, PyAny>) -> PyResult<(usize, bool)> {
-    let (_owner, bytes) = response::hold(data)?;
+    let (_owner, bytes) = buffers::hold(data)?;
     let r = bprwire::decode::decode_request(bytes).map_err(dec)?;
     Ok((r.len(), r.common_features().is_some()))
 }

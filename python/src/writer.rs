@@ -13,8 +13,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::arrays::{keys, ArrayIn, Kind};
+use crate::buffers::writable;
 use crate::errors::{enc, encode_error};
-use crate::out::{envelope, into_buffer, to_array, to_bytes, writable, Gil, Message};
+use crate::out::{envelope, into_buffer, to_array, to_bytes, Gil, Message};
 
 /// Continuous predictions: keys built once, `float32`/`float64` values
 /// `[batch, len(keys)]` (or `[batch]` with one key) per call.
