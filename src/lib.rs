@@ -26,7 +26,7 @@
 //! Only little-endian targets are supported: raw tensors are written as
 //! their in-memory bytes, as twml does.
 
-#![deny(unsafe_code)] // allowed only in kernels::x86, block by block
+#![deny(unsafe_code)] // allowed only in kernels::x86 (module-wide there; each block has a SAFETY comment)
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
