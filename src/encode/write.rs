@@ -130,10 +130,16 @@ pub(crate) trait Emit<'a> {
         kernel: RowKernel,
     ) -> Result<(), Self::Error>;
 
+    /// Whether this output writes runs of records its own way
+    /// ([`record_run`](Self::record_run)). Known at compile time, so the
+    /// others keep the plain record loop.
+    const WRITES_RUNS: bool = false;
+
     /// Records from `row` on (up to `batch`), each written by `record`;
     /// returns the row after the last one written (more than `row`). One
     /// record by default; a sink that writes runs of whole records its own
-    /// way (the staging sink) overrides it.
+    /// way (the staging sink) overrides it and sets
+    /// [`WRITES_RUNS`](Self::WRITES_RUNS).
     #[inline(always)]
     fn record_run(
         &mut self,
@@ -256,11 +262,17 @@ pub(crate) fn write_response<'a, T: TensorRows<'a>, E: Emit<'a>>(
     if let (Some(c), true) = (continuous, tensors.is_empty()) {
         // Continuous only: every record in one kernel call.
         e.records(&c.records, c.values, batch, c.kernel)?;
-    } else {
+    } else if E::WRITES_RUNS {
         let mut record = |e: &mut E, row| write_record(row, continuous, tensors_head, tensors, e);
         let mut row = 0;
         while row < batch {
             row = e.record_run(row, batch, &mut record)?;
+        }
+    } else {
+        // The slice writer and the vectored sink: no closure in the loop
+        // (one cost 1.6% of W5's instructions through a prepared signature).
+        for row in 0..batch {
+            write_record(row, continuous, tensors_head, tensors, e)?;
         }
     }
     write_tail(e)

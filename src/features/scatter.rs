@@ -75,7 +75,9 @@ impl FeatureLayout {
         request: &Request<'_>,
         outputs: &mut Outputs<'_>,
     ) -> Result<Scattered, FeatureError> {
-        self.scatter_kernels(request, outputs, Kernels::select(None)?)
+        // The best kernels: `Kernels::select(None)`, without its error path
+        // (R2 spent 59 instructions, 1.8%, on it).
+        self.scatter_kernels(request, outputs, Kernels::best())
     }
 
     /// [`scatter`](Self::scatter) with the kernels of a chosen level (for

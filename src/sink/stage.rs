@@ -183,6 +183,7 @@ where
     F: FnMut(&[u8]) -> Result<(), E>,
 {
     type Error = E;
+    const WRITES_RUNS: bool = true;
 
     #[inline]
     fn put(&mut self, bytes: &[u8]) -> Result<(), E> {
