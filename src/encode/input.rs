@@ -642,7 +642,6 @@ pub(crate) fn source_of<'a>(
 
 /// Wire bytes of all `count` strings of a tensor (a 4-byte length and the
 /// bytes each), checking each one's length and, if `UTF8`, its encoding.
-#[inline]
 pub(crate) fn string_bytes<const UTF8: bool>(
     input: Input,
     strings: Strings<'_>,

@@ -111,6 +111,7 @@ pub(crate) struct Arm {
 /// `doubleTensor`, `int32Tensor`, `int64Tensor`, `boolTensor`), or `None`
 /// for a type without one (`uint8`, strings): the one table of typed arms,
 /// for the typed encoding and for the request writer.
+#[inline]
 pub(crate) fn typed_arm(dtype: DataType) -> Option<Arm> {
     let (arm, list, out_size, conversion) = match dtype {
         DataType::Float => (field::FLOAT_TENSOR, ttype::DOUBLE, 8, Conversion::F32ToF64),
@@ -132,6 +133,7 @@ impl Arm {
     /// The arm of `dtype` in `encoding`; `string_arm` for strings; `raw`:
     /// the elements come as untyped bytes (then a raw BOOL is normalised,
     /// as a typed one is: `&[bool]` is 0 or 1 by type, and stays a copy).
+    #[inline(always)]
     fn of(dtype: DataType, string_arm: i16, raw: bool, encoding: TensorEncoding) -> Option<Arm> {
         let raw_arm = |out_size, conversion| Arm {
             arm: field::RAW_TYPED_TENSOR,
@@ -146,9 +148,11 @@ impl Arm {
                 out_size: 0,
                 conversion: None,
             }),
-            _ if encoding == TensorEncoding::Typed && typed_arm(dtype).is_some() => typed_arm(dtype),
-            DataType::Bool if raw => Some(raw_arm(1, Some(Conversion::Bool))),
-            _ => dtype.fixed_size().map(|size| raw_arm(size, None)),
+            _ => match typed_arm(dtype).filter(|_| encoding == TensorEncoding::Typed) {
+                Some(typed) => Some(typed),
+                None if dtype == DataType::Bool && raw => Some(raw_arm(1, Some(Conversion::Bool))),
+                None => dtype.fixed_size().map(|size| raw_arm(size, None)),
+            },
         }
     }
 }
@@ -203,6 +207,9 @@ impl RowLayout {
 /// The bytes before a row's data: the map key, the union arm, and the
 /// tensor struct up to its elements (a typed list's header, or a raw
 /// tensor's data type and content length); and the shape's field id.
+// Inlined (as `suffix`, `Arm::of`, `typed_arm`): out of line, returning
+// the SmallVecs cost the one-shot W6 306 instructions more per call.
+#[inline(always)]
 fn prefix(
     input: Input,
     key: i64,
@@ -235,6 +242,7 @@ fn prefix(
 
 /// The bytes after a row's data: the shape (`row_shape`) under
 /// `shape_field`, and the STOPs of the tensor struct and the union.
+#[inline(always)]
 fn suffix(shape_field: i16, row_shape: &[usize]) -> SmallVec<[u8; 64]> {
     let mut suffix: SmallVec<[u8; 64]> = SmallVec::new();
     suffix.field(ttype::LIST, shape_field);

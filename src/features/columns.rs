@@ -458,22 +458,32 @@ impl Buffers {
 /// The array given for `output` against the layout (`in_layout`: the
 /// layout has that output): the argument check the scatter's outputs and
 /// the request writer's rows share.
-#[inline]
+#[inline(always)]
 pub(crate) fn matched<T>(
     in_layout: bool,
     given: Option<T>,
     output: Output,
 ) -> Result<Option<T>, FeatureError> {
     match (in_layout, given) {
-        (false, None) => Ok(None),
-        (false, Some(_)) => Err(FeatureError::ExtraArray { output }),
-        (true, None) => Err(FeatureError::MissingArray { output }),
         (true, Some(col)) => Ok(Some(col)),
+        (false, None) => Ok(None),
+        (_, given) => Err(unmatched(given.is_some(), output)),
+    }
+}
+
+/// The error of an array given for an output the layout lacks, or of
+/// one missing for an output it has.
+#[cold]
+fn unmatched(given: bool, output: Output) -> FeatureError {
+    if given {
+        FeatureError::ExtraArray { output }
+    } else {
+        FeatureError::MissingArray { output }
     }
 }
 
 /// An array's element type against the layout's.
-#[inline]
+#[inline(always)]
 pub(crate) fn check_type(
     found: OutputType,
     expected: OutputType,
@@ -482,10 +492,15 @@ pub(crate) fn check_type(
     if found == expected {
         Ok(())
     } else {
-        Err(FeatureError::ArrayType {
-            output,
-            expected,
-            found,
-        })
+        Err(wrong_type(found, expected, output))
+    }
+}
+
+#[cold]
+fn wrong_type(found: OutputType, expected: OutputType, output: Output) -> FeatureError {
+    FeatureError::ArrayType {
+        output,
+        expected,
+        found,
     }
 }
