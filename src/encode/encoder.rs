@@ -107,6 +107,18 @@ impl<'a> Encoder<'a> {
         buf
     }
 
+    /// Records `rows` into `out`, which must be exactly their length (see
+    /// [`Plan::record_len`]): for the staging sink, which writes runs of
+    /// whole records with the same code as `encode_into` when they fit.
+    /// (Here rather than on `Plan`: there, `write_to` W5 took 4% more
+    /// instructions, measured with iai.)
+    pub(crate) fn write_records(&self, rows: core::ops::Range<usize>, out: &mut Out<'_>) {
+        for row in rows {
+            let Ok(()) = self.plan.write_record(row, out);
+        }
+        debug_assert_eq!(out.remaining(), 0, "record_len disagrees with the bytes written");
+    }
+
     fn write(&self, out: &mut Out<'_>) {
         let Ok(()) = self.plan.write(out);
     }

@@ -374,20 +374,6 @@ impl<'a> Plan<'a> {
         )
     }
 
-    /// Records `rows` into `out`, which must be exactly their length (see
-    /// [`Plan::record_len`]): for the staging sink, which writes runs of
-    /// whole records with the same code as `encode_into` when they fit.
-    pub(crate) fn write_records(
-        &self,
-        rows: core::ops::Range<usize>,
-        out: &mut crate::encode::write::Out<'_>,
-    ) {
-        for row in rows {
-            let Ok(()) = self.write_record(row, out);
-        }
-        debug_assert_eq!(out.remaining(), 0, "record_len disagrees with the bytes written");
-    }
-
     /// Record `row` of this plan into `e`.
     #[inline]
     pub(crate) fn write_record<E: Emit<'a>>(&self, row: usize, e: &mut E) -> Result<(), E::Error> {

@@ -3,7 +3,6 @@
 //! bounded-memory sinks (`io::Write`, and `BufMut`s that are not one
 //! contiguous slice).
 
-use crate::encode::plan::Plan;
 use crate::encode::write::{Emit, Out};
 use crate::kernels::{Conversion, Records};
 use crate::kernels::{Kernel, RowKernel};
@@ -48,8 +47,7 @@ where
     /// ([`Runs`]); a record larger than the buffer goes piece by piece
     /// through this sink.
     pub(crate) fn response(&mut self, enc: &Encoder<'_>) -> Result<(), E> {
-        let plan = enc.plan();
-        plan.write(&mut Runs { stage: self, plan })
+        enc.plan().write(&mut Runs { stage: self, enc })
     }
 
     fn capacity(&self) -> usize {
@@ -175,7 +173,7 @@ where
 /// written into it in one go (the plan knows each record's length).
 struct Runs<'r, 's, 'a, F> {
     stage: &'r mut Staged<'s, F>,
-    plan: &'r Plan<'a>,
+    enc: &'r Encoder<'a>,
 }
 
 impl<'a, F, E> Emit<'a> for Runs<'_, '_, 'a, F>
@@ -223,7 +221,8 @@ where
         batch: usize,
         record: &mut impl FnMut(&mut Self, usize) -> Result<(), E>,
     ) -> Result<usize, E> {
-        let (plan, stage) = (self.plan, &mut *self.stage);
+        let (enc, stage) = (self.enc, &mut *self.stage);
+        let plan = enc.plan();
         let first = plan.record_len(row);
         if first > stage.capacity() {
             // Larger than the buffer: piece by piece.
@@ -247,7 +246,7 @@ where
             end = (row + stage.free() / first).min(batch);
             len = (end - row) * first;
         }
-        plan.write_records(row..end, &mut Out::new(&mut stage.buf[stage.pos..][..len]));
+        enc.write_records(row..end, &mut Out::new(&mut stage.buf[stage.pos..][..len]));
         stage.pos += len;
         Ok(end)
     }
