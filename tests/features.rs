@@ -514,6 +514,152 @@ fn with_tensor(id: i64, t: t::GeneralTensor) -> DataRecord {
     }
 }
 
+/// An array of `len` elements of `dtype`, every one a sentinel no scatter
+/// writes (a NaN payload, a pattern), to see which elements were written.
+fn sentinel(dtype: OutputType, len: usize) -> Array {
+    match dtype {
+        OutputType::F32 => Array::F32(vec![f32::from_bits(0x7fc0_5a5a); len]),
+        OutputType::F64 => Array::F64(vec![f64::from_bits(0x7ff8_5a5a_5a5a_5a5a); len]),
+        OutputType::I64 => Array::I64(vec![0x5a5a_5a5a_5a5a_5a5a; len]),
+        OutputType::U8 => Array::U8(vec![0xa5; len]),
+    }
+}
+
+/// Every output of `layout` as (name, columns, sentinel array of `rows` rows).
+fn sentinel_arrays(layout: &FeatureLayout, rows: usize) -> Vec<(String, usize, Array)> {
+    use FeatureKind as K;
+    let mut out = Vec::new();
+    for (name, kind, n) in [
+        ("continuous", K::Continuous, layout.continuous_ids().len()),
+        ("binary", K::Binary, layout.binary_ids().len()),
+        ("discrete", K::Discrete, layout.discrete_ids().len()),
+    ] {
+        if let Some(t) = layout.output_type(kind) {
+            out.push((name.to_string(), n, sentinel(t, rows * n)));
+        }
+    }
+    for t in layout.tensors() {
+        out.push((
+            format!("tensor_{}", t.id),
+            t.width,
+            sentinel(t.dtype, rows * t.width),
+        ));
+    }
+    out
+}
+
+/// `arrays` (from `sentinel_arrays`) as the layout's outputs.
+fn outputs_of(arrays: &mut [(String, usize, Array)]) -> Outputs<'_> {
+    let mut outputs = Outputs::new();
+    for (name, _, a) in arrays.iter_mut() {
+        outputs = match (name.as_str(), a) {
+            ("continuous", a) => outputs.continuous(a.as_mut()),
+            ("binary", a) => outputs.binary(a.as_mut()),
+            ("discrete", Array::I64(v)) => outputs.discrete(v),
+            (tensor, a) => outputs.tensor(tensor["tensor_".len()..].parse().unwrap(), a.as_mut()),
+        };
+    }
+    outputs
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// A request scattered at row `at` of larger arrays fills exactly rows
+    /// `at .. at + records` with what a scatter into arrays of its own
+    /// size writes, and leaves every other row as it was (or fails with
+    /// the same error), at every level this CPU has.
+    #[test]
+    fn scatter_at_a_row_writes_the_plain_scatter_into_those_rows_only(
+        layout in layout(),
+        req in request(),
+        at in 0usize..4,
+    ) {
+        let bytes = bprwire_reference::serialize_request(&req);
+        let request = decode_request(&bytes).unwrap();
+        let rows = request.len();
+        for level in Level::available() {
+            let mut plain = sentinel_arrays(&layout, rows);
+            let want = layout.scatter_with(&request, &mut outputs_of(&mut plain), level);
+            let mut shared = sentinel_arrays(&layout, at + rows + 1);
+            let got = {
+                let mut outputs = outputs_of(&mut shared);
+                let mut tail = outputs.from_row(&layout, at).unwrap();
+                layout.scatter_with(&request, &mut tail, level)
+            };
+            prop_assert_eq!(&got, &want);
+            if want.is_err() {
+                continue;
+            }
+            for ((name, n, p), (_, _, s)) in plain.iter().zip(&shared) {
+                let (p, s) = (bits(p, p.len()), bits(s, s.len()));
+                let untouched = bits(&sentinel(layout_type(&layout, name), 1), 1)[0];
+                prop_assert_eq!(&s[at * n..(at + rows) * n], &p[..], "{} rows", name);
+                prop_assert!(s[..at * n].iter().chain(&s[(at + rows) * n..]).all(|&b| b == untouched),
+                    "{} was written outside rows {}..{}", name, at, at + rows);
+            }
+        }
+    }
+}
+
+/// The output type of output `name` of `layout`.
+fn layout_type(layout: &FeatureLayout, name: &str) -> OutputType {
+    use FeatureKind as K;
+    match name {
+        "continuous" => layout.output_type(K::Continuous).unwrap(),
+        "binary" => layout.output_type(K::Binary).unwrap(),
+        "discrete" => OutputType::I64,
+        tensor => {
+            let id: i64 = tensor["tensor_".len()..].parse().unwrap();
+            layout.tensors().iter().find(|t| t.id == id).unwrap().dtype
+        }
+    }
+}
+
+#[test]
+fn two_requests_scatter_into_one_batch_at_their_rows() {
+    let layout = small_layout();
+    let a = request_bytes(
+        vec![continuous(&[(10, 1.0)]), continuous(&[(11, 2.0)])],
+        Some(continuous(&[(12, 3.0)])),
+    );
+    let b = request_bytes(vec![continuous(&[(10, 4.0)]); 3], None);
+    let (a, b) = (decode_request(&a).unwrap(), decode_request(&b).unwrap());
+    let mut batch = Buffers::new(&layout, 5).unwrap();
+    let mut outputs = batch.outputs();
+    assert_eq!(layout.scatter_at(&a, &mut outputs, 0).unwrap().rows, 2);
+    assert_eq!(layout.scatter_at(&b, &mut outputs, 2).unwrap().rows, 3);
+    drop(outputs);
+    let c = batch.continuous().unwrap().as_f32().unwrap();
+    let nan = f32::NAN.to_bits();
+    let row = |r: usize| c[r * 3..][..3].iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(row(0), [1.0f32.to_bits(), nan, 3.0f32.to_bits()]);
+    assert_eq!(row(1), [nan, 2.0f32.to_bits(), 3.0f32.to_bits()]);
+    for r in 2..5 {
+        assert_eq!(
+            row(r),
+            [4.0f32.to_bits(), nan, nan],
+            "row {r}: b has no common features"
+        );
+    }
+    // No room for b's three rows from row 3 of five: refused, nothing written.
+    let before = batch.continuous().unwrap().clone();
+    let e = layout.scatter_at(&b, &mut batch.outputs(), 3).unwrap_err();
+    assert!(matches!(e, FeatureError::ArrayTooSmall { .. }), "{e}");
+    let after = batch.continuous().unwrap();
+    assert_eq!(bits(after, 15), bits(&before, 15));
+    // A row past the arrays is refused by from_row itself.
+    let e = batch.outputs().from_row(&layout, 6).err().unwrap();
+    assert_eq!(
+        e,
+        FeatureError::ArrayTooSmall {
+            output: Output::Continuous,
+            needed: 18,
+            capacity: 15
+        }
+    );
+}
+
 #[test]
 fn common_features_fill_every_row_and_a_records_own_value_wins() {
     let layout = small_layout();

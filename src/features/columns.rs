@@ -59,6 +59,17 @@ macro_rules! column_from {
 column_from!(f32 => F32, f64 => F64, i64 => I64, u8 => U8);
 
 impl Column<'_> {
+    /// The elements from `start` on, reborrowed (`start` at most the
+    /// length: the caller checked it).
+    fn skip(&mut self, start: usize) -> Column<'_> {
+        match self {
+            Column::F32(s) => Column::F32(&mut s[start..]),
+            Column::F64(s) => Column::F64(&mut s[start..]),
+            Column::I64(s) => Column::I64(&mut s[start..]),
+            Column::U8(s) => Column::U8(&mut s[start..]),
+        }
+    }
+
     /// Its element type.
     pub fn dtype(&self) -> OutputType {
         match self {
@@ -169,6 +180,72 @@ impl<'b> Outputs<'b> {
     pub fn tensor(mut self, id: i64, c: impl Into<Column<'b>>) -> Self {
         self.tensors.push((id, c.into()));
         self
+    }
+
+    /// The same arrays from row `row` on: each array without its first
+    /// `row × n` elements (`n` the output's columns in `layout`), so that
+    /// a scatter into them fills rows `row..` and touches nothing before.
+    /// A batch of several requests scatters each at its own row of one
+    /// set of arrays this way ([`FeatureLayout::scatter_at`]). Reborrows:
+    /// no allocation for up to four tensors.
+    ///
+    /// # Errors
+    ///
+    /// [`FeatureError::ArrayTooSmall`] if an array of the layout holds
+    /// fewer than `row × n` elements (nothing is written). An array the
+    /// layout lacks, or one missing, is left for the scatter to refuse.
+    ///
+    /// ```
+    /// use bprwire::features::{FeatureLayout, Outputs, OutputType};
+    ///
+    /// let layout = FeatureLayout::builder().continuous(&[1, 2], OutputType::F32, 0.0).build()?;
+    /// let mut values = vec![9.0f32; 8]; // 4 rows × 2
+    /// let mut outputs = Outputs::new().continuous(&mut values[..]);
+    /// let tail = outputs.from_row(&layout, 3)?; // the last row
+    /// # drop(tail);
+    /// assert!(outputs.from_row(&layout, 5).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_row(&mut self, layout: &FeatureLayout, row: usize) -> Result<Outputs<'_>, FeatureError> {
+        let columns = |c: &Option<super::Columns>| c.as_ref().map_or(0, |c| c.ids.len());
+        let skip = |n: usize, len: usize, output: Output| {
+            let start = row.saturating_mul(n);
+            if start > len {
+                return Err(FeatureError::ArrayTooSmall {
+                    output,
+                    needed: start,
+                    capacity: len,
+                });
+            }
+            Ok(start)
+        };
+        let continuous = match &mut self.continuous {
+            Some(c) => Some(c.skip(skip(columns(&layout.continuous), c.len(), Output::Continuous)?)),
+            None => None,
+        };
+        let binary = match &mut self.binary {
+            Some(c) => Some(c.skip(skip(columns(&layout.binary), c.len(), Output::Binary)?)),
+            None => None,
+        };
+        let discrete = match &mut self.discrete {
+            Some(d) => {
+                let start = skip(columns(&layout.discrete), d.len(), Output::Discrete)?;
+                Some(&mut d[start..])
+            }
+            None => None,
+        };
+        let mut tensors = SmallVec::new();
+        for (id, c) in self.tensors.iter_mut() {
+            let width = layout.tensors.iter().find(|t| t.id == *id).map_or(0, |t| t.width);
+            let start = skip(width, c.len(), Output::Tensor { id: *id })?;
+            tensors.push((*id, c.skip(start)));
+        }
+        Ok(Outputs {
+            continuous,
+            binary,
+            discrete,
+            tensors,
+        })
     }
 
     /// The same arrays, read-only, as [`Rows`] of `rows` rows (to write

@@ -117,6 +117,26 @@ impl FeatureLayout {
         Ok(Scattered { rows, skipped })
     }
 
+    /// [`scatter`](Self::scatter) into rows `row..` of `outputs`: the
+    /// request's records go to rows `row .. row + records`, and nothing
+    /// before row `row` (nor after the request's rows) is touched. A
+    /// server's batcher scatters each request of a batch at its own row of
+    /// one set of model inputs this way ([`Outputs::from_row`]).
+    ///
+    /// # Errors
+    ///
+    /// [`FeatureError::ArrayTooSmall`] if an array has no room for rows
+    /// `row .. row + records` (nothing written), then as
+    /// [`scatter`](Self::scatter).
+    pub fn scatter_at(
+        &self,
+        request: &Request<'_>,
+        outputs: &mut Outputs<'_>,
+        row: usize,
+    ) -> Result<Scattered, FeatureError> {
+        self.scatter(request, &mut outputs.from_row(self, row)?)
+    }
+
     /// Decodes `bytes` as a `BatchPredictionRequest`
     /// ([`decode_request`]) and scatters it.
     ///
