@@ -68,6 +68,8 @@ pub(crate) mod field {
     pub const INDIVIDUAL_FEATURES: i16 = 1;
     /// `BatchPredictionRequest.commonFeatures`.
     pub const COMMON_FEATURES: i16 = 2;
+    /// `getBatchPrediction_args`: the request (`batchRequest`).
+    pub const CALL_REQUEST: i16 = 1;
     /// `getBatchPrediction_result`: the response (success).
     pub const RESULT_SUCCESS: i16 = 0;
     /// `getBatchPrediction_result`: a `PredictionServiceException`.

@@ -677,3 +677,223 @@ fn lists_convert_in_bulk() {
     assert_eq!(a.values.get(100), None);
     assert_eq!(r.binary_features.unwrap().iter().collect::<Vec<_>>(), [1, 2, 3]);
 }
+
+// ---- Calls: what a server reads. The call header and request of a
+// getBatchPrediction call written by the reference, and where an unframed
+// message ends (`MessageScanner`), fed in any pieces. ----
+
+use bprwire::service::{self, MessageScanner, MessageType, Scan};
+
+/// Feeds `stream` to a scanner in the pieces that `cuts` make, until it
+/// completes or refuses; the result and the prefix it was given.
+fn scan_in_pieces(
+    stream: &[u8],
+    cuts: &[prop::sample::Index],
+    limit: usize,
+) -> (Result<Scan, decode::DecodeError>, usize) {
+    let mut points: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+    points.push(stream.len());
+    points.sort_unstable();
+    let mut scanner = MessageScanner::new(limit);
+    let mut last = (Ok(Scan::NeedMore(0)), 0);
+    for p in points {
+        last = (scanner.scan(&stream[..p]), p);
+        if !matches!(last.0, Ok(Scan::NeedMore(_))) {
+            break;
+        }
+    }
+    last
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// A reference call decodes to its method, sequence id and request;
+    /// the scanner, given the call and the start of the next message in
+    /// any pieces, ends it exactly at its last byte, and every `NeedMore`
+    /// it says before is honest (more than it had, no more than the call).
+    #[test]
+    fn reference_calls_decode_to_their_request_and_end_where_they_end(
+        req in request(),
+        seqid in any::<i32>(),
+        cuts in vec(any::<prop::sample::Index>(), 0..6),
+        next in vec(any::<u8>(), 0..8),
+    ) {
+        let call = bprwire_reference::call_bytes(&req, "getBatchPrediction", seqid);
+        let c = service::decode_call(&call).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!((c.message_type, c.method, c.seqid), (MessageType::Call, "getBatchPrediction", seqid));
+        prop_assert!(c.is_batch_prediction());
+        let got = c.batch_request().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&bprwire_reference::request_from_view(&got), &req);
+
+        let mut stream = call.clone();
+        stream.extend(&next);
+        let mut points: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+        points.push(stream.len());
+        points.sort_unstable();
+        let mut scanner = MessageScanner::new(call.len());
+        let mut found = None;
+        for p in points {
+            match scanner.scan(&stream[..p]).map_err(|e| TestCaseError::fail(e.to_string()))? {
+                Scan::Complete(n) => { found = Some(n); break; }
+                Scan::NeedMore(m) => prop_assert!(m > p && m <= call.len(), "NeedMore({}) at {}", m, p),
+            }
+        }
+        prop_assert_eq!(found, Some(call.len()));
+        // One byte short of the limit the call needs: refused.
+        if call.len() > 30 {
+            let e = MessageScanner::new(call.len() - 1).scan(&call).unwrap_err();
+            prop_assert!(matches!(e.kind(), DecodeErrorKind::MessageTooLarge { .. }), "{}", e);
+        }
+    }
+
+    /// A reference call with bytes changed and maybe cut: the scanner says
+    /// the same in any pieces as given it all at once; and whenever the
+    /// bytes decode as a call with its request, the scanner ends the
+    /// message exactly there.
+    #[test]
+    fn the_scanner_says_the_same_in_any_pieces_and_delimits_what_decodes(
+        req in request(),
+        changes in vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+        cuts in vec(any::<prop::sample::Index>(), 0..8),
+    ) {
+        let mut bytes = bprwire_reference::call_bytes(&req, "getBatchPrediction", 5);
+        for (at, b) in &changes {
+            let i = at.index(bytes.len());
+            bytes[i] = *b;
+        }
+        if let Some(c) = cut {
+            bytes.truncate(c.index(bytes.len() + 1));
+        }
+        let whole = MessageScanner::new(1 << 20).scan(&bytes);
+        let (pieces, _) = scan_in_pieces(&bytes, &cuts, 1 << 20);
+        prop_assert_eq!(&pieces, &whole);
+        if let Ok(call) = service::decode_call(&bytes) {
+            if call.batch_request().is_ok() {
+                prop_assert_eq!(whole, Ok(Scan::Complete(bytes.len())));
+            }
+        }
+    }
+}
+
+fn call_header(message_type: u8, method: &[u8], seqid: i32) -> Vec<u8> {
+    let mut b = (0x8001_0000u32 | u32::from(message_type)).to_be_bytes().to_vec();
+    b.extend((method.len() as i32).to_be_bytes());
+    b.extend(method);
+    b.extend(seqid.to_be_bytes());
+    b
+}
+
+#[test]
+fn a_call_of_another_method_is_read_by_name_and_sequence_id() {
+    let mut msg = call_header(1, b"getPrediction", 9);
+    msg.push(0); // empty args
+    let call = service::decode_call(&msg).unwrap();
+    assert_eq!(
+        (call.method, call.seqid, call.is_batch_prediction()),
+        ("getPrediction", 9, false)
+    );
+    assert_eq!(call.args(), &[0]);
+    assert_eq!(
+        call.envelope(true),
+        service::Envelope {
+            seqid: 9,
+            framed: true
+        }
+    );
+    let e = call.batch_request().unwrap_err();
+    assert_eq!(
+        (e.kind(), e.item()),
+        (
+            &DecodeErrorKind::MissingField,
+            "getBatchPrediction_args.batchRequest"
+        )
+    );
+    assert_eq!(MessageScanner::new(100).scan(&msg), Ok(Scan::Complete(msg.len())));
+}
+
+#[test]
+fn call_headers_that_are_not_calls_are_refused_by_name() {
+    let refusals: [(Vec<u8>, DecodeErrorKind, usize); 4] = [
+        (
+            call_header(2, b"getBatchPrediction", 1),
+            DecodeErrorKind::NotACall { found: 2 },
+            3,
+        ),
+        (vec![0, 0, 0, 18], DecodeErrorKind::BadVersion { word: 18 }, 0),
+        (
+            [&0x8001_0001u32.to_be_bytes()[..], &1000i32.to_be_bytes()].concat(),
+            DecodeErrorKind::MethodNameTooLong { size: 1000 },
+            4,
+        ),
+        (
+            [&0x8001_0001u32.to_be_bytes()[..], &(-1i32).to_be_bytes()].concat(),
+            DecodeErrorKind::NegativeSize { size: -1 },
+            4,
+        ),
+    ];
+    for (bytes, kind, offset) in refusals {
+        let e = service::decode_call(&bytes).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.offset(), e.item()),
+            (&kind, offset, "message header"),
+            "{e}"
+        );
+        if !matches!(kind, DecodeErrorKind::NotACall { .. }) {
+            // The scanner refuses the same header bytes, at the same place.
+            let s = MessageScanner::new(1 << 20).scan(&bytes).unwrap_err();
+            assert_eq!((s.kind(), s.offset()), (&kind, offset), "{s}");
+        }
+    }
+}
+
+#[test]
+fn a_message_declaring_more_than_the_limit_is_refused_before_its_bytes_arrive() {
+    // args { 1: request { 1: list<struct> of 100 million records } }
+    let mut msg = call_header(1, b"getBatchPrediction", 1);
+    msg.extend([0x0C, 0, 1, 0x0F, 0, 1, 0x0C]);
+    msg.extend(100_000_000i32.to_be_bytes());
+    let e = MessageScanner::new(16 << 20).scan(&msg).unwrap_err();
+    assert!(
+        matches!(e.kind(), DecodeErrorKind::MessageTooLarge { needed, limit: 16_777_216 } if *needed > 100_000_000),
+        "{e}"
+    );
+    assert_eq!(e.offset(), msg.len(), "{e}");
+    // A string of 1 GiB, the same.
+    let mut msg = call_header(1, b"m", 1);
+    msg.extend([0x0B, 0, 1]);
+    msg.extend((1i32 << 30).to_be_bytes());
+    assert!(matches!(
+        MessageScanner::new(1 << 20).scan(&msg).unwrap_err().kind(),
+        DecodeErrorKind::MessageTooLarge { .. }
+    ));
+}
+
+#[test]
+fn the_scanner_refuses_nesting_past_the_decoders_depth() {
+    let mut msg = call_header(1, b"m", 1);
+    for _ in 0..decode::MAX_DEPTH + 1 {
+        msg.extend([0x0C, 0, 1]); // a struct field holding a struct
+    }
+    let e = MessageScanner::new(1 << 20).scan(&msg).unwrap_err();
+    assert_eq!(
+        e.kind(),
+        &DecodeErrorKind::TooDeep {
+            limit: decode::MAX_DEPTH
+        }
+    );
+}
+
+#[test]
+fn a_call_with_bytes_after_its_arguments_is_refused() {
+    let req = bprwire_reference::twml::prediction_service::BatchPredictionRequest::new(Vec::new(), None);
+    let mut msg = bprwire_reference::call_bytes(&req, "getBatchPrediction", 1);
+    msg.push(0);
+    let e = service::decode_call(&msg).unwrap().batch_request().unwrap_err();
+    assert_eq!(e.kind(), &DecodeErrorKind::TrailingBytes { count: 1 });
+    assert_eq!(
+        MessageScanner::new(1 << 20).scan(&msg),
+        Ok(Scan::Complete(msg.len() - 1))
+    );
+}

@@ -100,6 +100,27 @@ pub enum DecodeErrorKind {
     },
     /// A reply to another method than `getBatchPrediction`.
     WrongMethod,
+    /// A message type other than CALL or ONEWAY where a call was expected
+    /// (a server reading its requests).
+    NotACall {
+        /// The type read (2 REPLY, 3 EXCEPTION, or an unknown type).
+        found: u8,
+    },
+    /// A method name longer than [`MAX_METHOD_NAME`](crate::service::MAX_METHOD_NAME)
+    /// bytes (no Thrift method is named so; refused before it is read).
+    MethodNameTooLong {
+        /// The length declared.
+        size: usize,
+    },
+    /// A message that would need more than the reader's limit of bytes
+    /// ([`MessageScanner`](crate::service::MessageScanner)): refused as
+    /// soon as a declared size shows it, before those bytes arrive.
+    MessageTooLarge {
+        /// Bytes the message needs at least.
+        needed: u64,
+        /// The limit.
+        limit: usize,
+    },
     /// A frame length that disagrees with the bytes given.
     FrameLength {
         /// The length in the frame header.
@@ -194,6 +215,10 @@ items! {
     ResultException => "getBatchPrediction_result.predictionServiceException",
     ServiceException => "PredictionServiceException",
     ServiceExceptionDescription => "PredictionServiceException.description",
+    /// A call's argument struct.
+    CallArgs => "getBatchPrediction_args",
+    /// A call's request argument.
+    CallRequest => "getBatchPrediction_args.batchRequest",
 }
 
 /// A refusal from the decoder: the kind, the byte offset (from the start of
@@ -311,6 +336,17 @@ impl fmt::Display for DecodeErrorKind {
                 write!(f, "message type {found}, expected REPLY (2) or EXCEPTION (3)")
             }
             DecodeErrorKind::WrongMethod => f.write_str("method name is not getBatchPrediction"),
+            DecodeErrorKind::NotACall { found } => {
+                write!(f, "message type {found}, expected CALL (1) or ONEWAY (4)")
+            }
+            DecodeErrorKind::MethodNameTooLong { size } => write!(
+                f,
+                "method name of {size} bytes (at most {} are read)",
+                crate::service::MAX_METHOD_NAME
+            ),
+            DecodeErrorKind::MessageTooLarge { needed, limit } => {
+                write!(f, "message needs at least {needed} bytes, over the limit of {limit}")
+            }
             DecodeErrorKind::FrameLength { declared, available } => write!(
                 f,
                 "frame header declares {declared} bytes but {available} follow it"

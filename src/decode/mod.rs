@@ -47,7 +47,7 @@ pub use error::{DecodeError, DecodeErrorKind, Item};
 pub use record::{CooSparseTensor, GeneralTensor, RawTensor, Record, SparseTensor, TypedTensor};
 
 pub(crate) use element::sealed::Wire;
-pub(crate) use reader::Reader;
+pub(crate) use reader::{fixed_width, min_width, Reader};
 pub(crate) use record::union;
 
 use crate::wire::{field, ttype, PutHeader};
@@ -331,6 +331,18 @@ pub fn decode_request_general(bytes: &[u8]) -> Result<Request<'_>, DecodeError> 
 }
 
 fn decode_request_with(mut r: Reader<'_>) -> Result<Request<'_>, DecodeError> {
+    let request = read_request(&mut r)?;
+    if r.remaining() != 0 {
+        return Err(r.err_at(r.pos(), DecodeErrorKind::TrailingBytes { count: r.remaining() }));
+    }
+    Ok(request)
+}
+
+/// A `BatchPredictionRequest` struct at the reader's position (the whole
+/// input, or a call's argument).
+#[inline]
+pub(crate) fn read_request<'a>(r: &mut Reader<'a>) -> Result<Request<'a>, DecodeError> {
+    let start = r.pos();
     let (mut records, mut common) = (None, None);
     r.fields(REQUEST, |r, id| {
         match id {
@@ -340,16 +352,13 @@ fn decode_request_with(mut r: Reader<'_>) -> Result<Request<'_>, DecodeError> {
         Ok(())
     })
     .map_err(|e| e.within(Item::Request))?;
-    let records = r.required(records, Item::IndividualFeaturesList, 0)?;
-    if r.remaining() != 0 {
-        return Err(r.err_at(r.pos(), DecodeErrorKind::TrailingBytes { count: r.remaining() }));
-    }
+    let records = r.required(records, Item::IndividualFeaturesList, start)?;
     Ok(Request {
         records,
         common,
         skipped: r.skipped,
         canonical: r.canonical,
-        len: r.pos(),
+        len: r.pos() - start,
     })
 }
 

@@ -380,17 +380,20 @@ impl<'a> Reader<'a> {
 
     /// The fewest bytes a value of type `t` takes; refuses invalid codes.
     fn min_width(&self, t: u8, at: usize) -> Result<usize> {
-        if let Some(w) = fixed_width(t) {
-            return Ok(w);
-        }
-        match t {
-            ttype::STRING => Ok(4),
-            ttype::STRUCT => Ok(1),
-            ttype::MAP => Ok(6),
-            ttype::LIST | ttype::SET => Ok(5),
-            code => Err(self.err_at(at, DecodeErrorKind::InvalidType { code })),
-        }
+        min_width(t).ok_or_else(|| self.err_at(at, DecodeErrorKind::InvalidType { code: t }))
     }
+}
+
+/// The fewest bytes a value of type `t` takes; `None` for a code that is
+/// not a type (STOP included).
+pub(crate) fn min_width(t: u8) -> Option<usize> {
+    fixed_width(t).or(match t {
+        ttype::STRING => Some(4),
+        ttype::STRUCT => Some(1),
+        ttype::MAP => Some(6),
+        ttype::LIST | ttype::SET => Some(5),
+        _ => None,
+    })
 }
 
 /// Bytes of a fixed-width type, `None` for the others.

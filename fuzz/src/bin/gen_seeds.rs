@@ -103,6 +103,29 @@ fn main() {
     for (i, s) in scatter.iter().enumerate() {
         std::fs::write(dir.join(format!("seed-{i:04}")), s).unwrap();
     }
+    // The `call` target: each request seed as a getBatchPrediction call
+    // (cut byte, header, args { 1: request }), and one of another method.
+    let dir = out.join("call");
+    std::fs::create_dir_all(&dir).unwrap();
+    let requests = decode.iter().filter(|s| s.first() == Some(&3)).map(|s| &s[1..]);
+    let mut calls = 0;
+    for (i, r) in requests.enumerate() {
+        let method: &[u8] = if i == 0 {
+            b"getPrediction"
+        } else {
+            b"getBatchPrediction"
+        };
+        let mut seed = vec![(i % 7) as u8];
+        seed.extend(0x8001_0001u32.to_be_bytes());
+        seed.extend((method.len() as i32).to_be_bytes());
+        seed.extend(method);
+        seed.extend((i as i32).to_be_bytes());
+        seed.extend([0x0C, 0, 1]);
+        seed.extend(r);
+        seed.push(0);
+        std::fs::write(dir.join(format!("seed-{i:04}")), seed).unwrap();
+        calls += 1;
+    }
     let npy = npy_seeds();
     let dir = out.join("npy");
     std::fs::create_dir_all(&dir).unwrap();
@@ -110,10 +133,11 @@ fn main() {
         std::fs::write(dir.join(format!("seed-{i:04}")), s).unwrap();
     }
     println!(
-        "{} seeds per encoder target, {} for decode, {} for scatter, {} for npy, in {}",
+        "{} seeds per encoder target, {} for decode, {} for scatter, {} for call, {} for npy, in {}",
         seeds.len(),
         decode.len(),
         scatter.len(),
+        calls,
         npy.len(),
         out.display()
     );

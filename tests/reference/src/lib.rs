@@ -420,40 +420,44 @@ impl twml::prediction_service::PredictionServiceSyncHandler for Handler {
     }
 }
 
+/// A call of `method` with sequence id `seqid` whose argument 1 is
+/// `request`, unframed, written through the reference's binary protocol as
+/// its generated client writes `getBatchPrediction`.
+pub fn call_bytes(
+    request: &twml::prediction_service::BatchPredictionRequest,
+    method: &str,
+    seqid: i32,
+) -> Vec<u8> {
+    use thrift::protocol::{
+        TFieldIdentifier, TMessageIdentifier, TMessageType, TOutputProtocol, TStructIdentifier, TType,
+    };
+    let mut call = Vec::new();
+    let mut o = TBinaryOutputProtocol::new(&mut call, true);
+    o.write_message_begin(&TMessageIdentifier::new(method, TMessageType::Call, seqid))
+        .unwrap();
+    // getBatchPrediction_args { 1: batchRequest }
+    o.write_struct_begin(&TStructIdentifier::new("args")).unwrap();
+    o.write_field_begin(&TFieldIdentifier::new("batchRequest", TType::Struct, 1))
+        .unwrap();
+    request.write_to_out_protocol(&mut o).unwrap();
+    o.write_field_end().unwrap();
+    o.write_field_stop().unwrap();
+    o.write_struct_end().unwrap();
+    o.write_message_end().unwrap();
+    call
+}
+
 /// The bytes the reference's generated processor writes in answer to a
 /// `getBatchPrediction` call with sequence id `seqid`, when its handler
 /// does `handle`. The call itself is written by the generated client.
 pub fn server_reply(handle: Handle, seqid: i32, framed: bool) -> Vec<u8> {
     use thrift::server::TProcessor;
     use twml::prediction_service::{BatchPredictionRequest, PredictionServiceSyncProcessor};
-    // The call, as a client with sequence id `seqid` writes it.
-    let mut call = Vec::new();
-    {
-        let mut o = TBinaryOutputProtocol::new(&mut call, true);
-        use thrift::protocol::{TMessageIdentifier, TMessageType, TOutputProtocol};
-        o.write_message_begin(&TMessageIdentifier::new(
-            "getBatchPrediction",
-            TMessageType::Call,
-            seqid,
-        ))
-        .unwrap();
-        // getBatchPrediction_args { 1: batchRequest }
-        o.write_struct_begin(&thrift::protocol::TStructIdentifier::new("args"))
-            .unwrap();
-        o.write_field_begin(&thrift::protocol::TFieldIdentifier::new(
-            "batchRequest",
-            thrift::protocol::TType::Struct,
-            1,
-        ))
-        .unwrap();
-        BatchPredictionRequest::new(Vec::new(), None)
-            .write_to_out_protocol(&mut o)
-            .unwrap();
-        o.write_field_end().unwrap();
-        o.write_field_stop().unwrap();
-        o.write_struct_end().unwrap();
-        o.write_message_end().unwrap();
-    }
+    let call = call_bytes(
+        &BatchPredictionRequest::new(Vec::new(), None),
+        "getBatchPrediction",
+        seqid,
+    );
     let processor = PredictionServiceSyncProcessor::new(Handler(std::sync::Mutex::new(Some(handle))));
     let mut out = Vec::new();
     {

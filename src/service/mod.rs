@@ -25,6 +25,16 @@ use crate::encode::write::Out;
 use crate::sink::{Counter, WriteError};
 use crate::wire::{self, field, ttype, PutHeader, FIELD_HEADER, MAX_SIZE, STOP};
 
+mod call;
+mod scan;
+
+pub use call::{decode_call, Call};
+pub use scan::{MessageScanner, Scan};
+
+/// The longest method name a call may have (`getBatchPrediction` has 18
+/// bytes): a longer one is refused before it is read.
+pub const MAX_METHOD_NAME: usize = 256;
+
 /// The method whose reply carries a `BatchPredictionResponse`.
 pub const METHOD: &str = "getBatchPrediction";
 
@@ -448,23 +458,37 @@ const APPLICATION_EXCEPTION: &[(i16, u8, Item)] = &[
     ),
 ];
 
-/// The message header: the strict version word and type, the method name,
-/// the sequence id.
+/// The message header of a reply: the strict version word and type, the
+/// method name (`getBatchPrediction`), the sequence id.
 fn read_header(r: &mut Reader<'_>) -> Result<(MessageType, i32), DecodeError> {
+    let (message_type, name_at, method, seqid) = read_any_header(r)?;
+    let message_type = match message_type {
+        2 => MessageType::Reply,
+        3 => MessageType::Exception,
+        found => return Err(r.err_at(3, DecodeErrorKind::UnexpectedMessageType { found })),
+    };
+    if method != METHOD {
+        return Err(r.err_at(name_at, DecodeErrorKind::WrongMethod));
+    }
+    Ok((message_type, seqid))
+}
+
+/// Any strict binary message header: the type byte, where the name is,
+/// the name, the sequence id. The name is at most [`MAX_METHOD_NAME`]
+/// bytes, checked before it is read.
+fn read_any_header<'a>(r: &mut Reader<'a>) -> Result<(u8, usize, &'a str, i32), DecodeError> {
     let word = r.i32()? as u32;
     if word & 0xffff_ff00 != VERSION_1 {
         return Err(r.err_at(0, DecodeErrorKind::BadVersion { word }));
     }
-    let message_type = match word & 0xff {
-        2 => MessageType::Reply,
-        3 => MessageType::Exception,
-        found => return Err(r.err_at(3, DecodeErrorKind::UnexpectedMessageType { found: found as u8 })),
-    };
     let name_at = r.pos();
-    if r.string()? != METHOD {
-        return Err(r.err_at(name_at, DecodeErrorKind::WrongMethod));
+    let size = usize::try_from(r.i32()?).unwrap_or(0);
+    if size > MAX_METHOD_NAME {
+        return Err(r.err_at(name_at, DecodeErrorKind::MethodNameTooLong { size }));
     }
-    Ok((message_type, r.i32()?))
+    r.rewind(name_at);
+    let method = r.string()?;
+    Ok(((word & 0xff) as u8, name_at, method, r.i32()?))
 }
 
 fn read_message(bytes: &[u8]) -> Result<Message<'_>, DecodeError> {
