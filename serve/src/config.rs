@@ -1,0 +1,426 @@
+//! The configuration file (TOML): what is served and how. Everything is
+//! checked at start; a refusal names the file, the key and the reason.
+//!
+//! ```toml
+//! [listen]
+//! thrift = "127.0.0.1:9090"        # the PredictionService port
+//! http = "127.0.0.1:9091"          # /metrics, /healthz, /ready
+//!
+//! [layout]                         # the feature layout (as `bprwire scatter --layout`)
+//! path = "layout.json"             # or: inline = '''{"continuous": {"ids": [1, 2]}}'''
+//!
+//! [model]                          # the built-in linear model
+//! kind = "logistic"                # or "linear"
+//! weights = "weights.npy"          # [n_features, k], float32 or float64
+//! bias = "bias.npy"                # [k]
+//! output = "scores"                # the output's name (default "scores")
+//! dtype = "float32"                # the output's type (default float32)
+//!
+//! [response]                       # one of:
+//! continuous = { output = "scores", keys = [1001, "prediction.score"] }
+//! # tensors = [{ output = "scores", key = 2001 }]
+//!
+//! [batching]
+//! max_records = 256                # records per batch
+//! max_wait_ms = 2.0                # how long a batch waits to fill
+//! drop_after_ms = 90.0             # a request that waited longer is refused
+//! queue_requests = 1024            # requests waiting, past it: overloaded
+//! workers = 2                      # batches running at once
+//!
+//! [limits]
+//! max_message_bytes = 67108864
+//! max_records_per_request = 65536
+//! max_connections = 1024
+//! max_in_flight_per_connection = 64
+//! idle_timeout_s = 300.0           # between messages
+//! read_timeout_s = 10.0            # for one message, first byte to last
+//! shutdown_deadline_s = 10.0       # to answer what is in flight
+//! ```
+//!
+//! Relative paths are from the configuration file's folder.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A configuration that could not be used: the file, the key (as a TOML
+/// path, `batching.max_records`), and why.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// The configuration file.
+    pub file: PathBuf,
+    /// The key at fault (empty for the file as a whole).
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.reason)
+        } else {
+            write!(f, "{}: {}: {}", self.file.display(), self.key, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    /// `[listen]`.
+    #[serde(default)]
+    pub listen: Listen,
+    /// `[layout]`.
+    pub layout: Layout,
+    /// `[model]`.
+    pub model: Model,
+    /// `[response]`.
+    pub response: Response,
+    /// `[batching]`.
+    #[serde(default)]
+    pub batching: Batching,
+    /// `[limits]`.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// `[listen]`: the addresses (loopback unless told).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    /// The Thrift port.
+    pub thrift: SocketAddr,
+    /// The HTTP port (metrics and probes).
+    pub http: SocketAddr,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            thrift: ([127, 0, 0, 1], 9090).into(),
+            http: ([127, 0, 0, 1], 9091).into(),
+        }
+    }
+}
+
+/// `[layout]`: a path or the JSON inline.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layout {
+    /// A JSON layout file.
+    pub path: Option<PathBuf>,
+    /// The JSON layout itself.
+    pub inline: Option<String>,
+}
+
+/// `[model]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    /// `linear` or `logistic`.
+    pub kind: String,
+    /// Weights `[n_features, k]`.
+    pub weights: PathBuf,
+    /// Bias `[k]`.
+    pub bias: PathBuf,
+    /// The output's name.
+    #[serde(default = "default_output")]
+    pub output: String,
+    /// The output's element type: `float32` or `float64`.
+    #[serde(default = "default_dtype")]
+    pub dtype: String,
+}
+
+fn default_output() -> String {
+    "scores".into()
+}
+
+fn default_dtype() -> String {
+    "float32".into()
+}
+
+/// A response key: an integer id, or a feature name (hashed as twml does).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Key {
+    /// The id itself.
+    Id(i64),
+    /// A feature name.
+    Name(String),
+}
+
+impl Key {
+    /// The id.
+    pub fn id(&self) -> i64 {
+        match self {
+            Key::Id(id) => *id,
+            Key::Name(name) => bprwire::feature_id(name),
+        }
+    }
+}
+
+/// `[response]`: how outputs become the response.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Response {
+    /// An output `[rows, k]` as `k` continuous keys (twml's `BatchPredictionWriter`).
+    pub continuous: Option<ContinuousResponse>,
+    /// Outputs as dense tensors under keys (twml's `BatchPredictionTensorWriter`).
+    #[serde(default)]
+    pub tensors: Vec<TensorResponse>,
+}
+
+/// `response.continuous`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContinuousResponse {
+    /// The model output.
+    pub output: String,
+    /// One key per column.
+    pub keys: Vec<Key>,
+}
+
+/// One of `response.tensors`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorResponse {
+    /// The model output.
+    pub output: String,
+    /// The tensor's key.
+    pub key: Key,
+}
+
+/// `[batching]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Batching {
+    /// Records per batch (a larger request runs alone).
+    pub max_records: usize,
+    /// How long the first request of a batch waits for others, in ms
+    /// (0: batching off).
+    pub max_wait_ms: f64,
+    /// A request that waited longer than this before its batch ran is
+    /// refused as overloaded, in ms.
+    pub drop_after_ms: f64,
+    /// Requests waiting for a batch; past it a request is refused at once.
+    pub queue_requests: usize,
+    /// Batches running at once (on the blocking pool).
+    pub workers: usize,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching {
+            max_records: 256,
+            max_wait_ms: 2.0,
+            drop_after_ms: 90.0,
+            queue_requests: 1024,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// The largest message (frame) read, checked before its body is read.
+    pub max_message_bytes: usize,
+    /// The most records one request may have.
+    pub max_records_per_request: usize,
+    /// Connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// Calls read ahead of their replies on one connection.
+    pub max_in_flight_per_connection: usize,
+    /// How long a connection may wait between messages, in s.
+    pub idle_timeout_s: f64,
+    /// How long one message may take to arrive, first byte to last, in s.
+    pub read_timeout_s: f64,
+    /// How long shutdown waits for replies in flight, in s.
+    pub shutdown_deadline_s: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 64 << 20,
+            max_records_per_request: 65_536,
+            max_connections: 1024,
+            max_in_flight_per_connection: 64,
+            idle_timeout_s: 300.0,
+            read_timeout_s: 10.0,
+            shutdown_deadline_s: 10.0,
+        }
+    }
+}
+
+/// A configuration read and checked: the parts the server is built from.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// The Thrift address.
+    pub thrift: SocketAddr,
+    /// The HTTP address.
+    pub http: SocketAddr,
+    /// The feature layout.
+    pub layout: bprwire::features::FeatureLayout,
+    /// `[model]`, paths resolved.
+    pub model: Model,
+    /// `[response]`.
+    pub response: Response,
+    /// `[batching]`.
+    pub batching: Batching,
+    /// `[limits]`.
+    pub limits: Limits,
+}
+
+impl Config {
+    /// Reads and checks the configuration at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`]: the file unreadable, not TOML, an unknown or
+    /// missing key, a value of the wrong type, or a value out of range;
+    /// the layout unreadable or refused.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| err(path, "", format!("cannot read: {e}")))?;
+        Config::parse(path, &text)
+    }
+
+    /// Checks `text` as the configuration at `path` (paths in it are
+    /// relative to its folder).
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let file: File = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let layout_text = match (&file.layout.path, &file.layout.inline) {
+            (Some(p), None) => {
+                let p = dir.join(p);
+                std::fs::read(&p).map_err(|e| err(path, "layout.path", format!("cannot read {}: {e}", p.display())))?
+            }
+            (None, Some(text)) => text.clone().into_bytes(),
+            _ => return Err(err(path, "layout", "give exactly one of `path` and `inline`".into())),
+        };
+        let layout = bprwire::features::FeatureLayout::from_json(&layout_text)
+            .map_err(|e| err(path, "layout", e.to_string()))?;
+        let mut model = file.model;
+        model.weights = dir.join(&model.weights);
+        model.bias = dir.join(&model.bias);
+        if !matches!(model.kind.as_str(), "linear" | "logistic") {
+            return Err(err(path, "model.kind", format!("{:?} is not \"linear\" or \"logistic\"", model.kind)));
+        }
+        if !matches!(model.dtype.as_str(), "float32" | "float64") {
+            return Err(err(path, "model.dtype", format!("{:?} is not \"float32\" or \"float64\"", model.dtype)));
+        }
+        let b = &file.batching;
+        let l = &file.limits;
+        positive(path, "batching.max_records", b.max_records)?;
+        positive(path, "batching.queue_requests", b.queue_requests)?;
+        positive(path, "batching.workers", b.workers)?;
+        positive(path, "limits.max_message_bytes", l.max_message_bytes)?;
+        positive(path, "limits.max_records_per_request", l.max_records_per_request)?;
+        positive(path, "limits.max_connections", l.max_connections)?;
+        positive(path, "limits.max_in_flight_per_connection", l.max_in_flight_per_connection)?;
+        if l.max_message_bytes > i32::MAX as usize {
+            return Err(err(path, "limits.max_message_bytes", "over a frame's limit of 2147483647".into()));
+        }
+        for (key, v) in [
+            ("batching.max_wait_ms", b.max_wait_ms),
+            ("batching.drop_after_ms", b.drop_after_ms),
+            ("limits.idle_timeout_s", l.idle_timeout_s),
+            ("limits.read_timeout_s", l.read_timeout_s),
+            ("limits.shutdown_deadline_s", l.shutdown_deadline_s),
+        ] {
+            if !(v.is_finite() && v >= 0.0 && v < 1e9) {
+                return Err(err(path, key, format!("{v} is not a duration (finite, 0 or more)")));
+            }
+        }
+        if file.response.continuous.is_none() && file.response.tensors.is_empty() {
+            return Err(err(path, "response", "give `continuous` or `tensors` (or both)".into()));
+        }
+        Ok(Config {
+            file: path.to_path_buf(),
+            thrift: file.listen.thrift,
+            http: file.listen.http,
+            layout,
+            model,
+            response: file.response,
+            batching: file.batching,
+            limits: file.limits,
+        })
+    }
+
+    /// An error about `key` of this configuration.
+    pub fn error(&self, key: &str, reason: impl Into<String>) -> ConfigError {
+        err(&self.file, key, reason.into())
+    }
+}
+
+/// Milliseconds or seconds of the file as a `Duration`.
+pub fn duration_ms(ms: f64) -> Duration {
+    Duration::from_secs_f64(ms / 1e3)
+}
+
+fn positive(path: &Path, key: &str, v: usize) -> Result<(), ConfigError> {
+    if v == 0 {
+        return Err(err(path, key, "must be at least 1".into()));
+    }
+    Ok(())
+}
+
+fn err(path: &Path, key: &str, reason: String) -> ConfigError {
+    ConfigError {
+        file: path.to_path_buf(),
+        key: key.into(),
+        reason,
+    }
+}
+
+/// A TOML or schema error, with the key path the span points into.
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let reason = e.message().to_string();
+    let key = e.span().map_or_else(String::new, |span| key_at(text, span.start));
+    let line = e
+        .span()
+        .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+    ConfigError {
+        file: path.to_path_buf(),
+        key,
+        reason: match line {
+            Some(line) => format!("{reason} (line {line})"),
+            None => reason,
+        },
+    }
+}
+
+/// The `[table]` and key on the line at `offset` (best effort, for messages).
+fn key_at(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let table = before
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix('[').and_then(|l| l.split(']').next()))
+        .unwrap_or("")
+        .trim_matches(['[', ']'])
+        .to_string();
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line.split('=').next().unwrap_or("").trim();
+    let key = if line.contains('=') && !key.starts_with('[') { key } else { "" };
+    match (table.is_empty(), key.is_empty()) {
+        (true, _) => key.to_string(),
+        (false, true) => table,
+        (false, false) => format!("{table}.{key}"),
+    }
+}

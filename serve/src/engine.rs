@@ -1,0 +1,468 @@
+//! The serving loop: a call read off a connection becomes a [`Job`] in a
+//! bounded queue; the batcher gathers jobs into batches (max records, max
+//! wait); a batch runs on the blocking pool: each request decoded and
+//! scattered straight into its rows of the batch's input arrays, the model
+//! once, each reply encoded from its own rows of the outputs.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bprwire::features::{Array, Buffers, FeatureLayout};
+use bprwire::service::{self, ApplicationErrorKind, Envelope, MessageType};
+use bprwire::{Element, Signature, TensorData, Values};
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::config::{duration_ms, Batching, Config, Limits};
+use crate::metrics::{Failure, Metrics};
+use crate::model::{Model, OutputSpec};
+
+/// What a connection writes back for one call, in call order.
+#[derive(Debug)]
+pub enum Answer {
+    /// The reply is known already (an error found before queueing).
+    Ready(Vec<u8>),
+    /// The reply comes when the call's batch has run.
+    Pending(oneshot::Receiver<Vec<u8>>),
+}
+
+/// One `getBatchPrediction` call waiting for its batch.
+#[derive(Debug)]
+pub struct Job {
+    /// The call message (checked once on reading; decoded again in place
+    /// by the worker, which scatters it).
+    message: Bytes,
+    records: usize,
+    env: Envelope,
+    /// When the message had been read.
+    read_at: Instant,
+    reply: oneshot::Sender<Vec<u8>>,
+}
+
+/// How the model's outputs become the response: a prepared signature and,
+/// for its continuous values and each tensor, which output and its width.
+#[derive(Debug)]
+struct ResponsePlan {
+    signature: Signature,
+    continuous: Option<(usize, usize)>,
+    tensors: Vec<(usize, usize)>,
+}
+
+impl ResponsePlan {
+    fn new(config: &Config, outputs: &[OutputSpec]) -> Result<ResponsePlan, crate::config::ConfigError> {
+        let find = |key: &str, name: &str| {
+            outputs.iter().position(|o| o.name == name).ok_or_else(|| {
+                let names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
+                config.error(key, format!("the model has no output {name:?} (it has {names:?})"))
+            })
+        };
+        let element = |key: &str, o: &OutputSpec| match o.dtype {
+            bprwire::features::OutputType::F32 => Ok(Element::F32),
+            bprwire::features::OutputType::F64 => Ok(Element::F64),
+            bprwire::features::OutputType::I64 if key.ends_with("tensors") => Ok(Element::I64),
+            other => Err(config.error(key, format!("output {:?} is {other:?}, which this response cannot carry", o.name))),
+        };
+        let mut builder = Signature::builder();
+        let mut continuous = None;
+        if let Some(c) = &config.response.continuous {
+            let i = find("response.continuous.output", &c.output)?;
+            let o = &outputs[i];
+            if c.keys.len() != o.width {
+                return Err(config.error(
+                    "response.continuous.keys",
+                    format!("{} keys for output {:?} of width {}", c.keys.len(), o.name, o.width),
+                ));
+            }
+            let keys: Vec<i64> = c.keys.iter().map(|k| k.id()).collect();
+            builder = builder.continuous(&keys, element("response.continuous", o)?);
+            continuous = Some((i, o.width));
+        }
+        let mut tensors = Vec::new();
+        for t in &config.response.tensors {
+            let i = find("response.tensors.output", &t.output)?;
+            let o = &outputs[i];
+            builder = builder.tensor(t.key.id(), element("response.tensors", o)?, &[o.width]);
+            tensors.push((i, o.width));
+        }
+        let signature = builder.build().map_err(|e| config.error("response", e.to_string()))?;
+        Ok(ResponsePlan {
+            signature,
+            continuous,
+            tensors,
+        })
+    }
+
+    /// The reply for `records` rows from `row` of `outputs`.
+    fn reply(&self, outputs: &[Array], row: usize, records: usize, env: Envelope) -> Result<Vec<u8>, String> {
+        let continuous = self
+            .continuous
+            .map(|(i, k)| match &outputs[i] {
+                Array::F32(v) => Ok(Values::F32(&v[row * k..(row + records) * k])),
+                Array::F64(v) => Ok(Values::F64(&v[row * k..(row + records) * k])),
+                _ => Err("continuous output is not a float".to_string()),
+            })
+            .transpose()?;
+        let tensors = self
+            .tensors
+            .iter()
+            .map(|&(i, w)| {
+                let r = row * w..(row + records) * w;
+                match &outputs[i] {
+                    Array::F32(v) => Ok(TensorData::F32(&v[r])),
+                    Array::F64(v) => Ok(TensorData::F64(&v[r])),
+                    Array::I64(v) => Ok(TensorData::I64(&v[r])),
+                    Array::U8(v) => Ok(TensorData::U8(&v[r])),
+                }
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let enc = self
+            .signature
+            .encoder(records, continuous, &tensors)
+            .map_err(|e| e.to_string())?;
+        enc.encode_reply_to_vec(env).map_err(|e| e.to_string())
+    }
+}
+
+/// The loop's shared state: layout, model, response plan, buffers, limits
+/// and metrics. One per server.
+pub struct Engine {
+    layout: FeatureLayout,
+    model: Box<dyn Model>,
+    response: ResponsePlan,
+    batching: Batching,
+    limits: Limits,
+    /// Input arrays of `batching.max_records` rows, reused batch to batch.
+    pool: Mutex<Vec<Buffers>>,
+    queue: mpsc::Sender<Job>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("batching", &self.batching).finish_non_exhaustive()
+    }
+}
+
+/// A call the server could not read at all: the connection is closed.
+#[derive(Debug)]
+pub struct ProtocolError(pub String);
+
+impl Engine {
+    /// The engine for `config` running `model`, and the receiving end of
+    /// its queue (for [`Engine::batcher`]).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`](crate::config::ConfigError) when the response
+    /// cannot be made of the model's outputs.
+    pub fn new(
+        config: Config,
+        model: Box<dyn Model>,
+        metrics: Metrics,
+    ) -> Result<(Arc<Engine>, mpsc::Receiver<Job>), crate::config::ConfigError> {
+        let response = ResponsePlan::new(&config, model.outputs())?;
+        let (queue, rx) = mpsc::channel(config.batching.queue_requests);
+        let engine = Engine {
+            layout: config.layout,
+            model,
+            response,
+            batching: config.batching,
+            limits: config.limits,
+            pool: Mutex::new(Vec::new()),
+            queue,
+            metrics,
+        };
+        Ok((Arc::new(engine), rx))
+    }
+
+    /// The limits connections are held to.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Takes one call message: `Ok(None)` for a oneway call (no reply),
+    /// an answer otherwise: a `PredictionServiceException` for a request
+    /// refused (not a request, too many records, overloaded, shutting
+    /// down), a `TApplicationException` for another method, or the job's
+    /// pending reply.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] for bytes whose message header cannot be read
+    /// (the connection cannot be trusted to be in step).
+    pub fn handle(&self, message: Bytes, framed: bool, closing: bool) -> Result<Option<Answer>, ProtocolError> {
+        let read_at = Instant::now();
+        let call = service::decode_call(&message).map_err(|e| ProtocolError(format!("not a call: {e}")))?;
+        let env = call.envelope(framed);
+        let oneway = call.message_type == MessageType::Oneway;
+        let ready = |bytes: Vec<u8>| Ok((!oneway).then_some(Answer::Ready(bytes)));
+        if !call.is_batch_prediction() {
+            self.metrics.fail(Failure::UnknownMethod);
+            let text = format!("unknown method {:?}: this server answers getBatchPrediction", call.method);
+            return ready(application_exception(env, &text));
+        }
+        self.metrics.requests.inc();
+        let records = match call.batch_request() {
+            Ok(r) => r.len(),
+            Err(e) => return ready(self.refuse(env, Failure::BadRequest, format!("not a BatchPredictionRequest: {e}"))),
+        };
+        if records > self.limits.max_records_per_request {
+            let why = format!(
+                "{records} records, over the limit of {} per request",
+                self.limits.max_records_per_request
+            );
+            return ready(self.refuse(env, Failure::TooManyRecords, why));
+        }
+        if closing {
+            return ready(self.refuse(env, Failure::ShuttingDown, "shutting down".into()));
+        }
+        let (reply, rx) = oneshot::channel();
+        let job = Job {
+            message,
+            records,
+            env,
+            read_at,
+            reply,
+        };
+        match self.queue.try_send(job) {
+            Ok(()) => {
+                self.metrics.queue_depth.inc();
+                Ok((!oneway).then_some(Answer::Pending(rx)))
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let why = format!("overloaded: {} requests already waiting", self.batching.queue_requests);
+                ready(self.refuse(env, Failure::Overloaded, why))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                ready(self.refuse(env, Failure::ShuttingDown, "shutting down".into()))
+            }
+        }
+    }
+
+    /// A `PredictionServiceException` reply, counted.
+    fn refuse(&self, env: Envelope, why: Failure, description: String) -> Vec<u8> {
+        self.metrics.fail(why);
+        tracing::debug!(reason = why.label(), %description, "request refused");
+        exception(env, &description)
+    }
+
+    /// Gathers queued jobs into batches and runs each on the blocking
+    /// pool, `batching.workers` at a time, until `done` (no connection can
+    /// send any more) and the queue is empty; then waits for the batches
+    /// running.
+    pub async fn batcher(self: Arc<Engine>, mut rx: mpsc::Receiver<Job>, done: tokio_util::sync::CancellationToken) {
+        let workers = Arc::new(Semaphore::new(self.batching.workers));
+        let max_wait = duration_ms(self.batching.max_wait_ms);
+        let max = self.batching.max_records;
+        let mut carry: Option<Job> = None;
+        loop {
+            let first = match carry.take() {
+                Some(job) => job,
+                None => tokio::select! {
+                    biased;
+                    job = rx.recv() => match job {
+                        Some(job) => job,
+                        None => break,
+                    },
+                    // Nothing more can come: what is queued is taken, then stop.
+                    _ = done.cancelled() => match rx.try_recv() {
+                        Ok(job) => job,
+                        Err(_) => break,
+                    },
+                },
+            };
+            self.metrics.queue_depth.dec();
+            let deadline = tokio::time::Instant::from_std(first.read_at + max_wait);
+            let mut records = first.records;
+            let mut jobs = vec![first];
+            while records < max {
+                let next = tokio::select! {
+                    biased;
+                    job = rx.recv() => job,
+                    _ = tokio::time::sleep_until(deadline) => None,
+                };
+                let Some(job) = next else { break };
+                self.metrics.queue_depth.dec();
+                if records + job.records > max {
+                    carry = Some(job);
+                    self.metrics.queue_depth.inc();
+                    break;
+                }
+                records += job.records;
+                jobs.push(job);
+            }
+            let permit = workers.clone().acquire_owned().await.expect("never closed");
+            let engine = self.clone();
+            tokio::task::spawn_blocking(move || {
+                engine.run_batch(jobs);
+                drop(permit);
+            });
+        }
+        // Every worker back: the batches in flight have answered.
+        let _ = workers.acquire_many(self.batching.workers as u32).await;
+    }
+
+    /// One batch, on the blocking pool.
+    fn run_batch(&self, jobs: Vec<Job>) {
+        let start = Instant::now();
+        let drop_after = duration_ms(self.batching.drop_after_ms);
+        let mut live = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let waited = start.saturating_duration_since(job.read_at);
+            if waited > drop_after {
+                self.metrics.dropped.inc();
+                let why = format!(
+                    "overloaded: waited {:.1} ms for a batch (drop_after_ms = {})",
+                    waited.as_secs_f64() * 1e3,
+                    self.batching.drop_after_ms
+                );
+                let _ = job.reply.send(self.refuse(job.env, Failure::Overloaded, why));
+                continue;
+            }
+            self.metrics.queue_wait.observe(waited.as_secs_f64());
+            live.push(job);
+        }
+        if live.is_empty() {
+            return;
+        }
+        let records: usize = live.iter().map(|j| j.records).sum();
+        self.metrics.batch_records.observe(records as f64);
+        self.metrics.batch_requests.observe(live.len() as f64);
+        let Some(mut buffers) = self.take_buffers(records) else {
+            return self.fail_all(live, Failure::Model, "cannot allocate the batch's input arrays");
+        };
+        // Scatter each request at its rows; a request refused here is
+        // answered now and its rows are left to the model unread.
+        let t = Instant::now();
+        let mut rows = Vec::with_capacity(live.len());
+        {
+            let mut outputs = buffers.outputs();
+            let mut row = 0;
+            for job in live {
+                let records = job.records;
+                let scattered = service::decode_call(&job.message)
+                    .and_then(|c| c.batch_request())
+                    .map_err(|e| e.to_string())
+                    .and_then(|req| {
+                        self.layout
+                            .scatter_at(&req, &mut outputs, row)
+                            .map_err(|e| e.to_string())
+                    });
+                match scattered {
+                    Ok(_) => rows.push((job, row)),
+                    Err(e) => {
+                        let why = format!("request refused: {e}");
+                        let _ = job.reply.send(self.refuse(job.env, Failure::BadRequest, why));
+                    }
+                }
+                row += records;
+            }
+        }
+        self.metrics.scatter.observe(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let outputs = self.model.run(&buffers, records).and_then(|o| self.check_outputs(o, records));
+        self.metrics.model.observe(t.elapsed().as_secs_f64());
+        self.give_back(buffers);
+        let outputs = match outputs {
+            Ok(o) => o,
+            Err(e) => {
+                let jobs = rows.into_iter().map(|(j, _)| j).collect();
+                return self.fail_all(jobs, Failure::Model, &format!("model error: {e}"));
+            }
+        };
+        let t = Instant::now();
+        for (job, row) in rows {
+            let bytes = match self.response.reply(&outputs, row, job.records, job.env) {
+                Ok(bytes) => {
+                    self.metrics.responses.inc();
+                    bytes
+                }
+                Err(e) => self.refuse(job.env, Failure::Encode, format!("cannot encode the response: {e}")),
+            };
+            self.metrics.latency.observe(job.read_at.elapsed().as_secs_f64());
+            let _ = job.reply.send(bytes);
+        }
+        self.metrics.encode.observe(t.elapsed().as_secs_f64());
+    }
+
+    /// The outputs, checked against the model's own description: one array
+    /// per output, `records × width` elements of its type.
+    fn check_outputs(&self, outputs: Vec<Array>, records: usize) -> Result<Vec<Array>, crate::model::ModelError> {
+        let specs = self.model.outputs();
+        if outputs.len() != specs.len() {
+            return Err(crate::model::ModelError(format!(
+                "{} outputs returned, {} declared",
+                outputs.len(),
+                specs.len()
+            )));
+        }
+        for (a, s) in outputs.iter().zip(specs) {
+            if a.dtype() != s.dtype || Some(a.len()) != records.checked_mul(s.width) {
+                return Err(crate::model::ModelError(format!(
+                    "output {:?}: {} elements of {:?}, declared {records} × {} of {:?}",
+                    s.name,
+                    a.len(),
+                    a.dtype(),
+                    s.width,
+                    s.dtype
+                )));
+            }
+        }
+        Ok(outputs)
+    }
+
+    fn fail_all(&self, jobs: Vec<Job>, why: Failure, text: &str) {
+        for job in jobs {
+            let _ = job.reply.send(self.refuse(job.env, why, text.to_string()));
+        }
+    }
+
+    /// Input arrays with room for `records` rows: from the pool when the
+    /// batch fits `max_records`, else made for this batch alone.
+    fn take_buffers(&self, records: usize) -> Option<Buffers> {
+        let cap = self.batching.max_records;
+        if records <= cap {
+            if let Some(b) = self.pool.lock().expect("pool").pop() {
+                return Some(b);
+            }
+        }
+        Buffers::new(&self.layout, records.max(cap)).ok()
+    }
+
+    fn give_back(&self, buffers: Buffers) {
+        if buffers.capacity() == self.batching.max_records {
+            self.pool.lock().expect("pool").push(buffers);
+        }
+    }
+}
+
+/// A `PredictionServiceException` reply.
+pub fn exception(env: Envelope, description: &str) -> Vec<u8> {
+    service::service_exception_reply(env, Some(description))
+        .or_else(|_| service::service_exception_reply(env, None))
+        .expect("a reply without description always fits")
+}
+
+/// A `TApplicationException` reply.
+pub fn application_exception(env: Envelope, text: &str) -> Vec<u8> {
+    service::application_exception(env, text, ApplicationErrorKind::UnknownMethod)
+        .expect("a short message always fits")
+}
+
+/// A protocol error's last word before the connection closes: a
+/// `TApplicationException` of type PROTOCOL_ERROR (sequence id 0: the
+/// call's own was not read).
+pub fn protocol_error(framed: bool, text: &str) -> Vec<u8> {
+    let env = Envelope { seqid: 0, framed };
+    service::application_exception(env, text, ApplicationErrorKind::ProtocolError).expect("a short message always fits")
+}
+
+/// A duration in seconds of the file.
+pub fn seconds(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}

@@ -1,0 +1,52 @@
+//! The HTTP port: `/metrics` (Prometheus text), `/healthz` (the process
+//! is up) and `/ready` (serving; 503 once shutdown has begun).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone)]
+struct Http {
+    registry: Arc<Registry>,
+    shutdown: CancellationToken,
+}
+
+/// The router over `registry`; `/ready` answers 503 once `shutdown` is
+/// cancelled.
+pub fn router(registry: Arc<Registry>, shutdown: CancellationToken) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/ready", get(ready))
+        .with_state(Http { registry, shutdown })
+}
+
+async fn metrics(State(http): State<Http>) -> impl IntoResponse {
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &http.registry) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            text,
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            e.to_string(),
+        ),
+    }
+}
+
+async fn ready(State(http): State<Http>) -> impl IntoResponse {
+    if http.shutdown.is_cancelled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else {
+        (StatusCode::OK, "ready\n")
+    }
+}

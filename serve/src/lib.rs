@@ -1,0 +1,189 @@
+//! `bprwire-serve`: bprwire's serving loop as a server. Thrift
+//! `PredictionService.getBatchPrediction` on TCP (framed or unframed, strict
+//! binary protocol); each request decoded in place and scattered straight
+//! into its rows of a batch's input arrays; a bounded queue and a batcher;
+//! the model on the blocking pool; each reply encoded from its rows of the
+//! outputs through a prepared signature; Prometheus metrics and probes on
+//! an HTTP port; graceful shutdown.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = bprwire_serve::config::Config::load("serve/examples/serve.toml".as_ref())?;
+//! let server = bprwire_serve::Server::bind(config).await?;
+//! println!("thrift on {}", server.thrift_addr());
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! server.run(shutdown).await?;
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod metrics;
+pub mod model;
+pub mod thrift;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bprwire::features::OutputType;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use config::{Config, ConfigError};
+use engine::{Engine, Job};
+use model::{Linear, Model};
+
+/// A server bound to its ports, not yet serving.
+pub struct Server {
+    engine: Arc<Engine>,
+    queue: tokio::sync::mpsc::Receiver<Job>,
+    registry: Arc<Registry>,
+    thrift: TcpListener,
+    http: TcpListener,
+    shutdown_deadline: Duration,
+}
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The configuration.
+    Config(ConfigError),
+    /// A port could not be bound.
+    Bind(SocketAddr, std::io::Error),
+    /// Shutdown's deadline passed with replies still in flight.
+    Deadline(Duration),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::Config(e) => e.fmt(f),
+            ServeError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
+            ServeError::Deadline(d) => write!(f, "shutdown deadline of {d:?} passed with replies in flight"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+impl From<ConfigError> for ServeError {
+    fn from(e: ConfigError) -> Self {
+        ServeError::Config(e)
+    }
+}
+
+/// The built-in model `config` names.
+///
+/// # Errors
+///
+/// A [`ConfigError`] about `model` (its files, their shapes).
+pub fn builtin_model(config: &Config) -> Result<Box<dyn Model>, ConfigError> {
+    let m = &config.model;
+    let dtype = if m.dtype == "float64" { OutputType::F64 } else { OutputType::F32 };
+    let model = Linear::from_npy(&config.layout, &m.weights, &m.bias, m.kind == "logistic", &m.output, dtype)
+        .map_err(|e| config.error("model", e))?;
+    Ok(Box::new(model))
+}
+
+impl Server {
+    /// Loads the built-in model and binds both ports.
+    ///
+    /// # Errors
+    ///
+    /// [`ServeError::Config`] for the model or response, [`ServeError::Bind`].
+    pub async fn bind(config: Config) -> Result<Server, ServeError> {
+        let model = builtin_model(&config)?;
+        Server::with_model(config, model).await
+    }
+
+    /// Binds both ports for `model` (any [`Model`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](Self::bind).
+    pub async fn with_model(config: Config, model: Box<dyn Model>) -> Result<Server, ServeError> {
+        let (thrift_addr, http_addr) = (config.thrift, config.http);
+        let shutdown_deadline = engine::seconds(config.limits.shutdown_deadline_s);
+        let mut registry = Registry::default();
+        let metrics = metrics::Metrics::register(&mut registry);
+        let (engine, queue) = Engine::new(config, model, metrics)?;
+        let thrift = TcpListener::bind(thrift_addr)
+            .await
+            .map_err(|e| ServeError::Bind(thrift_addr, e))?;
+        let http = TcpListener::bind(http_addr)
+            .await
+            .map_err(|e| ServeError::Bind(http_addr, e))?;
+        Ok(Server {
+            engine,
+            queue,
+            registry: Arc::new(registry),
+            thrift,
+            http,
+            shutdown_deadline,
+        })
+    }
+
+    /// The Thrift port's address (its real port when configured as 0).
+    pub fn thrift_addr(&self) -> SocketAddr {
+        self.thrift.local_addr().expect("bound")
+    }
+
+    /// The HTTP port's address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().expect("bound")
+    }
+
+    /// Serves until `shutdown` is cancelled; then stops accepting, answers
+    /// every call already read (new calls on open connections get
+    /// "shutting down"), closes the connections as they go idle, and
+    /// returns once all is answered.
+    ///
+    /// # Errors
+    ///
+    /// [`ServeError::Deadline`] when that takes longer than
+    /// `limits.shutdown_deadline_s`.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServeError> {
+        let Server {
+            engine,
+            queue,
+            registry,
+            thrift,
+            http,
+            shutdown_deadline,
+        } = self;
+        let http_shutdown = CancellationToken::new();
+        let app = http::router(registry, shutdown.clone());
+        let stop_http = http_shutdown.clone();
+        let http_task = tokio::spawn(async move {
+            let serve = axum::serve(http, app).with_graceful_shutdown(stop_http.cancelled_owned());
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "http server failed");
+            }
+        });
+        let queue_done = CancellationToken::new();
+        let batcher = tokio::spawn(engine.clone().batcher(queue, queue_done.clone()));
+        let connections = TaskTracker::new();
+        thrift::accept(thrift, engine.clone(), shutdown.clone(), connections.clone()).await;
+        tracing::info!("shutting down: no new connections; answering what is in flight");
+        connections.close();
+        let drained = async {
+            connections.wait().await;
+            // No connection left to send: the batcher drains the queue and stops.
+            queue_done.cancel();
+            let _ = batcher.await;
+        };
+        let result = match tokio::time::timeout(shutdown_deadline, drained).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(ServeError::Deadline(shutdown_deadline)),
+        };
+        http_shutdown.cancel();
+        let _ = http_task.await;
+        result
+    }
+}

@@ -1,0 +1,128 @@
+//! The server's metrics, in Prometheus' text format at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Why a request was not answered with a response.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Failure {
+    /// Not a `getBatchPrediction` request (bytes that do not decode, a
+    /// scatter refusal).
+    BadRequest,
+    /// More records than `limits.max_records_per_request`.
+    TooManyRecords,
+    /// The queue was full, or the request waited past `drop_after_ms`.
+    Overloaded,
+    /// The model failed.
+    Model,
+    /// The response could not be encoded.
+    Encode,
+    /// Another method than `getBatchPrediction`.
+    UnknownMethod,
+    /// The server is shutting down.
+    ShuttingDown,
+    /// A connection closed for a protocol error (bad framing, a frame or
+    /// message over the limit, a read timeout).
+    Protocol,
+}
+
+impl Failure {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Failure::BadRequest => "bad_request",
+            Failure::TooManyRecords => "too_many_records",
+            Failure::Overloaded => "overloaded",
+            Failure::Model => "model",
+            Failure::Encode => "encode",
+            Failure::UnknownMethod => "unknown_method",
+            Failure::ShuttingDown => "shutting_down",
+            Failure::Protocol => "protocol",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// Every metric the server keeps (cheap to clone: handles).
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    /// Calls read.
+    pub requests: Counter,
+    /// Calls answered with a response.
+    pub responses: Counter,
+    failures: Family<ReasonLabel, Counter>,
+    /// Requests dropped for waiting past `drop_after_ms`.
+    pub dropped: Counter,
+    /// Requests waiting for a batch.
+    pub queue_depth: Gauge,
+    /// Open connections.
+    pub connections: Gauge,
+    /// Connections accepted since start.
+    pub connections_total: Counter,
+    /// Message read to reply queued for writing, seconds.
+    pub latency: Histogram,
+    /// Enqueued to its batch starting, seconds.
+    pub queue_wait: Histogram,
+    /// Decode and scatter of one batch, seconds.
+    pub scatter: Histogram,
+    /// The model on one batch, seconds.
+    pub model: Histogram,
+    /// Encoding one batch's replies, seconds.
+    pub encode: Histogram,
+    /// Records per batch.
+    pub batch_records: Histogram,
+    /// Requests per batch.
+    pub batch_requests: Histogram,
+}
+
+impl Metrics {
+    /// Registers every metric in `registry` under the prefix `bprwire`.
+    pub fn register(registry: &mut Registry) -> Metrics {
+        let seconds = || Histogram::new(exponential_buckets(10e-6, 2.0, 20));
+        let m = Metrics {
+            requests: Counter::default(),
+            responses: Counter::default(),
+            failures: Family::default(),
+            dropped: Counter::default(),
+            queue_depth: Gauge::default(),
+            connections: Gauge::default(),
+            connections_total: Counter::default(),
+            latency: seconds(),
+            queue_wait: seconds(),
+            scatter: seconds(),
+            model: seconds(),
+            encode: seconds(),
+            batch_records: Histogram::new(exponential_buckets(1.0, 2.0, 18)),
+            batch_requests: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+        };
+        let r = registry.sub_registry_with_prefix("bprwire");
+        r.register("requests", "getBatchPrediction calls read", m.requests.clone());
+        r.register("responses", "calls answered with a response", m.responses.clone());
+        r.register("failures", "calls not answered with a response, by reason", m.failures.clone());
+        r.register("dropped", "requests dropped for waiting past drop_after_ms", m.dropped.clone());
+        r.register("queue_depth", "requests waiting for a batch", m.queue_depth.clone());
+        r.register("connections", "open Thrift connections", m.connections.clone());
+        r.register("connections_accepted", "Thrift connections accepted", m.connections_total.clone());
+        r.register("latency_seconds", "call read to reply ready", m.latency.clone());
+        r.register("queue_wait_seconds", "enqueued to batch start", m.queue_wait.clone());
+        r.register("scatter_seconds", "decode and scatter of a batch", m.scatter.clone());
+        r.register("model_seconds", "the model on a batch", m.model.clone());
+        r.register("encode_seconds", "encoding a batch's replies", m.encode.clone());
+        r.register("batch_records", "records per batch", m.batch_records.clone());
+        r.register("batch_requests", "requests per batch", m.batch_requests.clone());
+        m
+    }
+
+    /// Counts a failure.
+    pub fn fail(&self, why: Failure) {
+        self.failures.get_or_create(&ReasonLabel { reason: why.label() }).inc();
+    }
+}

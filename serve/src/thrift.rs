@@ -1,0 +1,223 @@
+//! The Thrift front end: TCP, the strict binary protocol, framed or
+//! unframed (buffered) transport told apart per connection by its first
+//! byte, pipelined calls answered in order.
+//!
+//! Each connection is a task of its own: a reader (messages off the
+//! socket, each checked against `max_message_bytes` before its body is
+//! read, each within `read_timeout_s` of its first byte, `idle_timeout_s`
+//! between them) and a writer (answers in call order, at most
+//! `max_in_flight_per_connection` ahead). A slow client holds only its own
+//! task.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::engine::{self, Answer, Engine};
+use crate::metrics::Failure;
+use bprwire::service::{MessageScanner, Scan};
+
+/// Accepts connections until `shutdown`, each served on a task of
+/// `tracker`; past `max_connections` a connection is closed at once.
+pub async fn accept(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken, tracker: TaskTracker) {
+    let slots = Arc::new(Semaphore::new(engine.limits().max_connections));
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, say: wait a little rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            engine.metrics().fail(Failure::Protocol);
+            tracing::warn!("connection refused: max_connections reached");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (engine, shutdown) = (engine.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            serve_connection(stream, &engine, &shutdown).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Why a connection stops reading.
+enum Stop {
+    /// The client closed between messages, or the server is shutting down.
+    Clean,
+    /// A protocol error: the last word to send, then close.
+    Protocol(Vec<u8>, String),
+    /// The socket failed or the client left mid-message: nothing to say.
+    Gone(String),
+}
+
+async fn serve_connection(stream: TcpStream, engine: &Engine, shutdown: &CancellationToken) {
+    let metrics = engine.metrics();
+    metrics.connections.inc();
+    metrics.connections_total.inc();
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Answer>(engine.limits().max_in_flight_per_connection);
+    let writer = async move {
+        while let Some(answer) = rx.recv().await {
+            let bytes = match answer {
+                Answer::Ready(b) => b,
+                Answer::Pending(r) => match r.await {
+                    Ok(b) => b,
+                    Err(_) => break, // the engine dropped the job: cannot happen but at exit
+                },
+            };
+            if wr.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    };
+    let reader = async move {
+        let mut reader = MessageReader::new(engine.limits());
+        let stop = loop {
+            match reader.next(&mut rd, shutdown).await {
+                Ok(Some((message, framed))) => match engine.handle(message, framed, shutdown.is_cancelled()) {
+                    Ok(Some(answer)) => {
+                        if tx.send(answer).await.is_err() {
+                            break Stop::Gone("writer closed".into());
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => break Stop::Protocol(engine::protocol_error(framed, &e.0), e.0),
+                },
+                Ok(None) => break Stop::Clean,
+                Err(stop) => break stop,
+            }
+        };
+        match stop {
+            Stop::Clean => {}
+            Stop::Protocol(last_word, why) => {
+                metrics.fail(Failure::Protocol);
+                tracing::info!(%why, "connection closed for a protocol error");
+                let _ = tx.send(Answer::Ready(last_word)).await;
+            }
+            Stop::Gone(why) => {
+                metrics.fail(Failure::Protocol);
+                tracing::debug!(%why, "connection lost");
+            }
+        }
+    };
+    tokio::join!(reader, writer);
+    metrics.connections.dec();
+}
+
+/// Reads whole messages off one connection.
+struct MessageReader {
+    buf: BytesMut,
+    /// `None` until the first byte tells.
+    framed: Option<bool>,
+    scanner: MessageScanner,
+    max: usize,
+    idle: std::time::Duration,
+    read: std::time::Duration,
+}
+
+/// Bytes asked of the socket at a time, at most.
+const READ_CHUNK: usize = 256 << 10;
+
+impl MessageReader {
+    fn new(limits: &crate::config::Limits) -> MessageReader {
+        MessageReader {
+            buf: BytesMut::with_capacity(16 << 10),
+            framed: None,
+            scanner: MessageScanner::new(limits.max_message_bytes),
+            max: limits.max_message_bytes,
+            idle: engine::seconds(limits.idle_timeout_s),
+            read: engine::seconds(limits.read_timeout_s),
+        }
+    }
+
+    /// The next message (and whether it came framed); `Ok(None)` when the
+    /// client closed between messages or the server is shutting down and
+    /// no message has begun.
+    async fn next(
+        &mut self,
+        rd: &mut tokio::net::tcp::OwnedReadHalf,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<(Bytes, bool)>, Stop> {
+        if self.buf.is_empty() {
+            // Idle: the one wait that shutdown and the idle timeout end.
+            let got = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(None),
+                r = tokio::time::timeout(self.idle, self.fill(rd, 1)) => r,
+            };
+            match got {
+                Err(_) => return Err(Stop::Gone("idle timeout".into())),
+                Ok(Ok(0)) => return Ok(None),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(Stop::Gone(e.to_string())),
+            }
+        }
+        let deadline = Instant::now() + self.read;
+        let framed = *self.framed.get_or_insert(self.buf[0] != 0x80);
+        let len = if framed {
+            self.need(rd, 4, deadline).await?;
+            let size = i32::from_be_bytes(self.buf[..4].try_into().expect("4 bytes"));
+            let ok = usize::try_from(size).ok().filter(|&n| n <= self.max && n > 0);
+            let Some(n) = ok else {
+                let why = format!("frame of {size} bytes refused (limit {} bytes)", self.max);
+                return Err(Stop::Protocol(engine::protocol_error(true, &why), why));
+            };
+            self.need(rd, 4 + n, deadline).await?;
+            let _ = self.buf.split_to(4);
+            n
+        } else {
+            loop {
+                match self.scanner.scan(&self.buf) {
+                    Ok(Scan::Complete(n)) => break n,
+                    Ok(Scan::NeedMore(n)) => self.need(rd, n, deadline).await?,
+                    Err(e) => {
+                        self.scanner.reset();
+                        let why = format!("unreadable message: {e}");
+                        return Err(Stop::Protocol(engine::protocol_error(false, &why), why));
+                    }
+                }
+            }
+        };
+        Ok(Some((self.buf.split_to(len).freeze(), framed)))
+    }
+
+    /// Reads until `n` bytes are buffered, by `deadline`.
+    async fn need(
+        &mut self,
+        rd: &mut tokio::net::tcp::OwnedReadHalf,
+        n: usize,
+        deadline: Instant,
+    ) -> Result<(), Stop> {
+        while self.buf.len() < n {
+            let want = (n - self.buf.len()).min(READ_CHUNK);
+            match tokio::time::timeout_at(deadline, self.fill(rd, want)).await {
+                Err(_) => return Err(Stop::Gone("read timeout: a message took too long to arrive".into())),
+                Ok(Ok(0)) => return Err(Stop::Gone("client closed mid-message".into())),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(Stop::Gone(e.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    /// One read of up to `want` (or more, if the buffer has room) bytes.
+    async fn fill(&mut self, rd: &mut tokio::net::tcp::OwnedReadHalf, want: usize) -> std::io::Result<usize> {
+        self.buf.reserve(want.max(16 << 10));
+        rd.read_buf(&mut self.buf).await
+    }
+}
