@@ -1,0 +1,403 @@
+"""bprwire-serve against clients nobody here wrote: the Apache Thrift Python
+client generated from ``schema/`` (``TSocket`` + ``TFramedTransport`` or
+``TBufferedTransport`` + ``TBinaryProtocol``), on random requests (every
+feature kind, common features, ids the layout does not know). Every score
+must equal what numpy computes from ``bprwire.FeatureLayout(...).scatter``
+of the same request bytes and the same weights. Then concurrency, faults
+and SIGTERM under load, on the real binary.
+
+Everything runs on 127.0.0.1 with ports the server picks; every loop is
+bounded in count and time; every server started is stopped by its pid.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bprwire
+
+ROOT = Path(__file__).resolve().parents[3]
+SERVE = Path(os.environ.get("BPRWIRE_SERVE", ROOT / "target" / "release" / "bprwire-serve"))
+
+LAYOUT = {
+    "continuous": {"ids": [1, 2, 3, 4, 5, 6], "dtype": "float32", "default": "nan"},
+    "binary": {"ids": [10, 11, 12], "dtype": "float32"},
+    "discrete": {"ids": [20, 21], "default": 0},
+    "tensors": [{"id": 30, "width": 4, "dtype": "float32"}, {"id": 31, "width": 2, "dtype": "float64"}],
+}
+N_FEATURES = 6 + 3 + 2 + 4 + 2
+K = 3
+CONTINUOUS_KEYS = [1001, 1002, 1003]
+TENSOR_KEY = 2001
+# How close a served float32 score must be to numpy's float64 x @ w + b,
+# rounded to float32: the server sums in another order (left to right, no
+# FMA), so the f64 sums differ by a few ulps of f64, which rounding to f32
+# hides except at a tie: 2 ulps of f32 covers that.
+RTOL = 2.5e-7
+
+
+def weights() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(24)
+    return rng.normal(0, 0.3, size=(N_FEATURES, K)), rng.normal(0, 0.1, size=K)
+
+
+def expected_scores(request_bytes: bytes) -> np.ndarray:
+    """The model, in numpy, on the arrays bprwire's Python scatter gives."""
+    layout = bprwire.FeatureLayout(LAYOUT)
+    a = layout.scatter(request_bytes)
+    x = np.concatenate(
+        [a["continuous"], a["binary"], a["discrete"], a["tensor_30"], a["tensor_31"]], axis=1
+    ).astype(np.float64)
+    x[np.isnan(x)] = 0.0
+    w, b = weights()
+    z = x @ w + b
+    with np.errstate(over="ignore"):  # exp(-z) of a very negative z is inf: the score is 0
+        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+
+# ---- the server process ----
+
+
+class Server:
+    """bprwire-serve on a config of its own, ports chosen by the kernel."""
+
+    def __init__(self, tmp: Path, **overrides):
+        w, b = weights()
+        np.save(tmp / "w.npy", w)
+        np.save(tmp / "b.npy", b)
+        import json
+
+        (tmp / "layout.json").write_text(json.dumps(LAYOUT))
+        batching = {"max_records": 64, "max_wait_ms": 2.0, "drop_after_ms": 2000.0, "queue_requests": 1024, "workers": 2}
+        limits = {"max_message_bytes": 1 << 20, "max_records_per_request": 1000, "read_timeout_s": 2.0,
+                  "idle_timeout_s": 30.0, "shutdown_deadline_s": 10.0}
+        batching.update(overrides.get("batching", {}))
+        limits.update(overrides.get("limits", {}))
+        toml = f"""
+[listen]
+thrift = "127.0.0.1:0"
+http = "127.0.0.1:0"
+[layout]
+path = "layout.json"
+[model]
+kind = "logistic"
+weights = "w.npy"
+bias = "b.npy"
+[response]
+continuous = {{ output = "scores", keys = {CONTINUOUS_KEYS} }}
+tensors = [{{ output = "scores", key = {TENSOR_KEY} }}]
+[batching]
+{chr(10).join(f"{k} = {v}" for k, v in batching.items())}
+[limits]
+{chr(10).join(f"{k} = {v}" for k, v in limits.items())}
+"""
+        (tmp / "serve.toml").write_text(toml)
+        self.proc = subprocess.Popen(
+            [str(SERVE), str(tmp / "serve.toml")],
+            stdout=subprocess.PIPE,
+            stderr=open(tmp / "serve.log", "wb"),
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "BPRWIRE_LOG": "warn"},
+        )
+        self.log = tmp / "serve.log"
+        line = self._first_line(timeout=20)
+        m = re.match(r"bprwire-serve: thrift on 127\.0\.0\.1:(\d+), http on 127\.0\.0\.1:(\d+)", line)
+        assert m, f"unexpected first line {line!r}; log: {self.log.read_text()}"
+        self.port, self.http_port = int(m[1]), int(m[2])
+
+    def _first_line(self, timeout: float) -> str:
+        box: list[str] = []
+        t = threading.Thread(target=lambda: box.append(self.proc.stdout.readline().decode()), daemon=True)
+        t.start()
+        t.join(timeout)
+        if not box:
+            self.kill()
+            raise AssertionError("the server printed no address line in time")
+        return box[0]
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM by pid; the exit code (killed, and a failure, past `timeout`)."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("the server did not exit in time after SIGTERM")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = Server(tmp_path)
+    try:
+        yield s
+        assert s.stop() == 0, s.log.read_text()
+    finally:
+        s.kill()
+
+
+# ---- requests and clients ----
+
+
+def random_request(ts, rng: random.Random, records: int | None = None):
+    d, t = ts.data, ts.tensor
+
+    def record():
+        known_c = [i for i in LAYOUT["continuous"]["ids"] if rng.random() < 0.6]
+        cont = {i: rng.choice([rng.uniform(-3, 3), float("nan"), 0.0, 1e3]) for i in known_c}
+        cont.update({rng.randrange(100, 10**12): rng.uniform(-1, 1) for _ in range(rng.randrange(3))})  # unknown ids
+        binary = {i for i in LAYOUT["binary"]["ids"] if rng.random() < 0.5} | {rng.randrange(100, 10**6)}
+        disc = {i: rng.randrange(-5, 6) for i in LAYOUT["discrete"]["ids"] if rng.random() < 0.7}
+        tensors = {}
+        if rng.random() < 0.7:
+            tensors[30] = t.GeneralTensor(floatTensor=t.FloatTensor(floats=[rng.uniform(-2, 2) for _ in range(4)]))
+        if rng.random() < 0.5:
+            raw = struct.pack("<2d", rng.uniform(-1, 1), rng.uniform(-1, 1))
+            tensors[31] = t.GeneralTensor(rawTypedTensor=t.RawTypedTensor(dataType=t.DataType.DOUBLE, content=raw))
+        return d.DataRecord(
+            binaryFeatures=binary or None,
+            continuousFeatures=cont or None,
+            discreteFeatures=disc or None,
+            stringFeatures={7: "ignored"} if rng.random() < 0.2 else None,
+            tensors=tensors or None,
+        )
+
+    n = rng.randrange(0, 9) if records is None else records
+    common = record() if rng.random() < 0.4 else None
+    return ts.prediction_service.BatchPredictionRequest(
+        individualFeaturesList=[record() for _ in range(n)], commonFeatures=common
+    )
+
+
+def client(ts, port: int, framed: bool, timeout_ms: int = 10_000):
+    from thrift.protocol import TBinaryProtocol
+    from thrift.transport import TSocket, TTransport
+
+    sock = TSocket.TSocket("127.0.0.1", port)
+    sock.setTimeout(timeout_ms)
+    transport = TTransport.TFramedTransport(sock) if framed else TTransport.TBufferedTransport(sock)
+    transport.open()
+    c = ts.PredictionService.Client(TBinaryProtocol.TBinaryProtocol(transport, strictWrite=True))
+    return c, transport
+
+
+def check_response(ts, request, response):
+    expected = expected_scores(ts.dumps(request))
+    assert len(response.predictions) == len(request.individualFeaturesList)
+    for i, rec in enumerate(response.predictions):
+        got = np.array([rec.continuousFeatures[k] for k in CONTINUOUS_KEYS], dtype=np.float64)
+        np.testing.assert_allclose(got, expected[i].astype(np.float64), rtol=RTOL, atol=0)
+        raw = rec.tensors[TENSOR_KEY].rawTypedTensor
+        assert raw.dataType == ts.tensor.DataType.FLOAT
+        np.testing.assert_array_equal(np.frombuffer(raw.content, "<f4"), got.astype(np.float32))
+
+
+# ---- tests ----
+
+
+@pytest.mark.parametrize("framed", [True, False], ids=["framed", "buffered"])
+def test_the_thrift_python_client_gets_numpys_scores(ts, server, framed):
+    rng = random.Random(1 if framed else 2)
+    c, transport = client(ts, server.port, framed)
+    try:
+        for _ in range(60):
+            req = random_request(ts, rng)
+            check_response(ts, req, c.getBatchPrediction(req))
+    finally:
+        transport.close()
+
+
+def test_sixteen_clients_get_their_own_answers_and_batches_merge(ts, server):
+    errors: list[str] = []
+    done = [0]
+    lock = threading.Lock()
+
+    def run(i):
+        rng = random.Random(100 + i)
+        try:
+            c, transport = client(ts, server.port, framed=i % 2 == 0)
+            try:
+                for _ in range(200):
+                    # 1-3 records, a seed the answer must match: each request
+                    # is told apart by its own features.
+                    req = random_request(ts, rng, records=rng.randrange(1, 4))
+                    check_response(ts, req, c.getBatchPrediction(req))
+                    with lock:
+                        done[0] += 1
+            finally:
+                transport.close()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"client {i}: {e!r}")
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "clients still running after 120 s"
+    assert not errors, errors[:3]
+    assert done[0] == 16 * 200
+    m = server.metrics()
+    count = float(re.search(r"^bprwire_batch_requests_count (\S+)", m, re.M)[1])
+    single = float(re.search(r'^bprwire_batch_requests_bucket\{le="1.0"\} (\S+)', m, re.M)[1])
+    assert count < 16 * 200, "every request ran in a batch of its own"
+    assert single < count, f"no batch merged requests ({single} of {count} had one)"
+    assert re.search(r"^bprwire_responses_total 3200$", m, re.M), m
+
+
+def raw_call(method: bytes, seqid: int, args: bytes) -> bytes:
+    return struct.pack(">Ii", 0x80010001, len(method)) + method + struct.pack(">i", seqid) + args
+
+
+def read_reply(ts, sock: socket.socket, framed: bool):
+    """One reply off `sock`, read by the generated client's recv."""
+    from thrift.protocol import TBinaryProtocol
+    from thrift.transport import TSocket, TTransport
+
+    t = TSocket.TSocket()
+    t.handle = sock
+    transport = TTransport.TFramedTransport(t) if framed else TTransport.TBufferedTransport(t)
+    return ts.PredictionService.Client(TBinaryProtocol.TBinaryProtocol(transport)).recv_getBatchPrediction()
+
+
+def test_a_malformed_request_gets_its_exception_and_others_are_unaffected(ts, server):
+    rng = random.Random(5)
+    good, gt = client(ts, server.port, framed=True)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            # args { 1: request { 1: i32 5 } }: individualFeaturesList of the wrong type
+            msg = raw_call(b"getBatchPrediction", 77, bytes([12, 0, 1, 8, 0, 1, 0, 0, 0, 5, 0, 0]))
+            s.sendall(struct.pack(">i", len(msg)) + msg)
+            with pytest.raises(ts.prediction_service.PredictionServiceException) as e:
+                read_reply(ts, s, framed=True)
+            assert "not a BatchPredictionRequest" in e.value.description
+            assert "individualFeaturesList" in e.value.description
+            # The connection stays usable: a good call on it is answered.
+            req = random_request(ts, rng, records=2)
+            buf = ts.call_bytes(req, seqid=78)
+            s.sendall(struct.pack(">i", len(buf)) + buf)
+            check_response(ts, req, read_reply(ts, s, framed=True))
+        req = random_request(ts, rng, records=3)
+        check_response(ts, req, good.getBatchPrediction(req))
+    finally:
+        gt.close()
+
+
+def test_an_oversized_frame_is_refused_before_its_body_is_sent(ts, server):
+    from thrift.Thrift import TApplicationException
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(struct.pack(">i", 100 << 20))  # 100 MiB declared, limit 1 MiB; no body
+        with pytest.raises(TApplicationException) as e:
+            read_reply(ts, s, framed=True)
+        assert e.value.type == TApplicationException.PROTOCOL_ERROR
+        assert "104857600 bytes refused" in e.value.message
+        assert s.recv(1) == b"", "the connection was not closed"
+
+
+def test_a_client_leaving_mid_frame_or_sending_a_byte_at_a_time_holds_no_one_up(ts, server):
+    rng = random.Random(9)
+    msg = ts.call_bytes(random_request(ts, rng, records=1), seqid=1)
+    framed = struct.pack(">i", len(msg)) + msg
+    # Leaves mid-frame.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(framed[: len(framed) // 2])
+    # Trickles: one byte every 100 ms for up to 3 s (bounded), while a
+    # second client is answered at full speed.
+    slow = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    stop = threading.Event()
+
+    def trickle():
+        for b in framed[:30]:
+            if stop.is_set():
+                return
+            try:
+                slow.sendall(bytes([b]))
+            except OSError:
+                return
+            time.sleep(0.1)
+
+    th = threading.Thread(target=trickle)
+    th.start()
+    try:
+        c, transport = client(ts, server.port, framed=False)
+        try:
+            start = time.monotonic()
+            for _ in range(50):
+                req = random_request(ts, rng, records=2)
+                check_response(ts, req, c.getBatchPrediction(req))
+            assert time.monotonic() - start < 2.5, "the fast client was held up"
+        finally:
+            transport.close()
+    finally:
+        stop.set()
+        th.join(5)
+        slow.close()
+
+
+def test_sigterm_under_load_loses_no_answered_request_and_exits_0(ts, tmp_path):
+    srv = Server(tmp_path)
+    answered = [0]
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def run(i):
+        rng = random.Random(500 + i)
+        try:
+            c, transport = client(ts, srv.port, framed=i % 2 == 0, timeout_ms=15_000)
+        except Exception:  # noqa: BLE001 - the server may be gone already
+            return
+        try:
+            for _ in range(10_000):  # bounded; the server's exit ends it first
+                req = random_request(ts, rng, records=rng.randrange(1, 4))
+                try:
+                    resp = c.getBatchPrediction(req)
+                except ts.prediction_service.PredictionServiceException as e:
+                    assert "shutting down" in e.description, e.description
+                    return
+                except Exception:  # noqa: BLE001 - the connection closed: not an answer
+                    return
+                check_response(ts, req, resp)  # an answer given is a right answer
+                with lock:
+                    answered[0] += 1
+        except AssertionError as e:
+            errors.append(f"client {i}: {e}")
+        finally:
+            transport.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        before = answered[0]
+        code = srv.stop(timeout=15)
+        for t in threads:
+            t.join(20)
+        assert code == 0, srv.log.read_text()
+        assert before > 0, "no request was answered before SIGTERM"
+        assert not errors, errors
+        assert not any(t.is_alive() for t in threads)
+    finally:
+        srv.kill()
