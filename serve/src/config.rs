@@ -307,10 +307,17 @@ impl Config {
         let layout_text = match (&file.layout.path, &file.layout.inline) {
             (Some(p), None) => {
                 let p = dir.join(p);
-                std::fs::read(&p).map_err(|e| err(path, "layout.path", format!("cannot read {}: {e}", p.display())))?
+                std::fs::read(&p)
+                    .map_err(|e| err(path, "layout.path", format!("cannot read {}: {e}", p.display())))?
             }
             (None, Some(text)) => text.clone().into_bytes(),
-            _ => return Err(err(path, "layout", "give exactly one of `path` and `inline`".into())),
+            _ => {
+                return Err(err(
+                    path,
+                    "layout",
+                    "give exactly one of `path` and `inline`".into(),
+                ))
+            }
         };
         let layout = bprwire::features::FeatureLayout::from_json(&layout_text)
             .map_err(|e| err(path, "layout", e.to_string()))?;
@@ -318,10 +325,18 @@ impl Config {
         model.weights = dir.join(&model.weights);
         model.bias = dir.join(&model.bias);
         if !matches!(model.kind.as_str(), "linear" | "logistic") {
-            return Err(err(path, "model.kind", format!("{:?} is not \"linear\" or \"logistic\"", model.kind)));
+            return Err(err(
+                path,
+                "model.kind",
+                format!("{:?} is not \"linear\" or \"logistic\"", model.kind),
+            ));
         }
         if !matches!(model.dtype.as_str(), "float32" | "float64") {
-            return Err(err(path, "model.dtype", format!("{:?} is not \"float32\" or \"float64\"", model.dtype)));
+            return Err(err(
+                path,
+                "model.dtype",
+                format!("{:?} is not \"float32\" or \"float64\"", model.dtype),
+            ));
         }
         let b = &file.batching;
         let l = &file.limits;
@@ -331,9 +346,17 @@ impl Config {
         positive(path, "limits.max_message_bytes", l.max_message_bytes)?;
         positive(path, "limits.max_records_per_request", l.max_records_per_request)?;
         positive(path, "limits.max_connections", l.max_connections)?;
-        positive(path, "limits.max_in_flight_per_connection", l.max_in_flight_per_connection)?;
+        positive(
+            path,
+            "limits.max_in_flight_per_connection",
+            l.max_in_flight_per_connection,
+        )?;
         if l.max_message_bytes > i32::MAX as usize {
-            return Err(err(path, "limits.max_message_bytes", "over a frame's limit of 2147483647".into()));
+            return Err(err(
+                path,
+                "limits.max_message_bytes",
+                "over a frame's limit of 2147483647".into(),
+            ));
         }
         for (key, v) in [
             ("batching.max_wait_ms", b.max_wait_ms),
@@ -342,12 +365,20 @@ impl Config {
             ("limits.read_timeout_s", l.read_timeout_s),
             ("limits.shutdown_deadline_s", l.shutdown_deadline_s),
         ] {
-            if !(v.is_finite() && v >= 0.0 && v < 1e9) {
-                return Err(err(path, key, format!("{v} is not a duration (finite, 0 or more)")));
+            if !(0.0..1e9).contains(&v) {
+                return Err(err(
+                    path,
+                    key,
+                    format!("{v} is not a duration (finite, 0 or more)"),
+                ));
             }
         }
         if file.response.continuous.is_none() && file.response.tensors.is_empty() {
-            return Err(err(path, "response", "give `continuous` or `tensors` (or both)".into()));
+            return Err(err(
+                path,
+                "response",
+                "give `continuous` or `tensors` (or both)".into(),
+            ));
         }
         Ok(Config {
             file: path.to_path_buf(),
@@ -417,7 +448,11 @@ fn key_at(text: &str, offset: usize) -> String {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let line = text[line_start..].lines().next().unwrap_or("");
     let key = line.split('=').next().unwrap_or("").trim();
-    let key = if line.contains('=') && !key.starts_with('[') { key } else { "" };
+    let key = if line.contains('=') && !key.starts_with('[') {
+        key
+    } else {
+        ""
+    };
     match (table.is_empty(), key.is_empty()) {
         (true, _) => key.to_string(),
         (false, true) => table,

@@ -53,14 +53,23 @@ impl ResponsePlan {
         let find = |key: &str, name: &str| {
             outputs.iter().position(|o| o.name == name).ok_or_else(|| {
                 let names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
-                config.error(key, format!("the model has no output {name:?} (it has {names:?})"))
+                config.error(
+                    key,
+                    format!("the model has no output {name:?} (it has {names:?})"),
+                )
             })
         };
         let element = |key: &str, o: &OutputSpec| match o.dtype {
             bprwire::features::OutputType::F32 => Ok(Element::F32),
             bprwire::features::OutputType::F64 => Ok(Element::F64),
             bprwire::features::OutputType::I64 if key.ends_with("tensors") => Ok(Element::I64),
-            other => Err(config.error(key, format!("output {:?} is {other:?}, which this response cannot carry", o.name))),
+            other => Err(config.error(
+                key,
+                format!(
+                    "output {:?} is {other:?}, which this response cannot carry",
+                    o.name
+                ),
+            )),
         };
         let mut builder = Signature::builder();
         let mut continuous = None;
@@ -70,7 +79,12 @@ impl ResponsePlan {
             if c.keys.len() != o.width {
                 return Err(config.error(
                     "response.continuous.keys",
-                    format!("{} keys for output {:?} of width {}", c.keys.len(), o.name, o.width),
+                    format!(
+                        "{} keys for output {:?} of width {}",
+                        c.keys.len(),
+                        o.name,
+                        o.width
+                    ),
                 ));
             }
             let keys: Vec<i64> = c.keys.iter().map(|k| k.id()).collect();
@@ -84,7 +98,9 @@ impl ResponsePlan {
             builder = builder.tensor(t.key.id(), element("response.tensors", o)?, &[o.width]);
             tensors.push((i, o.width));
         }
-        let signature = builder.build().map_err(|e| config.error("response", e.to_string()))?;
+        let signature = builder
+            .build()
+            .map_err(|e| config.error("response", e.to_string()))?;
         Ok(ResponsePlan {
             signature,
             continuous,
@@ -139,7 +155,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("batching", &self.batching).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("batching", &self.batching)
+            .finish_non_exhaustive()
     }
 }
 
@@ -195,7 +213,12 @@ impl Engine {
     ///
     /// [`ProtocolError`] for bytes whose message header cannot be read
     /// (the connection cannot be trusted to be in step).
-    pub fn handle(&self, message: Bytes, framed: bool, closing: bool) -> Result<Option<Answer>, ProtocolError> {
+    pub fn handle(
+        &self,
+        message: Bytes,
+        framed: bool,
+        closing: bool,
+    ) -> Result<Option<Answer>, ProtocolError> {
         let read_at = Instant::now();
         let call = service::decode_call(&message).map_err(|e| ProtocolError(format!("not a call: {e}")))?;
         let env = call.envelope(framed);
@@ -203,13 +226,22 @@ impl Engine {
         let ready = |bytes: Vec<u8>| Ok((!oneway).then_some(Answer::Ready(bytes)));
         if !call.is_batch_prediction() {
             self.metrics.fail(Failure::UnknownMethod);
-            let text = format!("unknown method {:?}: this server answers getBatchPrediction", call.method);
+            let text = format!(
+                "unknown method {:?}: this server answers getBatchPrediction",
+                call.method
+            );
             return ready(application_exception(env, &text));
         }
         self.metrics.requests.inc();
         let records = match call.batch_request() {
             Ok(r) => r.len(),
-            Err(e) => return ready(self.refuse(env, Failure::BadRequest, format!("not a BatchPredictionRequest: {e}"))),
+            Err(e) => {
+                return ready(self.refuse(
+                    env,
+                    Failure::BadRequest,
+                    format!("not a BatchPredictionRequest: {e}"),
+                ))
+            }
         };
         if records > self.limits.max_records_per_request {
             let why = format!(
@@ -235,7 +267,10 @@ impl Engine {
                 Ok((!oneway).then_some(Answer::Pending(rx)))
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                let why = format!("overloaded: {} requests already waiting", self.batching.queue_requests);
+                let why = format!(
+                    "overloaded: {} requests already waiting",
+                    self.batching.queue_requests
+                );
                 ready(self.refuse(env, Failure::Overloaded, why))
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -255,7 +290,11 @@ impl Engine {
     /// pool, `batching.workers` at a time, until `done` (no connection can
     /// send any more) and the queue is empty; then waits for the batches
     /// running.
-    pub async fn batcher(self: Arc<Engine>, mut rx: mpsc::Receiver<Job>, done: tokio_util::sync::CancellationToken) {
+    pub async fn batcher(
+        self: Arc<Engine>,
+        mut rx: mpsc::Receiver<Job>,
+        done: tokio_util::sync::CancellationToken,
+    ) {
         let workers = Arc::new(Semaphore::new(self.batching.workers));
         let max_wait = duration_ms(self.batching.max_wait_ms);
         let max = self.batching.max_records;
@@ -365,7 +404,10 @@ impl Engine {
         }
         self.metrics.scatter.observe(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let outputs = self.model.run(&buffers, records).and_then(|o| self.check_outputs(o, records));
+        let outputs = self
+            .model
+            .run(&buffers, records)
+            .and_then(|o| self.check_outputs(o, records));
         self.metrics.model.observe(t.elapsed().as_secs_f64());
         self.give_back(buffers);
         let outputs = match outputs {
@@ -382,7 +424,11 @@ impl Engine {
                     self.metrics.responses.inc();
                     bytes
                 }
-                Err(e) => self.refuse(job.env, Failure::Encode, format!("cannot encode the response: {e}")),
+                Err(e) => self.refuse(
+                    job.env,
+                    Failure::Encode,
+                    format!("cannot encode the response: {e}"),
+                ),
             };
             self.metrics.latency.observe(job.read_at.elapsed().as_secs_f64());
             let _ = job.reply.send(bytes);
@@ -392,7 +438,11 @@ impl Engine {
 
     /// The outputs, checked against the model's own description: one array
     /// per output, `records × width` elements of its type.
-    fn check_outputs(&self, outputs: Vec<Array>, records: usize) -> Result<Vec<Array>, crate::model::ModelError> {
+    fn check_outputs(
+        &self,
+        outputs: Vec<Array>,
+        records: usize,
+    ) -> Result<Vec<Array>, crate::model::ModelError> {
         let specs = self.model.outputs();
         if outputs.len() != specs.len() {
             return Err(crate::model::ModelError(format!(
@@ -459,7 +509,8 @@ pub fn application_exception(env: Envelope, text: &str) -> Vec<u8> {
 /// call's own was not read).
 pub fn protocol_error(framed: bool, text: &str) -> Vec<u8> {
     let env = Envelope { seqid: 0, framed };
-    service::application_exception(env, text, ApplicationErrorKind::ProtocolError).expect("a short message always fits")
+    service::application_exception(env, text, ApplicationErrorKind::ProtocolError)
+        .expect("a short message always fits")
 }
 
 /// A duration in seconds of the file.

@@ -32,7 +32,10 @@ async fn metrics(State(http): State<Http>) -> impl IntoResponse {
     match prometheus_client::encoding::text::encode(&mut text, &http.registry) {
         Ok(()) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             text,
         ),
         Err(e) => (

@@ -85,9 +85,20 @@ impl From<ConfigError> for ServeError {
 /// A [`ConfigError`] about `model` (its files, their shapes).
 pub fn builtin_model(config: &Config) -> Result<Box<dyn Model>, ConfigError> {
     let m = &config.model;
-    let dtype = if m.dtype == "float64" { OutputType::F64 } else { OutputType::F32 };
-    let model = Linear::from_npy(&config.layout, &m.weights, &m.bias, m.kind == "logistic", &m.output, dtype)
-        .map_err(|e| config.error("model", e))?;
+    let dtype = if m.dtype == "float64" {
+        OutputType::F64
+    } else {
+        OutputType::F32
+    };
+    let model = Linear::from_npy(
+        &config.layout,
+        &m.weights,
+        &m.bias,
+        m.kind == "logistic",
+        &m.output,
+        dtype,
+    )
+    .map_err(|e| config.error("model", e))?;
     Ok(Box::new(model))
 }
 

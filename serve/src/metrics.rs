@@ -106,14 +106,38 @@ impl Metrics {
         let r = registry.sub_registry_with_prefix("bprwire");
         r.register("requests", "getBatchPrediction calls read", m.requests.clone());
         r.register("responses", "calls answered with a response", m.responses.clone());
-        r.register("failures", "calls not answered with a response, by reason", m.failures.clone());
-        r.register("dropped", "requests dropped for waiting past drop_after_ms", m.dropped.clone());
-        r.register("queue_depth", "requests waiting for a batch", m.queue_depth.clone());
+        r.register(
+            "failures",
+            "calls not answered with a response, by reason",
+            m.failures.clone(),
+        );
+        r.register(
+            "dropped",
+            "requests dropped for waiting past drop_after_ms",
+            m.dropped.clone(),
+        );
+        r.register(
+            "queue_depth",
+            "requests waiting for a batch",
+            m.queue_depth.clone(),
+        );
         r.register("connections", "open Thrift connections", m.connections.clone());
-        r.register("connections_accepted", "Thrift connections accepted", m.connections_total.clone());
+        r.register(
+            "connections_accepted",
+            "Thrift connections accepted",
+            m.connections_total.clone(),
+        );
         r.register("latency_seconds", "call read to reply ready", m.latency.clone());
-        r.register("queue_wait_seconds", "enqueued to batch start", m.queue_wait.clone());
-        r.register("scatter_seconds", "decode and scatter of a batch", m.scatter.clone());
+        r.register(
+            "queue_wait_seconds",
+            "enqueued to batch start",
+            m.queue_wait.clone(),
+        );
+        r.register(
+            "scatter_seconds",
+            "decode and scatter of a batch",
+            m.scatter.clone(),
+        );
         r.register("model_seconds", "the model on a batch", m.model.clone());
         r.register("encode_seconds", "encoding a batch's replies", m.encode.clone());
         r.register("batch_records", "records per batch", m.batch_records.clone());
@@ -123,6 +147,8 @@ impl Metrics {
 
     /// Counts a failure.
     pub fn fail(&self, why: Failure) {
-        self.failures.get_or_create(&ReasonLabel { reason: why.label() }).inc();
+        self.failures
+            .get_or_create(&ReasonLabel { reason: why.label() })
+            .inc();
     }
 }

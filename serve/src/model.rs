@@ -158,7 +158,11 @@ impl Linear {
             i += 1;
         };
         let arrays = [inputs.continuous(), inputs.binary(), inputs.discrete()];
-        for a in arrays.into_iter().flatten().chain(inputs.tensors().map(|(_, a)| a)) {
+        for a in arrays
+            .into_iter()
+            .flatten()
+            .chain(inputs.tensors().map(|(_, a)| a))
+        {
             let width = a.len() / inputs.capacity().max(1);
             for_each_f64(a, row * width..(row + 1) * width, &mut add);
         }
@@ -231,7 +235,13 @@ fn read_floats(path: &std::path::Path) -> Result<(Vec<f64>, Vec<usize>), String>
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
             .collect(),
-        _ => return Err(format!("{}: dtype {} is not float32 or float64", path.display(), npy.descr())),
+        _ => {
+            return Err(format!(
+                "{}: dtype {} is not float32 or float64",
+                path.display(),
+                npy.descr()
+            ))
+        }
     };
     Ok((values, shape))
 }

@@ -25,7 +25,12 @@ use bprwire::service::{MessageScanner, Scan};
 
 /// Accepts connections until `shutdown`, each served on a task of
 /// `tracker`; past `max_connections` a connection is closed at once.
-pub async fn accept(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken, tracker: TaskTracker) {
+pub async fn accept(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
     let slots = Arc::new(Semaphore::new(engine.limits().max_connections));
     loop {
         let accepted = tokio::select! {
@@ -90,15 +95,17 @@ async fn serve_connection(stream: TcpStream, engine: &Engine, shutdown: &Cancell
         let mut reader = MessageReader::new(engine.limits());
         let stop = loop {
             match reader.next(&mut rd, shutdown).await {
-                Ok(Some((message, framed))) => match engine.handle(message, framed, shutdown.is_cancelled()) {
-                    Ok(Some(answer)) => {
-                        if tx.send(answer).await.is_err() {
-                            break Stop::Gone("writer closed".into());
+                Ok(Some((message, framed))) => {
+                    match engine.handle(message, framed, shutdown.is_cancelled()) {
+                        Ok(Some(answer)) => {
+                            if tx.send(answer).await.is_err() {
+                                break Stop::Gone("writer closed".into());
+                            }
                         }
+                        Ok(None) => {}
+                        Err(e) => break Stop::Protocol(engine::protocol_error(framed, &e.0), e.0),
                     }
-                    Ok(None) => {}
-                    Err(e) => break Stop::Protocol(engine::protocol_error(framed, &e.0), e.0),
-                },
+                }
                 Ok(None) => break Stop::Clean,
                 Err(stop) => break stop,
             }
@@ -206,7 +213,11 @@ impl MessageReader {
         while self.buf.len() < n {
             let want = (n - self.buf.len()).min(READ_CHUNK);
             match tokio::time::timeout_at(deadline, self.fill(rd, want)).await {
-                Err(_) => return Err(Stop::Gone("read timeout: a message took too long to arrive".into())),
+                Err(_) => {
+                    return Err(Stop::Gone(
+                        "read timeout: a message took too long to arrive".into(),
+                    ))
+                }
                 Ok(Ok(0)) => return Err(Stop::Gone("client closed mid-message".into())),
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(Stop::Gone(e.to_string())),

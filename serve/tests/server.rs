@@ -1,0 +1,471 @@
+//! bprwire-serve in-process on 127.0.0.1:0: pipelining, the queue and the
+//! batcher's refusals (with a model the test holds shut), other methods,
+//! limits, the configuration's refusals, the HTTP port and shutdown.
+//! Requests are written by the reference's generated code; replies are
+//! read by bprwire's reply decoder (checked against the reference in the
+//! core crate's tests). Every wait is bounded.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use bprwire::features::{Array, Buffers, OutputType};
+use bprwire::service::{self, Reply};
+use bprwire_reference::twml::data::DataRecord;
+use bprwire_reference::twml::prediction_service::BatchPredictionRequest;
+use bprwire_serve::config::Config;
+use bprwire_serve::model::{Model, ModelError, OutputSpec};
+use bprwire_serve::Server;
+use tokio_util::sync::CancellationToken;
+
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+
+fn config(extra: &str) -> Config {
+    let text = format!(
+        r#"
+[listen]
+thrift = "127.0.0.1:0"
+http = "127.0.0.1:0"
+[layout]
+path = "layout.json"
+[model]
+kind = "logistic"
+weights = "weights.npy"
+bias = "bias.npy"
+[response]
+continuous = {{ output = "scores", keys = [1, 2] }}
+{extra}
+"#
+    );
+    Config::parse(&Path::new(EXAMPLES).join("test.toml"), &text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A model whose batches wait until the test opens it (at most 10 s).
+struct Gate {
+    open: Mutex<bool>,
+    cv: Condvar,
+    fail: bool,
+    spec: [OutputSpec; 1],
+}
+
+impl Gate {
+    fn new(fail: bool) -> Arc<Gate> {
+        Arc::new(Gate {
+            open: Mutex::new(false),
+            cv: Condvar::new(),
+            fail,
+            spec: [OutputSpec {
+                name: "scores".into(),
+                width: 2,
+                dtype: OutputType::F32,
+            }],
+        })
+    }
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.cv.notify_all();
+    }
+}
+
+struct GateModel(Arc<Gate>);
+
+impl Model for GateModel {
+    fn outputs(&self) -> &[OutputSpec] {
+        &self.0.spec
+    }
+    fn run(&self, _: &Buffers, rows: usize) -> Result<Vec<Array>, ModelError> {
+        let open = self.0.open.lock().unwrap();
+        let _ = self
+            .0
+            .cv
+            .wait_timeout_while(open, Duration::from_secs(10), |o| !*o)
+            .unwrap();
+        if self.0.fail {
+            return Err(ModelError("the gate model fails".into()));
+        }
+        Ok(vec![Array::F32((0..rows * 2).map(|i| i as f32).collect())])
+    }
+}
+
+/// A running server: its ports, its shutdown, its thread.
+struct Running {
+    thrift: std::net::SocketAddr,
+    http: std::net::SocketAddr,
+    shutdown: CancellationToken,
+    done: std::sync::mpsc::Receiver<Result<(), String>>,
+}
+
+fn start(config: Config, model: Option<Box<dyn Model>>) -> Running {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let server = match model {
+                Some(m) => Server::with_model(config, m).await,
+                None => Server::bind(config).await,
+            }
+            .unwrap();
+            tx.send((server.thrift_addr(), server.http_addr())).unwrap();
+            let r = server.run(token).await.map_err(|e| e.to_string());
+            let _ = done_tx.send(r);
+        });
+    });
+    let (thrift, http) = rx.recv_timeout(Duration::from_secs(10)).expect("server started");
+    Running {
+        thrift,
+        http,
+        shutdown,
+        done,
+    }
+}
+
+impl Running {
+    fn stop(self) -> Result<(), String> {
+        self.shutdown.cancel();
+        self.done
+            .recv_timeout(Duration::from_secs(15))
+            .expect("server stopped in time")
+    }
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.thrift).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+}
+
+fn request(records: usize) -> BatchPredictionRequest {
+    let record = |i: usize| {
+        let cont = [
+            (101i64, thrift::OrderedFloat(i as f64)),
+            (999, thrift::OrderedFloat(1.0)),
+        ];
+        DataRecord {
+            continuous_features: Some(cont.into_iter().collect()),
+            ..Default::default()
+        }
+    };
+    BatchPredictionRequest::new((0..records).map(record).collect::<Vec<_>>(), None)
+}
+
+fn call(records: usize, seqid: i32, framed: bool) -> Vec<u8> {
+    let msg = bprwire_reference::call_bytes(&request(records), "getBatchPrediction", seqid);
+    frame(msg, framed)
+}
+
+fn frame(msg: Vec<u8>, framed: bool) -> Vec<u8> {
+    if framed {
+        [&(msg.len() as i32).to_be_bytes()[..], &msg].concat()
+    } else {
+        msg
+    }
+}
+
+/// One reply off `s`: a framed reply by its prefix, an unframed one by
+/// the message scanner (byte by byte, so nothing of the next is taken).
+fn read_reply(s: &mut TcpStream, framed: bool) -> Vec<u8> {
+    let mut read = |buf: &mut Vec<u8>, n: usize| {
+        let start = buf.len();
+        buf.resize(start + n, 0);
+        s.read_exact(&mut buf[start..]).expect("a whole reply in time");
+    };
+    let mut buf = Vec::new();
+    if framed {
+        read(&mut buf, 4);
+        let n = i32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
+        read(&mut buf, n);
+        return buf;
+    }
+    let mut scanner = service::MessageScanner::new(1 << 24);
+    loop {
+        match scanner.scan(&buf).expect("a reply the scanner reads") {
+            service::Scan::Complete(_) => return buf,
+            service::Scan::NeedMore(n) => {
+                let more = n - buf.len();
+                read(&mut buf, more)
+            }
+        }
+    }
+}
+
+#[test]
+fn pipelined_calls_are_answered_in_order_with_their_seqids_framed_and_not() {
+    let server = start(config(""), None);
+    for framed in [true, false] {
+        let mut s = server.connect();
+        let calls: Vec<u8> = (0..20)
+            .flat_map(|i| call(i % 5, 100 + i as i32, framed))
+            .collect();
+        s.write_all(&calls).unwrap();
+        for i in 0..20 {
+            let reply = read_reply(&mut s, framed);
+            let msg = service::decode_reply(&reply, framed).unwrap();
+            assert_eq!(msg.seqid, 100 + i as i32);
+            let Reply::Success(r) = msg.body else {
+                panic!("{:?}", msg.body)
+            };
+            assert_eq!(r.len(), i % 5);
+        }
+    }
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_full_queue_answers_overloaded_at_once_and_the_queued_calls_are_answered() {
+    let gate = Gate::new(false);
+    let cfg = config("[batching]\nmax_records = 1\nmax_wait_ms = 0\ndrop_after_ms = 60000\nqueue_requests = 2\nworkers = 1");
+    let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
+    // A runs (and waits at the gate), B waits for a worker, C and D fill the queue.
+    // One at a time, so that the batcher has taken A and B off the queue
+    // before C and D come.
+    let mut first = server.connect();
+    for i in 1..=4 {
+        first.write_all(&call(1, i, true)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        wait_for(server.http, "bprwire_queue_depth 2"),
+        "C and D not queued"
+    );
+    let mut second = server.connect();
+    let t = Instant::now();
+    second.write_all(&call(1, 5, true)).unwrap();
+    let msg = read_reply(&mut second, true);
+    let reply = service::decode_reply(&msg, true).unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "overloaded took {:?}",
+        t.elapsed()
+    );
+    match reply.body {
+        Reply::ServiceException { description: Some(d) } => assert!(d.starts_with("overloaded"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    gate.open();
+    for i in 1..=4 {
+        let msg = read_reply(&mut first, true);
+        let reply = service::decode_reply(&msg, true).unwrap();
+        assert_eq!(reply.seqid, i);
+        assert!(
+            matches!(reply.body, Reply::Success(r) if r.len() == 1),
+            "{:?}",
+            reply.body
+        );
+    }
+    let metrics = http_get(server.http, "/metrics");
+    assert!(
+        metrics.contains("bprwire_failures_total{reason=\"overloaded\"} 1"),
+        "{metrics}"
+    );
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_call_that_waited_past_drop_after_is_refused_and_a_model_error_reaches_its_batch() {
+    let gate = Gate::new(true);
+    let cfg = config("[batching]\nmax_records = 1\nmax_wait_ms = 0\ndrop_after_ms = 50\nworkers = 1");
+    let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
+    let mut s = server.connect();
+    s.write_all(&[call(1, 1, false), call(1, 2, false)].concat())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    gate.open();
+    let first = read_reply(&mut s, false);
+    match service::decode_reply(&first, false).unwrap().body {
+        Reply::ServiceException { description: Some(d) } => {
+            assert_eq!(d, "model error: the gate model fails")
+        }
+        other => panic!("{other:?}"),
+    }
+    let second = read_reply(&mut s, false);
+    match service::decode_reply(&second, false).unwrap().body {
+        Reply::ServiceException { description: Some(d) } => {
+            assert!(
+                d.starts_with("overloaded: waited") && d.contains("drop_after_ms = 50"),
+                "{d}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let metrics = http_get(server.http, "/metrics");
+    assert!(metrics.contains("bprwire_dropped_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("bprwire_failures_total{reason=\"model\"} 1"),
+        "{metrics}"
+    );
+    server.stop().unwrap();
+}
+
+#[test]
+fn other_methods_limits_and_a_request_larger_than_the_batch() {
+    let server = start(
+        config(
+            "[batching]\nmax_records = 4\n[limits]\nmax_records_per_request = 16\nmax_message_bytes = 4096",
+        ),
+        None,
+    );
+    let mut s = server.connect();
+    // Another method: a TApplicationException naming it.
+    let other = bprwire_reference::call_bytes(&request(1), "getPrediction", 9);
+    s.write_all(&frame(other, true)).unwrap();
+    let bytes = read_reply(&mut s, true);
+    let reply = service::decode_reply(&bytes, true).unwrap();
+    assert_eq!(reply.seqid, 9);
+    match reply.body {
+        Reply::ApplicationException {
+            message: Some(m),
+            kind,
+        } => {
+            assert!(m.contains("unknown method \"getPrediction\""), "{m}");
+            assert_eq!(kind, Some(1));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Over the record limit: refused by name; 10 records (more than a
+    // batch of 4): run alone and answered.
+    s.write_all(&[call(17, 10, true), call(10, 11, true)].concat())
+        .unwrap();
+    let bytes = read_reply(&mut s, true);
+    match service::decode_reply(&bytes, true).unwrap().body {
+        Reply::ServiceException { description: Some(d) } => {
+            assert_eq!(d, "17 records, over the limit of 16 per request")
+        }
+        other => panic!("{other:?}"),
+    }
+    let bytes = read_reply(&mut s, true);
+    let reply = service::decode_reply(&bytes, true).unwrap();
+    assert!(matches!(reply.body, Reply::Success(r) if r.len() == 10));
+    // A frame over max_message_bytes: a PROTOCOL_ERROR, then the connection closes.
+    s.write_all(&5000i32.to_be_bytes()).unwrap();
+    let bytes = read_reply(&mut s, true);
+    let reply = service::decode_reply(&bytes, true).unwrap();
+    assert!(
+        matches!(reply.body, Reply::ApplicationException { kind: Some(7), .. }),
+        "{:?}",
+        reply.body
+    );
+    assert_eq!(s.read(&mut [0u8; 1]).unwrap(), 0, "still open");
+    // Not Thrift at all (an HTTP request on the Thrift port): the same.
+    let mut h = server.connect();
+    h.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut rest = Vec::new();
+    h.read_to_end(&mut rest).unwrap();
+    let reply = service::decode_reply(&rest, true).unwrap();
+    assert!(
+        matches!(reply.body, Reply::ApplicationException { kind: Some(7), .. }),
+        "{:?}",
+        reply.body
+    );
+    server.stop().unwrap();
+}
+
+/// Polls `/metrics` until it has `line` (at most 5 s).
+fn wait_for(http: std::net::SocketAddr, line: &str) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(5) {
+        if http_get(http, "/metrics").lines().any(|l| l == line) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn the_http_port_reports_health_readiness_and_metrics_and_shutdown_ends_idle_connections() {
+    let server = start(config(""), None);
+    assert!(http_get(server.http, "/healthz").starts_with("HTTP/1.1 200"));
+    assert!(http_get(server.http, "/ready").starts_with("HTTP/1.1 200"));
+    let mut s = server.connect();
+    s.write_all(&call(3, 1, true)).unwrap();
+    let _ = read_reply(&mut s, true);
+    let m = http_get(server.http, "/metrics");
+    for line in [
+        "bprwire_requests_total 1",
+        "bprwire_responses_total 1",
+        "bprwire_connections 1",
+        "bprwire_batch_records_sum 3.0",
+        "bprwire_latency_seconds_count 1",
+        "bprwire_model_seconds_count 1",
+    ] {
+        assert!(m.contains(line), "no {line:?} in\n{m}");
+    }
+    // The idle connection is closed by shutdown, which returns Ok.
+    let t = Instant::now();
+    server.stop().unwrap();
+    assert_eq!(s.read(&mut [0u8; 1]).unwrap(), 0);
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
+    let path = Path::new(EXAMPLES).join("bad.toml");
+    let base = "[layout]\npath = \"layout.json\"\n[model]\nkind = \"logistic\"\nweights = \"weights.npy\"\nbias = \"bias.npy\"\n[response]\ncontinuous = { output = \"scores\", keys = [1, 2] }\n";
+    let cases = [
+        (
+            format!("{base}[batching]\nmax_records = 0\n"),
+            "batching.max_records: must be at least 1",
+        ),
+        (
+            format!("{base}[batching]\nmax_recods = 4\n"),
+            "unknown field `max_recods`",
+        ),
+        (
+            format!("{base}[limits]\nread_timeout_s = -1.0\n"),
+            "limits.read_timeout_s: -1 is not a duration",
+        ),
+        (
+            base.replace("logistic", "tree"),
+            "model.kind: \"tree\" is not \"linear\" or \"logistic\"",
+        ),
+        (
+            base.replace("layout.json", "nope.json"),
+            "layout.path: cannot read",
+        ),
+        (format!("{base}[listen]\nthrift = \"nowhere\"\n"), "listen.thrift"),
+    ];
+    for (text, want) in cases {
+        let e = Config::parse(&path, &text).unwrap_err().to_string();
+        assert!(e.starts_with(&path.display().to_string()), "{e}");
+        assert!(e.contains(want), "{e:?} does not say {want:?}");
+    }
+    // Checked when the model is loaded: keys against the output's width,
+    // an output the model lacks.
+    let c = Config::parse(&path, &base.replace("keys = [1, 2]", "keys = [1, 2, 3]")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let e = rt.block_on(Server::bind(c)).err().unwrap().to_string();
+    assert!(
+        e.contains("response.continuous.keys: 3 keys for output \"scores\" of width 2"),
+        "{e}"
+    );
+    let c = Config::parse(&path, &base.replace("output = \"scores\"", "output = \"probs\"")).unwrap();
+    let e = rt.block_on(Server::bind(c)).err().unwrap().to_string();
+    assert!(
+        e.contains("response.continuous.output: the model has no output \"probs\""),
+        "{e}"
+    );
+}
