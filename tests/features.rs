@@ -563,6 +563,26 @@ fn outputs_of(arrays: &mut [(String, usize, Array)]) -> Outputs<'_> {
 }
 
 proptest! {
+    /// `to_json` writes what `from_json` reads back to the same layout:
+    /// every id, type and default (NaN, infinities and -0.0 included).
+    #[test]
+    fn a_layout_written_as_json_reads_back_the_same(layout in layout()) {
+        use bprwire::features::FeatureKind;
+        let back = FeatureLayout::from_json(layout.to_json().as_bytes())
+            .map_err(|e| TestCaseError::fail(format!("{e}: {}", layout.to_json())))?;
+        prop_assert_eq!(back.continuous_ids(), layout.continuous_ids());
+        prop_assert_eq!(back.binary_ids(), layout.binary_ids());
+        prop_assert_eq!(back.discrete_ids(), layout.discrete_ids());
+        prop_assert_eq!(back.tensors(), layout.tensors());
+        for kind in [FeatureKind::Continuous, FeatureKind::Binary, FeatureKind::Discrete] {
+            prop_assert_eq!(back.output_type(kind), layout.output_type(kind));
+        }
+        prop_assert_eq!(back.continuous_default().map(f64::to_bits), layout.continuous_default().map(f64::to_bits));
+        prop_assert_eq!(back.discrete_default(), layout.discrete_default());
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     /// A request scattered at row `at` of larger arrays fills exactly rows

@@ -66,6 +66,75 @@ impl FeatureLayout {
     }
 }
 
+impl FeatureLayout {
+    /// The layout as the JSON description [`from_json`](Self::from_json)
+    /// reads back to the same layout (every id, type and default; a
+    /// default that is not a finite number as `"nan"`, `"inf"` or
+    /// `"-inf"`): what a server's configuration or a test writes out for
+    /// a layout built in code.
+    ///
+    /// ```
+    /// use bprwire::features::{FeatureLayout, OutputType};
+    ///
+    /// let layout = FeatureLayout::builder().continuous(&[1, 2], OutputType::F32, f64::NAN).build()?;
+    /// let text = layout.to_json();
+    /// assert_eq!(text, r#"{"continuous": {"ids": [1, 2], "dtype": "float32", "default": "nan"}}"#);
+    /// assert_eq!(FeatureLayout::from_json(text.as_bytes())?.continuous_ids(), &[1, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_json(&self) -> String {
+        use super::FeatureKind;
+        use core::fmt::Write;
+        let ids = |ids: &[i64]| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let mut parts = Vec::new();
+        if let Some(t) = self.output_type(FeatureKind::Continuous) {
+            let d = self.continuous_default().unwrap_or(f64::NAN);
+            let default = match d {
+                d if d.is_nan() => "\"nan\"".to_string(),
+                d if d == f64::INFINITY => "\"inf\"".to_string(),
+                d if d == f64::NEG_INFINITY => "\"-inf\"".to_string(),
+                // Debug is the shortest text that reads back to the same f64.
+                d => format!("{d:?}"),
+            };
+            parts.push(format!(
+                "\"continuous\": {{\"ids\": [{}], \"dtype\": \"{}\", \"default\": {default}}}",
+                ids(self.continuous_ids()),
+                t.numpy_name()
+            ));
+        }
+        if let Some(t) = self.output_type(FeatureKind::Binary) {
+            parts.push(format!(
+                "\"binary\": {{\"ids\": [{}], \"dtype\": \"{}\"}}",
+                ids(self.binary_ids()),
+                t.numpy_name()
+            ));
+        }
+        if self.output_type(FeatureKind::Discrete).is_some() {
+            parts.push(format!(
+                "\"discrete\": {{\"ids\": [{}], \"default\": {}}}",
+                ids(self.discrete_ids()),
+                self.discrete_default().unwrap_or(0)
+            ));
+        }
+        if !self.tensors().is_empty() {
+            let mut t = String::from("\"tensors\": [");
+            for (i, f) in self.tensors().iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                let _ = write!(
+                    t,
+                    "{sep}{{\"id\": {}, \"width\": {}, \"dtype\": \"{}\"}}",
+                    f.id,
+                    f.width,
+                    f.dtype.numpy_name()
+                );
+            }
+            t.push(']');
+            parts.push(t);
+        }
+        format!("{{{}}}", parts.join(", "))
+    }
+}
+
 /// The layout that `text` describes, or what is wrong with it.
 fn parse(text: &[u8]) -> Result<FeatureLayout, String> {
     let text = core::str::from_utf8(text).map_err(|e| {
