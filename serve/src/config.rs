@@ -22,10 +22,11 @@
 //!
 //! [batching]
 //! max_records = 256                # records per batch
-//! max_wait_ms = 2.0                # how long a batch waits to fill
+//! max_wait_ms = 2.0                # how long a batch waits to fill (eager = false)
 //! drop_after_ms = 90.0             # a request that waited longer is refused
 //! queue_requests = 1024            # requests waiting, past it: overloaded
 //! workers = 2                      # batches running at once
+//! eager = true                     # start when a worker is free (false: wait max_wait_ms)
 //!
 //! [limits]
 //! max_message_bytes = 67108864
@@ -213,6 +214,12 @@ pub struct Batching {
     pub queue_requests: usize,
     /// Batches running at once (on the blocking pool).
     pub workers: usize,
+    /// `true`: a batch starts as soon as a worker is free, with every
+    /// request that came meanwhile (up to `max_records`): no request waits
+    /// for others while a worker is idle, and batches grow under load.
+    /// `false`: Navi's rule: a batch waits up to `max_wait_ms` from its
+    /// first request to fill, then for a free worker.
+    pub eager: bool,
 }
 
 impl Default for Batching {
@@ -223,6 +230,7 @@ impl Default for Batching {
             drop_after_ms: 90.0,
             queue_requests: 1024,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            eager: true,
         }
     }
 }

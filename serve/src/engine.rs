@@ -26,6 +26,54 @@ pub enum Answer {
     Pending(oneshot::Receiver<Vec<u8>>),
 }
 
+/// A batch being gathered: its jobs, their records, and the job that did
+/// not fit (the next batch's first).
+struct Batch {
+    jobs: Vec<Job>,
+    records: usize,
+    max: usize,
+    carry: Option<Job>,
+}
+
+impl Batch {
+    fn new(first: Job, max: usize) -> Batch {
+        Batch {
+            records: first.records,
+            jobs: vec![first],
+            max,
+            carry: None,
+        }
+    }
+
+    /// Full: `max` records, or a job waiting for the next batch.
+    fn full(&self) -> bool {
+        self.records >= self.max || self.carry.is_some()
+    }
+
+    /// Adds a job taken off the queue, or keeps it for the next batch if
+    /// it does not fit.
+    fn add(&mut self, job: Job, metrics: &Metrics) {
+        metrics.queue_depth.dec();
+        if self.records + job.records > self.max {
+            metrics.queue_depth.inc(); // still waiting
+            self.carry = Some(job);
+        } else {
+            self.records += job.records;
+            self.jobs.push(job);
+        }
+    }
+
+    /// Adds the jobs already queued, until full.
+    fn take_queued(&mut self, rx: &mut mpsc::Receiver<Job>, metrics: &Metrics) {
+        while !self.full() {
+            match rx.try_recv() {
+                Ok(job) => self.add(job, metrics),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
 /// One `getBatchPrediction` call waiting for its batch.
 #[derive(Debug)]
 pub struct Job {
@@ -279,6 +327,27 @@ impl Engine {
         }
     }
 
+    /// Runs one call through the loop's own steps on this thread, with no
+    /// queue and no batcher: decode, scatter into pooled arrays, the model,
+    /// the reply. What a request costs without the server around it (the
+    /// load generator's in-process figure). `None` for a message that is
+    /// not a `getBatchPrediction` call.
+    pub fn run_one(&self, message: Bytes, framed: bool) -> Option<Vec<u8>> {
+        let call = service::decode_call(&message).ok()?;
+        let records = call.batch_request().ok()?.len();
+        let env = call.envelope(framed);
+        let (reply, mut rx) = oneshot::channel();
+        let job = Job {
+            message,
+            records,
+            env,
+            read_at: Instant::now(),
+            reply,
+        };
+        self.run_batch(vec![job]);
+        rx.try_recv().ok()
+    }
+
     /// A `PredictionServiceException` reply, counted.
     fn refuse(&self, env: Envelope, why: Failure, description: String) -> Vec<u8> {
         self.metrics.fail(why);
@@ -316,26 +385,40 @@ impl Engine {
                 },
             };
             self.metrics.queue_depth.dec();
-            let deadline = tokio::time::Instant::from_std(first.read_at + max_wait);
-            let mut records = first.records;
-            let mut jobs = vec![first];
-            while records < max {
-                let next = tokio::select! {
-                    biased;
-                    job = rx.recv() => job,
-                    _ = tokio::time::sleep_until(deadline) => None,
-                };
-                let Some(job) = next else { break };
-                self.metrics.queue_depth.dec();
-                if records + job.records > max {
-                    carry = Some(job);
-                    self.metrics.queue_depth.inc();
-                    break;
+            let mut batch = Batch::new(first, max);
+            batch.take_queued(&mut rx, &self.metrics);
+            let permit = if self.batching.eager {
+                // Gather while every worker is busy; start when one is free.
+                loop {
+                    if batch.full() {
+                        break workers.clone().acquire_owned().await;
+                    }
+                    tokio::select! {
+                        biased;
+                        permit = workers.clone().acquire_owned() => break permit,
+                        job = rx.recv() => match job {
+                            Some(job) => batch.add(job, &self.metrics),
+                            None => break workers.clone().acquire_owned().await,
+                        },
+                    }
                 }
-                records += job.records;
-                jobs.push(job);
+            } else {
+                // Wait up to max_wait from the first request to fill.
+                let deadline = tokio::time::Instant::from_std(batch.jobs[0].read_at + max_wait);
+                while !batch.full() {
+                    let next = tokio::select! {
+                        biased;
+                        job = rx.recv() => job,
+                        _ = tokio::time::sleep_until(deadline) => None,
+                    };
+                    let Some(job) = next else { break };
+                    batch.add(job, &self.metrics);
+                }
+                workers.clone().acquire_owned().await
             }
-            let permit = workers.clone().acquire_owned().await.expect("never closed");
+            .expect("never closed");
+            carry = batch.carry.take();
+            let jobs = batch.jobs;
             let engine = self.clone();
             tokio::task::spawn_blocking(move || {
                 engine.run_batch(jobs);

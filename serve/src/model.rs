@@ -143,36 +143,72 @@ impl Linear {
         Linear::new(w, b, features, logistic, name, dtype)
     }
 
-    /// One row's scores into `z` (`k` of them).
-    fn row(&self, inputs: &Buffers, row: usize, z: &mut [f64]) {
+    /// Adds each array's terms to the scores `z` (`rows × k`, holding the
+    /// bias): feature by feature in layout order within each row, as the
+    /// type's documentation says.
+    fn add_terms(&self, inputs: &Buffers, rows: usize, z: &mut [f64]) {
         let k = self.bias.len();
-        z.copy_from_slice(&self.bias);
-        let mut i = 0;
-        let mut add = |x: f64| {
-            if x != 0.0 && !x.is_nan() {
-                let w = &self.weights[i * k..(i + 1) * k];
-                for (z, w) in z.iter_mut().zip(w) {
-                    *z += x * w;
-                }
-            }
-            i += 1;
-        };
+        let capacity = inputs.capacity().max(1);
         let arrays = [inputs.continuous(), inputs.binary(), inputs.discrete()];
+        let mut first = 0; // the array's first feature
         for a in arrays
             .into_iter()
             .flatten()
             .chain(inputs.tensors().map(|(_, a)| a))
         {
-            let width = a.len() / inputs.capacity().max(1);
-            for_each_f64(a, row * width..(row + 1) * width, &mut add);
+            let width = a.len() / capacity;
+            let w = &self.weights[first * k..(first + width) * k];
+            for (r, z) in z.chunks_exact_mut(k).take(rows).enumerate() {
+                let cells = r * width..(r + 1) * width;
+                match a {
+                    Array::F32(v) => add_row(&v[cells], w, z, |x| f64::from(*x)),
+                    Array::F64(v) => add_row(&v[cells], w, z, |x| *x),
+                    Array::I64(v) => add_row(&v[cells], w, z, |x| *x as f64),
+                    Array::U8(v) => add_row(&v[cells], w, z, |x| f64::from(*x)),
+                }
+            }
+            first += width;
         }
-        debug_assert_eq!(i, self.features);
-        if self.logistic {
-            for z in z.iter_mut() {
-                *z = 1.0 / (1.0 + (-*z).exp());
+        debug_assert_eq!(first, self.features);
+    }
+}
+
+/// `z += Σ x_i · w_i` over one row's cells (NaN and 0 skipped), in order;
+/// the outputs' count as a constant for the common small ones.
+#[inline]
+fn add_row<T>(cells: &[T], weights: &[f64], z: &mut [f64], to_f64: impl Fn(&T) -> f64) {
+    match z.len() {
+        1 => add_row_k::<T, 1>(cells, weights, z.try_into().expect("1"), to_f64),
+        2 => add_row_k::<T, 2>(cells, weights, z.try_into().expect("2"), to_f64),
+        3 => add_row_k::<T, 3>(cells, weights, z.try_into().expect("3"), to_f64),
+        4 => add_row_k::<T, 4>(cells, weights, z.try_into().expect("4"), to_f64),
+        k => {
+            for (x, w) in cells.iter().zip(weights.chunks_exact(k)) {
+                let x = to_f64(x);
+                // False for 0 and NaN alike: one compare.
+                if x.abs() > 0.0 {
+                    for (z, w) in z.iter_mut().zip(w) {
+                        *z += x * w;
+                    }
+                }
             }
         }
     }
+}
+
+#[inline(always)]
+fn add_row_k<T, const K: usize>(cells: &[T], weights: &[f64], z: &mut [f64; K], to_f64: impl Fn(&T) -> f64) {
+    let (w, _) = weights.as_chunks::<K>();
+    let mut acc = *z;
+    for (x, w) in cells.iter().zip(w) {
+        let x = to_f64(x);
+        if x.abs() > 0.0 {
+            for j in 0..K {
+                acc[j] += x * w[j];
+            }
+        }
+    }
+    *z = acc;
 }
 
 impl Model for Linear {
@@ -188,17 +224,22 @@ impl Model for Linear {
             .ok_or_else(|| ModelError(format!("{rows} rows × {k} outputs overflow")))?;
         let mut out = Array::try_zeros(dtype, len)
             .ok_or_else(|| ModelError(format!("cannot allocate {rows} × {k} outputs")))?;
-        let mut z = vec![0.0; k];
-        for r in 0..rows {
-            self.row(inputs, r, &mut z);
-            match &mut out {
-                Array::F32(o) => o[r * k..(r + 1) * k]
-                    .iter_mut()
-                    .zip(&z)
-                    .for_each(|(o, z)| *o = *z as f32),
-                Array::F64(o) => o[r * k..(r + 1) * k].copy_from_slice(&z),
-                _ => return Err(ModelError(format!("output type {dtype:?} is not a float"))),
+        let mut z = Vec::new();
+        z.try_reserve_exact(len)
+            .map_err(|_| ModelError(format!("cannot allocate {rows} × {k} scores")))?;
+        for _ in 0..rows {
+            z.extend_from_slice(&self.bias);
+        }
+        self.add_terms(inputs, rows, &mut z);
+        if self.logistic {
+            for z in z.iter_mut() {
+                *z = 1.0 / (1.0 + (-*z).exp());
             }
+        }
+        match &mut out {
+            Array::F32(o) => o.iter_mut().zip(&z).for_each(|(o, z)| *o = *z as f32),
+            Array::F64(o) => o.copy_from_slice(&z),
+            _ => return Err(ModelError(format!("output type {dtype:?} is not a float"))),
         }
         Ok(vec![out])
     }
@@ -211,15 +252,6 @@ pub fn feature_count(layout: &FeatureLayout) -> usize {
         + layout.binary_ids().len()
         + layout.discrete_ids().len()
         + layout.tensors().iter().map(|t| t.width).sum::<usize>()
-}
-
-fn for_each_f64(a: &Array, range: std::ops::Range<usize>, f: &mut impl FnMut(f64)) {
-    match a {
-        Array::F32(v) => v[range].iter().for_each(|x| f(f64::from(*x))),
-        Array::F64(v) => v[range].iter().for_each(|x| f(*x)),
-        Array::I64(v) => v[range].iter().for_each(|x| f(*x as f64)),
-        Array::U8(v) => v[range].iter().for_each(|x| f(f64::from(*x))),
-    }
 }
 
 fn read_floats(path: &std::path::Path) -> Result<(Vec<f64>, Vec<usize>), String> {

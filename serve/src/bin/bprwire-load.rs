@@ -1,1 +1,280 @@
-fn main() {}
+//! `bprwire-load`: the load generator of `docs/benchmarks.md`. Loopback
+//! only; every run bounded in requests and seconds.
+//!
+//! ```text
+//! bprwire-load setup R1|R2|R3 DIR [--k K]     layout, weights, request and a config for the workload
+//! bprwire-load run ADDR DIR/request.bin [--concurrency N] [--seconds S] [--max-requests N] [--unframed]
+//! bprwire-load inproc DIR/serve.toml DIR/request.bin [--iterations N]
+//! ```
+//!
+//! `run` keeps `N` connections each sending the request and waiting for
+//! its reply (closed loop), and prints one line: throughput, records per
+//! second, p50 and p99 latency. `inproc` times the same request through
+//! the server's own steps on one thread (decode, scatter, model, encode;
+//! `Engine::run_one`) and prints the median.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bprwire::service::{self, Reply};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup(&args[1..]),
+        Some("run") => run(&args[1..]),
+        Some("inproc") => inproc(&args[1..]),
+        _ => Err("usage: bprwire-load setup|run|inproc ... (see the source's header)".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bprwire-load: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `--name value` from `args`, parsed, or `default`.
+fn opt<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T, String> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{name} needs a value")),
+    }
+}
+
+fn setup(args: &[String]) -> Result<(), String> {
+    let [id, dir, ..] = args else {
+        return Err("setup R1|R2|R3 DIR".into());
+    };
+    let k: usize = opt(args, "--k", 2)?;
+    let w = bprwire::internals::workloads::get_request(id).ok_or_else(|| format!("no workload {id}"))?;
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let n = bprwire_serve::model::feature_count(&w.layout);
+    // Small deterministic weights, float64; bias float64.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    let weights: Vec<f64> = (0..n * k).map(|_| next() * 0.02).collect();
+    let bias: Vec<f64> = (0..k).map(|_| next()).collect();
+    let write =
+        |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).map_err(|e| format!("{name}: {e}"));
+    write("layout.json", w.layout.to_json().as_bytes())?;
+    write("weights.npy", &npy_f64(&weights, &[n, k]))?;
+    write("bias.npy", &npy_f64(&bias, &[k]))?;
+    let keys: Vec<String> = (0..k).map(|j| (1001 + j).to_string()).collect();
+    let config = format!(
+        "# {id}: {summary}\n[listen]\nthrift = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n[layout]\npath = \"layout.json\"\n\
+         [model]\nkind = \"logistic\"\nweights = \"weights.npy\"\nbias = \"bias.npy\"\n\
+         [response]\ncontinuous = {{ output = \"scores\", keys = [{keys}] }}\n\
+         [batching]\nmax_records = {max}\nmax_wait_ms = 2.0\ndrop_after_ms = 90.0\nqueue_requests = 1024\n\
+         [limits]\nmax_message_bytes = 67108864\nmax_records_per_request = 65536\n",
+        summary = w.summary,
+        keys = keys.join(", "),
+        max = w.rows.max(256),
+    );
+    write("serve.toml", config.as_bytes())?;
+    // The call message, unframed; `run` frames it if asked.
+    let mut msg = Vec::new();
+    msg.extend(0x8001_0001u32.to_be_bytes());
+    msg.extend((service::METHOD.len() as i32).to_be_bytes());
+    msg.extend(service::METHOD.as_bytes());
+    msg.extend(1i32.to_be_bytes());
+    msg.extend([0x0C, 0, 1]);
+    msg.extend(&w.bytes);
+    msg.push(0);
+    write("request.bin", &msg)?;
+    println!(
+        "{id}: {} records, {} features, k = {k}, request {} bytes, in {}",
+        w.rows,
+        n,
+        msg.len(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// A `.npy` (version 1.0) of little-endian float64.
+fn npy_f64(values: &[f64], shape: &[usize]) -> Vec<u8> {
+    let shape = match shape {
+        [n] => format!("({n},)"),
+        s => format!(
+            "({})",
+            s.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    for v in values {
+        out.extend(v.to_le_bytes());
+    }
+    out
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let [addr, request, ..] = args else {
+        return Err(
+            "run ADDR REQUEST [--concurrency N] [--seconds S] [--max-requests N] [--unframed]".into(),
+        );
+    };
+    let addr: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{addr} is not a loopback address: this generator loads only this machine"
+        ));
+    }
+    let concurrency: usize = opt(args, "--concurrency", 1)?;
+    let seconds: f64 = opt(args, "--seconds", 5.0)?;
+    let max_requests: usize = opt(args, "--max-requests", 1_000_000)?;
+    let framed = !args.iter().any(|a| a == "--unframed");
+    let seconds = seconds.clamp(0.1, 600.0);
+    let msg = std::fs::read(request).map_err(|e| format!("{request}: {e}"))?;
+    let records = service::decode_call(&msg)
+        .and_then(|c| c.batch_request())
+        .map_err(|e| format!("{request}: {e}"))?
+        .len();
+    let wire = if framed {
+        [&(msg.len() as i32).to_be_bytes()[..], &msg].concat()
+    } else {
+        msg
+    };
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let per_thread = max_requests.div_ceil(concurrency.max(1));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..concurrency.max(1))
+        .map(|_| {
+            let wire = wire.clone();
+            std::thread::spawn(move || client(addr, &wire, framed, records, deadline, per_thread))
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for t in threads {
+        lat.extend(t.join().map_err(|_| "a client thread panicked".to_string())??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    println!(
+        "concurrency {concurrency:>2}: {n} requests in {elapsed:.2} s: {rps:.0} req/s, {rec:.0} records/s, p50 {p50} us, p99 {p99} us",
+        n = lat.len(),
+        rps = lat.len() as f64 / elapsed,
+        rec = (lat.len() * records) as f64 / elapsed,
+        p50 = pct(0.50),
+        p99 = pct(0.99),
+    );
+    Ok(())
+}
+
+/// One connection, closed loop: latencies in microseconds.
+fn client(
+    addr: SocketAddr,
+    wire: &[u8],
+    framed: bool,
+    records: usize,
+    deadline: Instant,
+    max: usize,
+) -> Result<Vec<u64>, String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let mut lat = Vec::with_capacity(max.min(1 << 20));
+    let mut reply = Vec::new();
+    let mut scanner = service::MessageScanner::new(1 << 30);
+    while lat.len() < max && Instant::now() < deadline {
+        let t = Instant::now();
+        s.write_all(wire).map_err(|e| format!("write: {e}"))?;
+        read_reply(&mut s, framed, &mut reply, &mut scanner)?;
+        lat.push(t.elapsed().as_micros() as u64);
+        if lat.len() == 1 {
+            // The first reply decoded whole: the server's answer, not an exception.
+            match service::decode_reply(&reply, framed)
+                .map_err(|e| e.to_string())?
+                .body
+            {
+                Reply::Success(r) if r.len() == records => {}
+                other => return Err(format!("unexpected reply: {other:?}")),
+            }
+        } else if reply.get(if framed { 7 } else { 3 }) != Some(&2) {
+            return Err("a reply that is not a REPLY message".into());
+        }
+    }
+    Ok(lat)
+}
+
+/// One whole reply into `reply`.
+fn read_reply(
+    s: &mut TcpStream,
+    framed: bool,
+    reply: &mut Vec<u8>,
+    scanner: &mut service::MessageScanner,
+) -> Result<(), String> {
+    reply.clear();
+    let mut fill = |reply: &mut Vec<u8>, to: usize| {
+        let start = reply.len();
+        reply.resize(to, 0);
+        s.read_exact(&mut reply[start..])
+            .map_err(|e| format!("read: {e}"))
+    };
+    if framed {
+        fill(reply, 4)?;
+        let n = i32::from_be_bytes(reply[..4].try_into().expect("4 bytes")) as usize;
+        return fill(reply, 4 + n);
+    }
+    scanner.reset();
+    loop {
+        match scanner.scan(reply).map_err(|e| e.to_string())? {
+            service::Scan::Complete(_) => return Ok(()),
+            service::Scan::NeedMore(n) => fill(reply, n)?,
+        }
+    }
+}
+
+fn inproc(args: &[String]) -> Result<(), String> {
+    let [config, request, ..] = args else {
+        return Err("inproc CONFIG REQUEST [--iterations N]".into());
+    };
+    let iterations: usize = opt(args, "--iterations", 2000)?;
+    let config = bprwire_serve::config::Config::load(Path::new(config)).map_err(|e| e.to_string())?;
+    let model = bprwire_serve::builtin_model(&config).map_err(|e| e.to_string())?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = bprwire_serve::metrics::Metrics::register(&mut registry);
+    let (engine, _queue) =
+        bprwire_serve::engine::Engine::new(config, model, metrics).map_err(|e| e.to_string())?;
+    let msg = bytes::Bytes::from(std::fs::read(request).map_err(|e| format!("{request}: {e}"))?);
+    let mut times = Vec::with_capacity(iterations);
+    for _ in 0..iterations.clamp(1, 1_000_000) {
+        let t = Instant::now();
+        let reply = engine.run_one(msg.clone(), true).ok_or("not a call")?;
+        times.push(t.elapsed().as_nanos() as u64);
+        std::hint::black_box(reply);
+    }
+    times.sort_unstable();
+    println!(
+        "in-process decode+scatter+model+encode: median {:.1} us over {} iterations",
+        times[times.len() / 2] as f64 / 1e3,
+        times.len()
+    );
+    Ok(())
+}
