@@ -469,3 +469,34 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
         "{e}"
     );
 }
+
+#[test]
+fn eager_batches_gather_what_comes_while_every_worker_is_busy() {
+    let gate = Gate::new(false);
+    let cfg = config("[batching]\nmax_records = 64\nworkers = 1\ndrop_after_ms = 60000");
+    let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
+    let mut s = server.connect();
+    // A starts at once (the worker is free) and waits at the gate.
+    s.write_all(&call(2, 1, true)).unwrap();
+    assert!(
+        wait_for(server.http, "bprwire_batch_requests_count 1"),
+        "A did not start alone"
+    );
+    // B, C, D come while the worker is busy: one batch.
+    for i in 2..=4 {
+        s.write_all(&call(1, i, true)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    gate.open();
+    for i in 1..=4 {
+        let bytes = read_reply(&mut s, true);
+        let reply = service::decode_reply(&bytes, true).unwrap();
+        assert_eq!(reply.seqid, i);
+        assert!(matches!(reply.body, Reply::Success(_)), "{:?}", reply.body);
+    }
+    let m = http_get(server.http, "/metrics");
+    assert!(m.contains("bprwire_batch_requests_count 2"), "{m}");
+    assert!(m.contains("bprwire_batch_requests_sum 4.0"), "{m}");
+    assert!(m.contains("bprwire_batch_records_sum 5.0"), "{m}");
+    server.stop().unwrap();
+}
