@@ -33,8 +33,9 @@
 //! max_records_per_request = 65536
 //! max_connections = 1024
 //! max_in_flight_per_connection = 64
+//! max_queued_bytes = 1073741824    # requests queued or running, in all
 //! idle_timeout_s = 300.0           # between messages
-//! read_timeout_s = 10.0            # for one message, first byte to last
+//! read_timeout_s = 10.0            # for one message, first byte to last (and one reply's write)
 //! shutdown_deadline_s = 10.0       # to answer what is in flight
 //! ```
 //!
@@ -247,9 +248,14 @@ pub struct Limits {
     pub max_connections: usize,
     /// Calls read ahead of their replies on one connection.
     pub max_in_flight_per_connection: usize,
+    /// Bytes of requests queued or running, all connections together; past
+    /// it a request is refused as overloaded (each connection may also
+    /// hold up to `max_message_bytes` while it reads one).
+    pub max_queued_bytes: usize,
     /// How long a connection may wait between messages, in s.
     pub idle_timeout_s: f64,
-    /// How long one message may take to arrive, first byte to last, in s.
+    /// How long one message may take to arrive, first byte to last, and
+    /// one reply to be taken by the client, in s.
     pub read_timeout_s: f64,
     /// How long shutdown waits for replies in flight, in s.
     pub shutdown_deadline_s: f64,
@@ -262,6 +268,7 @@ impl Default for Limits {
             max_records_per_request: 65_536,
             max_connections: 1024,
             max_in_flight_per_connection: 64,
+            max_queued_bytes: 1 << 30,
             idle_timeout_s: 300.0,
             read_timeout_s: 10.0,
             shutdown_deadline_s: 10.0,

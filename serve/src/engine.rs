@@ -85,6 +85,39 @@ pub struct Job {
     /// When the message had been read.
     read_at: Instant,
     reply: oneshot::Sender<Vec<u8>>,
+    /// The message's share of `max_queued_bytes`, given back when the job
+    /// is dropped (answered).
+    _held: Held,
+}
+
+/// Bytes counted against `limits.max_queued_bytes` while a job lives.
+#[derive(Debug)]
+struct Held {
+    total: Arc<std::sync::atomic::AtomicUsize>,
+    bytes: usize,
+}
+
+impl Held {
+    /// Counts `bytes` in, unless that would pass `limit`.
+    fn take(total: &Arc<std::sync::atomic::AtomicUsize>, bytes: usize, limit: usize) -> Option<Held> {
+        use std::sync::atomic::Ordering;
+        total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                t.checked_add(bytes).filter(|&n| n <= limit)
+            })
+            .ok()?;
+        Some(Held {
+            total: total.clone(),
+            bytes,
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.total
+            .fetch_sub(self.bytes, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// How the model's outputs become the response: a prepared signature and,
@@ -198,6 +231,8 @@ pub struct Engine {
     /// Input arrays of `batching.max_records` rows, reused batch to batch.
     pool: Mutex<Vec<Buffers>>,
     queue: mpsc::Sender<Job>,
+    /// Bytes of the jobs alive (queued or running).
+    queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
     metrics: Metrics,
 }
 
@@ -236,6 +271,7 @@ impl Engine {
             limits: config.limits,
             pool: Mutex::new(Vec::new()),
             queue,
+            queued_bytes: Arc::default(),
             metrics,
         };
         Ok((Arc::new(engine), rx))
@@ -301,6 +337,13 @@ impl Engine {
         if closing {
             return ready(self.refuse(env, Failure::ShuttingDown, "shutting down".into()));
         }
+        let Some(held) = Held::take(&self.queued_bytes, message.len(), self.limits.max_queued_bytes) else {
+            let why = format!(
+                "overloaded: over {} bytes of requests already queued",
+                self.limits.max_queued_bytes
+            );
+            return ready(self.refuse(env, Failure::Overloaded, why));
+        };
         let (reply, rx) = oneshot::channel();
         let job = Job {
             message,
@@ -308,6 +351,7 @@ impl Engine {
             env,
             read_at,
             reply,
+            _held: held,
         };
         match self.queue.try_send(job) {
             Ok(()) => {
@@ -337,12 +381,14 @@ impl Engine {
         let records = call.batch_request().ok()?.len();
         let env = call.envelope(framed);
         let (reply, mut rx) = oneshot::channel();
+        let _held = Held::take(&self.queued_bytes, 0, usize::MAX)?;
         let job = Job {
             message,
             records,
             env,
             read_at: Instant::now(),
             reply,
+            _held,
         };
         self.run_batch(vec![job]);
         rx.try_recv().ok()

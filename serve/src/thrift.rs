@@ -76,6 +76,7 @@ async fn serve_connection(stream: TcpStream, engine: &Engine, shutdown: &Cancell
     metrics.connections_total.inc();
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Answer>(engine.limits().max_in_flight_per_connection);
+    let write_timeout = engine::seconds(engine.limits().read_timeout_s);
     let writer = async move {
         while let Some(answer) = rx.recv().await {
             let bytes = match answer {
@@ -85,8 +86,10 @@ async fn serve_connection(stream: TcpStream, engine: &Engine, shutdown: &Cancell
                     Err(_) => break, // the engine dropped the job: cannot happen but at exit
                 },
             };
-            if wr.write_all(&bytes).await.is_err() {
-                break;
+            // A client that does not take its replies is let go.
+            match tokio::time::timeout(write_timeout, wr.write_all(&bytes)).await {
+                Ok(Ok(())) => {}
+                _ => break,
             }
         }
         let _ = wr.shutdown().await;
@@ -123,7 +126,13 @@ async fn serve_connection(stream: TcpStream, engine: &Engine, shutdown: &Cancell
             }
         }
     };
-    tokio::join!(reader, writer);
+    // The reader's end lets the writer finish the answers owed; the
+    // writer's end (a client not taking its replies) ends the reader too.
+    tokio::pin!(reader, writer);
+    tokio::select! {
+        _ = &mut reader => (&mut writer).await,
+        _ = &mut writer => {}
+    }
     metrics.connections.dec();
 }
 

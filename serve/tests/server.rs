@@ -269,6 +269,47 @@ fn a_full_queue_answers_overloaded_at_once_and_the_queued_calls_are_answered() {
 }
 
 #[test]
+fn requests_past_max_queued_bytes_are_refused_as_overloaded() {
+    let gate = Gate::new(false);
+    let len = call(1, 1, true).len() - 4; // one message
+    let cfg = config(&format!(
+        "[batching]\nmax_records = 1\nworkers = 1\ndrop_after_ms = 60000\n[limits]\nmax_queued_bytes = {}",
+        2 * len
+    ));
+    let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
+    let mut first = server.connect();
+    first
+        .write_all(&[call(1, 1, true), call(1, 2, true)].concat())
+        .unwrap();
+    assert!(wait_for(server.http, "bprwire_requests_total 2"));
+    let mut second = server.connect();
+    second.write_all(&call(1, 3, true)).unwrap();
+    let bytes = read_reply(&mut second, true);
+    match service::decode_reply(&bytes, true).unwrap().body {
+        Reply::ServiceException { description: Some(d) } => {
+            assert_eq!(
+                d,
+                format!("overloaded: over {} bytes of requests already queued", 2 * len)
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    gate.open();
+    for i in 1..=2 {
+        let bytes = read_reply(&mut first, true);
+        assert_eq!(service::decode_reply(&bytes, true).unwrap().seqid, i);
+    }
+    // Answered: their bytes are given back, and the next call runs.
+    second.write_all(&call(1, 4, true)).unwrap();
+    let bytes = read_reply(&mut second, true);
+    assert!(matches!(
+        service::decode_reply(&bytes, true).unwrap().body,
+        Reply::Success(_)
+    ));
+    server.stop().unwrap();
+}
+
+#[test]
 fn a_call_that_waited_past_drop_after_is_refused_and_a_model_error_reaches_its_batch() {
     let gate = Gate::new(true);
     let cfg = config("[batching]\nmax_records = 1\nmax_wait_ms = 0\ndrop_after_ms = 50\nworkers = 1");
