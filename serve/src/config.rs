@@ -213,7 +213,7 @@ pub struct Batching {
     pub drop_after_ms: f64,
     /// Requests waiting for a batch; past it a request is refused at once.
     pub queue_requests: usize,
-    /// Batches running at once (on the blocking pool).
+    /// Worker threads, each taking and running one batch at a time.
     pub workers: usize,
     /// `true`: a batch starts as soon as a worker is free, with every
     /// request that came meanwhile (up to `max_records`): no request waits

@@ -1,8 +1,10 @@
 //! The serving loop: a call read off a connection becomes a [`Job`] in a
-//! bounded queue; the batcher gathers jobs into batches (max records, max
-//! wait); a batch runs on the blocking pool: each request decoded and
-//! scattered straight into its rows of the batch's input arrays, the model
-//! once, each reply encoded from its own rows of the outputs.
+//! bounded queue; `batching.workers` worker threads each take a batch off
+//! it (max records; eager, or Navi's max wait) and run it: each request
+//! decoded and scattered straight into its rows of the batch's input
+//! arrays, the model once, each reply encoded from its own rows of the
+//! outputs. A worker is its own batcher: a call crosses two threads (the
+//! connection's task, a worker) and back.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,7 +13,8 @@ use bprwire::features::{Array, Buffers, FeatureLayout};
 use bprwire::service::{self, ApplicationErrorKind, Envelope, MessageType};
 use bprwire::{Element, Signature, TensorData, Values};
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use tokio::sync::oneshot;
 
 use crate::config::{duration_ms, Batching, Config, Limits};
 use crate::metrics::{Failure, Metrics};
@@ -64,7 +67,7 @@ impl Batch {
     }
 
     /// Adds the jobs already queued, until full.
-    fn take_queued(&mut self, rx: &mut mpsc::Receiver<Job>, metrics: &Metrics) {
+    fn take_queued(&mut self, rx: &Receiver<Job>, metrics: &Metrics) {
         while !self.full() {
             match rx.try_recv() {
                 Ok(job) => self.add(job, metrics),
@@ -230,7 +233,9 @@ pub struct Engine {
     limits: Limits,
     /// Input arrays of `batching.max_records` rows, reused batch to batch.
     pool: Mutex<Vec<Buffers>>,
-    queue: mpsc::Sender<Job>,
+    queue: Sender<Job>,
+    /// Set once no connection can send any more: idle workers stop.
+    closing: std::sync::atomic::AtomicBool,
     /// Bytes of the jobs alive (queued or running).
     queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
     metrics: Metrics,
@@ -250,7 +255,7 @@ pub struct ProtocolError(pub String);
 
 impl Engine {
     /// The engine for `config` running `model`, and the receiving end of
-    /// its queue (for [`Engine::batcher`]).
+    /// its queue (for [`Engine::worker`]).
     ///
     /// # Errors
     ///
@@ -260,9 +265,9 @@ impl Engine {
         config: Config,
         model: Box<dyn Model>,
         metrics: Metrics,
-    ) -> Result<(Arc<Engine>, mpsc::Receiver<Job>), crate::config::ConfigError> {
+    ) -> Result<(Arc<Engine>, Receiver<Job>), crate::config::ConfigError> {
         let response = ResponsePlan::new(&config, model.outputs())?;
-        let (queue, rx) = mpsc::channel(config.batching.queue_requests);
+        let (queue, rx) = crossbeam_channel::bounded(config.batching.queue_requests);
         let engine = Engine {
             layout: config.layout,
             model,
@@ -271,6 +276,7 @@ impl Engine {
             limits: config.limits,
             pool: Mutex::new(Vec::new()),
             queue,
+            closing: Default::default(),
             queued_bytes: Arc::default(),
             metrics,
         };
@@ -358,14 +364,14 @@ impl Engine {
                 self.metrics.queue_depth.inc();
                 Ok((!oneway).then_some(Answer::Pending(rx)))
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(TrySendError::Full(_)) => {
                 let why = format!(
                     "overloaded: {} requests already waiting",
                     self.batching.queue_requests
                 );
                 ready(self.refuse(env, Failure::Overloaded, why))
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
+            Err(TrySendError::Disconnected(_)) => {
                 ready(self.refuse(env, Failure::ShuttingDown, "shutting down".into()))
             }
         }
@@ -401,81 +407,58 @@ impl Engine {
         exception(env, &description)
     }
 
-    /// Gathers queued jobs into batches and runs each on the blocking
-    /// pool, `batching.workers` at a time, until `done` (no connection can
-    /// send any more) and the queue is empty; then waits for the batches
-    /// running.
-    pub async fn batcher(
-        self: Arc<Engine>,
-        mut rx: mpsc::Receiver<Job>,
-        done: tokio_util::sync::CancellationToken,
-    ) {
-        let workers = Arc::new(Semaphore::new(self.batching.workers));
+    /// The number of worker threads to start (`batching.workers`).
+    pub fn workers(&self) -> usize {
+        self.batching.workers
+    }
+
+    /// Says that no connection will send any more: each worker stops once
+    /// the queue is empty.
+    pub fn close(&self) {
+        self.closing.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// A worker thread's loop: takes a batch off the queue, runs it, and
+    /// again, until [`close`](Self::close) and an empty queue. Eager
+    /// (`batching.eager`): a batch is what is queued when the worker is
+    /// free (it waits only for a first request); otherwise a batch waits
+    /// up to `max_wait_ms` from its first request to fill.
+    pub fn worker(&self, rx: &Receiver<Job>) {
         let max_wait = duration_ms(self.batching.max_wait_ms);
         let max = self.batching.max_records;
         let mut carry: Option<Job> = None;
         loop {
             let first = match carry.take() {
                 Some(job) => job,
-                None => tokio::select! {
-                    biased;
-                    job = rx.recv() => match job {
-                        Some(job) => job,
-                        None => break,
-                    },
-                    // Nothing more can come: what is queued is taken, then stop.
-                    _ = done.cancelled() => match rx.try_recv() {
-                        Ok(job) => job,
-                        Err(_) => break,
-                    },
+                None => match rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if self.closing.load(std::sync::atomic::Ordering::Acquire) && rx.is_empty() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
                 },
             };
             self.metrics.queue_depth.dec();
+            let deadline = first.read_at + max_wait;
             let mut batch = Batch::new(first, max);
-            batch.take_queued(&mut rx, &self.metrics);
-            let permit = if self.batching.eager {
-                // Gather while every worker is busy; start when one is free.
-                loop {
-                    if batch.full() {
-                        break workers.clone().acquire_owned().await;
-                    }
-                    tokio::select! {
-                        biased;
-                        permit = workers.clone().acquire_owned() => break permit,
-                        job = rx.recv() => match job {
-                            Some(job) => batch.add(job, &self.metrics),
-                            None => break workers.clone().acquire_owned().await,
-                        },
-                    }
-                }
-            } else {
-                // Wait up to max_wait from the first request to fill.
-                let deadline = tokio::time::Instant::from_std(batch.jobs[0].read_at + max_wait);
+            batch.take_queued(rx, &self.metrics);
+            if !self.batching.eager {
                 while !batch.full() {
-                    let next = tokio::select! {
-                        biased;
-                        job = rx.recv() => job,
-                        _ = tokio::time::sleep_until(deadline) => None,
-                    };
-                    let Some(job) = next else { break };
-                    batch.add(job, &self.metrics);
+                    match rx.recv_deadline(deadline) {
+                        Ok(job) => batch.add(job, &self.metrics),
+                        Err(_) => break,
+                    }
                 }
-                workers.clone().acquire_owned().await
             }
-            .expect("never closed");
             carry = batch.carry.take();
-            let jobs = batch.jobs;
-            let engine = self.clone();
-            tokio::task::spawn_blocking(move || {
-                engine.run_batch(jobs);
-                drop(permit);
-            });
+            self.run_batch(batch.jobs);
         }
-        // Every worker back: the batches in flight have answered.
-        let _ = workers.acquire_many(self.batching.workers as u32).await;
     }
 
-    /// One batch, on the blocking pool.
+    /// One batch, on a worker thread.
     fn run_batch(&self, jobs: Vec<Job>) {
         let start = Instant::now();
         let drop_after = duration_ms(self.batching.drop_after_ms);
@@ -546,23 +529,31 @@ impl Engine {
                 return self.fail_all(jobs, Failure::Model, &format!("model error: {e}"));
             }
         };
+        // Encoded first, sent after: a send wakes the connection's task,
+        // and that is no part of the encoding's time.
         let t = Instant::now();
-        for (job, row) in rows {
-            let bytes = match self.response.reply(&outputs, row, job.records, job.env) {
-                Ok(bytes) => {
-                    self.metrics.responses.inc();
-                    bytes
-                }
-                Err(e) => self.refuse(
-                    job.env,
-                    Failure::Encode,
-                    format!("cannot encode the response: {e}"),
-                ),
-            };
+        let replies: Vec<(Job, Vec<u8>)> = rows
+            .into_iter()
+            .map(|(job, row)| {
+                let bytes = match self.response.reply(&outputs, row, job.records, job.env) {
+                    Ok(bytes) => {
+                        self.metrics.responses.inc();
+                        bytes
+                    }
+                    Err(e) => self.refuse(
+                        job.env,
+                        Failure::Encode,
+                        format!("cannot encode the response: {e}"),
+                    ),
+                };
+                (job, bytes)
+            })
+            .collect();
+        self.metrics.encode.observe(t.elapsed().as_secs_f64());
+        for (job, bytes) in replies {
             self.metrics.latency.observe(job.read_at.elapsed().as_secs_f64());
             let _ = job.reply.send(bytes);
         }
-        self.metrics.encode.observe(t.elapsed().as_secs_f64());
     }
 
     /// The outputs, checked against the model's own description: one array

@@ -1,8 +1,8 @@
 //! `bprwire-serve`: bprwire's serving loop as a server. Thrift
 //! `PredictionService.getBatchPrediction` on TCP (framed or unframed, strict
 //! binary protocol); each request decoded in place and scattered straight
-//! into its rows of a batch's input arrays; a bounded queue and a batcher;
-//! the model on the blocking pool; each reply encoded from its rows of the
+//! into its rows of a batch's input arrays; a bounded queue; worker threads
+//! that batch and run the model; each reply encoded from its rows of the
 //! outputs through a prepared signature; Prometheus metrics and probes on
 //! an HTTP port; graceful shutdown.
 //!
@@ -42,7 +42,7 @@ use model::{Linear, Model};
 /// A server bound to its ports, not yet serving.
 pub struct Server {
     engine: Arc<Engine>,
-    queue: tokio::sync::mpsc::Receiver<Job>,
+    queue: crossbeam_channel::Receiver<Job>,
     registry: Arc<Registry>,
     thrift: TcpListener,
     http: TcpListener,
@@ -177,17 +177,30 @@ impl Server {
                 tracing::error!(error = %e, "http server failed");
             }
         });
-        let queue_done = CancellationToken::new();
-        let batcher = tokio::spawn(engine.clone().batcher(queue, queue_done.clone()));
+        let workers: Vec<_> = (0..engine.workers())
+            .map(|i| {
+                let (engine, queue) = (engine.clone(), queue.clone());
+                std::thread::Builder::new()
+                    .name(format!("bprwire-worker-{i}"))
+                    .spawn(move || engine.worker(&queue))
+                    .expect("a worker thread")
+            })
+            .collect();
+        drop(queue);
         let connections = TaskTracker::new();
         thrift::accept(thrift, engine.clone(), shutdown.clone(), connections.clone()).await;
         tracing::info!("shutting down: no new connections; answering what is in flight");
         connections.close();
         let drained = async {
             connections.wait().await;
-            // No connection left to send: the batcher drains the queue and stops.
-            queue_done.cancel();
-            let _ = batcher.await;
+            // No connection left to send: the workers drain the queue and stop.
+            engine.close();
+            let _ = tokio::task::spawn_blocking(move || {
+                for w in workers {
+                    let _ = w.join();
+                }
+            })
+            .await;
         };
         let result = match tokio::time::timeout(shutdown_deadline, drained).await {
             Ok(()) => Ok(()),

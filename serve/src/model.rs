@@ -33,7 +33,7 @@ impl std::error::Error for ModelError {}
 /// A model the server runs: a batch of `rows` rows of the layout's dense
 /// inputs (the first `rows` rows of every array of `inputs`) in, one array
 /// per [`outputs`](Model::outputs) entry out, each `rows × width` elements
-/// of its type, row-major. Called on the blocking pool, one batch at a
+/// of its type, row-major. Called on the worker threads, one batch at a
 /// time per worker.
 pub trait Model: Send + Sync + 'static {
     /// The outputs, in the order [`run`](Model::run) returns them.

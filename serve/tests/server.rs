@@ -221,19 +221,18 @@ fn pipelined_calls_are_answered_in_order_with_their_seqids_framed_and_not() {
 #[test]
 fn a_full_queue_answers_overloaded_at_once_and_the_queued_calls_are_answered() {
     let gate = Gate::new(false);
-    let cfg = config("[batching]\nmax_records = 1\nmax_wait_ms = 0\ndrop_after_ms = 60000\nqueue_requests = 2\nworkers = 1");
+    let cfg = config("[batching]\nmax_records = 1\nmax_wait_ms = 0\ndrop_after_ms = 60000\nqueue_requests = 3\nworkers = 1");
     let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
-    // A runs (and waits at the gate), B waits for a worker, C and D fill the queue.
-    // One at a time, so that the batcher has taken A and B off the queue
-    // before C and D come.
+    // A runs (and waits at the gate); B, C and D fill the queue.
+    // One at a time, so that the worker has taken A off the queue first.
     let mut first = server.connect();
     for i in 1..=4 {
         first.write_all(&call(1, i, true)).unwrap();
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
-        wait_for(server.http, "bprwire_queue_depth 2"),
-        "C and D not queued"
+        wait_for(server.http, "bprwire_queue_depth 3"),
+        "B, C and D not queued"
     );
     let mut second = server.connect();
     let t = Instant::now();
