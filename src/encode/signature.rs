@@ -320,6 +320,14 @@ impl Signature {
         self.continuous.as_ref().map_or(&[], |c| &c.keys)
     }
 
+    /// The continuous values' element type (`F32` or `F64`), if the
+    /// signature has continuous keys.
+    pub fn continuous_element(&self) -> Option<Element> {
+        self.continuous
+            .as_ref()
+            .map(|c| if c.wide { Element::F64 } else { Element::F32 })
+    }
+
     /// The encoder of one batch: `batch` records, the continuous values
     /// (`batch × keys` elements, row-major) if the signature has any, and
     /// one [`TensorData`] per tensor, in the order they were added

@@ -1,0 +1,810 @@
+//! bprwire's C ABI (`include/bprwire.h`, `libbprwire_c.a` / `.so`): the
+//! encoder's prepared signatures and one-shot writers, and the request
+//! side's layout and scatter, for C and C++ callers (libtwml's place, and
+//! the TensorFlow ops of `tfop/`).
+//!
+//! Conventions, every function:
+//! - returns a status (`BPRWIRE_OK` or a `BPRWIRE_ERR_*` code) and sets
+//!   the thread's message ([`bprwire_last_error`]) on a refusal;
+//! - never lets a panic out (a bug becomes `BPRWIRE_ERR_PANIC`);
+//! - takes element data as packed little-endian bytes of a twml `DataType`
+//!   (`BPRWIRE_FLOAT` ... `BPRWIRE_BOOL`) with no alignment requirement, or
+//!   strings as `bprwire_str` (pointer, length) pairs; a pointer may be
+//!   NULL only where its count is 0;
+//! - writes nothing past `capacity` and nothing at all when it refuses
+//!   (`BPRWIRE_ERR_BUFFER_TOO_SMALL` for a short buffer).
+
+#![warn(missing_docs)]
+
+mod error;
+
+use std::ffi::c_void;
+
+use bprwire::features::{Column, FeatureLayout, Outputs};
+use bprwire::{BatchPrediction, DataType, Element, Signature, Tensor, TensorData, Values};
+
+pub use error::{
+    bprwire_last_error, BPRWIRE_ERR_ALLOC, BPRWIRE_ERR_BUFFER_TOO_SMALL, BPRWIRE_ERR_DECODE,
+    BPRWIRE_ERR_INVALID, BPRWIRE_ERR_NULL, BPRWIRE_ERR_PANIC, BPRWIRE_OK,
+};
+use error::{guard, Fail};
+
+/// twml `DataType` FLOAT: `float`, 4 bytes.
+pub const BPRWIRE_FLOAT: i32 = 0;
+/// twml `DataType` DOUBLE: `double`, 8 bytes.
+pub const BPRWIRE_DOUBLE: i32 = 1;
+/// twml `DataType` INT32: `int32_t`.
+pub const BPRWIRE_INT32: i32 = 2;
+/// twml `DataType` INT64: `int64_t`.
+pub const BPRWIRE_INT64: i32 = 3;
+/// twml `DataType` UINT8: `uint8_t`.
+pub const BPRWIRE_UINT8: i32 = 4;
+/// twml `DataType` STRING: elements are `bprwire_str`, UTF-8 checked.
+pub const BPRWIRE_STRING: i32 = 5;
+/// twml `DataType` BOOL: one byte each, non-zero is true.
+pub const BPRWIRE_BOOL: i32 = 7;
+
+/// Request side: the continuous features' output.
+pub const BPRWIRE_CONTINUOUS: i32 = 0;
+/// Request side: the binary features' output.
+pub const BPRWIRE_BINARY: i32 = 1;
+/// Request side: the discrete features' output.
+pub const BPRWIRE_DISCRETE: i32 = 2;
+/// Request side: a tensor feature's output (`tensor_id` names it).
+pub const BPRWIRE_TENSOR: i32 = 3;
+
+/// A string: `len` bytes at `ptr` (no terminator needed; `ptr` may be
+/// NULL when `len` is 0).
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct bprwire_str {
+    /// The bytes.
+    pub ptr: *const u8,
+    /// How many.
+    pub len: usize,
+}
+
+/// A dense tensor: `count` elements of `dtype` at `data` (packed
+/// little-endian, or `bprwire_str`s for `BPRWIRE_STRING`), shaped
+/// `shape[0..rank]`, row-major, dim 0 the batch.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct bprwire_tensor {
+    /// A `BPRWIRE_*` element type.
+    pub dtype: i32,
+    /// The elements.
+    pub data: *const c_void,
+    /// Number of elements.
+    pub count: usize,
+    /// The dims.
+    pub shape: *const usize,
+    /// Number of dims (at least 1).
+    pub rank: usize,
+}
+
+/// One tensor output of a prepared signature: its key, element type and
+/// the shape of one row (the dims after the batch).
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct bprwire_tensor_spec {
+    /// The key in `DataRecord.tensors`.
+    pub key: i64,
+    /// A `BPRWIRE_*` element type.
+    pub dtype: i32,
+    /// One row's dims.
+    pub row_shape: *const usize,
+    /// Number of row dims (0 for one element per row).
+    pub row_rank: usize,
+}
+
+/// One batch's data for a prepared signature's tensor: `count` elements
+/// of `dtype` (the signature's) at `data`.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct bprwire_data {
+    /// A `BPRWIRE_*` element type.
+    pub dtype: i32,
+    /// The elements.
+    pub data: *const c_void,
+    /// Number of elements.
+    pub count: usize,
+}
+
+/// One of the caller's dense arrays for [`bprwire_layout_scatter`]: the
+/// output `kind` (`BPRWIRE_CONTINUOUS` ... `BPRWIRE_TENSOR`, with
+/// `tensor_id`), its element type (`BPRWIRE_FLOAT`, `BPRWIRE_DOUBLE`,
+/// `BPRWIRE_INT64` or `BPRWIRE_UINT8`, as the layout says), and room for
+/// `count` elements at `data`, aligned for the type.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct bprwire_output {
+    /// `BPRWIRE_CONTINUOUS`, `BPRWIRE_BINARY`, `BPRWIRE_DISCRETE` or `BPRWIRE_TENSOR`.
+    pub kind: i32,
+    /// The tensor feature's id (for `BPRWIRE_TENSOR`).
+    pub tensor_id: i64,
+    /// The element type.
+    pub dtype: i32,
+    /// The array.
+    pub data: *mut c_void,
+    /// Its room, in elements.
+    pub count: usize,
+}
+
+/// A prepared signature (opaque): a model's outputs checked and laid out
+/// once. Thread-safe to share: encoding does not change it.
+#[allow(non_camel_case_types)]
+pub struct bprwire_signature(Signature);
+
+/// A feature layout (opaque). Thread-safe to share.
+#[allow(non_camel_case_types)]
+pub struct bprwire_layout(FeatureLayout);
+
+// ---- input conversion ----
+
+/// `len` `T`s at `ptr` as a slice: empty for 0 whatever `ptr` is; NULL,
+/// misaligned or oversized otherwise refused.
+///
+/// # Safety
+///
+/// `ptr` must point to `len` valid `T`s for `'a` when `len > 0`.
+unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T], Fail> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(Fail::new(
+            BPRWIRE_ERR_NULL,
+            format!("{what} is NULL with {len} elements"),
+        ));
+    }
+    if !(ptr as usize).is_multiple_of(std::mem::align_of::<T>()) {
+        return Err(Fail::new(
+            BPRWIRE_ERR_INVALID,
+            format!("{what} is not aligned for its type"),
+        ));
+    }
+    if len
+        .checked_mul(std::mem::size_of::<T>())
+        .is_none_or(|n| n > isize::MAX as usize)
+    {
+        return Err(Fail::new(
+            BPRWIRE_ERR_INVALID,
+            format!("{what}: {len} elements are more than memory holds"),
+        ));
+    }
+    // SAFETY: non-null, aligned, size within isize::MAX; the caller
+    // promises `len` valid elements that outlive 'a.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// [`slice`] for the caller's output arrays.
+///
+/// # Safety
+///
+/// `ptr` must point to `len` writable `T`s for `'a`, not aliased.
+unsafe fn slice_mut<'a, T>(ptr: *mut T, len: usize, what: &str) -> Result<&'a mut [T], Fail> {
+    // SAFETY: the same checks and promise as `slice`, for writing.
+    let checked = unsafe { slice(ptr as *const T, len, what)? };
+    if checked.is_empty() {
+        return Ok(&mut []);
+    }
+    // SAFETY: `slice` checked the pointer; the caller promises exclusive access.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}
+
+fn dtype(code: i32, what: &str) -> Result<DataType, Fail> {
+    let known = DataType::from_code(code);
+    match known {
+        Some(
+            d @ (DataType::Float
+            | DataType::Double
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Uint8
+            | DataType::Bool
+            | DataType::String),
+        ) => Ok(d),
+        _ => Err(Fail::new(
+            BPRWIRE_ERR_INVALID,
+            format!("{what}: element type {code} is not one bprwire writes (BPRWIRE_FLOAT ... BPRWIRE_BOOL)"),
+        )),
+    }
+}
+
+/// The strings of a `BPRWIRE_STRING` input, as byte slices.
+///
+/// # Safety
+///
+/// `data` must point to `count` `bprwire_str`s, each valid for its length.
+unsafe fn strings<'a>(data: *const c_void, count: usize, what: &str) -> Result<Vec<&'a [u8]>, Fail> {
+    // SAFETY: the caller's promise, passed on.
+    let strs = unsafe { slice(data as *const bprwire_str, count, what)? };
+    let mut out = Vec::new();
+    out.try_reserve_exact(strs.len())
+        .map_err(|_| Fail::new(BPRWIRE_ERR_ALLOC, format!("{what}: {count} strings")))?;
+    for (i, s) in strs.iter().enumerate() {
+        // SAFETY: each string's pointer is valid for its length (caller).
+        out.push(unsafe { slice(s.ptr, s.len, &format!("{what} string {i}"))? });
+    }
+    Ok(out)
+}
+
+/// A numeric input as raw little-endian bytes of `dtype`.
+///
+/// # Safety
+///
+/// `data` must point to `count` elements of `dtype`.
+unsafe fn raw<'a>(dtype: DataType, data: *const c_void, count: usize, what: &str) -> Result<&'a [u8], Fail> {
+    let size = dtype.fixed_size().expect("a numeric type");
+    let bytes = count
+        .checked_mul(size)
+        .ok_or_else(|| Fail::new(BPRWIRE_ERR_INVALID, format!("{what}: {count} elements overflow")))?;
+    // SAFETY: the caller's promise of `count` elements of `size` bytes.
+    unsafe { slice(data as *const u8, bytes, what) }
+}
+
+/// One input's data: strings borrowed through `holder`, numbers as raw bytes.
+///
+/// # Safety
+///
+/// As [`raw`] and [`strings`].
+unsafe fn tensor_data<'a>(
+    code: i32,
+    data: *const c_void,
+    count: usize,
+    holder: &'a [&'a [u8]],
+    what: &str,
+) -> Result<TensorData<'a>, Fail> {
+    match dtype(code, what)? {
+        DataType::String => Ok(TensorData::Bytes(holder)),
+        // SAFETY: passed on.
+        d => Ok(TensorData::Raw {
+            dtype: d,
+            bytes: unsafe { raw(d, data, count, what)? },
+        }),
+    }
+}
+
+/// Writes `len` through `out`.
+///
+/// # Safety
+///
+/// `out` is NULL or valid for a write.
+unsafe fn put<T>(out: *mut T, value: T, what: &str) -> Result<(), Fail> {
+    if out.is_null() {
+        return Err(Fail::new(BPRWIRE_ERR_NULL, format!("{what} is NULL")));
+    }
+    // SAFETY: non-null; the caller promises it is writable.
+    unsafe { out.write(value) };
+    Ok(())
+}
+
+/// Boxes `value` into `*out`; `out` NULL is refused before anything is
+/// allocated (`value` is dropped).
+///
+/// # Safety
+///
+/// `out` is NULL or valid for a write.
+unsafe fn put_new<T>(out: *mut *mut T, value: T, what: &str) -> Result<(), Fail> {
+    if out.is_null() {
+        return Err(Fail::new(BPRWIRE_ERR_NULL, format!("{what} is NULL")));
+    }
+    // SAFETY: non-null; the caller promises it is writable.
+    unsafe { out.write(Box::into_raw(Box::new(value))) };
+    Ok(())
+}
+
+/// The caller's output buffer.
+///
+/// # Safety
+///
+/// `buf` must be writable for `capacity` bytes.
+unsafe fn buffer<'a>(buf: *mut u8, capacity: usize) -> Result<&'a mut [u8], Fail> {
+    // SAFETY: passed on.
+    unsafe { slice_mut(buf, capacity, "buf") }
+}
+
+// ---- prepared signatures ----
+
+/// Makes a prepared signature: `n_continuous` continuous keys (values of
+/// `continuous_dtype`, `BPRWIRE_FLOAT` or `BPRWIRE_DOUBLE`; ignored when
+/// there are none) and `n_tensors` tensor outputs. `*out` is set on
+/// success; free it with [`bprwire_signature_free`].
+///
+/// # Safety
+///
+/// The pointers must be valid for their counts; `out` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_signature_new(
+    continuous_keys: *const i64,
+    n_continuous: usize,
+    continuous_dtype: i32,
+    tensors: *const bprwire_tensor_spec,
+    n_tensors: usize,
+    out: *mut *mut bprwire_signature,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's promises, passed on.
+        let keys = unsafe { slice(continuous_keys, n_continuous, "continuous_keys")? };
+        let specs = unsafe { slice(tensors, n_tensors, "tensors")? };
+        let mut b = Signature::builder();
+        if !keys.is_empty() {
+            let element =
+                match continuous_dtype {
+                    BPRWIRE_FLOAT => Element::F32,
+                    BPRWIRE_DOUBLE => Element::F64,
+                    other => return Err(Fail::new(
+                        BPRWIRE_ERR_INVALID,
+                        format!(
+                            "continuous_dtype {other}: continuous values are BPRWIRE_FLOAT or BPRWIRE_DOUBLE"
+                        ),
+                    )),
+                };
+            b = b.continuous(keys, element);
+        }
+        for (i, s) in specs.iter().enumerate() {
+            let what = format!("tensors[{i}]");
+            let element = match dtype(s.dtype, &what)? {
+                DataType::Float => Element::F32,
+                DataType::Double => Element::F64,
+                DataType::Int32 => Element::I32,
+                DataType::Int64 => Element::I64,
+                DataType::Uint8 => Element::U8,
+                DataType::Bool => Element::Bool,
+                _ => Element::Str,
+            };
+            // SAFETY: the caller's promise for row_shape.
+            let row = unsafe { slice(s.row_shape, s.row_rank, &format!("{what}.row_shape"))? };
+            b = b.tensor(s.key, element, row);
+        }
+        let sig = b.build()?;
+        // SAFETY: `out` is the caller's pointer, checked for NULL by `put_new`.
+        unsafe { put_new(out, bprwire_signature(sig), "out") }
+    })
+}
+
+/// Frees a signature (NULL is ignored).
+///
+/// # Safety
+///
+/// `sig` must come from [`bprwire_signature_new`] and not be used again.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_signature_free(sig: *mut bprwire_signature) {
+    if !sig.is_null() {
+        // SAFETY: made by Box::into_raw in bprwire_signature_new; the caller
+        // gives it back once.
+        drop(unsafe { Box::from_raw(sig) });
+    }
+}
+
+/// Binds one batch to `sig` and runs `f` on its encoder.
+///
+/// # Safety
+///
+/// The pointers must be valid for their counts.
+unsafe fn with_batch(
+    sig: *const bprwire_signature,
+    batch: usize,
+    continuous: *const c_void,
+    continuous_count: usize,
+    tensors: *const bprwire_data,
+    n_tensors: usize,
+    f: impl FnOnce(&bprwire::Encoder<'_>) -> Result<(), Fail>,
+) -> Result<(), Fail> {
+    if sig.is_null() {
+        return Err(Fail::new(BPRWIRE_ERR_NULL, "sig is NULL"));
+    }
+    // SAFETY: non-null, made by bprwire_signature_new (caller).
+    let sig = unsafe { &(*sig).0 };
+    // SAFETY: the caller's promises, passed on.
+    let data = unsafe { slice(tensors, n_tensors, "tensors")? };
+    let mut held = Vec::new();
+    for (i, d) in data.iter().enumerate() {
+        held.push(match d.dtype {
+            // SAFETY: passed on.
+            BPRWIRE_STRING => unsafe { strings(d.data, d.count, &format!("tensors[{i}]"))? },
+            _ => Vec::new(),
+        });
+    }
+    let mut bound = Vec::with_capacity(data.len());
+    for (i, (d, h)) in data.iter().zip(&held).enumerate() {
+        // SAFETY: passed on.
+        bound.push(unsafe { tensor_data(d.dtype, d.data, d.count, h, &format!("tensors[{i}]"))? });
+    }
+    let values = if sig.continuous_keys().is_empty() && continuous.is_null() && continuous_count == 0 {
+        None
+    } else {
+        let element = if continuous_count == 0 {
+            DataType::Float
+        } else {
+            continuous_dtype(sig)
+        };
+        // SAFETY: passed on.
+        let bytes = unsafe { raw(element, continuous, continuous_count, "continuous")? };
+        Some(Values::Raw {
+            dtype: element,
+            bytes,
+        })
+    };
+    let enc = sig.encoder(batch, values, &bound)?;
+    f(&enc)
+}
+
+/// The continuous values' type a signature was made with (FLOAT if none).
+fn continuous_dtype(sig: &Signature) -> DataType {
+    match sig.continuous_element() {
+        Some(Element::F64) => DataType::Double,
+        _ => DataType::Float,
+    }
+}
+
+/// The exact length of the response [`bprwire_signature_encode`] writes
+/// for this batch: `batch` records, `continuous_count` continuous values
+/// (`batch × keys`, of the signature's type; NULL and 0 when it has no
+/// continuous keys), one `bprwire_data` per tensor output in order.
+///
+/// # Safety
+///
+/// The pointers must be valid for their counts; `len` for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_signature_encoded_len(
+    sig: *const bprwire_signature,
+    batch: usize,
+    continuous: *const c_void,
+    continuous_count: usize,
+    tensors: *const bprwire_data,
+    n_tensors: usize,
+    len: *mut usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: passed on.
+        unsafe {
+            with_batch(
+                sig,
+                batch,
+                continuous,
+                continuous_count,
+                tensors,
+                n_tensors,
+                |enc| put(len, enc.encoded_len(), "len"),
+            )
+        }
+    })
+}
+
+/// Encodes one batch (as [`bprwire_signature_encoded_len`]) into the first
+/// bytes of `buf` and sets `*written`. `BPRWIRE_ERR_BUFFER_TOO_SMALL`
+/// (nothing written) if `capacity` is short.
+///
+/// # Safety
+///
+/// As [`bprwire_signature_encoded_len`]; `buf` writable for `capacity` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_signature_encode(
+    sig: *const bprwire_signature,
+    batch: usize,
+    continuous: *const c_void,
+    continuous_count: usize,
+    tensors: *const bprwire_data,
+    n_tensors: usize,
+    buf: *mut u8,
+    capacity: usize,
+    written: *mut usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: passed on.
+        unsafe {
+            with_batch(
+                sig,
+                batch,
+                continuous,
+                continuous_count,
+                tensors,
+                n_tensors,
+                |enc| {
+                    let n = enc.encode_into(buffer(buf, capacity)?)?;
+                    put(written, n, "written")
+                },
+            )
+        }
+    })
+}
+
+// ---- one-shot writers (twml's two ops) ----
+
+/// Runs `f` on the encoder of continuous predictions: `n_keys` keys and
+/// values of `dtype` shaped `shape[0..rank]` (`[batch]` or `[batch, n_keys]`).
+///
+/// # Safety
+///
+/// The pointers must be valid for their counts (values: the shape's product).
+unsafe fn with_continuous(
+    keys: *const i64,
+    n_keys: usize,
+    dtype_code: i32,
+    values: *const c_void,
+    shape: *const usize,
+    rank: usize,
+    f: impl FnOnce(&bprwire::Encoder<'_>) -> Result<(), Fail>,
+) -> Result<(), Fail> {
+    // SAFETY: passed on.
+    let keys = unsafe { slice(keys, n_keys, "keys")? };
+    let shape = unsafe { slice(shape, rank, "shape")? };
+    let count = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| Fail::new(BPRWIRE_ERR_INVALID, format!("shape {shape:?} overflows")))?;
+    let d = match dtype_code {
+        BPRWIRE_FLOAT => DataType::Float,
+        BPRWIRE_DOUBLE => DataType::Double,
+        other => {
+            return Err(Fail::new(
+                BPRWIRE_ERR_INVALID,
+                format!("dtype {other}: continuous values are BPRWIRE_FLOAT or BPRWIRE_DOUBLE"),
+            ))
+        }
+    };
+    // SAFETY: passed on.
+    let bytes = unsafe { raw(d, values, count, "values")? };
+    let bp = BatchPrediction::new().continuous(keys, Values::Raw { dtype: d, bytes }, shape);
+    let enc = bp.encoder()?;
+    f(&enc)
+}
+
+/// The exact length of twml's `BatchPredictionResponseWriter` output:
+/// keys `[n_keys]`, values of `dtype` (`BPRWIRE_FLOAT`/`BPRWIRE_DOUBLE`)
+/// shaped `[batch]` (one key) or `[batch, n_keys]`.
+///
+/// # Safety
+///
+/// The pointers must be valid for their counts; `len` for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_continuous_encoded_len(
+    keys: *const i64,
+    n_keys: usize,
+    dtype: i32,
+    values: *const c_void,
+    shape: *const usize,
+    rank: usize,
+    len: *mut usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: passed on.
+        unsafe {
+            with_continuous(keys, n_keys, dtype, values, shape, rank, |e| {
+                put(len, e.encoded_len(), "len")
+            })
+        }
+    })
+}
+
+/// Writes what [`bprwire_continuous_encoded_len`] measures into `buf`.
+///
+/// # Safety
+///
+/// As [`bprwire_continuous_encoded_len`]; `buf` writable for `capacity` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_continuous_encode(
+    keys: *const i64,
+    n_keys: usize,
+    dtype: i32,
+    values: *const c_void,
+    shape: *const usize,
+    rank: usize,
+    buf: *mut u8,
+    capacity: usize,
+    written: *mut usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: passed on.
+        unsafe {
+            with_continuous(keys, n_keys, dtype, values, shape, rank, |e| {
+                let n = e.encode_into(buffer(buf, capacity)?)?;
+                put(written, n, "written")
+            })
+        }
+    })
+}
+
+/// Runs `f` on the encoder of dense tensors: one per key.
+///
+/// # Safety
+///
+/// The pointers must be valid for their counts.
+unsafe fn with_dense(
+    keys: *const i64,
+    n: usize,
+    tensors: *const bprwire_tensor,
+    f: impl FnOnce(&bprwire::Encoder<'_>) -> Result<(), Fail>,
+) -> Result<(), Fail> {
+    // SAFETY: passed on.
+    let keys = unsafe { slice(keys, n, "keys")? };
+    let ts = unsafe { slice(tensors, n, "tensors")? };
+    let mut held = Vec::new();
+    for (i, t) in ts.iter().enumerate() {
+        held.push(match t.dtype {
+            // SAFETY: passed on.
+            BPRWIRE_STRING => unsafe { strings(t.data, t.count, &format!("tensors[{i}]"))? },
+            _ => Vec::new(),
+        });
+    }
+    let mut built = Vec::with_capacity(ts.len());
+    for (i, (t, h)) in ts.iter().zip(&held).enumerate() {
+        let what = format!("tensors[{i}]");
+        // SAFETY: passed on.
+        let shape = unsafe { slice(t.shape, t.rank, &format!("{what}.shape"))? };
+        let data = unsafe { tensor_data(t.dtype, t.data, t.count, h, &what)? };
+        built.push(Tensor::new(data, shape));
+    }
+    let bp = BatchPrediction::new().dense(keys, &built);
+    let enc = bp.encoder()?;
+    f(&enc)
+}
+
+/// The exact length of twml's `BatchPredictionTensorResponseWriter`
+/// output: `n` keys, one tensor each (any rank ≥ 1, dim 0 the batch).
+///
+/// # Safety
+///
+/// The pointers must be valid for their counts; `len` for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_dense_encoded_len(
+    keys: *const i64,
+    n: usize,
+    tensors: *const bprwire_tensor,
+    len: *mut usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: passed on.
+        unsafe { with_dense(keys, n, tensors, |e| put(len, e.encoded_len(), "len")) }
+    })
+}
+
+/// Writes what [`bprwire_dense_encoded_len`] measures into `buf`.
+///
+/// # Safety
+///
+/// As [`bprwire_dense_encoded_len`]; `buf` writable for `capacity` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_dense_encode(
+    keys: *const i64,
+    n: usize,
+    tensors: *const bprwire_tensor,
+    buf: *mut u8,
+    capacity: usize,
+    written: *mut usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: passed on.
+        unsafe {
+            with_dense(keys, n, tensors, |e| {
+                let n = e.encode_into(buffer(buf, capacity)?)?;
+                put(written, n, "written")
+            })
+        }
+    })
+}
+
+// ---- the request side ----
+
+/// Reads a feature layout from its JSON description (`docs/features.md`;
+/// `len` bytes, no terminator needed). `*out` is set on success; free it
+/// with [`bprwire_layout_free`].
+///
+/// # Safety
+///
+/// `json` valid for `len` bytes; `out` for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_layout_from_json(
+    json: *const u8,
+    len: usize,
+    out: *mut *mut bprwire_layout,
+) -> i32 {
+    guard(|| {
+        // SAFETY: passed on.
+        let text = unsafe { slice(json, len, "json")? };
+        let layout =
+            FeatureLayout::from_json(text).map_err(|e| Fail::new(BPRWIRE_ERR_INVALID, e.to_string()))?;
+        // SAFETY: checked for NULL by `put_new`.
+        unsafe { put_new(out, bprwire_layout(layout), "out") }
+    })
+}
+
+/// Frees a layout (NULL is ignored).
+///
+/// # Safety
+///
+/// `layout` must come from [`bprwire_layout_from_json`] and not be used again.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_layout_free(layout: *mut bprwire_layout) {
+    if !layout.is_null() {
+        // SAFETY: made by Box::into_raw; given back once (caller).
+        drop(unsafe { Box::from_raw(layout) });
+    }
+}
+
+/// Decodes the `BatchPredictionRequest` in `request[0..len]` and scatters
+/// it into the caller's arrays (one `bprwire_output` per output the
+/// layout has, each with room for `rows × n` elements); sets `*rows` to
+/// the request's record count. `BPRWIRE_ERR_DECODE` for bytes that are
+/// not a request (arrays untouched), `BPRWIRE_ERR_INVALID` for arrays that
+/// do not match the layout or lack room (untouched) or for a request the
+/// layout refuses (then the arrays hold a partial result).
+///
+/// # Safety
+///
+/// `request` valid for `len` bytes; each output's `data` writable for
+/// `count` elements of its type, aligned, not overlapping another;
+/// `rows` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_layout_scatter(
+    layout: *const bprwire_layout,
+    request: *const u8,
+    len: usize,
+    outputs: *const bprwire_output,
+    n_outputs: usize,
+    rows: *mut usize,
+) -> i32 {
+    guard(|| {
+        if layout.is_null() {
+            return Err(Fail::new(BPRWIRE_ERR_NULL, "layout is NULL"));
+        }
+        // SAFETY: non-null, from bprwire_layout_from_json (caller).
+        let layout = unsafe { &(*layout).0 };
+        // SAFETY: passed on.
+        let bytes = unsafe { slice(request, len, "request")? };
+        let outs = unsafe { slice(outputs, n_outputs, "outputs")? };
+        let mut o = Outputs::new();
+        for (i, out) in outs.iter().enumerate() {
+            let what = format!("outputs[{i}]");
+            // SAFETY: the caller's promise for each array, passed on.
+            let column: Column<'_> =
+                unsafe {
+                    match out.dtype {
+                        BPRWIRE_FLOAT => Column::F32(slice_mut(out.data as *mut f32, out.count, &what)?),
+                        BPRWIRE_DOUBLE => Column::F64(slice_mut(out.data as *mut f64, out.count, &what)?),
+                        BPRWIRE_INT64 => Column::I64(slice_mut(out.data as *mut i64, out.count, &what)?),
+                        BPRWIRE_UINT8 => Column::U8(slice_mut(out.data as *mut u8, out.count, &what)?),
+                        other => return Err(Fail::new(
+                            BPRWIRE_ERR_INVALID,
+                            format!(
+                                "{what}: dtype {other} is not an output type (FLOAT, DOUBLE, INT64, UINT8)"
+                            ),
+                        )),
+                    }
+                };
+            o = match (out.kind, column) {
+                (BPRWIRE_CONTINUOUS, c) => o.continuous(c),
+                (BPRWIRE_BINARY, c) => o.binary(c),
+                (BPRWIRE_DISCRETE, Column::I64(c)) => o.discrete(c),
+                (BPRWIRE_DISCRETE, _) => {
+                    return Err(Fail::new(
+                        BPRWIRE_ERR_INVALID,
+                        format!("{what}: discrete outputs are BPRWIRE_INT64"),
+                    ))
+                }
+                (BPRWIRE_TENSOR, c) => o.tensor(out.tensor_id, c),
+                (other, _) => {
+                    return Err(Fail::new(
+                        BPRWIRE_ERR_INVALID,
+                        format!("{what}: kind {other} is not an output kind"),
+                    ))
+                }
+            };
+        }
+        let done = layout.scatter_bytes(bytes, &mut o).map_err(|e| {
+            let code = match e {
+                bprwire::features::FeatureError::Decode(_) => BPRWIRE_ERR_DECODE,
+                _ => BPRWIRE_ERR_INVALID,
+            };
+            Fail::new(code, e.to_string())
+        })?;
+        // SAFETY: checked for NULL by `put`.
+        unsafe { put(rows, done.rows, "rows") }
+    })
+}
