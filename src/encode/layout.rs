@@ -57,10 +57,11 @@ impl Template {
 }
 
 /// A template is written in place, header by header: a short one as
-/// fixed-size copies into its block (no `SmallVec` to copy from, whose
-/// `extend_from_slice` calls out to `reserve` and `memcpy` for each header,
-/// which cost the one-shot planner ~200 instructions a tensor); past 64
-/// bytes it becomes a `Long` one.
+/// fixed-size copies into its block; past 64 bytes it becomes a `Long`
+/// one. Built in a `SmallVec` and copied over, each header was an
+/// `extend_from_slice` that called out to `reserve` and `memcpy`: W6's
+/// `Plan::new` (two tensors) took 4,262 instructions that way, 3,399 this
+/// way (iai).
 impl PutHeader for Template {
     #[inline]
     fn put_bytes(&mut self, b: &[u8]) {
