@@ -123,3 +123,36 @@ fn raw_bool_bytes_are_written_as_0_or_1_at_every_level() {
         assert_eq!(raw.content, [0, 1, 1, 1, 1, 0], "at {level}");
     }
 }
+
+/// Tensors of rank 1 to 11: a row template longer than its 64-byte block
+/// (the shape field of rank 8 and up) is written as a long one, and the
+/// bytes still equal the reference encoder's, typed and raw. The generated
+/// cases stop at rank 4; rank 8 crosses the block on a STOP, rank 9 on a
+/// dimension.
+#[test]
+fn high_rank_tensors_match_the_reference() {
+    use common::{OwnedData, OwnedTensor};
+    for rank in 1..=11usize {
+        for typed in [true, false] {
+            // Batch 2, the last dimension 3, the others 1.
+            let mut shape = vec![2usize];
+            shape.extend(std::iter::repeat_n(1, rank - 1));
+            if rank > 1 {
+                shape[rank - 1] = 3;
+            }
+            let len = shape.iter().product::<usize>();
+            let case = Case {
+                continuous: None,
+                dense: Some((
+                    vec![7],
+                    vec![OwnedTensor {
+                        data: OwnedData::F32((0..len).map(|i| i as f32 * 0.5).collect()),
+                        shape,
+                    }],
+                )),
+                typed,
+            };
+            check(&case).unwrap_or_else(|e| panic!("rank {rank}, typed {typed}: {e}"));
+        }
+    }
+}

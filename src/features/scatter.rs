@@ -171,18 +171,13 @@ fn bind<'o, 'b>(
     out: &'o mut Outputs<'b>,
     rows: usize,
 ) -> Result<Bound<'o, 'b>, FeatureError> {
-    let kind = |cols: &Option<Columns>, col: Option<&'o mut Column<'_>>, output| match (
-        cols,
-        matched(cols.is_some(), col, output)?,
-    ) {
-        (Some(c), Some(col)) => {
-            check(col, c.dtype, rows, c.ids.len(), output)?;
-            Ok::<_, FeatureError>(Some(cut(col, rows * c.ids.len())))
-        }
-        _ => Ok(None),
-    };
-    let continuous = kind(&layout.continuous, out.continuous.as_mut(), Output::Continuous)?;
-    let binary = kind(&layout.binary, out.binary.as_mut(), Output::Binary)?;
+    let continuous = bind_columns(
+        &layout.continuous,
+        out.continuous.as_mut(),
+        rows,
+        Output::Continuous,
+    )?;
+    let binary = bind_columns(&layout.binary, out.binary.as_mut(), rows, Output::Binary)?;
     let given = matched(
         layout.discrete.is_some(),
         out.discrete.as_deref_mut(),
@@ -224,6 +219,26 @@ fn bind<'o, 'b>(
         discrete,
         tensors,
     })
+}
+
+/// The continuous or the binary output: given exactly when the layout has
+/// it, of its type and with room for `rows` rows, cut to them. A function
+/// inlined into `bind`, not a closure there: the closure was left out of
+/// line, a call per output (R2 +1.8% in iai against 36cc5df).
+#[inline(always)]
+fn bind_columns<'o>(
+    cols: &Option<Columns>,
+    col: Option<&'o mut Column<'_>>,
+    rows: usize,
+    output: Output,
+) -> Result<Option<Dst<'o>>, FeatureError> {
+    match (cols, matched(cols.is_some(), col, output)?) {
+        (Some(c), Some(col)) => {
+            check(col, c.dtype, rows, c.ids.len(), output)?;
+            Ok(Some(cut(col, rows * c.ids.len())))
+        }
+        _ => Ok(None),
+    }
 }
 
 fn check(
