@@ -725,6 +725,7 @@ proptest! {
         prop_assert!(c.is_batch_prediction());
         let got = c.batch_request().map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(&bprwire_reference::request_from_view(&got), &req);
+        prop_assert_eq!(c.batch_request_records(), Ok(req.individual_features_list.len()));
 
         let mut stream = call.clone();
         stream.extend(&next);
@@ -882,6 +883,69 @@ fn the_scanner_refuses_nesting_past_the_decoders_depth() {
         &DecodeErrorKind::TooDeep {
             limit: decode::MAX_DEPTH
         }
+    );
+}
+
+#[test]
+fn the_record_count_is_read_past_fields_before_the_list_and_checked_as_the_decoder_does() {
+    // args { 2: i32 9, 1: request { 2: commonFeatures {}, 1: [3 empty records] } }
+    let mut msg = call_header(1, b"getBatchPrediction", 1);
+    msg.extend([0x08, 0, 2, 0, 0, 0, 9]);
+    msg.extend([
+        0x0C, 0, 1, 0x0C, 0, 2, 0, 0x0F, 0, 1, 0x0C, 0, 0, 0, 3, 0, 0, 0, 0, 0,
+    ]);
+    let call = service::decode_call(&msg).unwrap();
+    assert_eq!(call.batch_request_records(), Ok(3));
+    assert_eq!(call.batch_request().unwrap().len(), 3);
+    // The list of the wrong type, or of other elements, or longer than the bytes.
+    let refusals: [(&[u8], DecodeErrorKind, &str); 3] = [
+        (
+            &[0x0C, 0, 1, 0x08, 0, 1, 0, 0, 0, 5, 0, 0],
+            DecodeErrorKind::WrongType {
+                expected: 15,
+                found: 8,
+            },
+            "BatchPredictionRequest.individualFeaturesList",
+        ),
+        (
+            &[0x0C, 0, 1, 0x0F, 0, 1, 0x08, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0],
+            DecodeErrorKind::WrongType {
+                expected: 12,
+                found: 8,
+            },
+            "BatchPredictionRequest.individualFeaturesList",
+        ),
+        (
+            &[0x0C, 0, 1, 0x0F, 0, 1, 0x0C, 0, 0, 0, 9, 0, 0],
+            DecodeErrorKind::SizeExceedsInput {
+                size: 9,
+                min_element_bytes: 1,
+                remaining: 2,
+            },
+            "BatchPredictionRequest.individualFeaturesList",
+        ),
+    ];
+    for (args, kind, item) in refusals {
+        let mut msg = call_header(1, b"getBatchPrediction", 1);
+        msg.extend(args);
+        let e = service::decode_call(&msg)
+            .unwrap()
+            .batch_request_records()
+            .unwrap_err();
+        assert_eq!((e.kind(), e.item()), (&kind, item), "{e}");
+    }
+    let mut msg = call_header(1, b"getBatchPrediction", 1);
+    msg.push(0);
+    let e = service::decode_call(&msg)
+        .unwrap()
+        .batch_request_records()
+        .unwrap_err();
+    assert_eq!(
+        (e.kind(), e.item()),
+        (
+            &DecodeErrorKind::MissingField,
+            "getBatchPrediction_args.batchRequest"
+        )
     );
 }
 

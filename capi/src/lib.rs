@@ -334,17 +334,18 @@ pub unsafe extern "C" fn bprwire_signature_new(
         let specs = unsafe { slice(tensors, n_tensors, "tensors")? };
         let mut b = Signature::builder();
         if !keys.is_empty() {
-            let element =
-                match continuous_dtype {
-                    BPRWIRE_FLOAT => Element::F32,
-                    BPRWIRE_DOUBLE => Element::F64,
-                    other => return Err(Fail::new(
+            let element = match continuous_dtype {
+                BPRWIRE_FLOAT => Element::F32,
+                BPRWIRE_DOUBLE => Element::F64,
+                other => {
+                    return Err(Fail::new(
                         BPRWIRE_ERR_INVALID,
                         format!(
                             "continuous_dtype {other}: continuous values are BPRWIRE_FLOAT or BPRWIRE_DOUBLE"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             b = b.continuous(keys, element);
         }
         for (i, s) in specs.iter().enumerate() {
@@ -763,21 +764,22 @@ pub unsafe extern "C" fn bprwire_layout_scatter(
         for (i, out) in outs.iter().enumerate() {
             let what = format!("outputs[{i}]");
             // SAFETY: the caller's promise for each array, passed on.
-            let column: Column<'_> =
-                unsafe {
-                    match out.dtype {
-                        BPRWIRE_FLOAT => Column::F32(slice_mut(out.data as *mut f32, out.count, &what)?),
-                        BPRWIRE_DOUBLE => Column::F64(slice_mut(out.data as *mut f64, out.count, &what)?),
-                        BPRWIRE_INT64 => Column::I64(slice_mut(out.data as *mut i64, out.count, &what)?),
-                        BPRWIRE_UINT8 => Column::U8(slice_mut(out.data as *mut u8, out.count, &what)?),
-                        other => return Err(Fail::new(
+            let column: Column<'_> = unsafe {
+                match out.dtype {
+                    BPRWIRE_FLOAT => Column::F32(slice_mut(out.data as *mut f32, out.count, &what)?),
+                    BPRWIRE_DOUBLE => Column::F64(slice_mut(out.data as *mut f64, out.count, &what)?),
+                    BPRWIRE_INT64 => Column::I64(slice_mut(out.data as *mut i64, out.count, &what)?),
+                    BPRWIRE_UINT8 => Column::U8(slice_mut(out.data as *mut u8, out.count, &what)?),
+                    other => {
+                        return Err(Fail::new(
                             BPRWIRE_ERR_INVALID,
                             format!(
                                 "{what}: dtype {other} is not an output type (FLOAT, DOUBLE, INT64, UINT8)"
                             ),
-                        )),
+                        ))
                     }
-                };
+                }
+            };
             o = match (out.kind, column) {
                 (BPRWIRE_CONTINUOUS, c) => o.continuous(c),
                 (BPRWIRE_BINARY, c) => o.binary(c),

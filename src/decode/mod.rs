@@ -330,18 +330,21 @@ pub fn decode_request_general(bytes: &[u8]) -> Result<Request<'_>, DecodeError> 
     decode_request_with(r)
 }
 
+// Out of line, with the request built straight into its return slot:
+// inlined into the scatter, the request was built and then copied
+// (memcpy), +1% instructions on R2 under iai.
+#[inline(never)]
 fn decode_request_with(mut r: Reader<'_>) -> Result<Request<'_>, DecodeError> {
-    let request = read_request(&mut r)?;
-    if r.remaining() != 0 {
-        return Err(r.err_at(r.pos(), DecodeErrorKind::TrailingBytes { count: r.remaining() }));
-    }
-    Ok(request)
+    read_request(&mut r, true)
 }
 
-/// A `BatchPredictionRequest` struct at the reader's position (the whole
-/// input, or a call's argument).
-#[inline]
-pub(crate) fn read_request<'a>(r: &mut Reader<'a>) -> Result<Request<'a>, DecodeError> {
+/// A `BatchPredictionRequest` struct at the reader's position: the whole
+/// input (`whole`: a byte after it is an error), or a call's argument.
+// The trailing check is made here, before the views are built, rather
+// than by the caller: returned through one more `Result`, the request
+// cost the scatter's R2 (one small request) +3% instructions under iai.
+#[inline(always)]
+pub(crate) fn read_request<'a>(r: &mut Reader<'a>, whole: bool) -> Result<Request<'a>, DecodeError> {
     let start = r.pos();
     let (mut records, mut common) = (None, None);
     r.fields(REQUEST, |r, id| {
@@ -353,6 +356,9 @@ pub(crate) fn read_request<'a>(r: &mut Reader<'a>) -> Result<Request<'a>, Decode
     })
     .map_err(|e| e.within(Item::Request))?;
     let records = r.required(records, Item::IndividualFeaturesList, start)?;
+    if whole && r.remaining() != 0 {
+        return Err(r.err_at(r.pos(), DecodeErrorKind::TrailingBytes { count: r.remaining() }));
+    }
     Ok(Request {
         records,
         common,

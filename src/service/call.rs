@@ -90,6 +90,37 @@ impl<'a> Call<'a> {
         &self.message[self.args_at..]
     }
 
+    /// The number of records the request in the arguments declares, read
+    /// without decoding them: the argument struct's and the request's
+    /// fields before `individualFeaturesList` are stepped over (with the
+    /// decoder's limits), then the list's header is read. Cheap whatever
+    /// the request's size, so that a server can refuse too many records
+    /// or plan a batch before it decodes; [`batch_request`](Self::batch_request)
+    /// still does every check.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] for what is read on the way: a field header, a
+    /// skipped value, no request or no `individualFeaturesList`, either of
+    /// the wrong type, a list whose elements are not structs or that
+    /// declares more than the remaining bytes could hold.
+    pub fn batch_request_records(&self) -> Result<usize, DecodeError> {
+        let mut r = Reader::new(self.message);
+        r.pos_add(self.args_at);
+        find_field(&mut r, field::CALL_REQUEST, ttype::STRUCT, Item::CallRequest)
+            .map_err(|e| e.within(Item::CallArgs))?;
+        find_field(
+            &mut r,
+            field::INDIVIDUAL_FEATURES,
+            ttype::LIST,
+            Item::IndividualFeaturesList,
+        )
+        .map_err(|e| e.within(Item::Request))?;
+        r.expect_type(ttype::STRUCT)
+            .and_then(|()| r.size(1))
+            .map_err(|e| e.within(Item::IndividualFeaturesList))
+    }
+
     /// Reads the arguments as `getBatchPrediction`'s: a struct whose field
     /// 1 is the `BatchPredictionRequest` (unknown fields skipped), ending
     /// the message. The request is decoded in place with the checks of
@@ -106,7 +137,7 @@ impl<'a> Call<'a> {
         r.pos_add(self.args_at);
         let mut request = None;
         r.fields(ARGS, |r, _| {
-            request = Some(decode::read_request(r)?);
+            request = Some(decode::read_request(r, false)?);
             Ok(())
         })
         .map_err(|e| e.within(Item::CallArgs))?;
@@ -116,5 +147,25 @@ impl<'a> Call<'a> {
             return Err(r.err_at(r.pos(), kind).within(Item::Message));
         }
         Ok(request)
+    }
+}
+
+/// Steps over a struct's fields up to field `id`, which must have type
+/// `t`; leaves the reader at its value.
+fn find_field(r: &mut Reader<'_>, id: i16, t: u8, item: Item) -> Result<(), DecodeError> {
+    let start = r.pos();
+    loop {
+        let at = r.pos();
+        match r.field()? {
+            None => return Err(r.err_at(start, DecodeErrorKind::MissingField).within(item)),
+            Some((found, fid)) if fid == id => {
+                if found != t {
+                    let kind = DecodeErrorKind::WrongType { expected: t, found };
+                    return Err(r.err_at(at, kind).within(item));
+                }
+                return Ok(());
+            }
+            Some((found, _)) => r.skip(found, at)?,
+        }
     }
 }
