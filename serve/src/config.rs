@@ -366,6 +366,32 @@ impl Config {
             "limits.max_in_flight_per_connection",
             l.max_in_flight_per_connection,
         )?;
+        at_most(path, "batching.max_records", b.max_records, i32::MAX as usize)?;
+        at_most(path, "batching.queue_requests", b.queue_requests, 1 << 20)?;
+        at_most(path, "batching.workers", b.workers, 1024)?;
+        at_most(path, "limits.max_connections", l.max_connections, 1 << 20)?;
+        at_most(
+            path,
+            "limits.max_in_flight_per_connection",
+            l.max_in_flight_per_connection,
+            1 << 16,
+        )?;
+        at_most(
+            path,
+            "limits.max_records_per_request",
+            l.max_records_per_request,
+            i32::MAX as usize,
+        )?;
+        if l.max_queued_bytes < l.max_message_bytes {
+            return Err(err(
+                path,
+                "limits.max_queued_bytes",
+                format!(
+                    "{} is less than limits.max_message_bytes ({}): a request of the largest size could never be queued",
+                    l.max_queued_bytes, l.max_message_bytes
+                ),
+            ));
+        }
         if l.max_message_bytes > i32::MAX as usize {
             return Err(err(
                 path,
@@ -416,6 +442,17 @@ impl Config {
 /// Milliseconds or seconds of the file as a `Duration`.
 pub fn duration_ms(ms: f64) -> Duration {
     Duration::from_secs_f64(ms / 1e3)
+}
+
+fn at_most(path: &Path, key: &str, v: usize, max: usize) -> Result<(), ConfigError> {
+    if v > max {
+        return Err(err(
+            path,
+            key,
+            format!("{v} is more than the {max} this server allows"),
+        ));
+    }
+    Ok(())
 }
 
 fn positive(path: &Path, key: &str, v: usize) -> Result<(), ConfigError> {

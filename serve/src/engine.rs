@@ -24,9 +24,31 @@ use crate::model::{Model, OutputSpec};
 #[derive(Debug)]
 pub enum Answer {
     /// The reply is known already (an error found before queueing).
-    Ready(Vec<u8>),
+    Ready(Reply),
     /// The reply comes when the call's batch has run.
-    Pending(oneshot::Receiver<Vec<u8>>),
+    Pending(oneshot::Receiver<Reply>),
+    /// A ONEWAY call's batch: nothing is written, but the connection
+    /// waits for it as for a reply (it holds a place among the calls in
+    /// flight, as a call does).
+    Quiet(oneshot::Receiver<Reply>),
+}
+
+/// A job's reply: its bytes, and the job's share of `max_queued_bytes`
+/// (now counting the reply), held until the bytes are written.
+#[derive(Debug)]
+pub struct Reply {
+    /// The message to write.
+    pub bytes: Vec<u8>,
+    _held: Option<Held>,
+}
+
+impl Reply {
+    /// A reply that holds no share of `max_queued_bytes` (an immediate
+    /// refusal: small, and bounded per connection by
+    /// `max_in_flight_per_connection`).
+    pub fn unheld(bytes: Vec<u8>) -> Reply {
+        Reply { bytes, _held: None }
+    }
 }
 
 /// A batch being gathered: its jobs, their records, and the job that did
@@ -87,10 +109,21 @@ pub struct Job {
     env: Envelope,
     /// When the message had been read.
     read_at: Instant,
-    reply: oneshot::Sender<Vec<u8>>,
-    /// The message's share of `max_queued_bytes`, given back when the job
-    /// is dropped (answered).
-    _held: Held,
+    reply: oneshot::Sender<Reply>,
+    /// The job's share of `max_queued_bytes` (its message, and the input
+    /// arrays of a request larger than a batch), passed on to its reply.
+    held: Held,
+}
+
+impl Job {
+    /// Sends the reply, its bytes counted with the job's until written.
+    fn answer(mut self, bytes: Vec<u8>) {
+        self.held.grow(bytes.len());
+        let _ = self.reply.send(Reply {
+            bytes,
+            _held: Some(self.held),
+        });
+    }
 }
 
 /// Bytes counted against `limits.max_queued_bytes` while a job lives.
@@ -113,6 +146,14 @@ impl Held {
             total: total.clone(),
             bytes,
         })
+    }
+}
+
+impl Held {
+    /// Counts `bytes` more (work already admitted: not checked).
+    fn grow(&mut self, bytes: usize) {
+        self.total.fetch_add(bytes, std::sync::atomic::Ordering::AcqRel);
+        self.bytes += bytes;
     }
 }
 
@@ -236,8 +277,11 @@ pub struct Engine {
     queue: Sender<Job>,
     /// Set once no connection can send any more: idle workers stop.
     closing: std::sync::atomic::AtomicBool,
-    /// Bytes of the jobs alive (queued or running).
+    /// Bytes of the jobs alive (queued or running) and of their replies
+    /// not yet written.
     queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
+    /// Bytes of one row of the input arrays.
+    row_bytes: usize,
     metrics: Metrics,
 }
 
@@ -268,6 +312,7 @@ impl Engine {
     ) -> Result<(Arc<Engine>, Receiver<Job>), crate::config::ConfigError> {
         let response = ResponsePlan::new(&config, model.outputs())?;
         let (queue, rx) = crossbeam_channel::bounded(config.batching.queue_requests);
+        let row_bytes = row_bytes(&config.layout);
         let engine = Engine {
             layout: config.layout,
             model,
@@ -278,6 +323,7 @@ impl Engine {
             queue,
             closing: Default::default(),
             queued_bytes: Arc::default(),
+            row_bytes,
             metrics,
         };
         Ok((Arc::new(engine), rx))
@@ -313,7 +359,7 @@ impl Engine {
         let call = service::decode_call(&message).map_err(|e| ProtocolError(format!("not a call: {e}")))?;
         let env = call.envelope(framed);
         let oneway = call.message_type == MessageType::Oneway;
-        let ready = |bytes: Vec<u8>| Ok((!oneway).then_some(Answer::Ready(bytes)));
+        let ready = |bytes: Vec<u8>| Ok((!oneway).then_some(Answer::Ready(Reply::unheld(bytes))));
         if !call.is_batch_prediction() {
             self.metrics.fail(Failure::UnknownMethod);
             let text = format!(
@@ -323,15 +369,11 @@ impl Engine {
             return ready(application_exception(env, &text));
         }
         self.metrics.requests.inc();
-        let records = match call.batch_request() {
-            Ok(r) => r.len(),
-            Err(e) => {
-                return ready(self.refuse(
-                    env,
-                    Failure::BadRequest,
-                    format!("not a BatchPredictionRequest: {e}"),
-                ))
-            }
+        // The count only: the request is decoded (and checked) once, by
+        // the worker that scatters it.
+        let records = match call.batch_request_records() {
+            Ok(n) => n,
+            Err(e) => return ready(self.refuse(env, Failure::BadRequest, not_a_request(&e))),
         };
         if records > self.limits.max_records_per_request {
             let why = format!(
@@ -343,7 +385,14 @@ impl Engine {
         if closing {
             return ready(self.refuse(env, Failure::ShuttingDown, "shutting down".into()));
         }
-        let Some(held) = Held::take(&self.queued_bytes, message.len(), self.limits.max_queued_bytes) else {
+        // A request larger than a batch gets input arrays of its own.
+        let arrays = if records > self.batching.max_records {
+            records.saturating_mul(self.row_bytes)
+        } else {
+            0
+        };
+        let charge = message.len().saturating_add(arrays);
+        let Some(held) = Held::take(&self.queued_bytes, charge, self.limits.max_queued_bytes) else {
             let why = format!(
                 "overloaded: over {} bytes of requests already queued",
                 self.limits.max_queued_bytes
@@ -357,12 +406,16 @@ impl Engine {
             env,
             read_at,
             reply,
-            _held: held,
+            held,
         };
         match self.queue.try_send(job) {
             Ok(()) => {
                 self.metrics.queue_depth.inc();
-                Ok((!oneway).then_some(Answer::Pending(rx)))
+                Ok(Some(if oneway {
+                    Answer::Quiet(rx)
+                } else {
+                    Answer::Pending(rx)
+                }))
             }
             Err(TrySendError::Full(_)) => {
                 let why = format!(
@@ -384,20 +437,20 @@ impl Engine {
     /// not a `getBatchPrediction` call.
     pub fn run_one(&self, message: Bytes, framed: bool) -> Option<Vec<u8>> {
         let call = service::decode_call(&message).ok()?;
-        let records = call.batch_request().ok()?.len();
+        let records = call.batch_request_records().ok()?;
         let env = call.envelope(framed);
         let (reply, mut rx) = oneshot::channel();
-        let _held = Held::take(&self.queued_bytes, 0, usize::MAX)?;
+        let held = Held::take(&self.queued_bytes, 0, usize::MAX)?;
         let job = Job {
             message,
             records,
             env,
             read_at: Instant::now(),
             reply,
-            _held,
+            held,
         };
         self.run_batch(vec![job]);
-        rx.try_recv().ok()
+        rx.try_recv().ok().map(|r| r.bytes)
     }
 
     /// A `PredictionServiceException` reply, counted.
@@ -472,7 +525,8 @@ impl Engine {
                     waited.as_secs_f64() * 1e3,
                     self.batching.drop_after_ms
                 );
-                let _ = job.reply.send(self.refuse(job.env, Failure::Overloaded, why));
+                let bytes = self.refuse(job.env, Failure::Overloaded, why);
+                job.answer(bytes);
                 continue;
             }
             self.metrics.queue_wait.observe(waited.as_secs_f64());
@@ -496,19 +550,18 @@ impl Engine {
             let mut row = 0;
             for job in live {
                 let records = job.records;
-                let scattered = service::decode_call(&job.message)
-                    .and_then(|c| c.batch_request())
-                    .map_err(|e| e.to_string())
-                    .and_then(|req| {
-                        self.layout
-                            .scatter_at(&req, &mut outputs, row)
-                            .map_err(|e| e.to_string())
-                    });
+                let scattered = match service::decode_call(&job.message).and_then(|c| c.batch_request()) {
+                    Err(e) => Err(not_a_request(&e)),
+                    Ok(req) => self
+                        .layout
+                        .scatter_at(&req, &mut outputs, row)
+                        .map_err(|e| format!("request refused: {e}")),
+                };
                 match scattered {
                     Ok(_) => rows.push((job, row)),
-                    Err(e) => {
-                        let why = format!("request refused: {e}");
-                        let _ = job.reply.send(self.refuse(job.env, Failure::BadRequest, why));
+                    Err(why) => {
+                        let bytes = self.refuse(job.env, Failure::BadRequest, why);
+                        job.answer(bytes);
                     }
                 }
                 row += records;
@@ -552,7 +605,7 @@ impl Engine {
         self.metrics.encode.observe(t.elapsed().as_secs_f64());
         for (job, bytes) in replies {
             self.metrics.latency.observe(job.read_at.elapsed().as_secs_f64());
-            let _ = job.reply.send(bytes);
+            job.answer(bytes);
         }
     }
 
@@ -588,7 +641,8 @@ impl Engine {
 
     fn fail_all(&self, jobs: Vec<Job>, why: Failure, text: &str) {
         for job in jobs {
-            let _ = job.reply.send(self.refuse(job.env, why, text.to_string()));
+            let bytes = self.refuse(job.env, why, text.to_string());
+            job.answer(bytes);
         }
     }
 
@@ -609,6 +663,25 @@ impl Engine {
             self.pool.lock().expect("pool").push(buffers);
         }
     }
+}
+
+/// Bytes of one row of `layout`'s input arrays.
+fn row_bytes(layout: &FeatureLayout) -> usize {
+    use bprwire::features::FeatureKind;
+    let columns = |kind, n: usize| layout.output_type(kind).map_or(0, |t| n * t.size());
+    columns(FeatureKind::Continuous, layout.continuous_ids().len())
+        + columns(FeatureKind::Binary, layout.binary_ids().len())
+        + columns(FeatureKind::Discrete, layout.discrete_ids().len())
+        + layout
+            .tensors()
+            .iter()
+            .map(|t| t.width * t.dtype.size())
+            .sum::<usize>()
+}
+
+/// What a request that does not decode is told.
+fn not_a_request(e: &bprwire::decode::DecodeError) -> String {
+    format!("not a BatchPredictionRequest: {e}")
 }
 
 /// A `PredictionServiceException` reply.

@@ -206,8 +206,16 @@ impl Server {
             Ok(()) => Ok(()),
             Err(_) => Err(ServeError::Deadline(shutdown_deadline)),
         };
+        // The HTTP server's graceful shutdown waits for its connections;
+        // one that never finishes a request must not hold the exit.
         http_shutdown.cancel();
-        let _ = http_task.await;
+        let abort = http_task.abort_handle();
+        if tokio::time::timeout(std::time::Duration::from_secs(1), http_task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
         result
     }
 }

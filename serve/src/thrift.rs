@@ -79,15 +79,20 @@ async fn serve_connection(stream: TcpStream, engine: &Engine, shutdown: &Cancell
     let write_timeout = engine::seconds(engine.limits().read_timeout_s);
     let writer = async move {
         while let Some(answer) = rx.recv().await {
-            let bytes = match answer {
-                Answer::Ready(b) => b,
+            // A reply's bytes stay counted (`Reply`) until written.
+            let reply = match answer {
+                Answer::Ready(r) => r,
                 Answer::Pending(r) => match r.await {
-                    Ok(b) => b,
-                    Err(_) => break, // the engine dropped the job: cannot happen but at exit
+                    Ok(r) => r,
+                    Err(_) => break, // the engine dropped the job: only at exit
                 },
+                Answer::Quiet(r) => {
+                    let _ = r.await; // a ONEWAY call: nothing to write
+                    continue;
+                }
             };
             // A client that does not take its replies is let go.
-            match tokio::time::timeout(write_timeout, wr.write_all(&bytes)).await {
+            match tokio::time::timeout(write_timeout, wr.write_all(&reply.bytes)).await {
                 Ok(Ok(())) => {}
                 _ => break,
             }
@@ -118,7 +123,7 @@ async fn serve_connection(stream: TcpStream, engine: &Engine, shutdown: &Cancell
             Stop::Protocol(last_word, why) => {
                 metrics.fail(Failure::Protocol);
                 tracing::info!(%why, "connection closed for a protocol error");
-                let _ = tx.send(Answer::Ready(last_word)).await;
+                let _ = tx.send(Answer::Ready(engine::Reply::unheld(last_word))).await;
             }
             Stop::Gone(why) => {
                 metrics.fail(Failure::Protocol);
@@ -139,6 +144,8 @@ async fn serve_connection(stream: TcpStream, engine: &Engine, shutdown: &Cancell
 /// Reads whole messages off one connection.
 struct MessageReader {
     buf: BytesMut,
+    /// The buffer has grown past `BIG` since it was last made.
+    grown: bool,
     /// `None` until the first byte tells.
     framed: Option<bool>,
     scanner: MessageScanner,
@@ -150,10 +157,14 @@ struct MessageReader {
 /// Bytes asked of the socket at a time, at most.
 const READ_CHUNK: usize = 256 << 10;
 
+/// A read buffer past this size is "grown" (see `MessageReader::take`).
+const BIG: usize = 1 << 20;
+
 impl MessageReader {
     fn new(limits: &crate::config::Limits) -> MessageReader {
         MessageReader {
             buf: BytesMut::with_capacity(16 << 10),
+            grown: false,
             framed: None,
             scanner: MessageScanner::new(limits.max_message_bytes),
             max: limits.max_message_bytes,
@@ -170,6 +181,11 @@ impl MessageReader {
         rd: &mut tokio::net::tcp::OwnedReadHalf,
         shutdown: &CancellationToken,
     ) -> Result<Option<(Bytes, bool)>, Stop> {
+        // Shutdown ends a connection between messages, whatever it has
+        // sent of the next one.
+        if shutdown.is_cancelled() {
+            return Ok(None);
+        }
         if self.buf.is_empty() {
             // Idle: the one wait that shutdown and the idle timeout end.
             let got = tokio::select! {
@@ -209,7 +225,27 @@ impl MessageReader {
                 }
             }
         };
-        Ok(Some((self.buf.split_to(len).freeze(), framed)))
+        Ok(Some((self.take(len), framed)))
+    }
+
+    /// The first `len` bytes, as the message. While the buffer is small
+    /// the message is split off it (no copy). Once it has grown past
+    /// `BIG` (a large message came), a message under `BIG` is copied out,
+    /// so that it cannot hold the large allocation alive while it waits;
+    /// and once the buffer is empty it starts small again.
+    fn take(&mut self, len: usize) -> Bytes {
+        let msg = if self.grown && len < BIG {
+            let m = Bytes::copy_from_slice(&self.buf[..len]);
+            let _ = self.buf.split_to(len);
+            m
+        } else {
+            self.buf.split_to(len).freeze()
+        };
+        if self.buf.is_empty() && self.grown {
+            self.buf = BytesMut::with_capacity(16 << 10);
+            self.grown = false;
+        }
+        msg
     }
 
     /// Reads until `n` bytes are buffered, by `deadline`.
@@ -243,6 +279,7 @@ impl MessageReader {
     async fn fill(&mut self, rd: &mut tokio::net::tcp::OwnedReadHalf, want: usize) -> std::io::Result<usize> {
         let grow = want.min(self.buf.len().max(READ_CHUNK));
         self.buf.reserve(grow.max(16 << 10));
+        self.grown |= self.buf.capacity() > BIG;
         rd.read_buf(&mut self.buf).await
     }
 }

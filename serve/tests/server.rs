@@ -272,7 +272,7 @@ fn requests_past_max_queued_bytes_are_refused_as_overloaded() {
     let gate = Gate::new(false);
     let len = call(1, 1, true).len() - 4; // one message
     let cfg = config(&format!(
-        "[batching]\nmax_records = 1\nworkers = 1\ndrop_after_ms = 60000\n[limits]\nmax_queued_bytes = {}",
+        "[batching]\nmax_records = 1\nworkers = 1\ndrop_after_ms = 60000\n[limits]\nmax_queued_bytes = {0}\nmax_message_bytes = {0}",
         2 * len
     ));
     let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
@@ -484,6 +484,14 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
             "layout.path: cannot read",
         ),
         (format!("{base}[listen]\nthrift = \"nowhere\"\n"), "listen.thrift"),
+        (
+            format!("{base}[limits]\nmax_connections = 2305843009213693952\n"),
+            "limits.max_connections: 2305843009213693952 is more than",
+        ),
+        (
+            format!("{base}[limits]\nmax_queued_bytes = 1000\n"),
+            "limits.max_queued_bytes: 1000 is less than limits.max_message_bytes",
+        ),
     ];
     for (text, want) in cases {
         let e = Config::parse(&path, &text).unwrap_err().to_string();
@@ -538,5 +546,144 @@ fn eager_batches_gather_what_comes_while_every_worker_is_busy() {
     assert!(m.contains("bprwire_batch_requests_count 2"), "{m}");
     assert!(m.contains("bprwire_batch_requests_sum 4.0"), "{m}");
     assert!(m.contains("bprwire_batch_records_sum 5.0"), "{m}");
+    server.stop().unwrap();
+}
+
+/// A call message (unframed) of `method` with a ONEWAY type.
+fn oneway_call(records: usize, seqid: i32) -> Vec<u8> {
+    let mut msg = bprwire_reference::call_bytes(&request(records), "getBatchPrediction", seqid);
+    msg[3] = 4; // the message type byte: ONEWAY
+    frame(msg, true)
+}
+
+#[test]
+fn oneway_calls_hold_their_place_among_the_calls_in_flight() {
+    let gate = Gate::new(false);
+    let cfg = config(
+        "[batching]\nmax_records = 1\nworkers = 1\nqueue_requests = 256\ndrop_after_ms = 60000\n[limits]\nmax_in_flight_per_connection = 2",
+    );
+    let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
+    let mut s = server.connect();
+    s.write_all(&(1..=20).flat_map(|i| oneway_call(1, i)).collect::<Vec<_>>())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let m = http_get(server.http, "/metrics");
+    let read: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("bprwire_requests_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // One running, two waiting in the connection's window, one being handed over.
+    assert!(read <= 4, "{read} ONEWAY calls read past a window of 2:\n{m}");
+    gate.open();
+    // All 20 run, none answered; a call after them is answered.
+    s.write_all(&call(1, 99, true)).unwrap();
+    let bytes = read_reply(&mut s, true);
+    assert_eq!(service::decode_reply(&bytes, true).unwrap().seqid, 99);
+    assert!(wait_for(server.http, "bprwire_requests_total 21"));
+    server.stop().unwrap();
+}
+
+#[test]
+fn shutdown_is_not_held_by_a_half_sent_http_request_or_a_client_that_keeps_sending() {
+    let server = start(
+        config("[limits]\nshutdown_deadline_s = 5\nread_timeout_s = 30"),
+        None,
+    );
+    let mut http = TcpStream::connect(server.http).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").unwrap(); // never finished
+                                                                      // A Thrift client that always has half a call on the wire.
+    let msg = call(1, 1, true);
+    let mut busy = server.connect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let mut busy = busy.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let (head, tail) = msg.split_at(msg.len() / 2);
+            busy.write_all(head).ok();
+            for _ in 0..200 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                if busy.write_all(tail).and_then(|_| busy.write_all(head)).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    let result = server.stop();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(result, Ok(()));
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "shutdown took {:?}",
+        t.elapsed()
+    );
+    let mut rest = Vec::new();
+    let _ = busy.read_to_end(&mut rest); // closed (its answers, if any, came first)
+    drop(http);
+}
+
+#[test]
+fn replies_not_yet_taken_count_against_max_queued_bytes() {
+    // Each reply: 30,000 records of two scores, about 1.3 MB; requests are
+    // 30 KB. Nothing is read: replies pile up in the server once the
+    // socket's buffers are full, and count until written.
+    let cfg = config(
+        "[batching]\nmax_records = 30000\ndrop_after_ms = 60000\n[limits]\nmax_queued_bytes = 4000000\nmax_message_bytes = 1000000\nmax_records_per_request = 30000\nread_timeout_s = 30",
+    );
+    let server = start(cfg, None);
+    let big = frame(
+        bprwire_reference::call_bytes(
+            &BatchPredictionRequest::new(
+                vec![DataRecord::new(None, None, None, None, None, None, None, None, None); 30_000],
+                None,
+            ),
+            "getBatchPrediction",
+            1,
+        ),
+        true,
+    );
+    let mut hog = server.connect();
+    hog.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    for _ in 0..60 {
+        if hog.write_all(&big).is_err() {
+            break;
+        }
+    }
+    // Another client is refused for bytes once the replies pile up (it is
+    // served until then; at most 50 tries, 50 ms apart).
+    let t = Instant::now();
+    let mut other = server.connect();
+    let mut refused = false;
+    for i in 0..50 {
+        other.write_all(&call(1, i, true)).unwrap();
+        let bytes = read_reply(&mut other, true);
+        if let Reply::ServiceException { description: Some(d) } =
+            service::decode_reply(&bytes, true).unwrap().body
+        {
+            assert!(d.starts_with("overloaded: over 4000000 bytes"), "{d}");
+            refused = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        refused,
+        "replies waiting to be taken were not counted:\n{}",
+        http_get(server.http, "/metrics")
+            .lines()
+            .filter(|l| l.starts_with("bprwire_") && !l.contains("bucket"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(t.elapsed() < Duration::from_secs(20));
+    drop(hog);
     server.stop().unwrap();
 }
