@@ -234,6 +234,26 @@ unsafe fn strings<'a>(data: *const c_void, count: usize, what: &str) -> Result<V
     Ok(out)
 }
 
+/// The strings of each `BPRWIRE_STRING` input (`(dtype, data, count)`),
+/// in order, empty for the others: what [`tensor_data`] borrows.
+///
+/// # Safety
+///
+/// As [`strings`], for each string input.
+unsafe fn held_strings<'a>(
+    inputs: impl Iterator<Item = (i32, *const c_void, usize)>,
+) -> Result<Vec<Vec<&'a [u8]>>, Fail> {
+    let mut held = Vec::new();
+    for (i, (dtype, data, count)) in inputs.enumerate() {
+        held.push(match dtype {
+            // SAFETY: passed on.
+            BPRWIRE_STRING => unsafe { strings(data, count, &format!("tensors[{i}]"))? },
+            _ => Vec::new(),
+        });
+    }
+    Ok(held)
+}
+
 /// A numeric input as raw little-endian bytes of `dtype`.
 ///
 /// # Safety
@@ -350,14 +370,10 @@ pub unsafe extern "C" fn bprwire_signature_new(
         }
         for (i, s) in specs.iter().enumerate() {
             let what = format!("tensors[{i}]");
+            // The library's own mapping of a raw type to its element.
             let element = match dtype(s.dtype, &what)? {
-                DataType::Float => Element::F32,
-                DataType::Double => Element::F64,
-                DataType::Int32 => Element::I32,
-                DataType::Int64 => Element::I64,
-                DataType::Uint8 => Element::U8,
-                DataType::Bool => Element::Bool,
-                _ => Element::Str,
+                DataType::String => Element::Str,
+                d => Element::of(&TensorData::Raw { dtype: d, bytes: &[] }).expect("a numeric type"),
             };
             // SAFETY: the caller's promise for row_shape.
             let row = unsafe { slice(s.row_shape, s.row_rank, &format!("{what}.row_shape"))? };
@@ -404,14 +420,8 @@ unsafe fn with_batch(
     let sig = unsafe { &(*sig).0 };
     // SAFETY: the caller's promises, passed on.
     let data = unsafe { slice(tensors, n_tensors, "tensors")? };
-    let mut held = Vec::new();
-    for (i, d) in data.iter().enumerate() {
-        held.push(match d.dtype {
-            // SAFETY: passed on.
-            BPRWIRE_STRING => unsafe { strings(d.data, d.count, &format!("tensors[{i}]"))? },
-            _ => Vec::new(),
-        });
-    }
+    // SAFETY: passed on.
+    let held = unsafe { held_strings(data.iter().map(|d| (d.dtype, d.data, d.count)))? };
     let mut bound = Vec::with_capacity(data.len());
     for (i, (d, h)) in data.iter().zip(&held).enumerate() {
         // SAFETY: passed on.
@@ -626,14 +636,8 @@ unsafe fn with_dense(
     // SAFETY: passed on.
     let keys = unsafe { slice(keys, n, "keys")? };
     let ts = unsafe { slice(tensors, n, "tensors")? };
-    let mut held = Vec::new();
-    for (i, t) in ts.iter().enumerate() {
-        held.push(match t.dtype {
-            // SAFETY: passed on.
-            BPRWIRE_STRING => unsafe { strings(t.data, t.count, &format!("tensors[{i}]"))? },
-            _ => Vec::new(),
-        });
-    }
+    // SAFETY: passed on.
+    let held = unsafe { held_strings(ts.iter().map(|t| (t.dtype, t.data, t.count)))? };
     let mut built = Vec::with_capacity(ts.len());
     for (i, (t, h)) in ts.iter().zip(&held).enumerate() {
         let what = format!("tensors[{i}]");
