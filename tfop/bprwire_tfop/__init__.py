@@ -1,0 +1,97 @@
+"""twml's writer ops and Keras layers, on bprwire.
+
+``tfop/build.sh`` builds ``libbprwire_tfop.so`` beside this file, against
+the TensorFlow this Python imports. Loading it registers twml's two ops,
+``BatchPredictionResponseWriter`` and ``BatchPredictionTensorResponseWriter``
+(names, attributes, inputs and outputs as libtwml registers them), so a
+graph or SavedModel that uses them runs with this library in place of
+libtwml.
+
+    import bprwire_tfop
+    layer = bprwire_tfop.BatchPredictionWriter(keys=[1001, 1002])
+    response = layer(scores)            # uint8 [1, len]: the Thrift bytes
+
+A process that only serves a SavedModel needs only the library:
+``tf.load_op_library(bprwire_tfop.LIBRARY)`` (or its path), then
+``tf.saved_model.load``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import tensorflow as tf
+
+LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libbprwire_tfop.so")
+
+
+def _load():
+    if not os.path.exists(LIBRARY):
+        raise ImportError(f"{LIBRARY} is not built: run tfop/build.sh")
+    built_for = open(os.path.join(os.path.dirname(LIBRARY), "TF_VERSION")).read().strip()
+    if built_for != tf.__version__:
+        raise ImportError(
+            f"{LIBRARY} was built for TensorFlow {built_for}, this is {tf.__version__}: run tfop/build.sh again"
+        )
+    return tf.load_op_library(LIBRARY)
+
+
+_ops = _load()
+
+
+def batch_prediction_response_writer(keys, values):
+    """twml's ``BatchPredictionResponseWriter``: ``keys`` int64 ``[k]``,
+    ``values`` float/double ``[batch, k]`` -> uint8 ``[1, len]``."""
+    return _ops.batch_prediction_response_writer(keys=keys, values=values)
+
+
+def batch_prediction_tensor_response_writer(keys, values):
+    """twml's ``BatchPredictionTensorResponseWriter``: ``keys`` int64 ``[n]``,
+    ``values`` a list of ``n`` tensors (string, int32, int64, float, double;
+    dim 0 the batch) -> uint8 ``[1, len]``."""
+    return _ops.batch_prediction_tensor_response_writer(keys=keys, values=list(values))
+
+
+class _Writer(keras.layers.Layer):
+    """What both writer layers share: the keys, the output's shape and
+    type (one row of bytes), the config."""
+
+    def __init__(self, keys, **kwargs):
+        # The values go out as they come: no cast of float64 to the
+        # layer's float32 compute type (Keras' default for float inputs).
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        self.keys = [int(k) for k in keys]
+
+    def compute_output_shape(self, input_shape):
+        return (1, None)
+
+    def compute_output_spec(self, values):
+        return keras.KerasTensor((1, None), dtype="uint8")
+
+    def get_config(self):
+        return {**super().get_config(), "keys": self.keys}
+
+
+@keras.saving.register_keras_serializable(package="bprwire")
+class BatchPredictionWriter(_Writer):
+    """twml's ``BatchPredictionWriter``: the continuous predictions of a model
+    (``[batch, len(keys)]``, float32 or float64) as a ``BatchPredictionResponse``,
+    one ``DataRecord`` per row with a ``continuousFeatures`` map under ``keys``.
+    Returns the Thrift bytes, uint8 ``[1, len]``."""
+
+    def call(self, values):
+        return batch_prediction_response_writer(tf.constant(self.keys, dtype=tf.int64), values)
+
+
+@keras.saving.register_keras_serializable(package="bprwire")
+class BatchPredictionTensorWriter(_Writer):
+    """twml's ``BatchPredictionTensorWriter``: dense tensors (a list, one per
+    key; dim 0 the batch) as a ``BatchPredictionResponse`` in twml's raw
+    encoding. Returns the Thrift bytes, uint8 ``[1, len]``."""
+
+    def call(self, values):
+        if not isinstance(values, (list, tuple)):
+            values = [values]
+        return batch_prediction_tensor_response_writer(tf.constant(self.keys, dtype=tf.int64), values)

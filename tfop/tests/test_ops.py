@@ -1,0 +1,167 @@
+"""twml's writer ops on bprwire, inside TensorFlow: eager, in a
+``tf.function``, and in a Keras functional model. The bytes equal the
+Python package's writers (``bprwire.BatchPredictionWriter`` /
+``BatchPredictionTensorWriter``) on the same inputs, Apache Thrift Python
+decodes them back to the inputs, refusals are ``InvalidArgumentError`` with
+bprwire's message (and the process goes on), and a SavedModel ending in the
+writer runs in a fresh process that loads only the op library.
+
+One process for all of it but the reload test (TensorFlow imports slowly).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+import bprwire
+import bprwire_tfop
+
+RNG = np.random.default_rng(3)
+
+
+def three_ways_continuous(keys, values):
+    """The op eager, in a tf.function, and in a Keras functional model."""
+    eager = bprwire_tfop.batch_prediction_response_writer(tf.constant(keys, tf.int64), values).numpy()
+    fn = tf.function(lambda v: bprwire_tfop.batch_prediction_response_writer(tf.constant(keys, tf.int64), v))
+    graph = fn(tf.constant(values)).numpy()
+    inp = keras.Input(shape=values.shape[1:], dtype=values.dtype.name)
+    model = keras.Model(inp, bprwire_tfop.BatchPredictionWriter(keys)(inp))
+    functional = np.asarray(model(values))
+    return eager, graph, functional
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(0, 3), (1, 1), (4, 3), (2, 1), (1,)])
+def test_the_continuous_op_writes_the_python_writers_bytes_which_thrift_decodes(thrift_classes, dtype, shape):
+    k = shape[-1] if len(shape) == 2 else 1
+    keys = [int(x) for x in RNG.integers(-(2**62), 2**62, size=k)]
+    values = RNG.normal(size=shape).astype(dtype)
+    eager, graph, functional = three_ways_continuous(keys, values)
+    expected = bprwire.BatchPredictionWriter(keys).encode(values)
+    assert eager.dtype == np.uint8 and eager.shape == (1, len(expected))
+    for got in (eager, graph, functional):
+        assert got.tobytes() == expected
+    resp = thrift_classes.response(expected)
+    rows = values.reshape(values.shape[0], k)
+    assert len(resp.predictions) == rows.shape[0]
+    for rec, row in zip(resp.predictions, rows):
+        assert rec.continuousFeatures == {key: float(v) for key, v in zip(keys, row)}
+
+
+def dense_value(dtype, shape):
+    if dtype == "string":
+        words = np.array(["", "a", "héllo", "日本", "x" * 40], dtype=object)
+        return words[RNG.integers(0, len(words), size=shape)].astype(object)
+    if dtype in ("int32", "int64"):
+        return RNG.integers(-(2**31), 2**31 - 1, size=shape).astype(dtype)
+    return RNG.normal(size=shape).astype(dtype)
+
+
+@pytest.mark.parametrize("batch", [0, 1, 3])
+def test_the_tensor_op_writes_the_python_writers_bytes_for_every_dtype_and_rank(thrift_classes, batch):
+    dtypes = ["string", "int32", "int64", "float32", "float64"]
+    shapes = [(batch,), (batch, 2), (batch, 2, 3)]
+    values = [dense_value(d, s) for d in dtypes for s in shapes]
+    keys = list(range(100, 100 + len(values)))
+    def to_tf(v):
+        if v.dtype == object:  # strings, shape kept even when empty
+            return tf.reshape(tf.constant([str(x) for x in v.ravel()], dtype=tf.string, shape=[v.size]), v.shape)
+        return tf.constant(v)
+
+    tf_values = [to_tf(v) for v in values]
+    eager = bprwire_tfop.batch_prediction_tensor_response_writer(tf.constant(keys, tf.int64), tf_values).numpy()
+    fn = tf.function(lambda *vs: bprwire_tfop.batch_prediction_tensor_response_writer(tf.constant(keys, tf.int64), list(vs)))
+    graph = fn(*tf_values).numpy()
+    layer = bprwire_tfop.BatchPredictionTensorWriter(keys)
+    inputs = [keras.Input(shape=v.shape[1:], dtype="string" if v.dtype == object else v.dtype.name) for v in values]
+    model = keras.Model(inputs, layer(inputs))
+    functional = np.asarray(model(tf_values))
+    py_values = [np.array([s.encode() for s in v.ravel()], dtype=object).reshape(v.shape) if v.dtype == object else v for v in values]
+    expected = bprwire.BatchPredictionTensorWriter(keys).encode(
+        [np.array([str(x) for x in v.ravel()], dtype="U40").reshape(v.shape) if v.dtype == object else v for v in values]
+    )
+    assert eager.tobytes() == expected
+    assert graph.tobytes() == expected
+    assert functional.tobytes() == expected
+    resp = thrift_classes.response(expected)
+    assert len(resp.predictions) == batch
+    t = thrift_classes.tensor
+    for i, rec in enumerate(resp.predictions):
+        for key, v in zip(keys, py_values):
+            got = rec.tensors[key]
+            if v.dtype == object:
+                assert got.stringTensor.strings == [s.decode() for s in np.atleast_1d(v[i]).ravel()]
+            else:
+                raw = got.rawTypedTensor
+                want = {"int32": t.DataType.INT32, "int64": t.DataType.INT64, "float32": t.DataType.FLOAT, "float64": t.DataType.DOUBLE}
+                assert raw.dataType == want[v.dtype.name]
+                assert raw.content == np.ascontiguousarray(v[i]).astype(v.dtype.newbyteorder("<")).tobytes()
+
+
+def test_output_shape_is_one_row_of_unknown_length():
+    fn = tf.function(lambda v: bprwire_tfop.batch_prediction_response_writer(tf.constant([1, 2], tf.int64), v))
+    concrete = fn.get_concrete_function(tf.TensorSpec([None, 2], tf.float32))
+    assert concrete.output_shapes.as_list() == [1, None]
+    assert bprwire_tfop.BatchPredictionWriter([1]).compute_output_shape((None, 1)) == (1, None)
+
+
+def test_refusals_are_invalid_argument_with_bprwires_message_and_the_process_goes_on():
+    op = bprwire_tfop.batch_prediction_response_writer
+    tensor_op = bprwire_tfop.batch_prediction_tensor_response_writer
+    with pytest.raises(tf.errors.InvalidArgumentError, match="last dimension of values and keys must match"):
+        op(tf.constant([1, 2], tf.int64), tf.zeros([3, 3]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"bprwire: .*7"):  # a repeated key, named
+        op(tf.constant([7, 7], tf.int64), tf.zeros([1, 2]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="UTF-8"):
+        tensor_op(tf.constant([1], tf.int64), [tf.constant([b"\xff"])])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="not multiple of dense keys"):
+        tensor_op(tf.constant([1, 2], tf.int64), [tf.zeros([1])] * 3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one tensor per key"):
+        tensor_op(tf.constant([1], tf.int64), [tf.zeros([1])] * 2)
+    # Still running, and right.
+    assert op(tf.constant([7], tf.int64), tf.constant([[0.5]])).numpy().shape == (1, 35)
+
+
+def test_a_saved_model_ending_in_the_writer_runs_in_a_process_that_loads_only_the_op_library(tmp_path):
+    keys = [1001, 1002, 1003]
+    inp = keras.Input(shape=(4,), dtype="float32", name="features")
+    scores = keras.layers.Dense(3, activation="sigmoid", name="scores")(inp)
+    model = keras.Model(inp, bprwire_tfop.BatchPredictionWriter(keys, name="writer")(scores))
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name="serving_default",
+        fn=lambda x: {"prediction": model(x)},
+        input_signature=[tf.TensorSpec([None, 4], tf.float32, name="features")],
+    )
+    path = str(tmp_path / "model")
+    archive.write_out(path)
+    x = RNG.normal(size=(5, 4)).astype(np.float32)
+    expected = np.asarray(model(x)).tobytes()
+    assert expected == bprwire.BatchPredictionWriter(keys).encode(np.asarray(model.layers[1](x)))
+    np.save(tmp_path / "x.npy", x)
+    # A fresh process: no bprwire_tfop, no keras model code; the library and the SavedModel only.
+    script = f"""
+import numpy as np, tensorflow as tf
+tf.load_op_library({bprwire_tfop.LIBRARY!r})
+m = tf.saved_model.load({path!r})
+out = m.signatures["serving_default"](features=tf.constant(np.load({str(tmp_path / 'x.npy')!r})))
+print(out["prediction"].numpy().tobytes().hex())
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert bytes.fromhex(run.stdout.strip().splitlines()[-1]) == expected
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    show = subprocess.run([cli, "show", "--dir", path, "--tag_set", "serve", "--signature_def", "serving_default"],
+                          capture_output=True, text=True, timeout=300)
+    assert show.returncode == 0, show.stderr[-3000:]
+    out = show.stdout[show.stdout.index("outputs"):]
+    assert "prediction" in out and "DT_UINT8" in out and "shape: (1, -1)" in out, show.stdout
