@@ -146,13 +146,68 @@ pub struct bprwire_layout(FeatureLayout);
 
 // ---- input conversion ----
 
+/// Which argument an error is about (`tensors[2].shape`, `tensors[0]
+/// string 3`): written out only when an error happens, so a call that
+/// succeeds builds no text.
+#[derive(Clone, Copy, Debug)]
+struct What<'a> {
+    base: &'a str,
+    index: Option<usize>,
+    field: &'a str,
+    sub: Option<usize>,
+}
+
+impl<'a> What<'a> {
+    const fn name(base: &'a str) -> What<'a> {
+        What {
+            base,
+            index: None,
+            field: "",
+            sub: None,
+        }
+    }
+
+    const fn at(base: &'a str, index: usize) -> What<'a> {
+        What {
+            index: Some(index),
+            ..What::name(base)
+        }
+    }
+
+    const fn field(self, field: &'a str) -> What<'a> {
+        What { field, ..self }
+    }
+
+    const fn string(self, i: usize) -> What<'a> {
+        What {
+            field: " string",
+            sub: Some(i),
+            ..self
+        }
+    }
+}
+
+impl std::fmt::Display for What<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.base)?;
+        if let Some(i) = self.index {
+            write!(f, "[{i}]")?;
+        }
+        f.write_str(self.field)?;
+        if let Some(i) = self.sub {
+            write!(f, " {i}")?;
+        }
+        Ok(())
+    }
+}
+
 /// `len` `T`s at `ptr` as a slice: empty for 0 whatever `ptr` is; NULL,
 /// misaligned or oversized otherwise refused.
 ///
 /// # Safety
 ///
 /// `ptr` must point to `len` valid `T`s for `'a` when `len > 0`.
-unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T], Fail> {
+unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: What<'_>) -> Result<&'a [T], Fail> {
     if len == 0 {
         return Ok(&[]);
     }
@@ -187,7 +242,7 @@ unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T],
 /// # Safety
 ///
 /// `ptr` must point to `len` writable `T`s for `'a`, not aliased.
-unsafe fn slice_mut<'a, T>(ptr: *mut T, len: usize, what: &str) -> Result<&'a mut [T], Fail> {
+unsafe fn slice_mut<'a, T>(ptr: *mut T, len: usize, what: What<'_>) -> Result<&'a mut [T], Fail> {
     // SAFETY: the same checks and promise as `slice`, for writing.
     let checked = unsafe { slice(ptr as *const T, len, what)? };
     if checked.is_empty() {
@@ -197,7 +252,7 @@ unsafe fn slice_mut<'a, T>(ptr: *mut T, len: usize, what: &str) -> Result<&'a mu
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
 
-fn dtype(code: i32, what: &str) -> Result<DataType, Fail> {
+fn dtype(code: i32, what: What<'_>) -> Result<DataType, Fail> {
     let known = DataType::from_code(code);
     match known {
         Some(
@@ -221,7 +276,7 @@ fn dtype(code: i32, what: &str) -> Result<DataType, Fail> {
 /// # Safety
 ///
 /// `data` must point to `count` `bprwire_str`s, each valid for its length.
-unsafe fn strings<'a>(data: *const c_void, count: usize, what: &str) -> Result<Vec<&'a [u8]>, Fail> {
+unsafe fn strings<'a>(data: *const c_void, count: usize, what: What<'_>) -> Result<Vec<&'a [u8]>, Fail> {
     // SAFETY: the caller's promise, passed on.
     let strs = unsafe { slice(data as *const bprwire_str, count, what)? };
     let mut out = Vec::new();
@@ -229,7 +284,7 @@ unsafe fn strings<'a>(data: *const c_void, count: usize, what: &str) -> Result<V
         .map_err(|_| Fail::new(BPRWIRE_ERR_ALLOC, format!("{what}: {count} strings")))?;
     for (i, s) in strs.iter().enumerate() {
         // SAFETY: each string's pointer is valid for its length (caller).
-        out.push(unsafe { slice(s.ptr, s.len, &format!("{what} string {i}"))? });
+        out.push(unsafe { slice(s.ptr, s.len, what.string(i))? });
     }
     Ok(out)
 }
@@ -247,7 +302,7 @@ unsafe fn held_strings<'a>(
     for (i, (dtype, data, count)) in inputs.enumerate() {
         held.push(match dtype {
             // SAFETY: passed on.
-            BPRWIRE_STRING => unsafe { strings(data, count, &format!("tensors[{i}]"))? },
+            BPRWIRE_STRING => unsafe { strings(data, count, What::at("tensors", i))? },
             _ => Vec::new(),
         });
     }
@@ -259,7 +314,12 @@ unsafe fn held_strings<'a>(
 /// # Safety
 ///
 /// `data` must point to `count` elements of `dtype`.
-unsafe fn raw<'a>(dtype: DataType, data: *const c_void, count: usize, what: &str) -> Result<&'a [u8], Fail> {
+unsafe fn raw<'a>(
+    dtype: DataType,
+    data: *const c_void,
+    count: usize,
+    what: What<'_>,
+) -> Result<&'a [u8], Fail> {
     let size = dtype.fixed_size().expect("a numeric type");
     let bytes = count
         .checked_mul(size)
@@ -278,7 +338,7 @@ unsafe fn tensor_data<'a>(
     data: *const c_void,
     count: usize,
     holder: &'a [&'a [u8]],
-    what: &str,
+    what: What<'_>,
 ) -> Result<TensorData<'a>, Fail> {
     match dtype(code, what)? {
         DataType::String => Ok(TensorData::Bytes(holder)),
@@ -295,7 +355,7 @@ unsafe fn tensor_data<'a>(
 /// # Safety
 ///
 /// `out` is NULL or valid for a write.
-unsafe fn put<T>(out: *mut T, value: T, what: &str) -> Result<(), Fail> {
+unsafe fn put<T>(out: *mut T, value: T, what: &'static str) -> Result<(), Fail> {
     if out.is_null() {
         return Err(Fail::new(BPRWIRE_ERR_NULL, format!("{what} is NULL")));
     }
@@ -310,7 +370,7 @@ unsafe fn put<T>(out: *mut T, value: T, what: &str) -> Result<(), Fail> {
 /// # Safety
 ///
 /// `out` is NULL or valid for a write.
-unsafe fn put_new<T>(out: *mut *mut T, value: T, what: &str) -> Result<(), Fail> {
+unsafe fn put_new<T>(out: *mut *mut T, value: T, what: &'static str) -> Result<(), Fail> {
     if out.is_null() {
         return Err(Fail::new(BPRWIRE_ERR_NULL, format!("{what} is NULL")));
     }
@@ -326,7 +386,7 @@ unsafe fn put_new<T>(out: *mut *mut T, value: T, what: &str) -> Result<(), Fail>
 /// `buf` must be writable for `capacity` bytes.
 unsafe fn buffer<'a>(buf: *mut u8, capacity: usize) -> Result<&'a mut [u8], Fail> {
     // SAFETY: passed on.
-    unsafe { slice_mut(buf, capacity, "buf") }
+    unsafe { slice_mut(buf, capacity, What::name("buf")) }
 }
 
 // ---- prepared signatures ----
@@ -350,8 +410,8 @@ pub unsafe extern "C" fn bprwire_signature_new(
 ) -> i32 {
     guard(|| {
         // SAFETY: the caller's promises, passed on.
-        let keys = unsafe { slice(continuous_keys, n_continuous, "continuous_keys")? };
-        let specs = unsafe { slice(tensors, n_tensors, "tensors")? };
+        let keys = unsafe { slice(continuous_keys, n_continuous, What::name("continuous_keys"))? };
+        let specs = unsafe { slice(tensors, n_tensors, What::name("tensors"))? };
         let mut b = Signature::builder();
         if !keys.is_empty() {
             let element = match continuous_dtype {
@@ -369,14 +429,14 @@ pub unsafe extern "C" fn bprwire_signature_new(
             b = b.continuous(keys, element);
         }
         for (i, s) in specs.iter().enumerate() {
-            let what = format!("tensors[{i}]");
+            let what = What::at("tensors", i);
             // The library's own mapping of a raw type to its element.
-            let element = match dtype(s.dtype, &what)? {
+            let element = match dtype(s.dtype, what)? {
                 DataType::String => Element::Str,
                 d => Element::of(&TensorData::Raw { dtype: d, bytes: &[] }).expect("a numeric type"),
             };
             // SAFETY: the caller's promise for row_shape.
-            let row = unsafe { slice(s.row_shape, s.row_rank, &format!("{what}.row_shape"))? };
+            let row = unsafe { slice(s.row_shape, s.row_rank, what.field(".row_shape"))? };
             b = b.tensor(s.key, element, row);
         }
         let sig = b.build()?;
@@ -419,13 +479,13 @@ unsafe fn with_batch(
     // SAFETY: non-null, made by bprwire_signature_new (caller).
     let sig = unsafe { &(*sig).0 };
     // SAFETY: the caller's promises, passed on.
-    let data = unsafe { slice(tensors, n_tensors, "tensors")? };
+    let data = unsafe { slice(tensors, n_tensors, What::name("tensors"))? };
     // SAFETY: passed on.
     let held = unsafe { held_strings(data.iter().map(|d| (d.dtype, d.data, d.count)))? };
     let mut bound = Vec::with_capacity(data.len());
     for (i, (d, h)) in data.iter().zip(&held).enumerate() {
         // SAFETY: passed on.
-        bound.push(unsafe { tensor_data(d.dtype, d.data, d.count, h, &format!("tensors[{i}]"))? });
+        bound.push(unsafe { tensor_data(d.dtype, d.data, d.count, h, What::at("tensors", i))? });
     }
     let values = if sig.continuous_keys().is_empty() && continuous.is_null() && continuous_count == 0 {
         None
@@ -436,7 +496,7 @@ unsafe fn with_batch(
             continuous_dtype(sig)
         };
         // SAFETY: passed on.
-        let bytes = unsafe { raw(element, continuous, continuous_count, "continuous")? };
+        let bytes = unsafe { raw(element, continuous, continuous_count, What::name("continuous"))? };
         Some(Values::Raw {
             dtype: element,
             bytes,
@@ -544,8 +604,8 @@ unsafe fn with_continuous(
     f: impl FnOnce(&bprwire::Encoder<'_>) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
     // SAFETY: passed on.
-    let keys = unsafe { slice(keys, n_keys, "keys")? };
-    let shape = unsafe { slice(shape, rank, "shape")? };
+    let keys = unsafe { slice(keys, n_keys, What::name("keys"))? };
+    let shape = unsafe { slice(shape, rank, What::name("shape"))? };
     let count = shape
         .iter()
         .try_fold(1usize, |n, &d| n.checked_mul(d))
@@ -561,7 +621,7 @@ unsafe fn with_continuous(
         }
     };
     // SAFETY: passed on.
-    let bytes = unsafe { raw(d, values, count, "values")? };
+    let bytes = unsafe { raw(d, values, count, What::name("values"))? };
     let bp = BatchPrediction::new().continuous(keys, Values::Raw { dtype: d, bytes }, shape);
     let enc = bp.encoder()?;
     f(&enc)
@@ -634,16 +694,16 @@ unsafe fn with_dense(
     f: impl FnOnce(&bprwire::Encoder<'_>) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
     // SAFETY: passed on.
-    let keys = unsafe { slice(keys, n, "keys")? };
-    let ts = unsafe { slice(tensors, n, "tensors")? };
+    let keys = unsafe { slice(keys, n, What::name("keys"))? };
+    let ts = unsafe { slice(tensors, n, What::name("tensors"))? };
     // SAFETY: passed on.
     let held = unsafe { held_strings(ts.iter().map(|t| (t.dtype, t.data, t.count)))? };
     let mut built = Vec::with_capacity(ts.len());
     for (i, (t, h)) in ts.iter().zip(&held).enumerate() {
-        let what = format!("tensors[{i}]");
+        let what = What::at("tensors", i);
         // SAFETY: passed on.
-        let shape = unsafe { slice(t.shape, t.rank, &format!("{what}.shape"))? };
-        let data = unsafe { tensor_data(t.dtype, t.data, t.count, h, &what)? };
+        let shape = unsafe { slice(t.shape, t.rank, what.field(".shape"))? };
+        let data = unsafe { tensor_data(t.dtype, t.data, t.count, h, what)? };
         built.push(Tensor::new(data, shape));
     }
     let bp = BatchPrediction::new().dense(keys, &built);
@@ -712,7 +772,7 @@ pub unsafe extern "C" fn bprwire_layout_from_json(
 ) -> i32 {
     guard(|| {
         // SAFETY: passed on.
-        let text = unsafe { slice(json, len, "json")? };
+        let text = unsafe { slice(json, len, What::name("json"))? };
         let layout =
             FeatureLayout::from_json(text).map_err(|e| Fail::new(BPRWIRE_ERR_INVALID, e.to_string()))?;
         // SAFETY: checked for NULL by `put_new`.
@@ -762,18 +822,18 @@ pub unsafe extern "C" fn bprwire_layout_scatter(
         // SAFETY: non-null, from bprwire_layout_from_json (caller).
         let layout = unsafe { &(*layout).0 };
         // SAFETY: passed on.
-        let bytes = unsafe { slice(request, len, "request")? };
-        let outs = unsafe { slice(outputs, n_outputs, "outputs")? };
+        let bytes = unsafe { slice(request, len, What::name("request"))? };
+        let outs = unsafe { slice(outputs, n_outputs, What::name("outputs"))? };
         let mut o = Outputs::new();
         for (i, out) in outs.iter().enumerate() {
-            let what = format!("outputs[{i}]");
+            let what = What::at("outputs", i);
             // SAFETY: the caller's promise for each array, passed on.
             let column: Column<'_> = unsafe {
                 match out.dtype {
-                    BPRWIRE_FLOAT => Column::F32(slice_mut(out.data as *mut f32, out.count, &what)?),
-                    BPRWIRE_DOUBLE => Column::F64(slice_mut(out.data as *mut f64, out.count, &what)?),
-                    BPRWIRE_INT64 => Column::I64(slice_mut(out.data as *mut i64, out.count, &what)?),
-                    BPRWIRE_UINT8 => Column::U8(slice_mut(out.data as *mut u8, out.count, &what)?),
+                    BPRWIRE_FLOAT => Column::F32(slice_mut(out.data as *mut f32, out.count, what)?),
+                    BPRWIRE_DOUBLE => Column::F64(slice_mut(out.data as *mut f64, out.count, what)?),
+                    BPRWIRE_INT64 => Column::I64(slice_mut(out.data as *mut i64, out.count, what)?),
+                    BPRWIRE_UINT8 => Column::U8(slice_mut(out.data as *mut u8, out.count, what)?),
                     other => {
                         return Err(Fail::new(
                             BPRWIRE_ERR_INVALID,
