@@ -45,6 +45,12 @@ pub mod features;
 // The benchmark workloads, for benches, tests and the CLI's `bench`.
 #[cfg(feature = "internals")]
 pub mod internals;
+/// The benchmark workloads' old path (feature `internals`).
+#[cfg(feature = "internals")]
+#[deprecated(since = "0.1.0", note = "moved to `bprwire::internals::workloads` (issue 23)")]
+pub mod workloads {
+    pub use crate::internals::workloads::*;
+}
 // Per-CPU kernels: public only with the `internals` feature (tests,
 // benches, the CLI's `bench`), as simdutf8 fences its per-CPU functions;
 // `Level` and `MaxLevel` are re-exported below.
