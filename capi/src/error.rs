@@ -1,7 +1,7 @@
 //! Status codes, the thread's last error message, and the guard every
 //! entry point runs in: no panic crosses the boundary.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -23,6 +23,9 @@ pub const BPRWIRE_ERR_PANIC: i32 = 6;
 
 thread_local! {
     static LAST: RefCell<Option<CString>> = const { RefCell::new(None) };
+    /// Whether `LAST` holds a message: a success checks this (a plain
+    /// thread-local load) and touches `LAST` only when there is one to clear.
+    static HAS: Cell<bool> = const { Cell::new(false) };
 }
 
 /// A refusal: a status code and its message.
@@ -78,6 +81,10 @@ pub(crate) fn guard(f: impl FnOnce() -> Result<(), Fail>) -> i32 {
 }
 
 fn set_last(message: Option<String>) {
+    if message.is_none() && !HAS.with(Cell::get) {
+        return; // nothing to clear: the common case
+    }
+    HAS.with(|h| h.set(message.is_some()));
     // A message with a NUL in it (from a key's text, say) is cut there.
     let c = message.map(|m| {
         let m = m.split('\0').next().unwrap_or("").to_string();

@@ -459,19 +459,19 @@ pub unsafe extern "C" fn bprwire_signature_free(sig: *mut bprwire_signature) {
     }
 }
 
-/// Binds one batch to `sig` and runs `f` on its encoder.
+/// Checks `sig` and one batch's pointers and runs `f` on the signature, the
+/// continuous values and the tensors' data.
 ///
 /// # Safety
 ///
 /// The pointers must be valid for their counts.
 unsafe fn with_batch(
     sig: *const bprwire_signature,
-    batch: usize,
     continuous: *const c_void,
     continuous_count: usize,
     tensors: *const bprwire_data,
     n_tensors: usize,
-    f: impl FnOnce(&bprwire::Encoder<'_>) -> Result<(), Fail>,
+    f: impl FnOnce(&Signature, Option<Values<'_>>, &[TensorData<'_>]) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
     if sig.is_null() {
         return Err(Fail::new(BPRWIRE_ERR_NULL, "sig is NULL"));
@@ -502,8 +502,7 @@ unsafe fn with_batch(
             bytes,
         })
     };
-    let enc = sig.encoder(batch, values, &bound)?;
-    f(&enc)
+    f(sig, values, &bound)
 }
 
 /// The continuous values' type a signature was made with (FLOAT if none).
@@ -537,12 +536,11 @@ pub unsafe extern "C" fn bprwire_signature_encoded_len(
         unsafe {
             with_batch(
                 sig,
-                batch,
                 continuous,
                 continuous_count,
                 tensors,
                 n_tensors,
-                |enc| put(len, enc.encoded_len(), "len"),
+                |s, values, data| put(len, s.encoder(batch, values, data)?.encoded_len(), "len"),
             )
         }
     })
@@ -572,13 +570,14 @@ pub unsafe extern "C" fn bprwire_signature_encode(
         unsafe {
             with_batch(
                 sig,
-                batch,
                 continuous,
                 continuous_count,
                 tensors,
                 n_tensors,
-                |enc| {
-                    let n = enc.encode_into(buffer(buf, capacity)?)?;
+                |s, values, data| {
+                    // Straight into the buffer: the signature's own
+                    // `encode_into` keeps its templates (no Encoder).
+                    let n = s.encode_into(batch, values, data, buffer(buf, capacity)?)?;
                     put(written, n, "written")
                 },
             )
@@ -601,7 +600,7 @@ unsafe fn with_continuous(
     values: *const c_void,
     shape: *const usize,
     rank: usize,
-    f: impl FnOnce(&bprwire::Encoder<'_>) -> Result<(), Fail>,
+    f: impl FnOnce(&BatchPrediction<'_>) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
     // SAFETY: passed on.
     let keys = unsafe { slice(keys, n_keys, What::name("keys"))? };
@@ -622,9 +621,9 @@ unsafe fn with_continuous(
     };
     // SAFETY: passed on.
     let bytes = unsafe { raw(d, values, count, What::name("values"))? };
-    let bp = BatchPrediction::new().continuous(keys, Values::Raw { dtype: d, bytes }, shape);
-    let enc = bp.encoder()?;
-    f(&enc)
+    // The builder, not an encoder: its `encode_into` plans and writes in
+    // one go (an `Encoder` would be built and copied first).
+    f(&BatchPrediction::new().continuous(keys, Values::Raw { dtype: d, bytes }, shape))
 }
 
 /// The exact length of twml's `BatchPredictionResponseWriter` output:
@@ -648,7 +647,7 @@ pub unsafe extern "C" fn bprwire_continuous_encoded_len(
         // SAFETY: passed on.
         unsafe {
             with_continuous(keys, n_keys, dtype, values, shape, rank, |e| {
-                put(len, e.encoded_len(), "len")
+                put(len, e.encoded_len()?, "len")
             })
         }
     })
@@ -691,7 +690,7 @@ unsafe fn with_dense(
     keys: *const i64,
     n: usize,
     tensors: *const bprwire_tensor,
-    f: impl FnOnce(&bprwire::Encoder<'_>) -> Result<(), Fail>,
+    f: impl FnOnce(&BatchPrediction<'_>) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
     // SAFETY: passed on.
     let keys = unsafe { slice(keys, n, What::name("keys"))? };
@@ -706,9 +705,7 @@ unsafe fn with_dense(
         let data = unsafe { tensor_data(t.dtype, t.data, t.count, h, what)? };
         built.push(Tensor::new(data, shape));
     }
-    let bp = BatchPrediction::new().dense(keys, &built);
-    let enc = bp.encoder()?;
-    f(&enc)
+    f(&BatchPrediction::new().dense(keys, &built))
 }
 
 /// The exact length of twml's `BatchPredictionTensorResponseWriter`
@@ -726,7 +723,7 @@ pub unsafe extern "C" fn bprwire_dense_encoded_len(
 ) -> i32 {
     guard(|| {
         // SAFETY: passed on.
-        unsafe { with_dense(keys, n, tensors, |e| put(len, e.encoded_len(), "len")) }
+        unsafe { with_dense(keys, n, tensors, |e| put(len, e.encoded_len()?, "len")) }
     })
 }
 
