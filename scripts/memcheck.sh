@@ -16,7 +16,7 @@ echo "== address sanitizer (nightly), all levels"
 # tests of fallible allocation (Buffers::new of 8 TiB) need it. Every
 # other ASan finding still aborts the run.
 ASAN_OPTIONS="allocator_may_return_null=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
-RUSTFLAGS="-Zsanitizer=address" RUSTDOCFLAGS="-Zsanitizer=address" PROPTEST_CASES="${PROPTEST_CASES:-200}" \
+RUSTFLAGS="-Zsanitizer=address" RUSTDOCFLAGS="-Zsanitizer=address" PROPTEST_CASES="${PROPTEST_CASES:-120}" \
   CARGO_TARGET_DIR=target/asan \
   cargo +nightly test --target "$target" -p bprwire --all-features --lib \
     --test kernels --test differential --test errors --test worked_example --test level_cap \
@@ -28,7 +28,7 @@ exes=$(cargo test -p bprwire --all-features --no-run --test differential --test 
   | sed -n 's/.*Executable .*(\(.*\))$/\1/p')
 for exe in $exes; do
   echo "-- $exe"
-  BPRWIRE_MAX_LEVEL=scalar PROPTEST_CASES="${MEMCHECK_CASES:-60}" \
+  BPRWIRE_MAX_LEVEL=scalar PROPTEST_CASES="${MEMCHECK_CASES:-40}" \
     valgrind --quiet --error-exitcode=99 --track-origins=yes "$exe" --test-threads=2
 done
 echo "memcheck: clean"
