@@ -411,6 +411,7 @@ pub unsafe extern "C" fn bprwire_signature_new(
     guard(|| {
         // SAFETY: the caller's promises, passed on.
         let keys = unsafe { slice(continuous_keys, n_continuous, What::name("continuous_keys"))? };
+        // SAFETY: the caller's promise for these pointers, passed on.
         let specs = unsafe { slice(tensors, n_tensors, What::name("tensors"))? };
         let mut b = Signature::builder();
         if !keys.is_empty() {
@@ -604,6 +605,7 @@ unsafe fn with_continuous(
 ) -> Result<(), Fail> {
     // SAFETY: passed on.
     let keys = unsafe { slice(keys, n_keys, What::name("keys"))? };
+    // SAFETY: the caller's promise for these pointers, passed on.
     let shape = unsafe { slice(shape, rank, What::name("shape"))? };
     let count = shape
         .iter()
@@ -694,6 +696,7 @@ unsafe fn with_dense(
 ) -> Result<(), Fail> {
     // SAFETY: passed on.
     let keys = unsafe { slice(keys, n, What::name("keys"))? };
+    // SAFETY: the caller's promise for these pointers, passed on.
     let ts = unsafe { slice(tensors, n, What::name("tensors"))? };
     // SAFETY: passed on.
     let held = unsafe { held_strings(ts.iter().map(|t| (t.dtype, t.data, t.count)))? };
@@ -702,6 +705,7 @@ unsafe fn with_dense(
         let what = What::at("tensors", i);
         // SAFETY: passed on.
         let shape = unsafe { slice(t.shape, t.rank, what.field(".shape"))? };
+        // SAFETY: the caller's promise for these pointers, passed on.
         let data = unsafe { tensor_data(t.dtype, t.data, t.count, h, what)? };
         built.push(Tensor::new(data, shape));
     }
@@ -820,6 +824,7 @@ pub unsafe extern "C" fn bprwire_layout_scatter(
         let layout = unsafe { &(*layout).0 };
         // SAFETY: passed on.
         let bytes = unsafe { slice(request, len, What::name("request"))? };
+        // SAFETY: the caller's promise for these pointers, passed on.
         let outs = unsafe { slice(outputs, n_outputs, What::name("outputs"))? };
         let mut o = Outputs::new();
         for (i, out) in outs.iter().enumerate() {

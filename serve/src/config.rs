@@ -439,9 +439,14 @@ impl Config {
     }
 }
 
-/// Milliseconds or seconds of the file as a `Duration`.
+/// Milliseconds of the file (checked finite and non-negative) as a `Duration`.
 pub fn duration_ms(ms: f64) -> Duration {
     Duration::from_secs_f64(ms / 1e3)
+}
+
+/// Seconds of the file (checked finite and non-negative) as a `Duration`.
+pub fn seconds(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
 }
 
 fn at_most(path: &Path, key: &str, v: usize, max: usize) -> Result<(), ConfigError> {

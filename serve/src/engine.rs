@@ -705,8 +705,3 @@ pub fn protocol_error(framed: bool, text: &str) -> Vec<u8> {
     service::application_exception(env, text, ApplicationErrorKind::ProtocolError)
         .expect("a short message always fits")
 }
-
-/// A duration in seconds of the file.
-pub fn seconds(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
-}

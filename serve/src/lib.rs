@@ -120,7 +120,7 @@ impl Server {
     /// As [`bind`](Self::bind).
     pub async fn with_model(config: Config, model: Box<dyn Model>) -> Result<Server, ServeError> {
         let (thrift_addr, http_addr) = (config.thrift, config.http);
-        let shutdown_deadline = engine::seconds(config.limits.shutdown_deadline_s);
+        let shutdown_deadline = config::seconds(config.limits.shutdown_deadline_s);
         let mut registry = Registry::default();
         let metrics = metrics::Metrics::register(&mut registry);
         let (engine, queue) = Engine::new(config, model, metrics)?;

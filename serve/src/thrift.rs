@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::config;
 use crate::engine::{self, Answer, Engine};
 use crate::metrics::Failure;
 use bprwire::service::{MessageScanner, Scan};
@@ -76,7 +77,7 @@ async fn serve_connection(stream: TcpStream, engine: &Engine, shutdown: &Cancell
     metrics.connections_total.inc();
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Answer>(engine.limits().max_in_flight_per_connection);
-    let write_timeout = engine::seconds(engine.limits().read_timeout_s);
+    let write_timeout = config::seconds(engine.limits().read_timeout_s);
     let writer = async move {
         while let Some(answer) = rx.recv().await {
             // A reply's bytes stay counted (`Reply`) until written.
@@ -168,8 +169,8 @@ impl MessageReader {
             framed: None,
             scanner: MessageScanner::new(limits.max_message_bytes),
             max: limits.max_message_bytes,
-            idle: engine::seconds(limits.idle_timeout_s),
-            read: engine::seconds(limits.read_timeout_s),
+            idle: config::seconds(limits.idle_timeout_s),
+            read: config::seconds(limits.read_timeout_s),
         }
     }
 
