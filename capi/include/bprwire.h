@@ -154,6 +154,15 @@ typedef struct bprwire_data {
 } bprwire_data;
 
 /*
+ Allocates the output of an `_encode_alloc` writer: called once, with
+ the exact encoded length, before anything is written; returns a buffer
+ of at least `len` writable bytes (owned by the caller), or NULL to
+ refuse (the writer then returns `BPRWIRE_ERR_ALLOC`). It must not
+ unwind (throw a C++ exception) into bprwire.
+ */
+typedef uint8_t *(*bprwire_alloc_fn)(void *ctx, size_t len);
+
+/*
  A dense tensor: `count` elements of `dtype` at `data` (packed
  little-endian, or `bprwire_str`s for `BPRWIRE_STRING`), shaped
  `shape[0..rank]`, row-major, dim 0 the batch.
@@ -328,6 +337,26 @@ int32_t bprwire_continuous_encode(const int64_t *keys,
                                   size_t *written);
 
 /*
+ [`bprwire_continuous_encode`] into a buffer that `alloc(ctx, len)`
+ provides once the exact length is known (a framework's output tensor,
+ an arena): one call, one plan. `*written` is the length on success.
+
+ # Safety
+
+ As [`bprwire_continuous_encoded_len`]; `alloc` as [`bprwire_alloc_fn`]
+ says; `written` valid for a write.
+ */
+int32_t bprwire_continuous_encode_alloc(const int64_t *keys,
+                                        size_t n_keys,
+                                        int32_t dtype,
+                                        const void *values,
+                                        const size_t *shape,
+                                        size_t rank,
+                                        bprwire_alloc_fn alloc,
+                                        void *ctx,
+                                        size_t *written);
+
+/*
  The exact length of twml's `BatchPredictionTensorResponseWriter`
  output: `n` keys, one tensor each (any rank ≥ 1, dim 0 the batch).
 
@@ -353,6 +382,22 @@ int32_t bprwire_dense_encode(const int64_t *keys,
                              uint8_t *buf,
                              size_t capacity,
                              size_t *written);
+
+/*
+ [`bprwire_dense_encode`] into a buffer that `alloc(ctx, len)` provides
+ once the exact length is known: one call, one plan.
+
+ # Safety
+
+ As [`bprwire_dense_encoded_len`]; `alloc` as [`bprwire_alloc_fn`] says;
+ `written` valid for a write.
+ */
+int32_t bprwire_dense_encode_alloc(const int64_t *keys,
+                                   size_t n,
+                                   const struct bprwire_tensor *tensors,
+                                   bprwire_alloc_fn alloc,
+                                   void *ctx,
+                                   size_t *written);
 
 /*
  Reads a feature layout from its JSON description (`docs/features.md`;

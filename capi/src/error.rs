@@ -28,22 +28,22 @@ thread_local! {
     static HAS: Cell<bool> = const { Cell::new(false) };
 }
 
-/// A refusal: a status code and its message.
-pub(crate) struct Fail {
-    pub(crate) code: i32,
-    pub(crate) message: String,
-}
+/// A refusal: a status code and its message, boxed so that a `Result`
+/// carrying it is one pointer wide (an entry point's success path moves
+/// nothing else), and made only out of line, where an error happens.
+pub(crate) struct Fail(Box<(i32, String)>);
 
 impl Fail {
+    #[cold]
+    #[inline(never)]
     pub(crate) fn new(code: i32, message: impl Into<String>) -> Fail {
-        Fail {
-            code,
-            message: message.into(),
-        }
+        Fail(Box::new((code, message.into())))
     }
 }
 
 impl From<bprwire::Error> for Fail {
+    #[cold]
+    #[inline(never)]
     fn from(e: bprwire::Error) -> Fail {
         let code = match e {
             bprwire::Error::BufferTooSmall { .. } => BPRWIRE_ERR_BUFFER_TOO_SMALL,
@@ -56,34 +56,47 @@ impl From<bprwire::Error> for Fail {
 /// Runs an entry point: its status, with the thread's message set on a
 /// refusal (or cleared on success), and a panic turned into
 /// `BPRWIRE_ERR_PANIC`.
+#[inline(always)]
 pub(crate) fn guard(f: impl FnOnce() -> Result<(), Fail>) -> i32 {
-    let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown".into());
-        Err(Fail::new(
-            BPRWIRE_ERR_PANIC,
-            format!("internal error (a bug in bprwire): {what}"),
-        ))
-    });
+    let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(panicked);
     match result {
         Ok(()) => {
             set_last(None);
             BPRWIRE_OK
         }
-        Err(fail) => {
-            set_last(Some(fail.message));
-            fail.code
+        Err(Fail(fail)) => {
+            let (code, message) = *fail;
+            set_last(Some(message));
+            code
         }
     }
 }
 
+/// A panic caught at the boundary, as a refusal with its text.
+#[cold]
+#[inline(never)]
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> Result<(), Fail> {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown".into());
+    Err(Fail::new(
+        BPRWIRE_ERR_PANIC,
+        format!("internal error (a bug in bprwire): {what}"),
+    ))
+}
+
+#[inline(always)]
 fn set_last(message: Option<String>) {
     if message.is_none() && !HAS.with(Cell::get) {
         return; // nothing to clear: the common case
     }
+    store_last(message);
+}
+
+#[inline(never)]
+fn store_last(message: Option<String>) {
     HAS.with(|h| h.set(message.is_some()));
     // A message with a NUL in it (from a key's text, say) is cut there.
     let c = message.map(|m| {

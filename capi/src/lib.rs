@@ -187,6 +187,27 @@ impl<'a> What<'a> {
     }
 }
 
+/// What an argument check names in its error: an argument's name (a
+/// `&str`, two registers, on the path every call takes) or a [`What`]
+/// (for elements of arrays); turned into text only on an error.
+trait Describe<'a>: Copy {
+    fn what(self) -> What<'a>;
+}
+
+impl<'a> Describe<'a> for &'a str {
+    #[inline(always)]
+    fn what(self) -> What<'a> {
+        What::name(self)
+    }
+}
+
+impl<'a> Describe<'a> for What<'a> {
+    #[inline(always)]
+    fn what(self) -> What<'a> {
+        self
+    }
+}
+
 impl std::fmt::Display for What<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.base)?;
@@ -207,34 +228,42 @@ impl std::fmt::Display for What<'_> {
 /// # Safety
 ///
 /// `ptr` must point to `len` valid `T`s for `'a` when `len > 0`.
-unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: What<'_>) -> Result<&'a [T], Fail> {
+#[inline(always)]
+unsafe fn slice<'a, 'w, T>(ptr: *const T, len: usize, what: impl Describe<'w>) -> Result<&'a [T], Fail> {
     if len == 0 {
         return Ok(&[]);
     }
-    if ptr.is_null() {
-        return Err(Fail::new(
-            BPRWIRE_ERR_NULL,
-            format!("{what} is NULL with {len} elements"),
-        ));
-    }
-    if !(ptr as usize).is_multiple_of(std::mem::align_of::<T>()) {
-        return Err(Fail::new(
-            BPRWIRE_ERR_INVALID,
-            format!("{what} is not aligned for its type"),
-        ));
-    }
-    if len
-        .checked_mul(std::mem::size_of::<T>())
-        .is_none_or(|n| n > isize::MAX as usize)
-    {
-        return Err(Fail::new(
-            BPRWIRE_ERR_INVALID,
-            format!("{what}: {len} elements are more than memory holds"),
-        ));
+    // One test for the three refusals on the path every call takes; which
+    // one it was is worked out by `refused`, out of line.
+    let fits = len <= isize::MAX as usize / std::mem::size_of::<T>().max(1);
+    if ptr.is_null() || !aligned(ptr) || !fits {
+        return Err(refused(ptr.is_null(), fits, len, what.what()));
     }
     // SAFETY: non-null, aligned, size within isize::MAX; the caller
     // promises `len` valid elements that outlive 'a.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Whether `ptr` is aligned for `T`.
+#[inline(always)]
+fn aligned<T>(ptr: *const T) -> bool {
+    (ptr as usize).is_multiple_of(std::mem::align_of::<T>())
+}
+
+/// Why [`slice`] refused its pointer.
+#[cold]
+#[inline(never)]
+fn refused(null: bool, fits: bool, len: usize, what: What<'_>) -> Fail {
+    if null {
+        Fail::new(BPRWIRE_ERR_NULL, format!("{what} is NULL with {len} elements"))
+    } else if !fits {
+        Fail::new(
+            BPRWIRE_ERR_INVALID,
+            format!("{what}: {len} elements are more than memory holds"),
+        )
+    } else {
+        Fail::new(BPRWIRE_ERR_INVALID, format!("{what} is not aligned for its type"))
+    }
 }
 
 /// [`slice`] for the caller's output arrays.
@@ -242,7 +271,12 @@ unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: What<'_>) -> Result<&'a 
 /// # Safety
 ///
 /// `ptr` must point to `len` writable `T`s for `'a`, not aliased.
-unsafe fn slice_mut<'a, T>(ptr: *mut T, len: usize, what: What<'_>) -> Result<&'a mut [T], Fail> {
+#[inline(always)]
+unsafe fn slice_mut<'a, 'w, T>(
+    ptr: *mut T,
+    len: usize,
+    what: impl Describe<'w>,
+) -> Result<&'a mut [T], Fail> {
     // SAFETY: the same checks and promise as `slice`, for writing.
     let checked = unsafe { slice(ptr as *const T, len, what)? };
     if checked.is_empty() {
@@ -289,6 +323,10 @@ unsafe fn strings<'a>(data: *const c_void, count: usize, what: What<'_>) -> Resu
     Ok(out)
 }
 
+/// One item per tensor of a call: on the stack for the few tensors a
+/// model has, so that a call allocates nothing for them.
+type PerTensor<T> = smallvec::SmallVec<[T; 4]>;
+
 /// The strings of each `BPRWIRE_STRING` input (`(dtype, data, count)`),
 /// in order, empty for the others: what [`tensor_data`] borrows.
 ///
@@ -297,8 +335,8 @@ unsafe fn strings<'a>(data: *const c_void, count: usize, what: What<'_>) -> Resu
 /// As [`strings`], for each string input.
 unsafe fn held_strings<'a>(
     inputs: impl Iterator<Item = (i32, *const c_void, usize)>,
-) -> Result<Vec<Vec<&'a [u8]>>, Fail> {
-    let mut held = Vec::new();
+) -> Result<PerTensor<Vec<&'a [u8]>>, Fail> {
+    let mut held = PerTensor::new();
     for (i, (dtype, data, count)) in inputs.enumerate() {
         held.push(match dtype {
             // SAFETY: passed on.
@@ -314,16 +352,20 @@ unsafe fn held_strings<'a>(
 /// # Safety
 ///
 /// `data` must point to `count` elements of `dtype`.
-unsafe fn raw<'a>(
+#[inline(always)]
+unsafe fn raw<'a, 'w>(
     dtype: DataType,
     data: *const c_void,
     count: usize,
-    what: What<'_>,
+    what: impl Describe<'w>,
 ) -> Result<&'a [u8], Fail> {
     let size = dtype.fixed_size().expect("a numeric type");
-    let bytes = count
-        .checked_mul(size)
-        .ok_or_else(|| Fail::new(BPRWIRE_ERR_INVALID, format!("{what}: {count} elements overflow")))?;
+    let bytes = count.checked_mul(size).ok_or_else(|| {
+        Fail::new(
+            BPRWIRE_ERR_INVALID,
+            format!("{}: {count} elements overflow", what.what()),
+        )
+    })?;
     // SAFETY: the caller's promise of `count` elements of `size` bytes.
     unsafe { slice(data as *const u8, bytes, what) }
 }
@@ -333,6 +375,7 @@ unsafe fn raw<'a>(
 /// # Safety
 ///
 /// As [`raw`] and [`strings`].
+#[inline(always)]
 unsafe fn tensor_data<'a>(
     code: i32,
     data: *const c_void,
@@ -340,14 +383,30 @@ unsafe fn tensor_data<'a>(
     holder: &'a [&'a [u8]],
     what: What<'_>,
 ) -> Result<TensorData<'a>, Fail> {
-    match dtype(code, what)? {
-        DataType::String => Ok(TensorData::Bytes(holder)),
-        // SAFETY: passed on.
-        d => Ok(TensorData::Raw {
+    // Aligned numbers (what C and TensorFlow hand over) as typed slices,
+    // the Rust API's own path; unaligned ones (and bools, whose bytes are
+    // checked to be 0 or 1 there) as raw bytes.
+    // SAFETY (each arm): the caller's promise of `count` elements of the type.
+    Ok(match dtype(code, what)? {
+        DataType::String => TensorData::Bytes(holder),
+        DataType::Float if aligned(data as *const f32) => {
+            TensorData::F32(unsafe { slice(data.cast(), count, what)? })
+        }
+        DataType::Double if aligned(data as *const f64) => {
+            TensorData::F64(unsafe { slice(data.cast(), count, what)? })
+        }
+        DataType::Int32 if aligned(data as *const i32) => {
+            TensorData::I32(unsafe { slice(data.cast(), count, what)? })
+        }
+        DataType::Int64 if aligned(data as *const i64) => {
+            TensorData::I64(unsafe { slice(data.cast(), count, what)? })
+        }
+        DataType::Uint8 => TensorData::U8(unsafe { slice(data.cast(), count, what)? }),
+        d => TensorData::Raw {
             dtype: d,
             bytes: unsafe { raw(d, data, count, what)? },
-        }),
-    }
+        },
+    })
 }
 
 /// Writes `len` through `out`.
@@ -355,6 +414,7 @@ unsafe fn tensor_data<'a>(
 /// # Safety
 ///
 /// `out` is NULL or valid for a write.
+#[inline(always)]
 unsafe fn put<T>(out: *mut T, value: T, what: &'static str) -> Result<(), Fail> {
     if out.is_null() {
         return Err(Fail::new(BPRWIRE_ERR_NULL, format!("{what} is NULL")));
@@ -384,9 +444,10 @@ unsafe fn put_new<T>(out: *mut *mut T, value: T, what: &'static str) -> Result<(
 /// # Safety
 ///
 /// `buf` must be writable for `capacity` bytes.
+#[inline(always)]
 unsafe fn buffer<'a>(buf: *mut u8, capacity: usize) -> Result<&'a mut [u8], Fail> {
     // SAFETY: passed on.
-    unsafe { slice_mut(buf, capacity, What::name("buf")) }
+    unsafe { slice_mut(buf, capacity, "buf") }
 }
 
 // ---- prepared signatures ----
@@ -410,9 +471,9 @@ pub unsafe extern "C" fn bprwire_signature_new(
 ) -> i32 {
     guard(|| {
         // SAFETY: the caller's promises, passed on.
-        let keys = unsafe { slice(continuous_keys, n_continuous, What::name("continuous_keys"))? };
+        let keys = unsafe { slice(continuous_keys, n_continuous, "continuous_keys")? };
         // SAFETY: the caller's promise for these pointers, passed on.
-        let specs = unsafe { slice(tensors, n_tensors, What::name("tensors"))? };
+        let specs = unsafe { slice(tensors, n_tensors, "tensors")? };
         let mut b = Signature::builder();
         if !keys.is_empty() {
             let element = match continuous_dtype {
@@ -480,10 +541,10 @@ unsafe fn with_batch(
     // SAFETY: non-null, made by bprwire_signature_new (caller).
     let sig = unsafe { &(*sig).0 };
     // SAFETY: the caller's promises, passed on.
-    let data = unsafe { slice(tensors, n_tensors, What::name("tensors"))? };
+    let data = unsafe { slice(tensors, n_tensors, "tensors")? };
     // SAFETY: passed on.
     let held = unsafe { held_strings(data.iter().map(|d| (d.dtype, d.data, d.count)))? };
-    let mut bound = Vec::with_capacity(data.len());
+    let mut bound = PerTensor::with_capacity(data.len());
     for (i, (d, h)) in data.iter().zip(&held).enumerate() {
         // SAFETY: passed on.
         bound.push(unsafe { tensor_data(d.dtype, d.data, d.count, h, What::at("tensors", i))? });
@@ -497,7 +558,7 @@ unsafe fn with_batch(
             continuous_dtype(sig)
         };
         // SAFETY: passed on.
-        let bytes = unsafe { raw(element, continuous, continuous_count, What::name("continuous"))? };
+        let bytes = unsafe { raw(element, continuous, continuous_count, "continuous")? };
         Some(Values::Raw {
             dtype: element,
             bytes,
@@ -588,12 +649,55 @@ pub unsafe extern "C" fn bprwire_signature_encode(
 
 // ---- one-shot writers (twml's two ops) ----
 
+/// Allocates the output of an `_encode_alloc` writer: called once, with
+/// the exact encoded length, before anything is written; returns a buffer
+/// of at least `len` writable bytes (owned by the caller), or NULL to
+/// refuse (the writer then returns `BPRWIRE_ERR_ALLOC`). It must not
+/// unwind (throw a C++ exception) into bprwire.
+#[allow(non_camel_case_types)]
+pub type bprwire_alloc_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, len: usize) -> *mut u8>;
+
+/// Sizes `bp`, asks `alloc` for exactly that many bytes, writes them and
+/// reports the count: one plan for both (the `_encoded_len` + `_encode`
+/// pair plans twice).
+///
+/// # Safety
+///
+/// `alloc` must behave as [`bprwire_alloc_fn`] says; `written` NULL or
+/// valid for a write.
+#[inline(always)]
+unsafe fn encode_alloc(
+    bp: &BatchPrediction<'_>,
+    alloc: bprwire_alloc_fn,
+    ctx: *mut c_void,
+    written: *mut usize,
+) -> Result<(), Fail> {
+    let Some(alloc) = alloc else {
+        return Err(Fail::new(BPRWIRE_ERR_NULL, "alloc is NULL"));
+    };
+    if written.is_null() {
+        return Err(Fail::new(BPRWIRE_ERR_NULL, "written is NULL"));
+    }
+    let encoder = bp.encoder()?;
+    let len = encoder.encoded_len();
+    // SAFETY: the caller's promise for `alloc`.
+    let buf = unsafe { alloc(ctx, len) };
+    if buf.is_null() {
+        return Err(Fail::new(BPRWIRE_ERR_ALLOC, format!("alloc refused {len} bytes")));
+    }
+    // SAFETY: `alloc` promises `len` writable bytes at `buf`.
+    let n = encoder.encode_into(unsafe { slice_mut(buf, len, "the allocated buffer")? })?;
+    // SAFETY: checked non-null above; the caller promises it is writable.
+    unsafe { put(written, n, "written") }
+}
+
 /// Runs `f` on the encoder of continuous predictions: `n_keys` keys and
 /// values of `dtype` shaped `shape[0..rank]` (`[batch]` or `[batch, n_keys]`).
 ///
 /// # Safety
 ///
 /// The pointers must be valid for their counts (values: the shape's product).
+#[inline(always)]
 unsafe fn with_continuous(
     keys: *const i64,
     n_keys: usize,
@@ -604,9 +708,9 @@ unsafe fn with_continuous(
     f: impl FnOnce(&BatchPrediction<'_>) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
     // SAFETY: passed on.
-    let keys = unsafe { slice(keys, n_keys, What::name("keys"))? };
+    let keys = unsafe { slice(keys, n_keys, "keys")? };
     // SAFETY: the caller's promise for these pointers, passed on.
-    let shape = unsafe { slice(shape, rank, What::name("shape"))? };
+    let shape = unsafe { slice(shape, rank, "shape")? };
     let count = shape
         .iter()
         .try_fold(1usize, |n, &d| n.checked_mul(d))
@@ -621,11 +725,25 @@ unsafe fn with_continuous(
             ))
         }
     };
-    // SAFETY: passed on.
-    let bytes = unsafe { raw(d, values, count, What::name("values"))? };
+    let what = "values";
+    // Aligned values (what C and TensorFlow hand over) as typed slices, the
+    // Rust API's own path; unaligned ones as raw bytes, which need none.
+    // SAFETY (all three): the caller's promise of `count` values of `d`.
+    let values = match d {
+        DataType::Float if aligned(values as *const f32) => {
+            Values::F32(unsafe { slice(values.cast(), count, what)? })
+        }
+        DataType::Double if aligned(values as *const f64) => {
+            Values::F64(unsafe { slice(values.cast(), count, what)? })
+        }
+        _ => Values::Raw {
+            dtype: d,
+            bytes: unsafe { raw(d, values, count, what)? },
+        },
+    };
     // The builder, not an encoder: its `encode_into` plans and writes in
     // one go (an `Encoder` would be built and copied first).
-    f(&BatchPrediction::new().continuous(keys, Values::Raw { dtype: d, bytes }, shape))
+    f(&BatchPrediction::new().continuous(keys, values, shape))
 }
 
 /// The exact length of twml's `BatchPredictionResponseWriter` output:
@@ -683,11 +801,42 @@ pub unsafe extern "C" fn bprwire_continuous_encode(
     })
 }
 
+/// [`bprwire_continuous_encode`] into a buffer that `alloc(ctx, len)`
+/// provides once the exact length is known (a framework's output tensor,
+/// an arena): one call, one plan. `*written` is the length on success.
+///
+/// # Safety
+///
+/// As [`bprwire_continuous_encoded_len`]; `alloc` as [`bprwire_alloc_fn`]
+/// says; `written` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_continuous_encode_alloc(
+    keys: *const i64,
+    n_keys: usize,
+    dtype: i32,
+    values: *const c_void,
+    shape: *const usize,
+    rank: usize,
+    alloc: bprwire_alloc_fn,
+    ctx: *mut c_void,
+    written: *mut usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: passed on.
+        unsafe {
+            with_continuous(keys, n_keys, dtype, values, shape, rank, |e| {
+                encode_alloc(e, alloc, ctx, written)
+            })
+        }
+    })
+}
+
 /// Runs `f` on the encoder of dense tensors: one per key.
 ///
 /// # Safety
 ///
 /// The pointers must be valid for their counts.
+#[inline(always)]
 unsafe fn with_dense(
     keys: *const i64,
     n: usize,
@@ -695,12 +844,12 @@ unsafe fn with_dense(
     f: impl FnOnce(&BatchPrediction<'_>) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
     // SAFETY: passed on.
-    let keys = unsafe { slice(keys, n, What::name("keys"))? };
+    let keys = unsafe { slice(keys, n, "keys")? };
     // SAFETY: the caller's promise for these pointers, passed on.
-    let ts = unsafe { slice(tensors, n, What::name("tensors"))? };
+    let ts = unsafe { slice(tensors, n, "tensors")? };
     // SAFETY: passed on.
     let held = unsafe { held_strings(ts.iter().map(|t| (t.dtype, t.data, t.count)))? };
-    let mut built = Vec::with_capacity(ts.len());
+    let mut built = PerTensor::with_capacity(ts.len());
     for (i, (t, h)) in ts.iter().zip(&held).enumerate() {
         let what = What::at("tensors", i);
         // SAFETY: passed on.
@@ -756,6 +905,28 @@ pub unsafe extern "C" fn bprwire_dense_encode(
     })
 }
 
+/// [`bprwire_dense_encode`] into a buffer that `alloc(ctx, len)` provides
+/// once the exact length is known: one call, one plan.
+///
+/// # Safety
+///
+/// As [`bprwire_dense_encoded_len`]; `alloc` as [`bprwire_alloc_fn`] says;
+/// `written` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_dense_encode_alloc(
+    keys: *const i64,
+    n: usize,
+    tensors: *const bprwire_tensor,
+    alloc: bprwire_alloc_fn,
+    ctx: *mut c_void,
+    written: *mut usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: passed on.
+        unsafe { with_dense(keys, n, tensors, |e| encode_alloc(e, alloc, ctx, written)) }
+    })
+}
+
 // ---- the request side ----
 
 /// Reads a feature layout from its JSON description (`docs/features.md`;
@@ -773,7 +944,7 @@ pub unsafe extern "C" fn bprwire_layout_from_json(
 ) -> i32 {
     guard(|| {
         // SAFETY: passed on.
-        let text = unsafe { slice(json, len, What::name("json"))? };
+        let text = unsafe { slice(json, len, "json")? };
         let layout =
             FeatureLayout::from_json(text).map_err(|e| Fail::new(BPRWIRE_ERR_INVALID, e.to_string()))?;
         // SAFETY: checked for NULL by `put_new`.
@@ -823,9 +994,9 @@ pub unsafe extern "C" fn bprwire_layout_scatter(
         // SAFETY: non-null, from bprwire_layout_from_json (caller).
         let layout = unsafe { &(*layout).0 };
         // SAFETY: passed on.
-        let bytes = unsafe { slice(request, len, What::name("request"))? };
+        let bytes = unsafe { slice(request, len, "request")? };
         // SAFETY: the caller's promise for these pointers, passed on.
-        let outs = unsafe { slice(outputs, n_outputs, What::name("outputs"))? };
+        let outs = unsafe { slice(outputs, n_outputs, "outputs")? };
         let mut o = Outputs::new();
         for (i, out) in outs.iter().enumerate() {
             let what = What::at("outputs", i);

@@ -21,17 +21,39 @@ fn last_error() -> Option<String> {
 }
 
 /// `bytes` copied to offset 1 of a fresh buffer: misaligned for any type.
-struct Unaligned(Vec<u8>);
+/// Bytes placed `offset` bytes past an 8-aligned address: offset 0 is
+/// aligned for every element type (the ABI's typed path), others are not
+/// for some (its raw-bytes path).
+struct Placed {
+    store: Vec<u64>,
+    offset: usize,
+}
 
-impl Unaligned {
-    fn new(bytes: &[u8]) -> Unaligned {
-        let mut v = vec![0u8; bytes.len() + 1];
-        v[1..].copy_from_slice(bytes);
-        Unaligned(v)
+impl Placed {
+    fn new(bytes: &[u8], offset: usize) -> Placed {
+        let mut store = vec![0u64; (bytes.len() + offset).div_ceil(8) + 1];
+        // SAFETY: `store` has at least offset + len bytes; u8 has no alignment.
+        let all = unsafe { std::slice::from_raw_parts_mut(store.as_mut_ptr().cast::<u8>(), store.len() * 8) };
+        all[offset..offset + bytes.len()].copy_from_slice(bytes);
+        Placed { store, offset }
     }
     fn ptr(&self) -> *const c_void {
-        self.0[1..].as_ptr().cast()
+        // SAFETY: within `store`.
+        unsafe { self.store.as_ptr().cast::<u8>().add(self.offset).cast() }
     }
+}
+
+/// An `alloc` callback for the `_encode_alloc` writers: `ctx` is a
+/// `Vec<u8>`, grown to the asked length (or refused, when it has a
+/// capacity of 1: the test's way of saying "refuse").
+unsafe extern "C" fn vec_alloc(ctx: *mut c_void, len: usize) -> *mut u8 {
+    // SAFETY: the tests pass a `&mut Vec<u8>` as `ctx`.
+    let v = unsafe { &mut *ctx.cast::<Vec<u8>>() };
+    if v.capacity() == 1 {
+        return std::ptr::null_mut();
+    }
+    v.resize(len, 0xAA);
+    v.as_mut_ptr()
 }
 
 #[derive(Clone, Debug)]
@@ -165,7 +187,7 @@ fn case() -> impl Strategy<Value = Case> {
 }
 
 /// What the C ABI's one-shot dense writer says: the bytes, or the code and message.
-fn c_dense(c: &Case) -> Result<Vec<u8>, (i32, String)> {
+fn c_dense(c: &Case, offset: usize) -> Result<Vec<u8>, (i32, String)> {
     let strs: Vec<Vec<bprwire_str>> = c
         .data
         .iter()
@@ -180,7 +202,11 @@ fn c_dense(c: &Case) -> Result<Vec<u8>, (i32, String)> {
             _ => Vec::new(),
         })
         .collect();
-    let raws: Vec<Unaligned> = c.data.iter().map(|d| Unaligned::new(&d.le_bytes())).collect();
+    let raws: Vec<Placed> = c
+        .data
+        .iter()
+        .map(|d| Placed::new(&d.le_bytes(), offset))
+        .collect();
     let tensors: Vec<bprwire_tensor> = c
         .data
         .iter()
@@ -217,6 +243,22 @@ fn c_dense(c: &Case) -> Result<Vec<u8>, (i32, String)> {
         )
     };
     assert_eq!((st, written), (BPRWIRE_OK, len), "{:?}", last_error());
+    // The allocating writer: the same bytes, in a buffer of exactly `len`.
+    let mut out: Vec<u8> = Vec::new();
+    let mut n = 0usize;
+    // SAFETY: as above; `vec_alloc` gets a `&mut Vec<u8>`.
+    let st = unsafe {
+        bprwire_dense_encode_alloc(
+            c.keys.as_ptr(),
+            c.keys.len(),
+            tensors.as_ptr(),
+            Some(vec_alloc),
+            (&mut out as *mut Vec<u8>).cast(),
+            &mut n,
+        )
+    };
+    assert_eq!((st, n), (BPRWIRE_OK, len), "{:?}", last_error());
+    assert_eq!(out, buf);
     Ok(buf)
 }
 
@@ -229,7 +271,7 @@ proptest! {
     /// prepared signature made through the ABI for the same outputs
     /// writes the same bytes.
     #[test]
-    fn the_dense_writer_and_signatures_through_the_abi_agree_with_rust(c in case()) {
+    fn the_dense_writer_and_signatures_through_the_abi_agree_with_rust(c in case(), offset in 0usize..8) {
         let held: Vec<Vec<&[u8]>> = c.data.iter().map(|d| match d {
             Data::Str(v) => v.iter().map(|s| s.as_slice()).collect(),
             _ => Vec::new(),
@@ -238,7 +280,7 @@ proptest! {
             .map(|((d, h), s)| Tensor::new(rust_data(d, h), s))
             .collect();
         let rust = BatchPrediction::new().dense(&c.keys, &tensors).encode_to_vec();
-        let through_c = c_dense(&c);
+        let through_c = c_dense(&c, offset);
         match (&rust, &through_c) {
             (Ok(r), Ok(t)) => prop_assert_eq!(r, t),
             (Err(e), Err((code, msg))) => {
@@ -264,7 +306,7 @@ proptest! {
             prop_assert_eq!(rust_sig.encode_into(c.batch, None, &batch_data, &mut rbuf).unwrap(), bytes.len());
             prop_assert_eq!(&rbuf, &bytes);
             let strs: Vec<Vec<bprwire_str>> = held.iter().map(|v| v.iter().map(|s| bprwire_str { ptr: s.as_ptr(), len: s.len() }).collect()).collect();
-            let raws: Vec<Unaligned> = c.data.iter().map(|d| Unaligned::new(&d.le_bytes())).collect();
+            let raws: Vec<Placed> = c.data.iter().map(|d| Placed::new(&d.le_bytes(), offset)).collect();
             let data: Vec<bprwire_data> = c.data.iter().enumerate().map(|(i, d)| bprwire_data {
                 dtype: d.code(),
                 data: if let Data::Str(_) = d { strs[i].as_ptr().cast() } else { raws[i].ptr() },
@@ -292,15 +334,16 @@ proptest! {
         wide in any::<bool>(),
         cols in 0usize..4,
         seed in vec(any::<f64>(), 16),
+        offset in 0usize..8,
     ) {
         let shape: Vec<usize> = if flat { vec![batch] } else { vec![batch, cols] };
         let count = shape.iter().product::<usize>();
         let v64: Vec<f64> = (0..count).map(|i| seed[i % seed.len()]).collect();
         let v32: Vec<f32> = v64.iter().map(|&x| x as f32).collect();
         let (rust, bytes, code) = if wide {
-            (BatchPrediction::new().continuous(&keys, &v64[..], &shape).encode_to_vec(), Unaligned::new(&v64.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>()), BPRWIRE_DOUBLE)
+            (BatchPrediction::new().continuous(&keys, &v64[..], &shape).encode_to_vec(), Placed::new(&v64.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>(), offset), BPRWIRE_DOUBLE)
         } else {
-            (BatchPrediction::new().continuous(&keys, &v32[..], &shape).encode_to_vec(), Unaligned::new(&v32.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>()), BPRWIRE_FLOAT)
+            (BatchPrediction::new().continuous(&keys, &v32[..], &shape).encode_to_vec(), Placed::new(&v32.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>(), offset), BPRWIRE_FLOAT)
         };
         let mut len = 0;
         // SAFETY: valid pointers for this call.
@@ -313,10 +356,22 @@ proptest! {
                 // SAFETY: as above.
                 let st = unsafe { bprwire_continuous_encode(keys.as_ptr(), keys.len(), code, bytes.ptr(), shape.as_ptr(), shape.len(), buf.as_mut_ptr(), len, &mut written) };
                 prop_assert_eq!(st, BPRWIRE_OK);
-                prop_assert_eq!(buf, r);
+                prop_assert_eq!(&buf, &r);
+                let mut out: Vec<u8> = Vec::new();
+                // SAFETY: as above; `vec_alloc` gets a `&mut Vec<u8>`.
+                let st = unsafe { bprwire_continuous_encode_alloc(keys.as_ptr(), keys.len(), code, bytes.ptr(), shape.as_ptr(), shape.len(), Some(vec_alloc), (&mut out as *mut Vec<u8>).cast(), &mut written) };
+                prop_assert_eq!((st, written), (BPRWIRE_OK, r.len()));
+                prop_assert_eq!(out, r);
             }
             Err(e) => {
                 prop_assert_eq!(st, BPRWIRE_ERR_INVALID);
+                prop_assert_eq!(last_error(), Some(e.to_string()));
+                let mut out: Vec<u8> = Vec::new();
+                let mut written = 0;
+                // SAFETY: as above.
+                let st = unsafe { bprwire_continuous_encode_alloc(keys.as_ptr(), keys.len(), code, bytes.ptr(), shape.as_ptr(), shape.len(), Some(vec_alloc), (&mut out as *mut Vec<u8>).cast(), &mut written) };
+                prop_assert_eq!(st, BPRWIRE_ERR_INVALID);
+                prop_assert!(out.is_empty(), "nothing allocated for a refused input");
                 prop_assert_eq!(last_error(), Some(e.to_string()));
             }
         }
@@ -415,4 +470,54 @@ fn the_scatter_through_the_abi_fills_what_the_rust_scatter_fills() {
     assert_eq!(bits(&c), bits(&before));
     // SAFETY: made above, freed once.
     unsafe { bprwire_layout_free(l) };
+}
+
+#[test]
+fn the_allocating_writers_refuse_a_missing_callback_a_refused_buffer_and_a_missing_count() {
+    let (keys, values, shape) = ([7i64, 9], [0.5f32, 1.5], [1usize, 2]);
+    let call = |alloc: bprwire_c::bprwire_alloc_fn, out: &mut Vec<u8>, written: *mut usize| {
+        // SAFETY: valid pointers for this call; `out` is the callback's Vec.
+        let st = unsafe {
+            bprwire_continuous_encode_alloc(
+                keys.as_ptr(),
+                2,
+                BPRWIRE_FLOAT,
+                values.as_ptr().cast(),
+                shape.as_ptr(),
+                2,
+                alloc,
+                (out as *mut Vec<u8>).cast(),
+                written,
+            )
+        };
+        (st, last_error())
+    };
+    let mut n = 0usize;
+    let mut out = Vec::new();
+    assert_eq!(
+        call(None, &mut out, &mut n),
+        (BPRWIRE_ERR_NULL, Some("alloc is NULL".into()))
+    );
+    assert_eq!(
+        call(Some(vec_alloc), &mut out, std::ptr::null_mut()),
+        (BPRWIRE_ERR_NULL, Some("written is NULL".into()))
+    );
+    assert!(
+        out.is_empty(),
+        "the callback is not called when the count has nowhere to go"
+    );
+    let mut refuse = Vec::with_capacity(1);
+    let expected = BatchPrediction::new()
+        .continuous(&keys, &values[..], &shape)
+        .encode_to_vec()
+        .unwrap();
+    assert_eq!(
+        call(Some(vec_alloc), &mut refuse, &mut n),
+        (
+            BPRWIRE_ERR_ALLOC,
+            Some(format!("alloc refused {} bytes", expected.len()))
+        )
+    );
+    assert_eq!(call(Some(vec_alloc), &mut out, &mut n), (BPRWIRE_OK, None));
+    assert_eq!((n, out), (expected.len(), expected));
 }

@@ -343,12 +343,14 @@ pub struct BatchPrediction<'a> {
 
 impl<'a> BatchPrediction<'a> {
     /// No inputs yet (encoding one is an error: twml refuses it too).
+    #[inline]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Sets the continuous predictions: `values` shaped `shape`, which is
     /// `[batch]` or `[batch, keys.len()]`.
+    #[inline]
     pub fn continuous(mut self, keys: &'a [i64], values: impl Into<Values<'a>>, shape: &[usize]) -> Self {
         self.continuous = Some(Continuous {
             keys,
@@ -359,6 +361,7 @@ impl<'a> BatchPrediction<'a> {
     }
 
     /// Sets the dense tensors, `tensors[j]` under `keys[j]`.
+    #[inline]
     pub fn dense(mut self, keys: &'a [i64], tensors: &'a [Tensor<'a>]) -> Self {
         self.dense = Some(Dense { keys, tensors });
         self

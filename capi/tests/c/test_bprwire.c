@@ -97,6 +97,58 @@ static void continuous_writer(void) {
   EXPECT_OK(bprwire_continuous_encoded_len(keys, 1, BPRWIRE_FLOAT, values, shape2, 2, &len));
 }
 
+/* An `alloc` callback over a caller's arena: refuses when told to. */
+typedef struct {
+  uint8_t bytes[256];
+  size_t asked;
+  int refuse;
+} arena;
+
+static uint8_t *arena_alloc(void *ctx, size_t len) {
+  arena *a = ctx;
+  a->asked = len;
+  return a->refuse || len > sizeof a->bytes ? NULL : a->bytes;
+}
+
+/* The allocating writers: one call sizes, asks for exactly that, writes. */
+static void allocating_writers(void) {
+  int64_t keys[1] = {7};
+  float values[1] = {0.5f};
+  size_t shape2[2] = {1, 1};
+  size_t written = 0;
+  arena a = {{0}, 0, 0};
+  EXPECT_OK(bprwire_continuous_encode_alloc(keys, 1, BPRWIRE_FLOAT, values, shape2, 2, arena_alloc, &a, &written));
+  CHECK(a.asked == sizeof WORKED && written == sizeof WORKED);
+  CHECK(memcmp(a.bytes, WORKED, sizeof WORKED) == 0);
+  a.refuse = 1;
+  EXPECT_ERR(bprwire_continuous_encode_alloc(keys, 1, BPRWIRE_FLOAT, values, shape2, 2, arena_alloc, &a, &written),
+             BPRWIRE_ERR_ALLOC, "alloc refused 35 bytes");
+  EXPECT_ERR(bprwire_continuous_encode_alloc(keys, 1, BPRWIRE_FLOAT, values, shape2, 2, NULL, &a, &written),
+             BPRWIRE_ERR_NULL, "alloc");
+  EXPECT_ERR(bprwire_continuous_encode_alloc(keys, 1, BPRWIRE_FLOAT, values, shape2, 2, arena_alloc, &a, NULL),
+             BPRWIRE_ERR_NULL, "written");
+  /* A refused input asks for nothing. */
+  a.asked = 0;
+  EXPECT_ERR(bprwire_continuous_encode_alloc(keys, 1, BPRWIRE_INT64, values, shape2, 2, arena_alloc, &a, &written),
+             BPRWIRE_ERR_INVALID, "BPRWIRE_DOUBLE");
+  CHECK(a.asked == 0);
+
+  /* Dense: the same bytes as the caller-buffer writer. */
+  float emb[4] = {1, 2, 3, 4};
+  size_t emb_shape[2] = {2, 2};
+  int64_t dkeys[1] = {100};
+  bprwire_tensor t[1] = {{BPRWIRE_FLOAT, emb, 4, emb_shape, 2}};
+  uint8_t buf[256];
+  size_t n = 0;
+  EXPECT_OK(bprwire_dense_encode(dkeys, 1, t, buf, sizeof buf, &n));
+  a.refuse = 0;
+  EXPECT_OK(bprwire_dense_encode_alloc(dkeys, 1, t, arena_alloc, &a, &written));
+  CHECK(written == n && a.asked == n && memcmp(a.bytes, buf, n) == 0);
+  a.refuse = 1;
+  EXPECT_ERR(bprwire_dense_encode_alloc(dkeys, 1, t, arena_alloc, &a, &written), BPRWIRE_ERR_ALLOC, "alloc refused");
+  EXPECT_ERR(bprwire_dense_encode_alloc(dkeys, 1, t, NULL, &a, &written), BPRWIRE_ERR_NULL, "alloc");
+}
+
 /* Dense tensors one-shot, and a prepared signature on the same batch:
  * the same bytes. */
 static void dense_and_signature(void) {
@@ -279,6 +331,7 @@ static void threads(void) {
 int main(void) {
   CHECK(bprwire_last_error() == NULL);
   continuous_writer();
+  allocating_writers();
   dense_and_signature();
   request_side();
   threads();
