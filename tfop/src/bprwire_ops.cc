@@ -1,14 +1,16 @@
 // twml's two writer ops, registered under twml's names, attributes, inputs
 // and outputs, with bprwire (through its C ABI) doing the writing: a graph
 // or SavedModel that references them runs with this library loaded in
-// place of libtwml. Each kernel asks bprwire for the exact size, allocates
-// the output as [1, len], writes into it, and turns a refusal into
-// InvalidArgument carrying bprwire's message.
+// place of libtwml. Each kernel makes one bprwire call, which sizes the
+// response, asks the kernel (a callback) to allocate the output as
+// [1, len], and writes into it; a refusal becomes InvalidArgument carrying
+// bprwire's message.
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "bprwire.h"
@@ -32,26 +34,36 @@ absl::Status OneRowOfBytes(tensorflow::shape_inference::InferenceContext* c) {
   return absl::OkStatus();
 }
 
-// bprwire's refusal as the op's failure.
-void Fail(OpKernelContext* ctx, const char* what) {
-  const char* message = bprwire_last_error();
-  ctx->CtxFailure(absl::InvalidArgumentError(absl::StrCat(what, ": ", message ? message : "unknown error")));
-}
+// A tensor's dimensions as bprwire takes them; on the stack for rank <= 4.
+using Dims = absl::InlinedVector<size_t, 4>;
 
-std::vector<size_t> Dims(const Tensor& t) {
-  std::vector<size_t> dims(t.dims());
+Dims DimsOf(const Tensor& t) {
+  Dims dims(t.dims());
   for (int i = 0; i < t.dims(); i++) dims[i] = static_cast<size_t>(t.dim_size(i));
   return dims;
 }
 
-// Allocates [1, len] and lets `write` fill it; fails the op on a refusal.
-template <typename Write>
-void Emit(OpKernelContext* ctx, size_t len, Write write) {
+// bprwire's `alloc` callback: allocates output 0 as [1, len] once bprwire
+// knows the exact length, and hands its bytes over; a failure is recorded
+// on the context (NULL makes bprwire return BPRWIRE_ERR_ALLOC). It does
+// not throw: TensorFlow reports allocation failure as a status.
+uint8_t* AllocateOutput(void* p, size_t len) {
+  auto* ctx = static_cast<OpKernelContext*>(p);
   Tensor* out = nullptr;
-  OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({1, static_cast<int64_t>(len)}), &out));
-  size_t written = 0;
-  if (write(out->flat<uint8_t>().data(), len, &written) != BPRWIRE_OK) return Fail(ctx, "bprwire");
-  OP_REQUIRES(ctx, written == len, absl::InternalError(absl::StrCat("bprwire wrote ", written, " bytes of ", len)));
+  absl::Status s = ctx->allocate_output(0, TensorShape({1, static_cast<int64_t>(len)}), &out);
+  if (!s.ok()) {
+    ctx->SetStatus(s);
+    return nullptr;
+  }
+  return out->flat<uint8_t>().data();
+}
+
+// A bprwire status as the op's: nothing on success, the allocation's own
+// failure if that was it, bprwire's message otherwise.
+void Finish(OpKernelContext* ctx, int32_t status) {
+  if (status == BPRWIRE_OK || !ctx->status().ok()) return;
+  const char* message = bprwire_last_error();
+  ctx->CtxFailure(absl::InvalidArgumentError(absl::StrCat("bprwire: ", message ? message : "unknown error")));
 }
 
 }  // namespace
@@ -84,17 +96,11 @@ class BatchPredictionResponseWriter : public OpKernel {
                 absl::InvalidArgumentError(absl::StrCat("The last dimension of values and keys must match: values ",
                                         values.shape().DebugString(), ", keys ", keys.shape().DebugString())));
     const int32_t dtype = std::is_same<T, float>::value ? BPRWIRE_FLOAT : BPRWIRE_DOUBLE;
-    const std::vector<size_t> shape = Dims(values);
-    const int64_t* k = keys.flat<int64_t>().data();
-    const size_t n = static_cast<size_t>(keys.NumElements());
-    const void* v = values.tensor_data().data();
-    size_t len = 0;
-    if (bprwire_continuous_encoded_len(k, n, dtype, v, shape.data(), shape.size(), &len) != BPRWIRE_OK) {
-      return Fail(ctx, "bprwire");
-    }
-    Emit(ctx, len, [&](uint8_t* buf, size_t cap, size_t* written) {
-      return bprwire_continuous_encode(k, n, dtype, v, shape.data(), shape.size(), buf, cap, written);
-    });
+    const Dims shape = DimsOf(values);
+    size_t written = 0;
+    Finish(ctx, bprwire_continuous_encode_alloc(keys.flat<int64_t>().data(), static_cast<size_t>(keys.NumElements()),
+                                               dtype, values.tensor_data().data(), shape.data(), shape.size(),
+                                               AllocateOutput, ctx, &written));
   }
 };
 
@@ -133,12 +139,12 @@ class BatchPredictionTensorResponseWriter : public OpKernel {
     // writes one tensor per key, and says so if there are more).
     OP_REQUIRES(ctx, n_keys == 0 ? n == 0 : n % n_keys == 0,
                 absl::InvalidArgumentError(absl::StrCat("Number of dense tensors not multiple of dense keys")));
-    std::vector<std::vector<size_t>> shapes(n);
-    std::vector<std::vector<bprwire_str>> strings(n);
-    std::vector<bprwire_tensor> tensors(n);
+    absl::InlinedVector<Dims, 4> shapes(n);
+    absl::InlinedVector<std::vector<bprwire_str>, 4> strings(n);
+    absl::InlinedVector<bprwire_tensor, 4> tensors(n);
     for (size_t i = 0; i < n; i++) {
       const Tensor& t = values[i];
-      shapes[i] = Dims(t);
+      shapes[i] = DimsOf(t);
       bprwire_tensor& bt = tensors[i];
       bt.count = static_cast<size_t>(t.NumElements());
       bt.shape = shapes[i].data();
@@ -169,11 +175,8 @@ class BatchPredictionTensorResponseWriter : public OpKernel {
       return ctx->CtxFailure(absl::InvalidArgumentError(absl::StrCat("bprwire writes one tensor per key: ", n_keys, " keys, ", n,
                                                      " tensors")));
     }
-    size_t len = 0;
-    if (bprwire_dense_encoded_len(k, n, tensors.data(), &len) != BPRWIRE_OK) return Fail(ctx, "bprwire");
-    Emit(ctx, len, [&](uint8_t* buf, size_t cap, size_t* written) {
-      return bprwire_dense_encode(k, n, tensors.data(), buf, cap, written);
-    });
+    size_t written = 0;
+    Finish(ctx, bprwire_dense_encode_alloc(k, n, tensors.data(), AllocateOutput, ctx, &written));
   }
 };
 
