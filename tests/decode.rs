@@ -708,6 +708,31 @@ fn scan_in_pieces(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
+    /// A reference request's record count, read without decoding the
+    /// records, is its length; with bytes changed, whenever the request
+    /// decodes in full the count read alone is the same.
+    #[test]
+    fn a_requests_record_count_read_alone_is_what_the_full_decode_finds(
+        req in request(),
+        changes in vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+    ) {
+        let mut bytes = bprwire_reference::serialize_request(&req);
+        prop_assert_eq!(decode::request_records(&bytes), Ok(req.individual_features_list.len()));
+        for (at, b) in changes {
+            if !bytes.is_empty() {
+                let i = at.index(bytes.len());
+                bytes[i] = b;
+            }
+        }
+        if let Ok(full) = decode::decode_request(&bytes) {
+            prop_assert_eq!(decode::request_records(&bytes), Ok(full.len()));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
     /// A reference call decodes to its method, sequence id and request;
     /// the scanner, given the call and the start of the next message in
     /// any pieces, ends it exactly at its last byte, and every `NeedMore`

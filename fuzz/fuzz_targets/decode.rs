@@ -169,6 +169,12 @@ fn request(bytes: &[u8]) {
         (Err(a), Err(b)) => assert_eq!(*a, b, "fast and general request errors differ"),
         (a, b) => panic!("fast {a:?} but general {b:?}"),
     }
+    // The record count a server admits a request by, read alone: the
+    // full decode's count whenever that succeeds (and never a panic).
+    let records = no_alloc(|| decode::request_records(bytes));
+    if let Ok(v) = &fast {
+        assert_eq!(records, Ok(v.len()), "the count read alone differs");
+    }
     let view = match fast {
         Ok(v) => v,
         Err(e) => {

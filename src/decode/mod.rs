@@ -317,6 +317,67 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request<'_>, DecodeError> {
     decode_request_with(Reader::new(bytes))
 }
 
+/// The number of records of the `BatchPredictionRequest` that is `bytes`,
+/// read without decoding them: the fields before `individualFeaturesList`
+/// are stepped over, and the list's declared size is checked against the
+/// bytes left (at least one byte per record). What a server needs to
+/// admit a request (its size, its batch) before the request is decoded in
+/// full, where it is scattered.
+///
+/// # Errors
+///
+/// A [`DecodeError`] for what is read on the way: a field header, a
+/// skipped value, no `individualFeaturesList` or one of the wrong type, a
+/// list whose elements are not structs or that declares more than the
+/// remaining bytes could hold. The records themselves, and what follows
+/// the list, are not checked ([`decode_request`] does).
+///
+/// # Examples
+///
+/// ```
+/// let request = [0x0F, 0x00, 0x01, 0x0C, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00];
+/// assert_eq!(bprwire::decode::request_records(&request).unwrap(), 2);
+/// assert!(bprwire::decode::request_records(&[0x00]).is_err()); // no list
+/// ```
+pub fn request_records(bytes: &[u8]) -> Result<usize, DecodeError> {
+    read_request_records(&mut Reader::new(bytes))
+}
+
+/// [`request_records`] on a reader at the start of a request struct's
+/// fields (a bare request's first byte; a call's argument).
+pub(crate) fn read_request_records(r: &mut Reader<'_>) -> Result<usize, DecodeError> {
+    find_field(
+        r,
+        field::INDIVIDUAL_FEATURES,
+        ttype::LIST,
+        Item::IndividualFeaturesList,
+    )
+    .map_err(|e| e.within(Item::Request))?;
+    r.expect_type(ttype::STRUCT)
+        .and_then(|()| r.size(1))
+        .map_err(|e| e.within(Item::IndividualFeaturesList))
+}
+
+/// Steps over a struct's fields up to field `id`, which must have type
+/// `t`; leaves the reader at its value.
+pub(crate) fn find_field(r: &mut Reader<'_>, id: i16, t: u8, item: Item) -> Result<(), DecodeError> {
+    let start = r.pos();
+    loop {
+        let at = r.pos();
+        match r.field()? {
+            None => return Err(r.err_at(start, DecodeErrorKind::MissingField).within(item)),
+            Some((found, fid)) if fid == id => {
+                if found != t {
+                    let kind = DecodeErrorKind::WrongType { expected: t, found };
+                    return Err(r.err_at(at, kind).within(item));
+                }
+                return Ok(());
+            }
+            Some((found, _)) => r.skip(found, at)?,
+        }
+    }
+}
+
 /// [`decode_request`] with the fast path off (see
 /// [`decode_response_general`]): the same views and errors, for the tests
 /// and fuzz targets that compare the two.

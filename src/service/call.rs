@@ -3,7 +3,7 @@
 //! id), then `getBatchPrediction`'s argument, the request.
 
 use super::{read_any_header, Envelope, MessageType, METHOD};
-use crate::decode::{self, DecodeError, DecodeErrorKind, Item, Reader, Request};
+use crate::decode::{self, find_field, DecodeError, DecodeErrorKind, Item, Reader, Request};
 use crate::wire::{field, ttype};
 
 /// A call message, its header read and checked, its arguments not yet
@@ -109,16 +109,7 @@ impl<'a> Call<'a> {
         r.pos_add(self.args_at);
         find_field(&mut r, field::CALL_REQUEST, ttype::STRUCT, Item::CallRequest)
             .map_err(|e| e.within(Item::CallArgs))?;
-        find_field(
-            &mut r,
-            field::INDIVIDUAL_FEATURES,
-            ttype::LIST,
-            Item::IndividualFeaturesList,
-        )
-        .map_err(|e| e.within(Item::Request))?;
-        r.expect_type(ttype::STRUCT)
-            .and_then(|()| r.size(1))
-            .map_err(|e| e.within(Item::IndividualFeaturesList))
+        decode::read_request_records(&mut r)
     }
 
     /// Reads the arguments as `getBatchPrediction`'s: a struct whose field
@@ -150,22 +141,3 @@ impl<'a> Call<'a> {
     }
 }
 
-/// Steps over a struct's fields up to field `id`, which must have type
-/// `t`; leaves the reader at its value.
-fn find_field(r: &mut Reader<'_>, id: i16, t: u8, item: Item) -> Result<(), DecodeError> {
-    let start = r.pos();
-    loop {
-        let at = r.pos();
-        match r.field()? {
-            None => return Err(r.err_at(start, DecodeErrorKind::MissingField).within(item)),
-            Some((found, fid)) if fid == id => {
-                if found != t {
-                    let kind = DecodeErrorKind::WrongType { expected: t, found };
-                    return Err(r.err_at(at, kind).within(item));
-                }
-                return Ok(());
-            }
-            Some((found, _)) => r.skip(found, at)?,
-        }
-    }
-}
