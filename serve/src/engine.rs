@@ -33,12 +33,21 @@ pub enum Answer {
     Quiet(oneshot::Receiver<Reply>),
 }
 
-/// A job's reply: its bytes, and the job's share of `max_queued_bytes`
-/// (now counting the reply), held until the bytes are written.
+/// A job's reply: its bytes (a Thrift reply message, or a bare
+/// `BatchPredictionResponse` for [`Input::Request`]), why it was refused
+/// if it was, the model's output rows when asked for, and the job's share
+/// of `max_queued_bytes` (now counting the reply), held until the bytes
+/// are written.
 #[derive(Debug)]
 pub struct Reply {
-    /// The message to write.
+    /// The message to write: for a Thrift call, the reply or the
+    /// exception; for a bare request, the response (empty when refused).
     pub bytes: Vec<u8>,
+    /// Why the request was refused (the Thrift bytes say it too).
+    pub refused: Option<Refusal>,
+    /// For a bare request that asked for them: each model output's rows
+    /// for this request (`records × width`), in the model's order.
+    pub native: Vec<Array>,
     _held: Option<Held>,
 }
 
@@ -47,8 +56,46 @@ impl Reply {
     /// refusal: small, and bounded per connection by
     /// `max_in_flight_per_connection`).
     pub fn unheld(bytes: Vec<u8>) -> Reply {
-        Reply { bytes, _held: None }
+        Reply {
+            bytes,
+            refused: None,
+            native: Vec::new(),
+            _held: None,
+        }
     }
+}
+
+/// A request refused: the kind (a metric's label, a front end's status)
+/// and the text for the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// What kind of refusal.
+    pub why: Failure,
+    /// What the client is told.
+    pub text: String,
+}
+
+/// What a job reads, and so what its reply is.
+#[derive(Debug)]
+pub enum Input {
+    /// A Thrift `getBatchPrediction` call message: checked once on
+    /// reading, decoded again in place by the worker that scatters it; the
+    /// reply is a Thrift reply message under `env`.
+    Call {
+        /// The whole call message.
+        message: Bytes,
+        /// How the reply is sent.
+        env: Envelope,
+    },
+    /// A bare `BatchPredictionRequest` (one element of a KServe tensor):
+    /// the reply is a bare `BatchPredictionResponse`, and the model's
+    /// output rows when `native`.
+    Request {
+        /// The request's bytes.
+        bytes: Bytes,
+        /// Whether the model's output rows go back too.
+        native: bool,
+    },
 }
 
 /// A batch being gathered: its jobs, their records, and the job that did
@@ -99,14 +146,11 @@ impl Batch {
     }
 }
 
-/// One `getBatchPrediction` call waiting for its batch.
+/// One request waiting for its batch.
 #[derive(Debug)]
 pub struct Job {
-    /// The call message (checked once on reading; decoded again in place
-    /// by the worker, which scatters it).
-    message: Bytes,
+    input: Input,
     records: usize,
-    env: Envelope,
     /// When the message had been read.
     read_at: Instant,
     reply: oneshot::Sender<Reply>,
@@ -117,12 +161,33 @@ pub struct Job {
 
 impl Job {
     /// Sends the reply, its bytes counted with the job's until written.
-    fn answer(mut self, bytes: Vec<u8>) {
-        self.held.grow(bytes.len());
+    fn send(mut self, bytes: Vec<u8>, refused: Option<Refusal>, native: Vec<Array>) {
+        let native_bytes: usize = native.iter().map(|a| a.len() * a.dtype().size()).sum();
+        self.held.grow(bytes.len() + native_bytes);
         let _ = self.reply.send(Reply {
             bytes,
+            refused,
+            native,
             _held: Some(self.held),
         });
+    }
+
+    /// Sends a refusal: a `PredictionServiceException` for a call, the
+    /// refusal alone for a bare request.
+    fn refuse(self, refusal: Refusal) {
+        let bytes = match &self.input {
+            Input::Call { env, .. } => exception(*env, &refusal.text),
+            Input::Request { .. } => Vec::new(),
+        };
+        self.send(bytes, Some(refusal), Vec::new());
+    }
+
+    /// The request, decoded in place.
+    fn request(&self) -> Result<bprwire::decode::Request<'_>, bprwire::decode::DecodeError> {
+        match &self.input {
+            Input::Call { message, .. } => service::decode_call(message).and_then(|c| c.batch_request()),
+            Input::Request { bytes, .. } => bprwire::decode::decode_request(bytes),
+        }
     }
 }
 
@@ -171,6 +236,8 @@ struct ResponsePlan {
     signature: Signature,
     continuous: Option<(usize, usize)>,
     tensors: Vec<(usize, usize)>,
+    /// Every model output's width (elements per row), in the model's order.
+    widths: Vec<usize>,
 }
 
 impl ResponsePlan {
@@ -230,11 +297,15 @@ impl ResponsePlan {
             signature,
             continuous,
             tensors,
+            widths: outputs.iter().map(|o| o.width).collect(),
         })
     }
 
-    /// The reply for `records` rows from `row` of `outputs`.
-    fn reply(&self, outputs: &[Array], row: usize, records: usize, env: Envelope) -> Result<Vec<u8>, String> {
+    /// The reply to `job`, from its rows (`row..row + job.records`) of
+    /// `outputs`: a Thrift reply message for a call; a bare response, and
+    /// a copy of the rows of each output when asked, for a bare request.
+    fn reply(&self, outputs: &[Array], row: usize, job: &Job) -> Result<Encoded, String> {
+        let records = job.records;
         let continuous = self
             .continuous
             .map(|(i, k)| match &outputs[i] {
@@ -260,7 +331,40 @@ impl ResponsePlan {
             .signature
             .encoder(records, continuous, &tensors)
             .map_err(|e| e.to_string())?;
-        enc.encode_reply_to_vec(env).map_err(|e| e.to_string())
+        Ok(match &job.input {
+            Input::Call { env, .. } => Encoded {
+                bytes: enc.encode_reply_to_vec(*env).map_err(|e| e.to_string())?,
+                native: Vec::new(),
+            },
+            Input::Request { native, .. } => Encoded {
+                bytes: enc.encode_to_vec(),
+                native: if *native {
+                    outputs
+                        .iter()
+                        .zip(&self.widths)
+                        .map(|(a, &w)| rows_of(a, w * row..w * (row + records)))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+            },
+        })
+    }
+}
+
+/// A reply's encoded parts (see [`Reply`]).
+struct Encoded {
+    bytes: Vec<u8>,
+    native: Vec<Array>,
+}
+
+/// A copy of `range` of `a`.
+fn rows_of(a: &Array, range: std::ops::Range<usize>) -> Array {
+    match a {
+        Array::F32(v) => Array::F32(v[range].to_vec()),
+        Array::F64(v) => Array::F64(v[range].to_vec()),
+        Array::I64(v) => Array::I64(v[range].to_vec()),
+        Array::U8(v) => Array::U8(v[range].to_vec()),
     }
 }
 
@@ -371,39 +475,88 @@ impl Engine {
         self.metrics.requests.inc();
         // The count only: the request is decoded (and checked) once, by
         // the worker that scatters it.
-        let records = match call.batch_request_records() {
-            Ok(n) => n,
-            Err(e) => return ready(self.refuse(env, Failure::BadRequest, not_a_request(&e))),
-        };
+        let admitted = call
+            .batch_request_records()
+            .map_err(|e| self.refusal(Failure::BadRequest, not_a_request(&e)))
+            .and_then(|records| {
+                let held = self.admit(records, message.len(), closing)?;
+                let input = Input::Call { message, env };
+                self.enqueue(input, records, read_at, held)
+            });
+        match admitted {
+            Ok(rx) => Ok(Some(if oneway {
+                Answer::Quiet(rx)
+            } else {
+                Answer::Pending(rx)
+            })),
+            Err(refusal) => ready(exception(env, &refusal.text)),
+        }
+    }
+
+    /// Takes one bare `BatchPredictionRequest` (a KServe tensor element):
+    /// its reply comes when its batch has run, a bare response (and the
+    /// model's output rows when `native`), or a refusal.
+    ///
+    /// # Errors
+    ///
+    /// A [`Refusal`] found before queueing: not a request (its record
+    /// count cannot be read), too many records, overloaded, shutting down
+    /// (`closing`).
+    pub fn submit(
+        &self,
+        bytes: Bytes,
+        native: bool,
+        closing: bool,
+    ) -> Result<oneshot::Receiver<Reply>, Refusal> {
+        let read_at = Instant::now();
+        self.metrics.requests.inc();
+        let records = bprwire::decode::request_records(&bytes)
+            .map_err(|e| self.refusal(Failure::BadRequest, not_a_request(&e)))?;
+        let held = self.admit(records, bytes.len(), closing)?;
+        self.enqueue(Input::Request { bytes, native }, records, read_at, held)
+    }
+
+    /// The checks before a request is queued: its record count, shutdown,
+    /// and its share of `max_queued_bytes` (its message, and input arrays
+    /// of its own when it is larger than a batch).
+    fn admit(&self, records: usize, message_bytes: usize, closing: bool) -> Result<Held, Refusal> {
         if records > self.limits.max_records_per_request {
             let why = format!(
                 "{records} records, over the limit of {} per request",
                 self.limits.max_records_per_request
             );
-            return ready(self.refuse(env, Failure::TooManyRecords, why));
+            return Err(self.refusal(Failure::TooManyRecords, why));
         }
-        if closing {
-            return ready(self.refuse(env, Failure::ShuttingDown, "shutting down".into()));
+        if closing || self.closing.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(self.refusal(Failure::ShuttingDown, "shutting down".into()));
         }
-        // A request larger than a batch gets input arrays of its own.
         let arrays = if records > self.batching.max_records {
             records.saturating_mul(self.row_bytes)
         } else {
             0
         };
-        let charge = message.len().saturating_add(arrays);
-        let Some(held) = Held::take(&self.queued_bytes, charge, self.limits.max_queued_bytes) else {
+        let charge = message_bytes.saturating_add(arrays);
+        Held::take(&self.queued_bytes, charge, self.limits.max_queued_bytes).ok_or_else(|| {
             let why = format!(
                 "overloaded: over {} bytes of requests already queued",
                 self.limits.max_queued_bytes
             );
-            return ready(self.refuse(env, Failure::Overloaded, why));
-        };
+            self.refusal(Failure::Overloaded, why)
+        })
+    }
+
+    /// Queues an admitted job; its reply comes on the receiver.
+    fn enqueue(
+        &self,
+        input: Input,
+        records: usize,
+        read_at: Instant,
+        held: Held,
+    ) -> Result<oneshot::Receiver<Reply>, Refusal> {
         let (reply, rx) = oneshot::channel();
         let job = Job {
-            message,
+            input,
             records,
-            env,
             read_at,
             reply,
             held,
@@ -411,21 +564,17 @@ impl Engine {
         match self.queue.try_send(job) {
             Ok(()) => {
                 self.metrics.queue_depth.inc();
-                Ok(Some(if oneway {
-                    Answer::Quiet(rx)
-                } else {
-                    Answer::Pending(rx)
-                }))
+                Ok(rx)
             }
             Err(TrySendError::Full(_)) => {
                 let why = format!(
                     "overloaded: {} requests already waiting",
                     self.batching.queue_requests
                 );
-                ready(self.refuse(env, Failure::Overloaded, why))
+                Err(self.refusal(Failure::Overloaded, why))
             }
             Err(TrySendError::Disconnected(_)) => {
-                ready(self.refuse(env, Failure::ShuttingDown, "shutting down".into()))
+                Err(self.refusal(Failure::ShuttingDown, "shutting down".into()))
             }
         }
     }
@@ -442,9 +591,8 @@ impl Engine {
         let (reply, mut rx) = oneshot::channel();
         let held = Held::take(&self.queued_bytes, 0, usize::MAX)?;
         let job = Job {
-            message,
+            input: Input::Call { message, env },
             records,
-            env,
             read_at: Instant::now(),
             reply,
             held,
@@ -453,11 +601,11 @@ impl Engine {
         rx.try_recv().ok().map(|r| r.bytes)
     }
 
-    /// A `PredictionServiceException` reply, counted.
-    fn refuse(&self, env: Envelope, why: Failure, description: String) -> Vec<u8> {
+    /// A refusal, counted and logged.
+    fn refusal(&self, why: Failure, text: String) -> Refusal {
         self.metrics.fail(why);
-        tracing::debug!(reason = why.label(), %description, "request refused");
-        exception(env, &description)
+        tracing::debug!(reason = why.label(), %text, "request refused");
+        Refusal { why, text }
     }
 
     /// The number of worker threads to start (`batching.workers`).
@@ -525,8 +673,7 @@ impl Engine {
                     waited.as_secs_f64() * 1e3,
                     self.batching.drop_after_ms
                 );
-                let bytes = self.refuse(job.env, Failure::Overloaded, why);
-                job.answer(bytes);
+                job.refuse(self.refusal(Failure::Overloaded, why));
                 continue;
             }
             self.metrics.queue_wait.observe(waited.as_secs_f64());
@@ -550,7 +697,7 @@ impl Engine {
             let mut row = 0;
             for job in live {
                 let records = job.records;
-                let scattered = match service::decode_call(&job.message).and_then(|c| c.batch_request()) {
+                let scattered = match job.request() {
                     Err(e) => Err(not_a_request(&e)),
                     Ok(req) => self
                         .layout
@@ -559,10 +706,7 @@ impl Engine {
                 };
                 match scattered {
                     Ok(_) => rows.push((job, row)),
-                    Err(why) => {
-                        let bytes = self.refuse(job.env, Failure::BadRequest, why);
-                        job.answer(bytes);
-                    }
+                    Err(why) => job.refuse(self.refusal(Failure::BadRequest, why)),
                 }
                 row += records;
             }
@@ -585,27 +729,27 @@ impl Engine {
         // Encoded first, sent after: a send wakes the connection's task,
         // and that is no part of the encoding's time.
         let t = Instant::now();
-        let replies: Vec<(Job, Vec<u8>)> = rows
+        let replies: Vec<(Job, Result<Encoded, Refusal>)> = rows
             .into_iter()
             .map(|(job, row)| {
-                let bytes = match self.response.reply(&outputs, row, job.records, job.env) {
-                    Ok(bytes) => {
+                let encoded = self
+                    .response
+                    .reply(&outputs, row, &job)
+                    .map(|e| {
                         self.metrics.responses.inc();
-                        bytes
-                    }
-                    Err(e) => self.refuse(
-                        job.env,
-                        Failure::Encode,
-                        format!("cannot encode the response: {e}"),
-                    ),
-                };
-                (job, bytes)
+                        e
+                    })
+                    .map_err(|e| self.refusal(Failure::Encode, format!("cannot encode the response: {e}")));
+                (job, encoded)
             })
             .collect();
         self.metrics.encode.observe(t.elapsed().as_secs_f64());
-        for (job, bytes) in replies {
+        for (job, encoded) in replies {
             self.metrics.latency.observe(job.read_at.elapsed().as_secs_f64());
-            job.answer(bytes);
+            match encoded {
+                Ok(Encoded { bytes, native }) => job.send(bytes, None, native),
+                Err(refusal) => job.refuse(refusal),
+            }
         }
     }
 
@@ -641,8 +785,7 @@ impl Engine {
 
     fn fail_all(&self, jobs: Vec<Job>, why: Failure, text: &str) {
         for job in jobs {
-            let bytes = self.refuse(job.env, why, text.to_string());
-            job.answer(bytes);
+            job.refuse(self.refusal(why, text.to_string()));
         }
     }
 
