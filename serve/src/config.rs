@@ -4,7 +4,11 @@
 //! ```toml
 //! [listen]
 //! thrift = "127.0.0.1:9090"        # the PredictionService port
-//! http = "127.0.0.1:9091"          # /metrics, /healthz, /ready
+//! http = "127.0.0.1:9091"          # /metrics, /healthz, /ready, KServe v2 REST (/v2/...)
+//! grpc = "127.0.0.1:9092"          # KServe v2 gRPC (off when not given)
+//!
+//! [kserve]
+//! model = "bprwire"                # the model's name on the KServe v2 protocol
 //!
 //! [layout]                         # the feature layout (as `bprwire scatter --layout`)
 //! path = "layout.json"             # or: inline = '''{"continuous": {"ids": [1, 2]}}'''
@@ -91,6 +95,25 @@ pub struct File {
     /// `[limits]`.
     #[serde(default)]
     pub limits: Limits,
+    /// `[kserve]`.
+    #[serde(default)]
+    pub kserve: Kserve,
+}
+
+/// `[kserve]`: how the model is named on the KServe v2 protocol.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Kserve {
+    /// The model's name (its one version is "1").
+    pub model: String,
+}
+
+impl Default for Kserve {
+    fn default() -> Self {
+        Kserve {
+            model: "bprwire".into(),
+        }
+    }
 }
 
 /// `[listen]`: the addresses (loopback unless told).
@@ -99,8 +122,10 @@ pub struct File {
 pub struct Listen {
     /// The Thrift port.
     pub thrift: SocketAddr,
-    /// The HTTP port (metrics and probes).
+    /// The HTTP port (metrics, probes, KServe v2 REST).
     pub http: SocketAddr,
+    /// The KServe v2 gRPC port (none: not served).
+    pub grpc: Option<SocketAddr>,
 }
 
 impl Default for Listen {
@@ -108,6 +133,7 @@ impl Default for Listen {
         Listen {
             thrift: ([127, 0, 0, 1], 9090).into(),
             http: ([127, 0, 0, 1], 9091).into(),
+            grpc: None,
         }
     }
 }
@@ -285,6 +311,10 @@ pub struct Config {
     pub thrift: SocketAddr,
     /// The HTTP address.
     pub http: SocketAddr,
+    /// The KServe v2 gRPC address, if served.
+    pub grpc: Option<SocketAddr>,
+    /// `[kserve]`.
+    pub kserve: Kserve,
     /// The feature layout.
     pub layout: bprwire::features::FeatureLayout,
     /// `[model]`, paths resolved.
@@ -414,6 +444,13 @@ impl Config {
                 ));
             }
         }
+        if file.kserve.model.is_empty() || file.kserve.model.contains('/') {
+            return Err(err(
+                path,
+                "kserve.model",
+                format!("{:?} is not a model name (non-empty, no '/')", file.kserve.model),
+            ));
+        }
         if file.response.continuous.is_none() && file.response.tensors.is_empty() {
             return Err(err(
                 path,
@@ -425,6 +462,8 @@ impl Config {
             file: path.to_path_buf(),
             thrift: file.listen.thrift,
             http: file.listen.http,
+            grpc: file.listen.grpc,
+            kserve: file.kserve,
             layout,
             model,
             response: file.response,

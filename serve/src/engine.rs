@@ -433,6 +433,11 @@ impl Engine {
         Ok((Arc::new(engine), rx))
     }
 
+    /// The batching settings.
+    pub fn batching(&self) -> &Batching {
+        &self.batching
+    }
+
     /// The limits connections are held to.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -441,6 +446,11 @@ impl Engine {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The model's outputs.
+    pub fn outputs(&self) -> &[OutputSpec] {
+        self.model.outputs()
     }
 
     /// Takes one call message: `Ok(None)` for a oneway call (no reply),
@@ -604,6 +614,7 @@ impl Engine {
     /// A refusal, counted and logged.
     fn refusal(&self, why: Failure, text: String) -> Refusal {
         self.metrics.fail(why);
+        self.metrics.totals.fail.add(1, Duration::ZERO);
         tracing::debug!(reason = why.label(), %text, "request refused");
         Refusal { why, text }
     }
@@ -677,6 +688,7 @@ impl Engine {
                 continue;
             }
             self.metrics.queue_wait.observe(waited.as_secs_f64());
+            self.metrics.totals.queue.add(1, waited);
             live.push(job);
         }
         if live.is_empty() {
@@ -711,13 +723,19 @@ impl Engine {
                 row += records;
             }
         }
-        self.metrics.scatter.observe(t.elapsed().as_secs_f64());
+        let scatter = t.elapsed();
+        self.metrics.scatter.observe(scatter.as_secs_f64());
+        let totals = &self.metrics.totals;
+        totals.compute_input.add(rows.len(), scatter);
         let t = Instant::now();
         let outputs = self
             .model
             .run(&buffers, records)
             .and_then(|o| self.check_outputs(o, records));
-        self.metrics.model.observe(t.elapsed().as_secs_f64());
+        let model = t.elapsed();
+        self.metrics.model.observe(model.as_secs_f64());
+        totals.compute_infer.add(rows.len(), model);
+        totals.batch(records);
         self.give_back(buffers);
         let outputs = match outputs {
             Ok(o) => o,
@@ -735,19 +753,24 @@ impl Engine {
                 let encoded = self
                     .response
                     .reply(&outputs, row, &job)
-                    .map(|e| {
+                    .inspect(|_| {
                         self.metrics.responses.inc();
-                        e
                     })
                     .map_err(|e| self.refusal(Failure::Encode, format!("cannot encode the response: {e}")));
                 (job, encoded)
             })
             .collect();
-        self.metrics.encode.observe(t.elapsed().as_secs_f64());
+        let encode = t.elapsed();
+        self.metrics.encode.observe(encode.as_secs_f64());
+        totals.compute_output.add(replies.len(), encode);
         for (job, encoded) in replies {
-            self.metrics.latency.observe(job.read_at.elapsed().as_secs_f64());
+            let latency = job.read_at.elapsed();
+            self.metrics.latency.observe(latency.as_secs_f64());
             match encoded {
-                Ok(Encoded { bytes, native }) => job.send(bytes, None, native),
+                Ok(Encoded { bytes, native }) => {
+                    totals.success.add(1, latency);
+                    job.send(bytes, None, native)
+                }
                 Err(refusal) => job.refuse(refusal),
             }
         }

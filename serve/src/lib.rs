@@ -1,6 +1,7 @@
 //! `bprwire-serve`: bprwire's serving loop as a server. Thrift
 //! `PredictionService.getBatchPrediction` on TCP (framed or unframed, strict
-//! binary protocol); each request decoded in place and scattered straight
+//! binary protocol), and the KServe v2 inference protocol over gRPC and
+//! REST ([`kserve`]); each request decoded in place and scattered straight
 //! into its rows of a batch's input arrays; a bounded queue; worker threads
 //! that batch and run the model; each reply encoded from its rows of the
 //! outputs through a prepared signature; Prometheus metrics and probes on
@@ -21,6 +22,7 @@
 pub mod config;
 pub mod engine;
 pub mod http;
+pub mod kserve;
 pub mod metrics;
 pub mod model;
 pub mod thrift;
@@ -29,6 +31,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use bprwire::features::OutputType;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -46,6 +49,8 @@ pub struct Server {
     registry: Arc<Registry>,
     thrift: TcpListener,
     http: TcpListener,
+    grpc: Option<TcpListener>,
+    kserve_model: String,
     shutdown_deadline: Duration,
 }
 
@@ -103,7 +108,7 @@ pub fn builtin_model(config: &Config) -> Result<Box<dyn Model>, ConfigError> {
 }
 
 impl Server {
-    /// Loads the built-in model and binds both ports.
+    /// Loads the built-in model and binds its ports.
     ///
     /// # Errors
     ///
@@ -119,8 +124,9 @@ impl Server {
     ///
     /// As [`bind`](Self::bind).
     pub async fn with_model(config: Config, model: Box<dyn Model>) -> Result<Server, ServeError> {
-        let (thrift_addr, http_addr) = (config.thrift, config.http);
+        let (thrift_addr, http_addr, grpc_addr) = (config.thrift, config.http, config.grpc);
         let shutdown_deadline = config::seconds(config.limits.shutdown_deadline_s);
+        let kserve_model = config.kserve.model.clone();
         let mut registry = Registry::default();
         let metrics = metrics::Metrics::register(&mut registry);
         let (engine, queue) = Engine::new(config, model, metrics)?;
@@ -130,12 +136,22 @@ impl Server {
         let http = TcpListener::bind(http_addr)
             .await
             .map_err(|e| ServeError::Bind(http_addr, e))?;
+        let grpc = match grpc_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| ServeError::Bind(addr, e))?,
+            ),
+            None => None,
+        };
         Ok(Server {
             engine,
             queue,
             registry: Arc::new(registry),
             thrift,
             http,
+            grpc,
+            kserve_model,
             shutdown_deadline,
         })
     }
@@ -148,6 +164,11 @@ impl Server {
     /// The HTTP port's address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http.local_addr().expect("bound")
+    }
+
+    /// The KServe v2 gRPC port's address, if served.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().map(|l| l.local_addr().expect("bound"))
     }
 
     /// Serves until `shutdown` is cancelled; then stops accepting, answers
@@ -166,16 +187,48 @@ impl Server {
             registry,
             thrift,
             http,
+            grpc,
+            kserve_model,
             shutdown_deadline,
         } = self;
+        let kserve = kserve::Kserve::new(engine.clone(), kserve_model, shutdown.clone());
+        let limits = engine.limits();
         let http_shutdown = CancellationToken::new();
-        let app = http::router(registry, shutdown.clone());
+        let app = http::router(registry, shutdown.clone())
+            .merge(kserve::rest::router(kserve.clone(), limits.max_message_bytes));
         let stop_http = http_shutdown.clone();
         let http_task = tokio::spawn(async move {
+            // Replies go out at once (no Nagle wait behind a client's
+            // delayed ACK: ~40 ms a request otherwise).
+            let http = http.tap_io(|s| {
+                let _ = s.set_nodelay(true);
+            });
             let serve = axum::serve(http, app).with_graceful_shutdown(stop_http.cancelled_owned());
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "http server failed");
             }
+        });
+        let grpc_task = grpc.map(|listener| {
+            let service = kserve::grpc::service(kserve, limits.max_message_bytes);
+            let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            let server = tonic::transport::Server::builder()
+                // A call's whole time, its message's reading included: a
+                // client trickling a message holds only its own stream.
+                .timeout(
+                    config::seconds(limits.read_timeout_s)
+                        + config::duration_ms(engine.batching().drop_after_ms),
+                )
+                .concurrency_limit_per_connection(limits.max_in_flight_per_connection)
+                .add_service(service);
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(e) = server
+                    .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+                    .await
+                {
+                    tracing::error!(error = %e, "grpc server failed");
+                }
+            })
         });
         let workers: Vec<_> = (0..engine.workers())
             .map(|i| {
@@ -193,6 +246,10 @@ impl Server {
         connections.close();
         let drained = async {
             connections.wait().await;
+            // gRPC's own graceful shutdown: calls in flight answered.
+            if let Some(task) = grpc_task {
+                let _ = task.await;
+            }
             // No connection left to send: the workers drain the queue and stop.
             engine.close();
             let _ = tokio::task::spawn_blocking(move || {

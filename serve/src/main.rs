@@ -62,8 +62,12 @@ fn main() -> ExitCode {
             }
         };
         // The one line a supervisor (or a test) reads to find the ports.
+        let grpc = server
+            .grpc_addr()
+            .map(|a| format!(", grpc on {a}"))
+            .unwrap_or_default();
         println!(
-            "bprwire-serve: thrift on {}, http on {}",
+            "bprwire-serve: thrift on {}, http on {}{grpc}",
             server.thrift_addr(),
             server.http_addr()
         );

@@ -1,5 +1,9 @@
 //! The server's metrics, in Prometheus' text format at `/metrics`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -81,6 +85,68 @@ pub struct Metrics {
     pub batch_records: Histogram,
     /// Requests per batch.
     pub batch_requests: Histogram,
+    /// Running totals for KServe's `ModelStatistics`.
+    pub totals: Arc<Totals>,
+}
+
+/// A count and a total time, in nanoseconds (Triton's `StatisticDuration`).
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// How many.
+    pub count: AtomicU64,
+    /// Their total time.
+    pub ns: AtomicU64,
+}
+
+impl Tally {
+    /// Counts `n` requests that each took `d`.
+    pub fn add(&self, n: usize, d: Duration) {
+        let n = n as u64;
+        self.count.fetch_add(n, Ordering::Relaxed);
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.ns.fetch_add(ns.saturating_mul(n), Ordering::Relaxed);
+    }
+}
+
+/// The model's running totals, in the terms of Triton's statistics
+/// extension (what `perf_analyzer` reads): per request, the time from read
+/// to answer (`success`), refusals (`fail`; counted, not timed), the wait
+/// for a batch (`queue`), and its batch's decode and scatter
+/// (`compute_input`), model (`compute_infer`) and encoding
+/// (`compute_output`); records run (`inference_count`) and batches
+/// (`execution_count`).
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Requests answered with a response.
+    pub success: Tally,
+    /// Requests refused.
+    pub fail: Tally,
+    /// Waits for a batch.
+    pub queue: Tally,
+    /// Decode and scatter.
+    pub compute_input: Tally,
+    /// The model.
+    pub compute_infer: Tally,
+    /// Encoding the replies.
+    pub compute_output: Tally,
+    /// Records run through the model.
+    pub inference_count: AtomicU64,
+    /// Batches run.
+    pub execution_count: AtomicU64,
+    /// When the last batch ran, milliseconds since the Unix epoch.
+    pub last_inference_ms: AtomicU64,
+}
+
+impl Totals {
+    /// Counts a batch of `records` records run now.
+    pub fn batch(&self, records: usize) {
+        self.inference_count.fetch_add(records as u64, Ordering::Relaxed);
+        self.execution_count.fetch_add(1, Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.last_inference_ms.store(now, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
@@ -102,6 +168,7 @@ impl Metrics {
             encode: seconds(),
             batch_records: Histogram::new(exponential_buckets(1.0, 2.0, 18)),
             batch_requests: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            totals: Arc::default(),
         };
         let r = registry.sub_registry_with_prefix("bprwire");
         r.register("requests", "getBatchPrediction calls read", m.requests.clone());

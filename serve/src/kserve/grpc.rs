@@ -1,0 +1,269 @@
+//! KServe v2 over gRPC: `inference.GRPCInferenceService` (tonic), with
+//! Triton's `ModelConfig` and `ModelStatistics`, which `perf_analyzer`
+//! asks for. The messages are compiled from `serve/proto/` at build time.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use tonic::{Request, Response, Status};
+
+use super::{Code, Data, Error, InputTensor, Kserve, TensorMeta, VERSION};
+use crate::metrics::Tally;
+
+/// The messages and service of `serve/proto/grpc_service.proto`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("inference");
+}
+
+use pb::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
+
+/// The gRPC service over a [`Kserve`] model, its messages limited to
+/// `max_message_bytes` (tonic's own default is 4 MiB).
+pub fn service(kserve: Kserve, max_message_bytes: usize) -> GrpcInferenceServiceServer<Grpc> {
+    GrpcInferenceServiceServer::new(Grpc(kserve))
+        .max_decoding_message_size(max_message_bytes)
+        .max_encoding_message_size(usize::MAX)
+}
+
+/// The service's implementation.
+#[derive(Debug)]
+pub struct Grpc(Kserve);
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Status {
+        match e.code {
+            Code::InvalidArgument => Status::invalid_argument(e.message),
+            Code::TooLarge | Code::Overloaded => Status::resource_exhausted(e.message),
+            Code::Unavailable => Status::unavailable(e.message),
+            Code::NotFound => Status::not_found(e.message),
+            Code::Internal => Status::internal(e.message),
+        }
+    }
+}
+
+fn tensor_metadata(t: TensorMeta) -> pb::model_metadata_response::TensorMetadata {
+    pb::model_metadata_response::TensorMetadata {
+        name: t.name,
+        datatype: t.datatype.into(),
+        shape: t.shape,
+    }
+}
+
+/// Triton's config enum for a protocol datatype.
+fn config_type(datatype: &str) -> i32 {
+    (match datatype {
+        "BYTES" => pb::DataType::TypeString,
+        "FP32" => pb::DataType::TypeFp32,
+        "FP64" => pb::DataType::TypeFp64,
+        "INT64" => pb::DataType::TypeInt64,
+        "UINT8" => pb::DataType::TypeUint8,
+        _ => pb::DataType::TypeInvalid,
+    }) as i32
+}
+
+fn duration(t: &Tally) -> Option<pb::StatisticDuration> {
+    Some(pb::StatisticDuration {
+        count: t.count.load(Ordering::Relaxed),
+        ns: t.ns.load(Ordering::Relaxed),
+    })
+}
+
+/// Refuses what this server does not do: shared memory (its data would
+/// not be in the message) and classification outputs.
+fn refuse_unsupported(parameters: &HashMap<String, pb::InferParameter>, what: &str) -> Result<(), Status> {
+    for key in parameters.keys() {
+        if key.starts_with("shared_memory") || key == "classification" {
+            return Err(Status::invalid_argument(format!(
+                "{what}: parameter {key:?} is not supported by this server"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl GrpcInferenceService for Grpc {
+    async fn server_live(
+        &self,
+        _: Request<pb::ServerLiveRequest>,
+    ) -> Result<Response<pb::ServerLiveResponse>, Status> {
+        Ok(Response::new(pb::ServerLiveResponse { live: true }))
+    }
+
+    async fn server_ready(
+        &self,
+        _: Request<pb::ServerReadyRequest>,
+    ) -> Result<Response<pb::ServerReadyResponse>, Status> {
+        Ok(Response::new(pb::ServerReadyResponse {
+            ready: self.0.ready(),
+        }))
+    }
+
+    async fn model_ready(
+        &self,
+        r: Request<pb::ModelReadyRequest>,
+    ) -> Result<Response<pb::ModelReadyResponse>, Status> {
+        let r = r.into_inner();
+        self.0.check_model(&r.name, &r.version)?;
+        Ok(Response::new(pb::ModelReadyResponse {
+            ready: self.0.ready(),
+        }))
+    }
+
+    async fn server_metadata(
+        &self,
+        _: Request<pb::ServerMetadataRequest>,
+    ) -> Result<Response<pb::ServerMetadataResponse>, Status> {
+        Ok(Response::new(pb::ServerMetadataResponse {
+            name: "bprwire-serve".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            extensions: super::EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+        }))
+    }
+
+    async fn model_metadata(
+        &self,
+        r: Request<pb::ModelMetadataRequest>,
+    ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
+        let r = r.into_inner();
+        self.0.check_model(&r.name, &r.version)?;
+        Ok(Response::new(pb::ModelMetadataResponse {
+            name: self.0.model().into(),
+            versions: vec![VERSION.into()],
+            platform: "bprwire".into(),
+            inputs: self.0.inputs().into_iter().map(tensor_metadata).collect(),
+            outputs: self.0.outputs().into_iter().map(tensor_metadata).collect(),
+        }))
+    }
+
+    async fn model_infer(
+        &self,
+        r: Request<pb::ModelInferRequest>,
+    ) -> Result<Response<pb::ModelInferResponse>, Status> {
+        let r = r.into_inner();
+        self.0.check_model(&r.model_name, &r.model_version)?;
+        refuse_unsupported(&r.parameters, "the request")?;
+        if !r.raw_input_contents.is_empty() && r.raw_input_contents.len() != r.inputs.len() {
+            return Err(Status::invalid_argument(format!(
+                "{} raw_input_contents for {} inputs: give one per input, or none",
+                r.raw_input_contents.len(),
+                r.inputs.len()
+            )));
+        }
+        let mut raw = r.raw_input_contents.into_iter();
+        let mut inputs = Vec::with_capacity(r.inputs.len());
+        for t in r.inputs {
+            refuse_unsupported(&t.parameters, &format!("input {:?}", t.name))?;
+            let contents = t.contents.unwrap_or_default();
+            let data = match raw.next() {
+                Some(bytes) => Data::Raw(bytes),
+                None if !contents.bytes_contents.is_empty() => Data::Elements(contents.bytes_contents),
+                None => Data::Integers(contents.uint_contents.into_iter().map(u64::from).collect()),
+            };
+            inputs.push(InputTensor {
+                name: t.name,
+                datatype: t.datatype,
+                shape: t.shape,
+                data,
+            });
+        }
+        for o in &r.outputs {
+            refuse_unsupported(&o.parameters, &format!("output {:?}", o.name))?;
+        }
+        let wanted: Vec<String> = r.outputs.into_iter().map(|o| o.name).collect();
+        let outputs = self.0.infer(inputs, &wanted).await?;
+        let mut response = pb::ModelInferResponse {
+            model_name: self.0.model().into(),
+            model_version: VERSION.into(),
+            id: r.id,
+            ..Default::default()
+        };
+        for o in outputs {
+            response
+                .outputs
+                .push(pb::model_infer_response::InferOutputTensor {
+                    name: o.meta.name,
+                    datatype: o.meta.datatype.into(),
+                    shape: o.meta.shape,
+                    ..Default::default()
+                });
+            response.raw_output_contents.push(Bytes::from(o.data));
+        }
+        Ok(Response::new(response))
+    }
+
+    async fn model_config(
+        &self,
+        r: Request<pb::ModelConfigRequest>,
+    ) -> Result<Response<pb::ModelConfigResponse>, Status> {
+        let r = r.into_inner();
+        self.0.check_model(&r.name, &r.version)?;
+        let config = pb::ModelConfig {
+            name: self.0.model().into(),
+            platform: "bprwire".into(),
+            backend: "bprwire".into(),
+            // 0: the tensors' first dimension is theirs, not Triton's
+            // batch dimension (the server batches requests itself).
+            max_batch_size: 0,
+            input: self
+                .0
+                .inputs()
+                .into_iter()
+                .map(|t| pb::ModelInput {
+                    name: t.name,
+                    data_type: config_type(t.datatype),
+                    dims: t.shape,
+                    ..Default::default()
+                })
+                .collect(),
+            output: self
+                .0
+                .outputs()
+                .into_iter()
+                .map(|t| pb::ModelOutput {
+                    name: t.name,
+                    data_type: config_type(t.datatype),
+                    dims: t.shape,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        Ok(Response::new(pb::ModelConfigResponse { config: Some(config) }))
+    }
+
+    async fn model_statistics(
+        &self,
+        r: Request<pb::ModelStatisticsRequest>,
+    ) -> Result<Response<pb::ModelStatisticsResponse>, Status> {
+        let r = r.into_inner();
+        // No name: every model (there is one).
+        if !r.name.is_empty() {
+            self.0.check_model(&r.name, &r.version)?;
+        }
+        let t = self.0.totals();
+        let stats = pb::ModelStatistics {
+            name: self.0.model().into(),
+            version: VERSION.into(),
+            last_inference: t.last_inference_ms.load(Ordering::Relaxed),
+            inference_count: t.inference_count.load(Ordering::Relaxed),
+            execution_count: t.execution_count.load(Ordering::Relaxed),
+            inference_stats: Some(pb::InferStatistics {
+                success: duration(&t.success),
+                fail: duration(&t.fail),
+                queue: duration(&t.queue),
+                compute_input: duration(&t.compute_input),
+                compute_infer: duration(&t.compute_infer),
+                compute_output: duration(&t.compute_output),
+                cache_hit: duration(&Tally::default()),
+                cache_miss: duration(&Tally::default()),
+            }),
+            ..Default::default()
+        };
+        Ok(Response::new(pb::ModelStatisticsResponse {
+            model_stats: vec![stats],
+        }))
+    }
+}
