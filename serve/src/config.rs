@@ -19,6 +19,12 @@
 //! bias = "bias.npy"                # [k]
 //! output = "scores"                # the output's name (default "scores")
 //! dtype = "float32"                # the output's type (default float32)
+//! # or an ONNX model (feature `onnx`):
+//! # kind = "onnx"
+//! # path = "model.onnx"
+//! # inputs = { continuous = "x", "tensor.30" = "emb" }   # layout array -> model input
+//! # threads = 1                    # intra-op threads per session
+//! # library = "libonnxruntime.so"  # default: $ORT_DYLIB_PATH
 //!
 //! [response]                       # one of:
 //! continuous = { output = "scores", keys = [1001, "prediction.score"] }
@@ -148,22 +154,46 @@ pub struct Layout {
     pub inline: Option<String>,
 }
 
-/// `[model]`.
+/// `[model]`: the built-in linear model (`kind = "linear"` or
+/// `"logistic"`: `weights`, `bias`, `output`, `dtype`), or an ONNX model
+/// (`kind = "onnx"`: `path`, `inputs`, `threads`, `library`; feature
+/// `onnx`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Model {
-    /// `linear` or `logistic`.
+    /// `linear`, `logistic` or `onnx`.
     pub kind: String,
-    /// Weights `[n_features, k]`.
+    /// Weights `[n_features, k]` (linear).
+    #[serde(default)]
     pub weights: PathBuf,
-    /// Bias `[k]`.
+    /// Bias `[k]` (linear).
+    #[serde(default)]
     pub bias: PathBuf,
-    /// The output's name.
+    /// The output's name (linear).
     #[serde(default = "default_output")]
     pub output: String,
-    /// The output's element type: `float32` or `float64`.
+    /// The output's element type: `float32` or `float64` (linear).
     #[serde(default = "default_dtype")]
     pub dtype: String,
+    /// The `.onnx` file (onnx).
+    #[serde(default)]
+    pub path: PathBuf,
+    /// Which of the layout's arrays feeds which of the model's inputs
+    /// (onnx): `continuous`, `binary`, `discrete` or `tensor.<id>` → the
+    /// input's name. Every model input is fed, every array feeds one.
+    #[serde(default)]
+    pub inputs: std::collections::BTreeMap<String, String>,
+    /// ONNX Runtime's intra-op threads per session (onnx; default 1: the
+    /// server runs `batching.workers` batches at once, one session each).
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    /// The ONNX Runtime shared library (onnx; default: `ORT_DYLIB_PATH`).
+    #[serde(default)]
+    pub library: Option<PathBuf>,
+}
+
+fn default_threads() -> usize {
+    1
 }
 
 fn default_output() -> String {
@@ -367,14 +397,40 @@ impl Config {
         let layout = bprwire::features::FeatureLayout::from_json(&layout_text)
             .map_err(|e| err(path, "layout", e.to_string()))?;
         let mut model = file.model;
-        model.weights = dir.join(&model.weights);
-        model.bias = dir.join(&model.bias);
-        if !matches!(model.kind.as_str(), "linear" | "logistic") {
-            return Err(err(
-                path,
-                "model.kind",
-                format!("{:?} is not \"linear\" or \"logistic\"", model.kind),
-            ));
+        match model.kind.as_str() {
+            "linear" | "logistic" => {
+                for (key, p) in [
+                    ("model.weights", &mut model.weights),
+                    ("model.bias", &mut model.bias),
+                ] {
+                    if p.as_os_str().is_empty() {
+                        return Err(err(path, key, format!("a {} model needs it", model.kind)));
+                    }
+                    *p = dir.join(&*p);
+                }
+            }
+            "onnx" => {
+                if model.path.as_os_str().is_empty() {
+                    return Err(err(
+                        path,
+                        "model.path",
+                        "an onnx model needs its .onnx file".into(),
+                    ));
+                }
+                model.path = dir.join(&model.path);
+                if let Some(lib) = &mut model.library {
+                    *lib = dir.join(&*lib);
+                }
+                positive(path, "model.threads", model.threads)?;
+                at_most(path, "model.threads", model.threads, 1024)?;
+            }
+            other => {
+                return Err(err(
+                    path,
+                    "model.kind",
+                    format!("{other:?} is not \"linear\", \"logistic\" or \"onnx\""),
+                ))
+            }
         }
         if !matches!(model.dtype.as_str(), "float32" | "float64") {
             return Err(err(

@@ -25,6 +25,8 @@ pub mod http;
 pub mod kserve;
 pub mod metrics;
 pub mod model;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod thrift;
 
 use std::net::SocketAddr;
@@ -83,13 +85,26 @@ impl From<ConfigError> for ServeError {
     }
 }
 
-/// The built-in model `config` names.
+/// The model `config` names: the built-in linear model, or an ONNX model.
 ///
 /// # Errors
 ///
 /// A [`ConfigError`] about `model` (its files, their shapes).
 pub fn builtin_model(config: &Config) -> Result<Box<dyn Model>, ConfigError> {
     let m = &config.model;
+    if m.kind == "onnx" {
+        #[cfg(feature = "onnx")]
+        {
+            let model = onnx::Onnx::load(m, &config.layout, config.batching.workers)
+                .map_err(|e| config.error("model", e))?;
+            return Ok(Box::new(model));
+        }
+        #[cfg(not(feature = "onnx"))]
+        return Err(config.error(
+            "model.kind",
+            "this build has no ONNX support (cargo feature `onnx`)",
+        ));
+    }
     let dtype = if m.dtype == "float64" {
         OutputType::F64
     } else {
@@ -219,6 +234,7 @@ impl Server {
                         + config::duration_ms(engine.batching().drop_after_ms),
                 )
                 .concurrency_limit_per_connection(limits.max_in_flight_per_connection)
+                .layer(tower::util::MapResponseLayer::new(kserve::grpc::too_large))
                 .add_service(service);
             let stop = shutdown.clone();
             tokio::spawn(async move {

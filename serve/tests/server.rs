@@ -477,7 +477,7 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
         ),
         (
             base.replace("logistic", "tree"),
-            "model.kind: \"tree\" is not \"linear\" or \"logistic\"",
+            "model.kind: \"tree\" is not \"linear\", \"logistic\" or \"onnx\"",
         ),
         (
             base.replace("layout.json", "nope.json"),
@@ -492,6 +492,26 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
             format!("{base}[limits]\nmax_queued_bytes = 1000\n"),
             "limits.max_queued_bytes: 1000 is less than limits.max_message_bytes",
         ),
+        (
+            base.replace("weights = \"weights.npy\"\n", ""),
+            "model.weights: a logistic model needs it",
+        ),
+        (
+            base.replace("kind = \"logistic\"", "kind = \"onnx\""),
+            "model.path: an onnx model needs its .onnx file",
+        ),
+        (
+            base.replace(
+                "kind = \"logistic\"",
+                "kind = \"onnx\"\npath = \"m.onnx\"\nthreads = 0",
+            ),
+            "model.threads: must be at least 1",
+        ),
+        (
+            format!("{base}[kserve]\nmodel = \"a/b\"\n"),
+            "kserve.model: \"a/b\" is not a model name",
+        ),
+        (format!("{base}[listen]\ngrpc = \"nowhere\"\n"), "listen.grpc"),
     ];
     for (text, want) in cases {
         let e = Config::parse(&path, &text).unwrap_err().to_string();

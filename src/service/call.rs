@@ -140,4 +140,3 @@ impl<'a> Call<'a> {
         Ok(request)
     }
 }
-

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
+use tonic::codegen::http;
 use tonic::{Request, Response, Status};
 
 use super::{Code, Data, Error, InputTensor, Kserve, TensorMeta, VERSION};
@@ -25,6 +26,26 @@ pub fn service(kserve: Kserve, max_message_bytes: usize) -> GrpcInferenceService
     GrpcInferenceServiceServer::new(Grpc(kserve))
         .max_decoding_message_size(max_message_bytes)
         .max_encoding_message_size(usize::MAX)
+}
+
+/// gRPC's status for a message over the receiver's limit is
+/// RESOURCE_EXHAUSTED (what grpc-core sends, and what the protocol's
+/// error table says for "too large"); tonic refuses it with OUT_OF_RANGE
+/// before the service sees the call. This turns that one refusal (a
+/// trailers-only response: the status is in its headers) into the
+/// protocol's.
+pub fn too_large<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let headers = response.headers_mut();
+    let over_limit = headers.get("grpc-status").is_some_and(|s| s == "11")
+        && headers
+            .get("grpc-message")
+            .and_then(|m| m.to_str().ok())
+            // Percent-encoded on the wire (a space is %20).
+            .is_some_and(|m| m.replace("%20", " ").contains("message length too large"));
+    if over_limit {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    response
 }
 
 /// The service's implementation.
