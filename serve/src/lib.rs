@@ -209,8 +209,11 @@ impl Server {
         let kserve = kserve::Kserve::new(engine.clone(), kserve_model, shutdown.clone());
         let limits = engine.limits();
         let http_shutdown = CancellationToken::new();
-        let app = http::router(registry, shutdown.clone())
-            .merge(kserve::rest::router(kserve.clone(), limits.max_message_bytes));
+        let app = http::router(registry, shutdown.clone()).merge(kserve::rest::router(
+            kserve.clone(),
+            limits.max_message_bytes,
+            limits.max_connections,
+        ));
         let stop_http = http_shutdown.clone();
         let http_task = tokio::spawn(async move {
             // Replies go out at once (no Nagle wait behind a client's
@@ -234,6 +237,12 @@ impl Server {
                         + config::duration_ms(engine.batching().drop_after_ms),
                 )
                 .concurrency_limit_per_connection(limits.max_in_flight_per_connection)
+                // Calls being read at once, over all connections: bounded as
+                // the Thrift port bounds its connections (each holds at most
+                // one message of max_message_bytes); the others wait.
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                    limits.max_connections,
+                ))
                 .layer(tower::util::MapResponseLayer::new(kserve::grpc::too_large))
                 .add_service(service);
             let stop = shutdown.clone();

@@ -230,7 +230,7 @@ impl Kserve {
         inputs: Vec<InputTensor>,
         wanted: &[String],
     ) -> Result<Vec<OutputTensor>, Error> {
-        let requests = requests(inputs)?;
+        let requests = requests(inputs, self.engine.batching().queue_requests)?;
         let specs = self.engine.outputs();
         let mut columns = Vec::with_capacity(wanted.len());
         for name in wanted {
@@ -320,7 +320,9 @@ fn elements(shape: &[i64]) -> Result<usize, Error> {
 
 /// The requests of a call's inputs: the one `request` tensor, `BYTES [n]`
 /// (n requests) or `UINT8 [len]` (one).
-fn requests(inputs: Vec<InputTensor>) -> Result<Vec<Bytes>, Error> {
+/// At most `max_requests` of them: each is a job, and the queue holds no
+/// more (`batching.queue_requests`); refused before the elements are read.
+fn requests(inputs: Vec<InputTensor>, max_requests: usize) -> Result<Vec<Bytes>, Error> {
     let mut inputs = inputs.into_iter();
     let (Some(input), None) = (inputs.next(), inputs.next()) else {
         return Err(Error::invalid(format!(
@@ -334,6 +336,14 @@ fn requests(inputs: Vec<InputTensor>) -> Result<Vec<Bytes>, Error> {
         )));
     }
     let n = elements(&input.shape)?;
+    if input.datatype == "BYTES" && n > max_requests {
+        return Err(Error::new(
+            Code::TooLarge,
+            format!(
+                "input {REQUEST:?}: {n} requests in one call, over the {max_requests} the queue holds (batching.queue_requests)"
+            ),
+        ));
+    }
     let what = |got: usize| {
         Error::invalid(format!(
             "input {REQUEST:?}: shape {:?} says {n} elements, the data holds {got}",
@@ -342,7 +352,7 @@ fn requests(inputs: Vec<InputTensor>) -> Result<Vec<Bytes>, Error> {
     };
     match (input.datatype.as_str(), input.data) {
         ("BYTES", Data::Raw(raw)) => {
-            let found = split_bytes(raw)?;
+            let found = split_bytes(raw, n)?;
             if found.len() != n {
                 return Err(what(found.len()));
             }
@@ -369,11 +379,13 @@ fn requests(inputs: Vec<InputTensor>) -> Result<Vec<Bytes>, Error> {
 }
 
 /// `BYTES` elements from their raw form: each a 4-byte little-endian
-/// length and that many bytes (slices of `raw`, not copies).
-fn split_bytes(raw: Bytes) -> Result<Vec<Bytes>, Error> {
+/// length and that many bytes (slices of `raw`, not copies); stops after
+/// `n + 1` (the caller refuses any count but `n`), so a message of empty
+/// elements makes no list larger than the shape said.
+fn split_bytes(raw: Bytes, n: usize) -> Result<Vec<Bytes>, Error> {
     let mut out = Vec::new();
     let mut at = 0usize;
-    while at < raw.len() {
+    while at < raw.len() && out.len() <= n {
         let Some(head) = raw.get(at..at + 4) else {
             return Err(Error::invalid(format!(
                 "input {REQUEST:?}: BYTES element {} at byte {at}: a length needs 4 bytes, {} are left",
@@ -467,28 +479,47 @@ mod tests {
         }]
     }
 
+    fn requests_of(inputs: Vec<InputTensor>) -> Result<Vec<Bytes>, Error> {
+        requests(inputs, 100)
+    }
+
+    #[test]
+    fn more_requests_than_the_queue_holds_are_refused_before_they_are_read() {
+        let e = requests_of(input("BYTES", &[101], Data::Raw(Bytes::new()))).unwrap_err();
+        assert_eq!(e.code, Code::TooLarge);
+        assert!(e.message.contains("101 requests in one call"), "{}", e.message);
+        // Empty elements past the shape's count are not all listed.
+        let zeros = Bytes::from(vec![0u8; 4 * 1000]);
+        let e = requests_of(input("BYTES", &[3], Data::Raw(zeros))).unwrap_err();
+        assert!(
+            e.message.contains("says 3 elements, the data holds 4"),
+            "{}",
+            e.message
+        );
+    }
+
     #[test]
     fn bytes_elements_are_read_from_their_length_prefixes_and_checked_against_the_shape() {
         let raw = Bytes::from_static(&[2, 0, 0, 0, b'a', b'b', 0, 0, 0, 0, 1, 0, 0, 0, b'c']);
-        let got = requests(input("BYTES", &[3], Data::Raw(raw.clone()))).unwrap();
+        let got = requests_of(input("BYTES", &[3], Data::Raw(raw.clone()))).unwrap();
         assert_eq!(
             got,
             vec![Bytes::from_static(b"ab"), Bytes::new(), Bytes::from_static(b"c")]
         );
-        let e = requests(input("BYTES", &[2], Data::Raw(raw.clone()))).unwrap_err();
+        let e = requests_of(input("BYTES", &[2], Data::Raw(raw.clone()))).unwrap_err();
         assert_eq!(e.code, Code::InvalidArgument);
         assert!(
             e.message.contains("says 2 elements, the data holds 3"),
             "{}",
             e.message
         );
-        let cut = requests(input("BYTES", &[3], Data::Raw(raw.slice(..14)))).unwrap_err();
+        let cut = requests_of(input("BYTES", &[3], Data::Raw(raw.slice(..14)))).unwrap_err();
         assert!(
             cut.message.contains("element 2 says 1 bytes, 0 are left"),
             "{}",
             cut.message
         );
-        let short = requests(input("BYTES", &[1], Data::Raw(Bytes::from_static(&[1, 0])))).unwrap_err();
+        let short = requests_of(input("BYTES", &[1], Data::Raw(Bytes::from_static(&[1, 0])))).unwrap_err();
         assert!(
             short.message.contains("a length needs 4 bytes, 2 are left"),
             "{}",
@@ -498,21 +529,21 @@ mod tests {
 
     #[test]
     fn a_uint8_tensor_is_one_request_and_other_inputs_are_refused_by_name() {
-        let got = requests(input("UINT8", &[3], Data::Raw(Bytes::from_static(b"xyz")))).unwrap();
+        let got = requests_of(input("UINT8", &[3], Data::Raw(Bytes::from_static(b"xyz")))).unwrap();
         assert_eq!(got, vec![Bytes::from_static(b"xyz")]);
-        let got = requests(input("UINT8", &[2], Data::Integers(vec![7, 255]))).unwrap();
+        let got = requests_of(input("UINT8", &[2], Data::Integers(vec![7, 255]))).unwrap();
         assert_eq!(got, vec![Bytes::from_static(&[7, 255])]);
-        assert!(requests(input("UINT8", &[1], Data::Integers(vec![256]))).is_err());
-        let e = requests(input("FP32", &[1], Data::Raw(Bytes::from_static(&[0; 4])))).unwrap_err();
+        assert!(requests_of(input("UINT8", &[1], Data::Integers(vec![256]))).is_err());
+        let e = requests_of(input("FP32", &[1], Data::Raw(Bytes::from_static(&[0; 4])))).unwrap_err();
         assert!(e.message.contains("is FP32"), "{}", e.message);
-        let e = requests(input("BYTES", &[-1], Data::Elements(vec![]))).unwrap_err();
+        let e = requests_of(input("BYTES", &[-1], Data::Elements(vec![]))).unwrap_err();
         assert!(e.message.contains("shape [-1]"), "{}", e.message);
         let mut two = input("BYTES", &[0], Data::Elements(vec![]));
         two.extend(input("BYTES", &[0], Data::Elements(vec![])));
-        assert!(requests(two).unwrap_err().message.contains("one input"));
+        assert!(requests(two, 100).unwrap_err().message.contains("one input"));
         let mut named = input("BYTES", &[0], Data::Elements(vec![]));
         named[0].name = "x".into();
-        assert!(requests(named)
+        assert!(requests(named, 100)
             .unwrap_err()
             .message
             .contains("unknown input \"x\""));

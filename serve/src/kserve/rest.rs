@@ -7,6 +7,7 @@
 use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,9 +22,16 @@ use crate::metrics::Tally;
 /// The header that says how long the JSON part of a body is.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
 
+/// The most JSON a call may carry. Parsed JSON takes many times its size
+/// (a number in an array: a few bytes of text, 32 of `Value`), so large
+/// tensors travel in binary (the extension), as `BYTES` must anyway.
+pub const MAX_JSON_BYTES: usize = 4 << 20;
+
 /// The `/v2` routes over a [`Kserve`] model; an `infer` body is limited to
-/// `max_message_bytes`.
-pub fn router(kserve: Kserve, max_message_bytes: usize) -> Router {
+/// `max_message_bytes`, and at most `max_calls` calls are served at once
+/// (the others wait their turn: bodies being read are bounded in number,
+/// and so in memory).
+pub fn router(kserve: Kserve, max_message_bytes: usize, max_calls: usize) -> Router {
     Router::new()
         .route("/v2", get(server_metadata))
         .route("/v2/health/live", get(|| async { StatusCode::OK }))
@@ -52,6 +60,7 @@ pub fn router(kserve: Kserve, max_message_bytes: usize) -> Router {
         .route("/v2/models/{name}/infer", post(infer))
         .route("/v2/models/{name}/versions/{version}/infer", post(infer_version))
         .layer(DefaultBodyLimit::max(max_message_bytes))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max_calls))
         .with_state(kserve)
 }
 
@@ -250,7 +259,7 @@ async fn infer(
     State(k): State<Kserve>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     run(&k, &name, "", &headers, body)
         .await
@@ -261,7 +270,7 @@ async fn infer_version(
     State(k): State<Kserve>,
     Path((name, version)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     run(&k, &name, &version, &headers, body)
         .await
@@ -270,6 +279,17 @@ async fn infer_version(
 
 fn invalid(message: impl Into<String>) -> Error {
     Error::invalid(message)
+}
+
+/// A body that could not be read, as the protocol's error (JSON): over
+/// the limit is 413, anything else 400.
+fn unread(e: BytesRejection) -> Error {
+    let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Code::TooLarge
+    } else {
+        Code::InvalidArgument
+    };
+    Error::new(code, format!("the request's body: {}", e.body_text()))
 }
 
 /// A parameter refused: shared memory and classification are not served.
@@ -290,9 +310,10 @@ async fn run(
     name: &str,
     version: &str,
     headers: &HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     k.check_model(name, version)?;
+    let body = body.map_err(unread)?;
     if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
         if enc.as_bytes() != b"identity" {
             return Err(invalid(format!(
@@ -314,6 +335,12 @@ async fn run(
                 ))
             })?,
     };
+    if json_len > MAX_JSON_BYTES {
+        return Err(Error::new(
+            Code::TooLarge,
+            format!("the request's JSON is {json_len} bytes, over {MAX_JSON_BYTES}: send tensors in binary ({HEADER_LENGTH})"),
+        ));
+    }
     let request: InferRequest =
         serde_json::from_slice(&body[..json_len]).map_err(|e| invalid(format!("the request's JSON: {e}")))?;
     refuse_unsupported(&request.parameters, "the request")?;

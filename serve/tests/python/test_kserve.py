@@ -188,30 +188,41 @@ def test_a_message_over_the_limit_is_refused_whole(ts, server, protocol):
         c.infer(MODEL, [bytes_input(mod, [blob])], outputs=outputs(mod, "response"))
     want = "StatusCode.RESOURCE_EXHAUSTED" if protocol == "grpc" else "413"
     assert status(e.value) == want, (status(e.value), str(e.value))
+    assert "limit" in str(e.value), str(e.value)  # the server's own message, read by the client
     good = ts.dumps(random_request(ts, random.Random(9), records=1))
     assert len(c.infer(MODEL, [bytes_input(mod, [good])], outputs=outputs(mod, "response")).as_numpy("response")) == 1
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_overload_is_resource_exhausted_and_passes(ts, tmp_path, protocol):
-    srv = Server(tmp_path, batching={"queue_requests": 1, "workers": 1, "max_records": 1})
+    # Requests of 50 records, over a batch of 1: each is charged its own
+    # input arrays (50 rows), so a few fill max_queued_bytes; a call of 20
+    # is submitted faster than a worker can answer 18 of them.
+    srv = Server(tmp_path, batching={"workers": 1, "max_records": 1},
+                 limits={"max_message_bytes": 16384, "max_queued_bytes": 16384})
     try:
         mod, c = connect(protocol, srv)
-        one = ts.dumps(random_request(ts, random.Random(10), records=1))
+        many = ts.dumps(ts.prediction_service.BatchPredictionRequest(
+            individualFeaturesList=[ts.data.DataRecord() for _ in range(50)]))
         with pytest.raises(InferenceServerException) as e:
-            c.infer(MODEL, [bytes_input(mod, [one] * 2000)], outputs=outputs(mod, "response"))
+            c.infer(MODEL, [bytes_input(mod, [many] * 20)], outputs=outputs(mod, "response"))
         want = "StatusCode.RESOURCE_EXHAUSTED" if protocol == "grpc" else "429"
         assert status(e.value) == want and "overloaded" in str(e.value), str(e.value)
-        # The queue drains; a call of one request is answered again.
+        # What was queued drains; a call of one request is answered again.
         deadline = time.monotonic() + 10
         while True:
             try:
-                r = c.infer(MODEL, [bytes_input(mod, [one])], outputs=outputs(mod, "response"))
+                r = c.infer(MODEL, [bytes_input(mod, [many])], outputs=outputs(mod, "response"))
                 assert len(r.as_numpy("response")) == 1
                 break
             except InferenceServerException:
                 assert time.monotonic() < deadline, "still overloaded after 10 s"
                 time.sleep(0.05)
+        # More requests in one call than the queue holds: refused whole.
+        with pytest.raises(InferenceServerException) as e:
+            c.infer(MODEL, [bytes_input(mod, [b""] * 1025)], outputs=outputs(mod, "response"))
+        want = "StatusCode.RESOURCE_EXHAUSTED" if protocol == "grpc" else "413"
+        assert status(e.value) == want and "1025 requests in one call" in str(e.value), str(e.value)
         assert srv.stop() == 0, srv.log.read_text()
     finally:
         srv.kill()
