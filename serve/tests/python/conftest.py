@@ -60,3 +60,17 @@ def ts(tmp_path_factory) -> types.SimpleNamespace:
         dumps=dumps,
         call_bytes=call_bytes,
     )
+
+
+@pytest.fixture
+def server(tmp_path):
+    """bprwire-serve on the tests' default config (``serving.Server``),
+    stopped by SIGTERM at the end, which must exit 0."""
+    from serving import Server
+
+    s = Server(tmp_path)
+    try:
+        yield s
+        assert s.stop() == 0, s.log.read_text()
+    finally:
+        s.kill()

@@ -25,20 +25,10 @@ import tritonclient.grpc as grpcclient  # noqa: E402
 import tritonclient.http as httpclient  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
-from serving import CONTINUOUS_KEYS, Server, check_response, expected_scores, random_request  # noqa: E402
+from serving import Server, check_response, expected_scores, random_request  # noqa: E402
 
 MODEL = "bprwire"
 PROTOCOLS = ["grpc", "http"]
-
-
-@pytest.fixture
-def server(tmp_path):
-    s = Server(tmp_path)
-    try:
-        yield s
-        assert s.stop() == 0, s.log.read_text()
-    finally:
-        s.kill()
 
 
 def connect(protocol: str, srv: Server):

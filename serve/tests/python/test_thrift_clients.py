@@ -12,41 +12,16 @@ bounded in count and time; every server started is stopped by its pid.
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import signal
 import socket
 import struct
-import subprocess
 import threading
 import time
-import urllib.request
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-import bprwire
-
-from serving import (  # noqa: E402
-    CONTINUOUS_KEYS,
-    LAYOUT,
-    Server,
-    check_response,
-    expected_scores,
-    random_request,
-)
-
-@pytest.fixture
-def server(tmp_path):
-    s = Server(tmp_path)
-    try:
-        yield s
-        assert s.stop() == 0, s.log.read_text()
-    finally:
-        s.kill()
-
+from serving import Server, check_response, random_request
 
 # ---- clients ----
 
