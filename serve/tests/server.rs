@@ -1,6 +1,7 @@
 //! bprwire-serve in-process on 127.0.0.1:0: pipelining, the queue and the
 //! batcher's refusals (with a model the test holds shut), other methods,
-//! limits, the configuration's refusals, the HTTP port and shutdown.
+//! limits, the configuration's refusals, the HTTP port (its KServe v2 REST
+//! answers against the Thrift port's, byte for byte) and shutdown.
 //! Requests are written by the reference's generated code; replies are
 //! read by bprwire's reply decoder (checked against the reference in the
 //! core crate's tests). Every wait is bounded.
@@ -705,5 +706,117 @@ fn replies_not_yet_taken_count_against_max_queued_bytes() {
     );
     assert!(t.elapsed() < Duration::from_secs(20));
     drop(hog);
+    server.stop().unwrap();
+}
+
+/// A POST with a body; the whole answer (status line, headers, body).
+fn http_post(addr: std::net::SocketAddr, path: &str, headers: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
+    let head = String::from_utf8(out[..split].to_vec()).unwrap();
+    let status = head[9..12].parse().unwrap();
+    (status, head.to_ascii_lowercase(), out[split..].to_vec())
+}
+
+#[test]
+fn the_kserve_rest_port_answers_what_the_thrift_port_answers_and_refuses_by_status() {
+    let server = start(config(""), None);
+    let requests: Vec<Vec<u8>> = [3usize, 0, 2]
+        .iter()
+        .map(|&n| bprwire_reference::serialize_request(&request(n)))
+        .collect();
+    // The Thrift port's responses to the same requests.
+    let mut s = server.connect();
+    let thrift: Vec<Vec<u8>> = [3usize, 0, 2]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            s.write_all(&call(n, i as i32, true)).unwrap();
+            let reply = read_reply(&mut s, true);
+            match service::decode_reply(&reply, true).unwrap().body {
+                Reply::Success(r) => r.reencode(),
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect();
+    let blob: Vec<u8> = requests
+        .iter()
+        .flat_map(|r| [&(r.len() as u32).to_le_bytes()[..], r].concat())
+        .collect();
+    let json = format!(
+        r#"{{"id":"7","inputs":[{{"name":"request","shape":[3],"datatype":"BYTES","parameters":{{"binary_data_size":{}}}}}],
+            "outputs":[{{"name":"response","parameters":{{"binary_data":true}}}},{{"name":"scores"}}]}}"#,
+        blob.len()
+    );
+    let body = [json.as_bytes(), &blob].concat();
+    let header = format!("Inference-Header-Content-Length: {}\r\n", json.len());
+    let (status, head, out) = http_post(server.http, "/v2/models/bprwire/infer", &header, &body);
+    assert_eq!(status, 200, "{head}{}", String::from_utf8_lossy(&out));
+    let n: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("inference-header-content-length: "))
+        .expect("the JSON's length")
+        .trim()
+        .parse()
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&out[..n]).unwrap();
+    assert_eq!(answer["id"], "7");
+    assert_eq!(answer["outputs"][0]["shape"], serde_json::json!([3]));
+    // The scores, as JSON numbers: 5 records × 2 outputs.
+    assert_eq!(answer["outputs"][1]["shape"], serde_json::json!([5, 2]));
+    assert_eq!(answer["outputs"][1]["data"].as_array().unwrap().len(), 10);
+    // The responses: what the Thrift port says, byte for byte.
+    let mut rest = &out[n..];
+    for want in &thrift {
+        let len = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
+        assert_eq!(&rest[4..4 + len], &want[..]);
+        rest = &rest[4 + len..];
+    }
+    assert!(rest.is_empty());
+    // Refusals, each with its status and a JSON error.
+    let junk = [&5u32.to_le_bytes()[..], b"\x05junk"].concat();
+    let bad = format!(
+        r#"{{"inputs":[{{"name":"request","shape":[1],"datatype":"BYTES","parameters":{{"binary_data_size":{}}}}}],"outputs":[{{"name":"response","parameters":{{"binary_data":true}}}}]}}"#,
+        junk.len()
+    );
+    let header = format!("Inference-Header-Content-Length: {}\r\n", bad.len());
+    for (path, body, status, says) in [
+        (
+            "/v2/models/other/infer",
+            body.clone(),
+            404,
+            "no model \\\"other\\\"",
+        ),
+        (
+            "/v2/models/bprwire/infer",
+            [bad.as_bytes(), &junk].concat(),
+            400,
+            "request 0: not a BatchPredictionRequest",
+        ),
+        (
+            "/v2/models/bprwire/versions/2/infer",
+            body.clone(),
+            404,
+            "no version \\\"2\\\"",
+        ),
+    ] {
+        let (got, _, out) = http_post(server.http, path, &header, &body);
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(got, status, "{path}: {text}");
+        assert!(
+            text.starts_with("{\"error\":") && text.contains(says),
+            "{path}: {text}"
+        );
+    }
     server.stop().unwrap();
 }
