@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use tokio::sync::oneshot;
 
 use crate::config::{duration_ms, Batching, Config, Limits};
-use crate::metrics::{Failure, Metrics};
+use crate::metrics::{BatchFigures, Failure, Metrics};
 use crate::model::{Model, OutputSpec};
 
 /// What a connection writes back for one call, in call order.
@@ -614,7 +614,7 @@ impl Engine {
     /// A refusal, counted and logged.
     fn refusal(&self, why: Failure, text: String) -> Refusal {
         self.metrics.fail(why);
-        self.metrics.totals.fail.add(1, Duration::ZERO);
+        self.metrics.statistics.fail();
         tracing::debug!(reason = why.label(), %text, "request refused");
         Refusal { why, text }
     }
@@ -688,26 +688,30 @@ impl Engine {
                 continue;
             }
             self.metrics.queue_wait.observe(waited.as_secs_f64());
-            self.metrics.totals.queue.add(1, waited);
-            live.push(job);
+            live.push((job, waited));
         }
         if live.is_empty() {
             return;
         }
-        let records: usize = live.iter().map(|j| j.records).sum();
+        let records: usize = live.iter().map(|(j, _)| j.records).sum();
         self.metrics.batch_records.observe(records as f64);
         self.metrics.batch_requests.observe(live.len() as f64);
         let Some(mut buffers) = self.take_buffers(records) else {
-            return self.fail_all(live, Failure::Model, "cannot allocate the batch's input arrays");
+            let jobs = live.into_iter().map(|(j, _)| j).collect();
+            return self.fail_all(jobs, Failure::Model, "cannot allocate the batch's input arrays");
         };
         // Scatter each request at its rows; a request refused here is
         // answered now and its rows are left to the model unread.
         let t = Instant::now();
         let mut rows = Vec::with_capacity(live.len());
+        let mut figures = BatchFigures {
+            records,
+            ..BatchFigures::default()
+        };
         {
             let mut outputs = buffers.outputs();
             let mut row = 0;
-            for job in live {
+            for (job, waited) in live {
                 let records = job.records;
                 let scattered = match job.request() {
                     Err(e) => Err(not_a_request(&e)),
@@ -717,25 +721,25 @@ impl Engine {
                         .map_err(|e| format!("request refused: {e}")),
                 };
                 match scattered {
-                    Ok(_) => rows.push((job, row)),
+                    Ok(_) => {
+                        figures.queue += waited;
+                        rows.push((job, row));
+                    }
                     Err(why) => job.refuse(self.refusal(Failure::BadRequest, why)),
                 }
                 row += records;
             }
         }
-        let scatter = t.elapsed();
-        self.metrics.scatter.observe(scatter.as_secs_f64());
-        let totals = &self.metrics.totals;
-        totals.compute_input.add(rows.len(), scatter);
+        figures.compute_input = t.elapsed();
+        figures.requests = rows.len();
+        self.metrics.scatter.observe(figures.compute_input.as_secs_f64());
         let t = Instant::now();
         let outputs = self
             .model
             .run(&buffers, records)
             .and_then(|o| self.check_outputs(o, records));
-        let model = t.elapsed();
-        self.metrics.model.observe(model.as_secs_f64());
-        totals.compute_infer.add(rows.len(), model);
-        totals.batch(records);
+        figures.compute_infer = t.elapsed();
+        self.metrics.model.observe(figures.compute_infer.as_secs_f64());
         self.give_back(buffers);
         let outputs = match outputs {
             Ok(o) => o,
@@ -760,17 +764,23 @@ impl Engine {
                 (job, encoded)
             })
             .collect();
-        let encode = t.elapsed();
-        self.metrics.encode.observe(encode.as_secs_f64());
-        totals.compute_output.add(replies.len(), encode);
+        figures.compute_output = t.elapsed();
+        self.metrics.encode.observe(figures.compute_output.as_secs_f64());
+        let mut answers = Vec::with_capacity(replies.len());
         for (job, encoded) in replies {
             let latency = job.read_at.elapsed();
             self.metrics.latency.observe(latency.as_secs_f64());
+            if encoded.is_ok() {
+                figures.success.push(latency);
+            }
+            answers.push((job, encoded));
+        }
+        // The batch counted whole before any reply is seen (a client's
+        // next statistics call sees this batch in every tally, or none).
+        self.metrics.statistics.batch(&figures);
+        for (job, encoded) in answers {
             match encoded {
-                Ok(Encoded { bytes, native }) => {
-                    totals.success.add(1, latency);
-                    job.send(bytes, None, native)
-                }
+                Ok(Encoded { bytes, native }) => job.send(bytes, None, native),
                 Err(refusal) => job.refuse(refusal),
             }
         }

@@ -1,7 +1,6 @@
 //! The server's metrics, in Prometheus' text format at `/metrics`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -86,36 +85,38 @@ pub struct Metrics {
     /// Requests per batch.
     pub batch_requests: Histogram,
     /// Running totals for KServe's `ModelStatistics`.
-    pub totals: Arc<Totals>,
+    pub statistics: Arc<Statistics>,
 }
 
 /// A count and a total time, in nanoseconds (Triton's `StatisticDuration`).
-#[derive(Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
     /// How many.
-    pub count: AtomicU64,
+    pub count: u64,
     /// Their total time.
-    pub ns: AtomicU64,
+    pub ns: u64,
 }
 
 impl Tally {
     /// Counts `n` requests that each took `d`.
-    pub fn add(&self, n: usize, d: Duration) {
+    fn add(&mut self, n: usize, d: Duration) {
         let n = n as u64;
-        self.count.fetch_add(n, Ordering::Relaxed);
+        self.count = self.count.saturating_add(n);
         let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.ns.fetch_add(ns.saturating_mul(n), Ordering::Relaxed);
+        self.ns = self.ns.saturating_add(ns.saturating_mul(n));
     }
 }
 
 /// The model's running totals, in the terms of Triton's statistics
-/// extension (what `perf_analyzer` reads): per request, the time from read
+/// extension (what `perf_analyzer` reads), per request: the time from read
 /// to answer (`success`), refusals (`fail`; counted, not timed), the wait
 /// for a batch (`queue`), and its batch's decode and scatter
 /// (`compute_input`), model (`compute_infer`) and encoding
 /// (`compute_output`); records run (`inference_count`) and batches
-/// (`execution_count`).
-#[derive(Debug, Default)]
+/// (`execution_count`). A batch is added whole, under one lock, so a
+/// reader never sees it half counted (`perf_analyzer` checks that the
+/// three compute counts agree).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
     /// Requests answered with a response.
     pub success: Tally,
@@ -130,22 +131,73 @@ pub struct Totals {
     /// Encoding the replies.
     pub compute_output: Tally,
     /// Records run through the model.
-    pub inference_count: AtomicU64,
+    pub inference_count: u64,
     /// Batches run.
-    pub execution_count: AtomicU64,
+    pub execution_count: u64,
     /// When the last batch ran, milliseconds since the Unix epoch.
-    pub last_inference_ms: AtomicU64,
+    pub last_inference_ms: u64,
 }
 
-impl Totals {
-    /// Counts a batch of `records` records run now.
-    pub fn batch(&self, records: usize) {
-        self.inference_count.fetch_add(records as u64, Ordering::Relaxed);
-        self.execution_count.fetch_add(1, Ordering::Relaxed);
+/// One batch's figures, for [`Statistics::batch`].
+#[derive(Debug, Default)]
+pub struct BatchFigures {
+    /// Records run through the model.
+    pub records: usize,
+    /// Requests the model ran for (each counted in every compute tally).
+    pub requests: usize,
+    /// Their waits for the batch, summed.
+    pub queue: Duration,
+    /// Decode and scatter.
+    pub compute_input: Duration,
+    /// The model.
+    pub compute_infer: Duration,
+    /// Encoding.
+    pub compute_output: Duration,
+    /// Each answered request's time from read to answer.
+    pub success: Vec<Duration>,
+}
+
+/// The [`Totals`], shared: written once per batch and per refusal, read
+/// whole.
+#[derive(Debug, Default)]
+pub struct Statistics(Mutex<Totals>);
+
+impl Statistics {
+    /// The totals as they are now.
+    pub fn snapshot(&self) -> Totals {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a refusal.
+    pub fn fail(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fail
+            .add(1, Duration::ZERO);
+    }
+
+    /// Counts a batch that ran.
+    pub fn batch(&self, b: &BatchFigures) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        self.last_inference_ms.store(now, Ordering::Relaxed);
+        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = b.requests;
+        t.queue.count = t.queue.count.saturating_add(n as u64);
+        t.queue.ns = t
+            .queue
+            .ns
+            .saturating_add(u64::try_from(b.queue.as_nanos()).unwrap_or(u64::MAX));
+        t.compute_input.add(n, b.compute_input);
+        t.compute_infer.add(n, b.compute_infer);
+        t.compute_output.add(n, b.compute_output);
+        for d in &b.success {
+            t.success.add(1, *d);
+        }
+        t.inference_count = t.inference_count.saturating_add(b.records as u64);
+        t.execution_count = t.execution_count.saturating_add(1);
+        t.last_inference_ms = now;
     }
 }
 
@@ -168,7 +220,7 @@ impl Metrics {
             encode: seconds(),
             batch_records: Histogram::new(exponential_buckets(1.0, 2.0, 18)),
             batch_requests: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
-            totals: Arc::default(),
+            statistics: Arc::default(),
         };
         let r = registry.sub_registry_with_prefix("bprwire");
         r.register("requests", "getBatchPrediction calls read", m.requests.clone());
@@ -217,5 +269,32 @@ impl Metrics {
         self.failures
             .get_or_create(&ReasonLabel { reason: why.label() })
             .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_counted_in_every_tally_at_once_and_refusals_apart() {
+        let s = Statistics::default();
+        s.batch(&BatchFigures {
+            records: 7,
+            requests: 3,
+            queue: Duration::from_micros(30),
+            compute_input: Duration::from_micros(2),
+            compute_infer: Duration::from_micros(5),
+            compute_output: Duration::from_micros(1),
+            success: vec![Duration::from_micros(40), Duration::from_micros(50)],
+        });
+        s.fail();
+        let t = s.snapshot();
+        let counts = [t.queue, t.compute_input, t.compute_infer, t.compute_output].map(|d| d.count);
+        assert_eq!(counts, [3, 3, 3, 3]);
+        assert_eq!((t.compute_infer.ns, t.queue.ns), (15_000, 30_000));
+        assert_eq!((t.success.count, t.success.ns, t.fail.count), (2, 90_000, 1));
+        assert_eq!((t.inference_count, t.execution_count), (7, 1));
+        assert!(t.last_inference_ms > 0);
     }
 }

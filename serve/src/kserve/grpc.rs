@@ -3,7 +3,6 @@
 //! asks for. The messages are compiled from `serve/proto/` at build time.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use tonic::codegen::http;
@@ -84,10 +83,10 @@ fn config_type(datatype: &str) -> i32 {
     }) as i32
 }
 
-fn duration(t: &Tally) -> Option<pb::StatisticDuration> {
+fn duration(t: Tally) -> Option<pb::StatisticDuration> {
     Some(pb::StatisticDuration {
-        count: t.count.load(Ordering::Relaxed),
-        ns: t.ns.load(Ordering::Relaxed),
+        count: t.count,
+        ns: t.ns,
     })
 }
 
@@ -268,18 +267,18 @@ impl GrpcInferenceService for Grpc {
         let stats = pb::ModelStatistics {
             name: self.0.model().into(),
             version: VERSION.into(),
-            last_inference: t.last_inference_ms.load(Ordering::Relaxed),
-            inference_count: t.inference_count.load(Ordering::Relaxed),
-            execution_count: t.execution_count.load(Ordering::Relaxed),
+            last_inference: t.last_inference_ms,
+            inference_count: t.inference_count,
+            execution_count: t.execution_count,
             inference_stats: Some(pb::InferStatistics {
-                success: duration(&t.success),
-                fail: duration(&t.fail),
-                queue: duration(&t.queue),
-                compute_input: duration(&t.compute_input),
-                compute_infer: duration(&t.compute_infer),
-                compute_output: duration(&t.compute_output),
-                cache_hit: duration(&Tally::default()),
-                cache_miss: duration(&Tally::default()),
+                success: duration(t.success),
+                fail: duration(t.fail),
+                queue: duration(t.queue),
+                compute_input: duration(t.compute_input),
+                compute_infer: duration(t.compute_infer),
+                compute_output: duration(t.compute_output),
+                cache_hit: duration(Tally::default()),
+                cache_miss: duration(Tally::default()),
             }),
             ..Default::default()
         };

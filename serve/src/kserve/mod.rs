@@ -164,9 +164,9 @@ impl Kserve {
         !self.shutdown.is_cancelled()
     }
 
-    /// The model's running totals (for `ModelStatistics`).
-    pub fn totals(&self) -> &Totals {
-        &self.engine.metrics().totals
+    /// The model's running totals now (for `ModelStatistics`).
+    pub fn totals(&self) -> Totals {
+        self.engine.metrics().statistics.snapshot()
     }
 
     /// Checks that `name` and `version` ("" for any) are the model's.

@@ -4,8 +4,6 @@
 //! the JSON, then each binary tensor's bytes in order), which is how
 //! `BYTES` requests and responses travel (they are not text).
 
-use std::sync::atomic::Ordering;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -179,8 +177,8 @@ fn config(k: &Kserve, name: &str, version: &str) -> Result<axum::Json<Value>, Er
     })))
 }
 
-fn duration(t: &Tally) -> Value {
-    json!({ "count": t.count.load(Ordering::Relaxed), "ns": t.ns.load(Ordering::Relaxed) })
+fn duration(t: Tally) -> Value {
+    json!({ "count": t.count, "ns": t.ns })
 }
 
 fn statistics_json(k: &Kserve) -> Value {
@@ -188,18 +186,18 @@ fn statistics_json(k: &Kserve) -> Value {
     json!({ "model_stats": [{
         "name": k.model(),
         "version": VERSION,
-        "last_inference": t.last_inference_ms.load(Ordering::Relaxed),
-        "inference_count": t.inference_count.load(Ordering::Relaxed),
-        "execution_count": t.execution_count.load(Ordering::Relaxed),
+        "last_inference": t.last_inference_ms,
+        "inference_count": t.inference_count,
+        "execution_count": t.execution_count,
         "inference_stats": {
-            "success": duration(&t.success),
-            "fail": duration(&t.fail),
-            "queue": duration(&t.queue),
-            "compute_input": duration(&t.compute_input),
-            "compute_infer": duration(&t.compute_infer),
-            "compute_output": duration(&t.compute_output),
-            "cache_hit": duration(&Tally::default()),
-            "cache_miss": duration(&Tally::default()),
+            "success": duration(t.success),
+            "fail": duration(t.fail),
+            "queue": duration(t.queue),
+            "compute_input": duration(t.compute_input),
+            "compute_infer": duration(t.compute_infer),
+            "compute_output": duration(t.compute_output),
+            "cache_hit": duration(Tally::default()),
+            "cache_miss": duration(Tally::default()),
         },
         "batch_stats": [],
     }]})
