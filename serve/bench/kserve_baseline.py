@@ -12,10 +12,12 @@ Python scatter fills numpy arrays by dict lookups (the layout of
 logistic model runs in numpy (``x @ w + b``), and the response is encoded
 by thrift with the response keys of the folder's serve.toml.
 
-    python kserve_baseline.py DIR HTTP_PORT GRPC_PORT GEN_DIR [--log-requests]
+    python kserve_baseline.py DIR HTTP_PORT GRPC_PORT GEN_DIR
+        [--log-requests] [--max-message-bytes N] [--stock]
 
 DIR is a ``bprwire-load setup`` folder (layout.json, weights.npy,
 bias.npy, serve.toml); GEN_DIR holds the Python classes of ``schema/``.
+Prints one line when started; stops on SIGTERM.
 
 KServe's servers bind every interface (uvicorn on 0.0.0.0, gRPC on
 [::]); here they are subclassed to bind 127.0.0.1 only. One process (one
@@ -23,103 +25,44 @@ uvicorn worker, the gRPC server on the same event loop), as KServe's
 default. KServe's per-request log lines (uvicorn's access log, the timing
 middleware's and the model's latency lines, the gRPC logging
 interceptor) are off unless --log-requests: the baseline is measured
-without them.
+without them. Its gRPC message limit is raised from 8 MiB to
+bprwire-serve's 64 MiB (a call of three R1 requests is 13.8 MB).
 
 Two adaptations for perf_analyzer and Thrift bytes, each the least that
-makes the run possible (see KSERVE_GAPS below and /work/kserve-bench.md):
+makes the run possible:
 
-- KServe 0.21.0 has no Triton ``ModelConfig``/``ModelStatistics`` (gRPC)
-  nor ``/config`` (REST), which perf_analyzer asks for before it sends
-  anything; they are added here with the same content bprwire-serve gives
-  (``max_batch_size`` 0, the two BYTES tensors), statistics all zero.
+- KServe 0.21.0 has no Triton ``ModelConfig`` (gRPC: UNIMPLEMENTED) nor
+  ``/v2/models/NAME/config`` (REST: FastAPI's 404), which perf_analyzer
+  asks for before it sends anything; both are added here (``KserveGaps``,
+  the REST route) with the content bprwire-serve gives (``max_batch_size``
+  0, the two BYTES tensors). ModelStatistics is not needed: perf_analyzer
+  asks for it only when the server metadata lists "statistics".
 - KServe 0.21.0's REST decode turns a binary BYTES input into UTF-8
   strings (``InferRequest.from_bytes`` calls
   ``set_data_from_numpy(..., binary_data=False)``), which refuses Thrift
-  bytes ("Failed to encode ... using UTF-8"); binary BYTES inputs are
-  kept as bytes here (less work than KServe's own path, so the fix does
-  not slow the baseline).
+  bytes ("Failed to encode ... using UTF-8", HTTP 500); binary BYTES
+  inputs are kept as bytes here (less work than KServe's own path, so the
+  fix does not slow the baseline).
 
 ``--stock`` leaves both out (KServe as it is), to show what perf_analyzer
-and tritonclient say to it.
+and tritonclient say to it. Two KServe 0.21.0 faults are worked around
+either way: ``InferResponse.to_grpc`` tests a numpy ``data`` for truth
+(an error for more than one element), so the output is set as raw bytes
+first; and SIGTERM stops only the gRPC server, so ``stop`` also ends the
+single uvicorn server.
 """
 
 import argparse
 import asyncio
-import json
 import logging
-import signal
 import sys
-import tomllib
 from concurrent import futures
 from pathlib import Path
 
 import numpy as np
 
-
-def load_model(folder: Path):
-    """The model of a ``bprwire-load setup`` folder: (index maps, weights,
-    bias, response keys)."""
-    layout = json.loads((folder / "layout.json").read_text())
-    w = np.load(folder / "weights.npy")
-    b = np.load(folder / "bias.npy")
-    config = tomllib.loads((folder / "serve.toml").read_text())
-    cont_spec = config.get("response", {}).get("continuous")
-    if not cont_spec:
-        raise SystemExit(f"{folder}/serve.toml: only [response] continuous = {{ keys = [...] }} is served here")
-    keys = cont_spec["keys"]
-    if not all(isinstance(k, int) for k in keys):
-        raise SystemExit(f"{folder}/serve.toml: response keys must be integers here, got {keys!r}")
-    if len(keys) != len(b):
-        raise SystemExit(f"{folder}/serve.toml: {len(keys)} response keys for {len(b)} model outputs")
-    return {
-        "cont": {i: j for j, i in enumerate(layout.get("continuous", {}).get("ids", []))},
-        "binary": {i: j for j, i in enumerate(layout.get("binary", {}).get("ids", []))},
-        "disc": {i: j for j, i in enumerate(layout.get("discrete", {}).get("ids", []))},
-        "tensors": [(t["id"], t["width"]) for t in layout.get("tensors", [])],
-        "w": w,
-        "b": b,
-        "keys": keys,
-    }
-
-
-def scores(m, request) -> np.ndarray:
-    """The same scatter and model as baseline_server.py's handler: float32
-    scores [records, k] of a decoded ``BatchPredictionRequest``."""
-    cont, binary, disc, tensors = m["cont"], m["binary"], m["disc"], m["tensors"]
-    records = request.individualFeaturesList or []
-    n = len(records)
-    xc = np.full((n, len(cont)), np.nan, dtype=np.float32)
-    xb = np.zeros((n, len(binary)), dtype=np.float32)
-    xd = np.zeros((n, len(disc)), dtype=np.int64)
-    xt = {tid: np.zeros((n, width), dtype=np.float32) for tid, width in tensors}
-    common = request.commonFeatures
-    for i, record in enumerate(records):
-        for r in (common, record):  # the record's own values win
-            if r is None:
-                continue
-            if r.continuousFeatures:
-                for k, v in r.continuousFeatures.items():
-                    j = cont.get(k)
-                    if j is not None:
-                        xc[i, j] = v
-            if r.binaryFeatures:
-                for k in r.binaryFeatures:
-                    j = binary.get(k)
-                    if j is not None:
-                        xb[i, j] = 1
-            if r.discreteFeatures:
-                for k, v in r.discreteFeatures.items():
-                    j = disc.get(k)
-                    if j is not None:
-                        xd[i, j] = v
-            if r.tensors:
-                for k, t in r.tensors.items():
-                    if k in xt and t.floatTensor is not None:
-                        xt[k][i, :] = t.floatTensor.floats
-    x = np.concatenate([xc, xb, xd] + [xt[tid] for tid, _ in tensors], axis=1).astype(np.float64)
-    x[np.isnan(x)] = 0.0
-    with np.errstate(over="ignore"):
-        return (1.0 / (1.0 + np.exp(-(x @ m["w"] + m["b"])))).astype(np.float32)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from python_model import load_model, scores  # noqa: E402
 
 
 def main() -> None:
@@ -129,6 +72,8 @@ def main() -> None:
     p.add_argument("grpc_port", type=int)
     p.add_argument("gen")
     p.add_argument("--log-requests", action="store_true", help="keep KServe's per-request log lines")
+    p.add_argument("--max-message-bytes", type=int, default=64 << 20,
+                   help="gRPC message limit, both ways (KServe's default: 8 MiB)")
     p.add_argument("--stock", action="store_true",
                    help="KServe as it is: no Triton config, and its own REST decode of BYTES inputs")
     args = p.parse_args()
@@ -151,7 +96,6 @@ def main() -> None:
     from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
     from kserve.protocol.grpc.server import GRPCServer
     from kserve.protocol.grpc.servicer import InferenceServicer
-    from kserve.protocol.infer_type import InferInput
     from kserve.protocol.rest.server import RESTServer
     from kserve.model_server import FASTAPI_APP_IMPORT_STRING, app as fastapi_app
     from kserve.model_server import args as kserve_args
@@ -204,7 +148,6 @@ def main() -> None:
             )
 
     # --- What perf_analyzer asks for that KServe 0.21.0 does not have. ---
-    from kserve.protocol.grpc import grpc_predict_v2_pb2 as kpb  # noqa: F401  (KServe's messages)
     from google.protobuf import json_format
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
@@ -334,7 +277,11 @@ def main() -> None:
                 self.grpc_port,
                 self.dataplane,
                 self.model_repository_extension,
-                kwargs=vars(kserve_args),
+                # KServe's default is 8 MiB; bprwire-serve's serve.toml
+                # (bprwire-load setup) allows 64 MiB.
+                kwargs={**vars(kserve_args),
+                        "grpc_max_send_message_length": args.max_message_bytes,
+                        "grpc_max_receive_message_length": args.max_message_bytes},
                 grace_period=1,
             )
             self.servers.append(self._grpc_server.start(self.max_threads))

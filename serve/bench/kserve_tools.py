@@ -16,6 +16,11 @@ numpy and thrift for ``check``).
         element with the Thrift classes of GEN and compares the scores of
         every server with the first's (float32 rounding). Exit 1 on a
         mismatch.
+    python kserve_tools.py probe DIR HOST:GRPC_PORT HOST:HTTP_PORT
+        one call of DIR/input/request over each protocol, and the model's
+        config and metadata: prints what the server says (errors too).
+    python kserve_tools.py summary OUT
+        the tables of perf.sh's OUT/points/ (markdown).
 """
 
 import struct
@@ -153,6 +158,106 @@ def check(gen: str, folder: str, servers: list) -> None:
         raise SystemExit(1)
 
 
+def probe(folder: str, grpc_addr: str, http_addr: str) -> None:
+    """One call of DIR/input/request over each protocol (tritonclient);
+    prints what the server answered, error or not."""
+    import numpy as np
+    import tritonclient.grpc as tg
+    import tritonclient.http as th
+
+    body = (Path(folder) / "input" / "request").read_bytes()
+    data = np.array([body], dtype=object)
+    for kind, mod, addr in (("grpc", tg, grpc_addr), ("http", th, http_addr)):
+        try:
+            c = mod.InferenceServerClient(addr)
+            i = mod.InferInput("request", [1], "BYTES")
+            if kind == "http":
+                i.set_data_from_numpy(data, binary_data=True)
+                out = [th.InferRequestedOutput("response", binary_data=True)]
+            else:
+                i.set_data_from_numpy(data)
+                out = [tg.InferRequestedOutput("response")]
+            r = c.infer("bprwire", [i], outputs=out)
+            print(f"tritonclient {kind} infer: ok, {len(r.as_numpy('response')[0])} response bytes")
+        except Exception as e:  # what the server said
+            print(f"tritonclient {kind} infer: {type(e).__name__}: {e}")
+        for what, call in (("get_model_config", lambda: c.get_model_config("bprwire")),
+                           ("get_model_metadata", lambda: c.get_model_metadata("bprwire"))):
+            try:
+                call()
+                print(f"tritonclient {kind} {what}: ok")
+            except Exception as e:
+                print(f"tritonclient {kind} {what}: {type(e).__name__}: {e}")
+
+
+def summary(out: str) -> None:
+    """A markdown table per workload from perf.sh's points/: the last
+    measurement of each point file (after a retry, the retry's)."""
+    import re
+
+    points = {}
+    for f in sorted((Path(out) / "points").glob("*.txt")):
+        w, server, proto, c = f.stem.split(".")
+        text = f.read_text()
+        last = text.rsplit("Request concurrency:", 1)[-1]
+
+        def num(pattern):
+            m = re.search(pattern, last)
+            return float(m.group(1)) if m else None
+
+        points[(w, server, proto, int(c[1:]))] = {
+            "thr": num(r"Throughput: ([0-9.]+) infer/sec"),
+            "p50": num(r"p50 latency: ([0-9]+) usec"),
+            "p99": num(r"p99 latency: ([0-9]+) usec"),
+            "retried": "not stable at" in text,
+            "failed": "Failed to obtain stable measurement" in last or "Throughput:" not in last,
+            "aborted": next((l.strip() for l in last.splitlines() if "what():" in l), None),
+        }
+
+    def ms(us):
+        return "—" if us is None else f"{us / 1000:.2f}"
+
+    def thr(x):
+        return "—" if x is None else f"{x:,.1f}"
+
+    for w in sorted({k[0] for k in points}):
+        print(f"\n### {w}\n")
+        print("| protocol | conc. | bprwire-serve infer/s | p50 ms | p99 ms | KServe infer/s | p50 ms | p99 ms "
+              "| throughput ratio | bprwire p99 < KServe p50 |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for proto in ("grpc", "http"):
+            for c in (1, 4):
+                b = points.get((w, "bprwire-serve", proto, c))
+                k = points.get((w, "kserve", proto, c))
+                if not b or not k:
+                    continue
+                ratio = b["thr"] / k["thr"] if b["thr"] and k["thr"] else None
+                below = (b["p99"] < k["p50"]) if b["p99"] is not None and k["p50"] is not None else None
+                note = lambda p: (" (no stable result)" if p["failed"] else "") + (" (-s 60)" if p["retried"] else "")
+                print(f"| {proto} | {c} | {thr(b['thr'])}{note(b)} | {ms(b['p50'])} | {ms(b['p99'])} "
+                      f"| {thr(k['thr'])}{note(k)} | {ms(k['p50'])} | {ms(k['p99'])} "
+                      f"| {'—' if ratio is None else f'{ratio:.1f}×'} "
+                      f"| {'—' if below is None else ('yes' if below else 'no')} |")
+    aborted = [(k, p["aborted"]) for k, p in points.items() if p["aborted"]]
+    if aborted:
+        print("\nperf_analyzer aborted after printing the client's numbers (the table keeps them) at: "
+              + ", ".join(".".join(map(str, k)) for k, _ in aborted)
+              + f" — {sorted({a for _, a in aborted})}")
+    r1 = [(p, c, points[("R1", "bprwire-serve", p, c)]["thr"], points[("R1", "kserve", p, c)]["thr"])
+          for p in ("grpc", "http") for c in (1, 4)
+          if ("R1", "bprwire-serve", p, c) in points and ("R1", "kserve", p, c) in points]
+    if r1:
+        print("\nTarget 1, ≥ 20× KServe's throughput on R1: " + "; ".join(
+            f"{p} c{c} {b / k:.1f}× {'met' if b / k >= 20 else 'NOT met'}" for p, c, b, k in r1 if b and k))
+    t2 = [(w, p, points[(w, "bprwire-serve", p, 4)]["p99"], points[(w, "kserve", p, 4)]["p50"])
+          for w in sorted({k[0] for k in points}) for p in ("grpc", "http")
+          if (w, "bprwire-serve", p, 4) in points and (w, "kserve", p, 4) in points]
+    if t2:
+        print("Target 2, bprwire-serve's p99 below KServe's p50 at concurrency 4: " + "; ".join(
+            f"{w} {p} {ms(b)} vs {ms(k)} ms {'met' if b is not None and k is not None and b < k else 'NOT met'}"
+            for w, p, b, k in t2))
+
+
 def main() -> None:
     a = sys.argv[1:]
     if a[:1] == ["request"] and len(a) == 2:
@@ -161,6 +266,10 @@ def main() -> None:
         port()
     elif a[:1] == ["wait"] and len(a) == 3:
         wait(a[1], a[2])
+    elif a[:1] == ["summary"] and len(a) == 2:
+        summary(a[1])
+    elif a[:1] == ["probe"] and len(a) == 4:
+        probe(a[1], a[2], a[3])
     elif a[:1] == ["check"] and len(a) >= 4:
         check(a[1], a[2], a[3:])
     else:
