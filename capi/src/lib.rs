@@ -386,24 +386,29 @@ unsafe fn tensor_data<'a>(
     // Aligned numbers (what C and TensorFlow hand over) as typed slices,
     // the Rust API's own path; unaligned ones (and bools, whose bytes are
     // checked to be 0 or 1 there) as raw bytes.
-    // SAFETY (each arm): the caller's promise of `count` elements of the type.
     Ok(match dtype(code, what)? {
         DataType::String => TensorData::Bytes(holder),
         DataType::Float if aligned(data as *const f32) => {
+            // SAFETY: aligned (checked); the caller promises `count` elements of this type.
             TensorData::F32(unsafe { slice(data.cast(), count, what)? })
         }
         DataType::Double if aligned(data as *const f64) => {
+            // SAFETY: aligned (checked); the caller promises `count` elements of this type.
             TensorData::F64(unsafe { slice(data.cast(), count, what)? })
         }
         DataType::Int32 if aligned(data as *const i32) => {
+            // SAFETY: aligned (checked); the caller promises `count` elements of this type.
             TensorData::I32(unsafe { slice(data.cast(), count, what)? })
         }
         DataType::Int64 if aligned(data as *const i64) => {
+            // SAFETY: aligned (checked); the caller promises `count` elements of this type.
             TensorData::I64(unsafe { slice(data.cast(), count, what)? })
         }
+        // SAFETY: u8 needs no alignment; the caller promises `count` bytes.
         DataType::Uint8 => TensorData::U8(unsafe { slice(data.cast(), count, what)? }),
         d => TensorData::Raw {
             dtype: d,
+            // SAFETY: the caller promises `count` elements of `d` (bytes need no alignment).
             bytes: unsafe { raw(d, data, count, what)? },
         },
     })
@@ -728,16 +733,18 @@ unsafe fn with_continuous(
     let what = "values";
     // Aligned values (what C and TensorFlow hand over) as typed slices, the
     // Rust API's own path; unaligned ones as raw bytes, which need none.
-    // SAFETY (all three): the caller's promise of `count` values of `d`.
     let values = match d {
         DataType::Float if aligned(values as *const f32) => {
+            // SAFETY: aligned (checked); the caller promises `count` elements of this type.
             Values::F32(unsafe { slice(values.cast(), count, what)? })
         }
         DataType::Double if aligned(values as *const f64) => {
+            // SAFETY: aligned (checked); the caller promises `count` elements of this type.
             Values::F64(unsafe { slice(values.cast(), count, what)? })
         }
         _ => Values::Raw {
             dtype: d,
+            // SAFETY: the caller promises `count` elements of `d` (bytes need no alignment).
             bytes: unsafe { raw(d, values, count, what)? },
         },
     };
