@@ -215,10 +215,15 @@ impl Server {
         let kserve = kserve::Kserve::new(engine.clone(), kserve_model, shutdown.clone());
         let limits = engine.limits();
         let http_shutdown = CancellationToken::new();
+        // A KServe call's whole time, its message's reading included: a
+        // client trickling a message holds only its own call (gRPC, REST).
+        let call_time =
+            config::seconds(limits.read_timeout_s) + config::duration_ms(engine.batching().drop_after_ms);
         let app = http::router(registry, shutdown.clone()).merge(kserve::rest::router(
             kserve.clone(),
             limits.max_message_bytes,
             limits.max_connections,
+            call_time,
         ));
         let stop_http = http_shutdown.clone();
         let http_task = tokio::spawn(async move {
@@ -236,12 +241,7 @@ impl Server {
             let service = kserve::grpc::service(kserve, limits.max_message_bytes);
             let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
             let server = tonic::transport::Server::builder()
-                // A call's whole time, its message's reading included: a
-                // client trickling a message holds only its own stream.
-                .timeout(
-                    config::seconds(limits.read_timeout_s)
-                        + config::duration_ms(engine.batching().drop_after_ms),
-                )
+                .timeout(call_time)
                 .concurrency_limit_per_connection(limits.max_in_flight_per_connection)
                 // HTTP/2's default windows (64 KiB) make a client wait for
                 // the server's window updates every 64 KiB: a 4.6 MB R1

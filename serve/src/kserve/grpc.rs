@@ -2,13 +2,11 @@
 //! Triton's `ModelConfig` and `ModelStatistics`, which `perf_analyzer`
 //! asks for. The messages are compiled from `serve/proto/` at build time.
 
-use std::collections::HashMap;
-
 use bytes::Bytes;
 use tonic::codegen::http;
 use tonic::{Request, Response, Status};
 
-use super::{Code, Data, Error, InputTensor, Kserve, TensorMeta, VERSION};
+use super::{check_parameters, Code, Data, Error, InputTensor, Kserve, TensorMeta, VERSION};
 use crate::metrics::Tally;
 
 /// The messages and service of `serve/proto/grpc_service.proto`.
@@ -71,16 +69,16 @@ fn tensor_metadata(t: TensorMeta) -> pb::model_metadata_response::TensorMetadata
     }
 }
 
-/// Triton's config enum for a protocol datatype.
-fn config_type(datatype: &str) -> i32 {
-    (match datatype {
+/// Triton's config enum for a protocol datatype (REST gives its name).
+pub(super) fn config_type(datatype: &str) -> pb::DataType {
+    match datatype {
         "BYTES" => pb::DataType::TypeString,
         "FP32" => pb::DataType::TypeFp32,
         "FP64" => pb::DataType::TypeFp64,
         "INT64" => pb::DataType::TypeInt64,
         "UINT8" => pb::DataType::TypeUint8,
         _ => pb::DataType::TypeInvalid,
-    }) as i32
+    }
 }
 
 fn duration(t: Tally) -> Option<pb::StatisticDuration> {
@@ -88,19 +86,6 @@ fn duration(t: Tally) -> Option<pb::StatisticDuration> {
         count: t.count,
         ns: t.ns,
     })
-}
-
-/// Refuses what this server does not do: shared memory (its data would
-/// not be in the message) and classification outputs.
-fn refuse_unsupported(parameters: &HashMap<String, pb::InferParameter>, what: &str) -> Result<(), Status> {
-    for key in parameters.keys() {
-        if key.starts_with("shared_memory") || key == "classification" {
-            return Err(Status::invalid_argument(format!(
-                "{what}: parameter {key:?} is not supported by this server"
-            )));
-        }
-    }
-    Ok(())
 }
 
 #[tonic::async_trait]
@@ -164,7 +149,7 @@ impl GrpcInferenceService for Grpc {
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
         let r = r.into_inner();
         self.0.check_model(&r.model_name, &r.model_version)?;
-        refuse_unsupported(&r.parameters, "the request")?;
+        check_parameters(r.parameters.keys(), || "the request".into())?;
         if !r.raw_input_contents.is_empty() && r.raw_input_contents.len() != r.inputs.len() {
             return Err(Status::invalid_argument(format!(
                 "{} raw_input_contents for {} inputs: give one per input, or none",
@@ -175,7 +160,7 @@ impl GrpcInferenceService for Grpc {
         let mut raw = r.raw_input_contents.into_iter();
         let mut inputs = Vec::with_capacity(r.inputs.len());
         for t in r.inputs {
-            refuse_unsupported(&t.parameters, &format!("input {:?}", t.name))?;
+            check_parameters(t.parameters.keys(), || format!("input {:?}", t.name))?;
             let contents = t.contents.unwrap_or_default();
             let data = match raw.next() {
                 Some(bytes) => Data::Raw(bytes),
@@ -190,7 +175,7 @@ impl GrpcInferenceService for Grpc {
             });
         }
         for o in &r.outputs {
-            refuse_unsupported(&o.parameters, &format!("output {:?}", o.name))?;
+            check_parameters(o.parameters.keys(), || format!("output {:?}", o.name))?;
         }
         let wanted: Vec<String> = r.outputs.into_iter().map(|o| o.name).collect();
         let outputs = self.0.infer(inputs, &wanted).await?;
@@ -233,7 +218,7 @@ impl GrpcInferenceService for Grpc {
                 .into_iter()
                 .map(|t| pb::ModelInput {
                     name: t.name,
-                    data_type: config_type(t.datatype),
+                    data_type: config_type(t.datatype) as i32,
                     dims: t.shape,
                     ..Default::default()
                 })
@@ -244,7 +229,7 @@ impl GrpcInferenceService for Grpc {
                 .into_iter()
                 .map(|t| pb::ModelOutput {
                     name: t.name,
-                    data_type: config_type(t.datatype),
+                    data_type: config_type(t.datatype) as i32,
                     dims: t.shape,
                     ..Default::default()
                 })

@@ -285,6 +285,30 @@ impl Kserve {
     }
 }
 
+/// Refuses the parameters this server does not serve: shared memory (the
+/// data would not be in the message) and classification outputs; others
+/// are ignored (`perf_analyzer` sends some). `what` names the holder, and
+/// is made only for an error.
+///
+/// # Errors
+///
+/// [`Code::InvalidArgument`] naming the parameter.
+pub fn check_parameters<'a>(
+    keys: impl IntoIterator<Item = &'a String>,
+    what: impl FnOnce() -> String,
+) -> Result<(), Error> {
+    match keys
+        .into_iter()
+        .find(|k| k.starts_with("shared_memory") || *k == "classification")
+    {
+        Some(key) => Err(Error::invalid(format!(
+            "{}: parameter {key:?} is not supported by this server",
+            what()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// An error about the `i`th request of a call.
 fn element(i: usize, e: Error) -> Error {
     Error {

@@ -5,6 +5,9 @@
 //! `BYTES` requests and responses travel (they are not text).
 
 use axum::body::Bytes;
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -14,7 +17,9 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{Code, Data, Error, InputTensor, Kserve, OutputTensor, TensorMeta, RESPONSE, VERSION};
+use super::{
+    check_parameters, Code, Data, Error, InputTensor, Kserve, OutputTensor, TensorMeta, RESPONSE, VERSION,
+};
 use crate::metrics::Tally;
 
 /// The header that says how long the JSON part of a body is.
@@ -26,10 +31,12 @@ pub const HEADER_LENGTH: &str = "inference-header-content-length";
 pub const MAX_JSON_BYTES: usize = 4 << 20;
 
 /// The `/v2` routes over a [`Kserve`] model; an `infer` body is limited to
-/// `max_message_bytes`, and at most `max_calls` calls are served at once
-/// (the others wait their turn: bodies being read are bounded in number,
-/// and so in memory).
-pub fn router(kserve: Kserve, max_message_bytes: usize, max_calls: usize) -> Router {
+/// `max_message_bytes`, at most `max_calls` calls are served at once (the
+/// others wait their turn: bodies being read are bounded in number, and so
+/// in memory), and a call, its body's reading included, is answered 408
+/// past `call_time` (a client trickling its body holds its own call only
+/// that long, and its place among the `max_calls`).
+pub fn router(kserve: Kserve, max_message_bytes: usize, max_calls: usize, call_time: Duration) -> Router {
     Router::new()
         .route("/v2", get(server_metadata))
         .route("/v2/health/live", get(|| async { StatusCode::OK }))
@@ -58,8 +65,27 @@ pub fn router(kserve: Kserve, max_message_bytes: usize, max_calls: usize) -> Rou
         .route("/v2/models/{name}/infer", post(infer))
         .route("/v2/models/{name}/versions/{version}/infer", post(infer_version))
         .layer(DefaultBodyLimit::max(max_message_bytes))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(move |_: tower::BoxError| {
+                    timed_out(call_time)
+                }))
+                .timeout(call_time),
+        )
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max_calls))
         .with_state(kserve)
+}
+
+/// A call that took longer than `call_time`: 408, with the protocol's JSON
+/// error.
+async fn timed_out(call_time: Duration) -> Response {
+    let message =
+        format!("the call took longer than {call_time:?} (limits.read_timeout_s + batching.drop_after_ms)");
+    (
+        StatusCode::REQUEST_TIMEOUT,
+        axum::Json(json!({ "error": message })),
+    )
+        .into_response()
 }
 
 impl IntoResponse for Error {
@@ -141,14 +167,6 @@ fn ready(k: &Kserve, name: &str, version: &str) -> Result<StatusCode, Error> {
     })
 }
 
-/// Triton's config enum name for a protocol datatype.
-fn config_type(datatype: &str) -> String {
-    match datatype {
-        "BYTES" => "TYPE_STRING".into(),
-        other => format!("TYPE_{other}"),
-    }
-}
-
 async fn model_config(State(k): State<Kserve>, Path(name): Path<String>) -> Result<axum::Json<Value>, Error> {
     config(&k, &name, "")
 }
@@ -164,7 +182,7 @@ fn config(k: &Kserve, name: &str, version: &str) -> Result<axum::Json<Value>, Er
     k.check_model(name, version)?;
     let tensors = |ts: Vec<TensorMeta>| -> Vec<Value> {
         ts.iter()
-            .map(|t| json!({ "name": t.name, "data_type": config_type(t.datatype), "dims": t.shape }))
+            .map(|t| json!({ "name": t.name, "data_type": super::grpc::config_type(t.datatype).as_str_name(), "dims": t.shape }))
             .collect()
     };
     Ok(axum::Json(json!({
@@ -290,19 +308,6 @@ fn unread(e: BytesRejection) -> Error {
     Error::new(code, format!("the request's body: {}", e.body_text()))
 }
 
-/// A parameter refused: shared memory and classification are not served.
-fn refuse_unsupported(parameters: &Map<String, Value>, what: &str) -> Result<(), Error> {
-    match parameters
-        .keys()
-        .find(|k| k.starts_with("shared_memory") || *k == "classification")
-    {
-        Some(key) => Err(invalid(format!(
-            "{what}: parameter {key:?} is not supported by this server"
-        ))),
-        None => Ok(()),
-    }
-}
-
 async fn run(
     k: &Kserve,
     name: &str,
@@ -341,11 +346,11 @@ async fn run(
     }
     let request: InferRequest =
         serde_json::from_slice(&body[..json_len]).map_err(|e| invalid(format!("the request's JSON: {e}")))?;
-    refuse_unsupported(&request.parameters, "the request")?;
+    check_parameters(request.parameters.keys(), || "the request".into())?;
     let mut tail = body.slice(json_len..);
     let mut inputs = Vec::with_capacity(request.inputs.len());
     for input in request.inputs {
-        refuse_unsupported(&input.parameters, &format!("input {:?}", input.name))?;
+        check_parameters(input.parameters.keys(), || format!("input {:?}", input.name))?;
         let data = match (input.parameters.get("binary_data_size"), input.data) {
             (Some(size), None) => {
                 let size = size
@@ -390,7 +395,7 @@ async fn run(
         == Some(true);
     let mut binary = Vec::with_capacity(request.outputs.len());
     for o in &request.outputs {
-        refuse_unsupported(&o.parameters, &format!("output {:?}", o.name))?;
+        check_parameters(o.parameters.keys(), || format!("output {:?}", o.name))?;
         binary.push(all_binary || o.parameters.get("binary_data").and_then(Value::as_bool) == Some(true));
     }
     let wanted: Vec<String> = request.outputs.into_iter().map(|o| o.name).collect();
