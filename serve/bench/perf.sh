@@ -124,7 +124,7 @@ for w in "${workloads[@]}"; do
   dir="$out/$w"
   "$bin/bprwire-load" setup "$w" "$dir"
   # Overload is not what is measured: no request is dropped. gRPC on a free port.
-  sed -i 's/drop_after_ms = 90.0/drop_after_ms = 60000.0/; s/^http = \(.*\)$/http = \1\ngrpc = "127.0.0.1:0"/' "$dir/serve.toml"
+  sed -i 's/drop_after_ms = 90.0/drop_after_ms = 60000.0/; s/shutdown_deadline_s = .*/shutdown_deadline_s = 120.0/; s/^http = \(.*\)$/http = \1\ngrpc = "127.0.0.1:0"/' "$dir/serve.toml"
   python3 "$tools" request "$dir"
   echo "-- $w: servers"
   start_bprwire "$dir"

@@ -37,7 +37,7 @@ for w in R1 R2 R3; do
   dir="$work/$w"
   "$bin/bprwire-load" setup "$w" "$dir"
   # Overload is not what is measured: no request is dropped.
-  sed -i 's/drop_after_ms = 90.0/drop_after_ms = 60000.0/' "$dir/serve.toml"
+  sed -i 's/drop_after_ms = 90.0/drop_after_ms = 60000.0/; s/shutdown_deadline_s = .*/shutdown_deadline_s = 120.0/' "$dir/serve.toml"
   "$bin/bprwire-load" inproc "$dir/serve.toml" "$dir/request.bin" --iterations 500
   for mode in eager wait off; do
     cfg="$dir/serve-$mode.toml"

@@ -44,12 +44,16 @@
 //! max_connections = 1024
 //! max_in_flight_per_connection = 64
 //! max_queued_bytes = 1073741824    # requests queued or running, in all
-//! idle_timeout_s = 300.0           # between messages
-//! read_timeout_s = 10.0            # for one message, first byte to last (and one reply's write)
-//! shutdown_deadline_s = 10.0       # to answer what is in flight
+//! max_batch_bytes = 268435456      # one batch's input arrays (max_records rows of the layout)
+//! handshake_timeout_s = 10.0       # from accept to a connection's first call (or HTTP header)
+//! idle_timeout_s = 300.0           # between calls
+//! read_timeout_s = 10.0            # for one message, first byte to last (and a reply's writes: no progress)
+//! shutdown_deadline_s = 15.0       # to answer what is in flight (more than read_timeout_s + drop_after_ms)
 //! ```
 //!
-//! Relative paths are from the configuration file's folder.
+//! Relative paths are from the configuration file's folder. Every file
+//! named (this one, the layout, the model's) must be a regular file under
+//! its cap ([`crate::files`]).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -308,10 +312,18 @@ pub struct Limits {
     /// it a request is refused as overloaded (each connection may also
     /// hold up to `max_message_bytes` while it reads one).
     pub max_queued_bytes: usize,
-    /// How long a connection may wait between messages, in s.
+    /// The most bytes of one batch's input arrays (`max_records` rows of
+    /// the layout; a request larger than a batch is held to it too).
+    pub max_batch_bytes: usize,
+    /// How long a new connection may take to begin its first call (its
+    /// first message byte on Thrift, a request's headers on HTTP, a
+    /// stream on gRPC), in s.
+    pub handshake_timeout_s: f64,
+    /// How long a connection may stay open with no call in flight, in s.
     pub idle_timeout_s: f64,
     /// How long one message may take to arrive, first byte to last, and
-    /// one reply to be taken by the client, in s.
+    /// how long a reply's writing may make no progress (a client that
+    /// reads slowly but reads is not cut off), in s.
     pub read_timeout_s: f64,
     /// How long shutdown waits for replies in flight, in s.
     pub shutdown_deadline_s: f64,
@@ -325,9 +337,11 @@ impl Default for Limits {
             max_connections: 1024,
             max_in_flight_per_connection: 64,
             max_queued_bytes: 1 << 30,
+            max_batch_bytes: 256 << 20,
+            handshake_timeout_s: 10.0,
             idle_timeout_s: 300.0,
             read_timeout_s: 10.0,
-            shutdown_deadline_s: 10.0,
+            shutdown_deadline_s: 15.0,
         }
     }
 }
@@ -366,7 +380,9 @@ impl Config {
     /// missing key, a value of the wrong type, or a value out of range;
     /// the layout unreadable or refused.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| err(path, "", format!("cannot read: {e}")))?;
+        let bytes =
+            crate::files::read_regular(path, crate::files::CONFIG_BYTES).map_err(|e| err(path, "", e))?;
+        let text = String::from_utf8(bytes).map_err(|e| err(path, "", format!("not UTF-8 text: {e}")))?;
         Config::parse(path, &text)
     }
 
@@ -380,11 +396,8 @@ impl Config {
         let file: File = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let layout_text = match (&file.layout.path, &file.layout.inline) {
-            (Some(p), None) => {
-                let p = dir.join(p);
-                std::fs::read(&p)
-                    .map_err(|e| err(path, "layout.path", format!("cannot read {}: {e}", p.display())))?
-            }
+            (Some(p), None) => crate::files::read_regular(&dir.join(p), crate::files::LAYOUT_BYTES)
+                .map_err(|e| err(path, "layout.path", e))?,
             (None, Some(text)) => text.clone().into_bytes(),
             _ => {
                 return Err(err(
@@ -485,20 +498,45 @@ impl Config {
                 "over a frame's limit of 2147483647".into(),
             ));
         }
-        for (key, v) in [
-            ("batching.max_wait_ms", b.max_wait_ms),
-            ("batching.drop_after_ms", b.drop_after_ms),
-            ("limits.idle_timeout_s", l.idle_timeout_s),
-            ("limits.read_timeout_s", l.read_timeout_s),
-            ("limits.shutdown_deadline_s", l.shutdown_deadline_s),
-        ] {
-            if !(0.0..1e9).contains(&v) {
-                return Err(err(
-                    path,
-                    key,
-                    format!("{v} is not a duration (finite, 0 or more)"),
-                ));
-            }
+        if l.max_message_bytes < MIN_MESSAGE_BYTES {
+            return Err(err(
+                path,
+                "limits.max_message_bytes",
+                format!(
+                    "{} is under {MIN_MESSAGE_BYTES}: every call would be refused",
+                    l.max_message_bytes
+                ),
+            ));
+        }
+        let row = row_bytes(&layout);
+        if b.max_records.saturating_mul(row) > l.max_batch_bytes {
+            return Err(err(
+                path,
+                "batching.max_records",
+                format!(
+                    "{} rows of {row} bytes (the layout's input arrays) take {} bytes, over limits.max_batch_bytes ({}): every batch would fail to allocate",
+                    b.max_records,
+                    b.max_records.saturating_mul(row),
+                    l.max_batch_bytes
+                ),
+            ));
+        }
+        duration(path, "batching.max_wait_ms", b.max_wait_ms, false)?;
+        duration(path, "batching.drop_after_ms", b.drop_after_ms, true)?;
+        duration(path, "limits.handshake_timeout_s", l.handshake_timeout_s, true)?;
+        duration(path, "limits.idle_timeout_s", l.idle_timeout_s, true)?;
+        duration(path, "limits.read_timeout_s", l.read_timeout_s, true)?;
+        duration(path, "limits.shutdown_deadline_s", l.shutdown_deadline_s, true)?;
+        let call = l.read_timeout_s + b.drop_after_ms / 1e3;
+        if call >= l.shutdown_deadline_s {
+            return Err(err(
+                path,
+                "limits.shutdown_deadline_s",
+                format!(
+                    "{} s is not more than a call's own bound, limits.read_timeout_s + batching.drop_after_ms ({call} s): a call read just before shutdown could not be answered in time",
+                    l.shutdown_deadline_s
+                ),
+            ));
         }
         if file.kserve.model.is_empty() || file.kserve.model.contains('/') {
             return Err(err(
@@ -542,6 +580,44 @@ pub fn duration_ms(ms: f64) -> Duration {
 /// Seconds of the file (checked finite and non-negative) as a `Duration`.
 pub fn seconds(s: f64) -> Duration {
     Duration::from_secs_f64(s)
+}
+
+/// The smallest `limits.max_message_bytes`: a call of one small record
+/// takes about a hundred bytes.
+pub const MIN_MESSAGE_BYTES: usize = 1024;
+
+/// Bytes of one row of `layout`'s input arrays.
+pub fn row_bytes(layout: &bprwire::features::FeatureLayout) -> usize {
+    use bprwire::features::FeatureKind;
+    let columns = |kind, n: usize| layout.output_type(kind).map_or(0, |t| n * t.size());
+    columns(FeatureKind::Continuous, layout.continuous_ids().len())
+        + columns(FeatureKind::Binary, layout.binary_ids().len())
+        + columns(FeatureKind::Discrete, layout.discrete_ids().len())
+        + layout
+            .tensors()
+            .iter()
+            .map(|t| t.width * t.dtype.size())
+            .sum::<usize>()
+}
+
+/// A duration of the file: finite, at most 10^9, and more than 0 when
+/// `nonzero` (a timeout of 0 would close every connection or call).
+fn duration(path: &Path, key: &str, v: f64, nonzero: bool) -> Result<(), ConfigError> {
+    if !(0.0..1e9).contains(&v) {
+        return Err(err(
+            path,
+            key,
+            format!("{v} is not a duration (finite, 0 or more)"),
+        ));
+    }
+    if nonzero && v == 0.0 {
+        return Err(err(
+            path,
+            key,
+            "must be more than 0 (0 would refuse or cut off every call)".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn at_most(path: &Path, key: &str, v: usize, max: usize) -> Result<(), ConfigError> {

@@ -1,24 +1,24 @@
-//! The serving loop: a call read off a connection becomes a [`Job`] in a
-//! bounded queue; `batching.workers` worker threads each take a batch off
-//! it (max records; eager, or Navi's max wait) and run it: each request
+//! The serving loop: a call read off a connection becomes a [`Job`] in the
+//! fair, bounded [`Queue`](crate::queue); `batching.workers` worker threads
+//! each take a batch off it (the queue's policy) and run it: each request
 //! decoded and scattered straight into its rows of the batch's input
 //! arrays, the model once, each reply encoded from its own rows of the
-//! outputs. A worker is its own batcher: a call crosses two threads (the
-//! connection's task, a worker) and back.
+//! outputs. A call crosses two threads (the connection's task, a worker)
+//! and back.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bprwire::features::{Array, Buffers, FeatureLayout};
 use bprwire::service::{self, ApplicationErrorKind, Envelope, MessageType};
 use bprwire::{Element, Signature, TensorData, Values};
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use tokio::sync::oneshot;
 
 use crate::config::{duration_ms, Batching, Config, Limits};
 use crate::metrics::{BatchFigures, Failure, Metrics};
 use crate::model::{Model, OutputSpec};
+use crate::queue::{Policy, Push, Queue, Queued};
 
 /// What a connection writes back for one call, in call order.
 #[derive(Debug)]
@@ -98,54 +98,6 @@ pub enum Input {
     },
 }
 
-/// A batch being gathered: its jobs, their records, and the job that did
-/// not fit (the next batch's first).
-struct Batch {
-    jobs: Vec<Job>,
-    records: usize,
-    max: usize,
-    carry: Option<Job>,
-}
-
-impl Batch {
-    fn new(first: Job, max: usize) -> Batch {
-        Batch {
-            records: first.records,
-            jobs: vec![first],
-            max,
-            carry: None,
-        }
-    }
-
-    /// Full: `max` records, or a job waiting for the next batch.
-    fn full(&self) -> bool {
-        self.records >= self.max || self.carry.is_some()
-    }
-
-    /// Adds a job taken off the queue, or keeps it for the next batch if
-    /// it does not fit.
-    fn add(&mut self, job: Job, metrics: &Metrics) {
-        metrics.queue_depth.dec();
-        if self.records + job.records > self.max {
-            metrics.queue_depth.inc(); // still waiting
-            self.carry = Some(job);
-        } else {
-            self.records += job.records;
-            self.jobs.push(job);
-        }
-    }
-
-    /// Adds the jobs already queued, until full.
-    fn take_queued(&mut self, rx: &Receiver<Job>, metrics: &Metrics) {
-        while !self.full() {
-            match rx.try_recv() {
-                Ok(job) => self.add(job, metrics),
-                Err(_) => break,
-            }
-        }
-    }
-}
-
 /// One request waiting for its batch.
 #[derive(Debug)]
 pub struct Job {
@@ -157,6 +109,15 @@ pub struct Job {
     /// The job's share of `max_queued_bytes` (its message, and the input
     /// arrays of a request larger than a batch), passed on to its reply.
     held: Held,
+}
+
+impl Queued for Job {
+    fn records(&self) -> usize {
+        self.records
+    }
+    fn arrived(&self) -> Instant {
+        self.read_at
+    }
 }
 
 impl Job {
@@ -191,41 +152,55 @@ impl Job {
     }
 }
 
-/// Bytes counted against `limits.max_queued_bytes` while a job lives.
+/// The work admitted and not yet answered: bytes of the jobs alive
+/// (queued or running) and of their replies not yet written (against
+/// `limits.max_queued_bytes`), and how many calls that is (what shutdown
+/// waits for).
+#[derive(Debug, Default)]
+struct Ledger {
+    bytes: std::sync::atomic::AtomicUsize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+/// One call's entry in the [`Ledger`], from admission until its reply is
+/// written (or dropped).
 #[derive(Debug)]
 struct Held {
-    total: Arc<std::sync::atomic::AtomicUsize>,
+    ledger: Arc<Ledger>,
     bytes: usize,
 }
 
 impl Held {
-    /// Counts `bytes` in, unless that would pass `limit`.
-    fn take(total: &Arc<std::sync::atomic::AtomicUsize>, bytes: usize, limit: usize) -> Option<Held> {
+    /// Counts a call of `bytes` in, unless that would pass `limit`.
+    fn take(ledger: &Arc<Ledger>, bytes: usize, limit: usize) -> Option<Held> {
         use std::sync::atomic::Ordering;
-        total
+        ledger
+            .bytes
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
                 t.checked_add(bytes).filter(|&n| n <= limit)
             })
             .ok()?;
+        ledger.calls.fetch_add(1, Ordering::AcqRel);
         Some(Held {
-            total: total.clone(),
+            ledger: ledger.clone(),
             bytes,
         })
     }
-}
 
-impl Held {
     /// Counts `bytes` more (work already admitted: not checked).
     fn grow(&mut self, bytes: usize) {
-        self.total.fetch_add(bytes, std::sync::atomic::Ordering::AcqRel);
+        self.ledger
+            .bytes
+            .fetch_add(bytes, std::sync::atomic::Ordering::AcqRel);
         self.bytes += bytes;
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.total
-            .fetch_sub(self.bytes, std::sync::atomic::Ordering::AcqRel);
+        use std::sync::atomic::Ordering;
+        self.ledger.bytes.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.ledger.calls.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -378,12 +353,11 @@ pub struct Engine {
     limits: Limits,
     /// Input arrays of `batching.max_records` rows, reused batch to batch.
     pool: Mutex<Vec<Buffers>>,
-    queue: Sender<Job>,
-    /// Set once no connection can send any more: idle workers stop.
+    queue: Queue<Job>,
+    /// Set once shutdown has begun: new requests are refused.
     closing: std::sync::atomic::AtomicBool,
-    /// Bytes of the jobs alive (queued or running) and of their replies
-    /// not yet written.
-    queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
+    /// The work admitted and not yet answered.
+    ledger: Arc<Ledger>,
     /// Bytes of one row of the input arrays.
     row_bytes: usize,
     metrics: Metrics,
@@ -402,8 +376,8 @@ impl std::fmt::Debug for Engine {
 pub struct ProtocolError(pub String);
 
 impl Engine {
-    /// The engine for `config` running `model`, and the receiving end of
-    /// its queue (for [`Engine::worker`]).
+    /// The engine for `config` running `model` (its workers are started
+    /// with [`Engine::worker`]).
     ///
     /// # Errors
     ///
@@ -413,10 +387,10 @@ impl Engine {
         config: Config,
         model: Box<dyn Model>,
         metrics: Metrics,
-    ) -> Result<(Arc<Engine>, Receiver<Job>), crate::config::ConfigError> {
+    ) -> Result<Arc<Engine>, crate::config::ConfigError> {
         let response = ResponsePlan::new(&config, model.outputs())?;
-        let (queue, rx) = crossbeam_channel::bounded(config.batching.queue_requests);
-        let row_bytes = row_bytes(&config.layout);
+        let queue = Queue::new(config.batching.queue_requests);
+        let row_bytes = crate::config::row_bytes(&config.layout);
         let engine = Engine {
             layout: config.layout,
             model,
@@ -426,11 +400,11 @@ impl Engine {
             pool: Mutex::new(Vec::new()),
             queue,
             closing: Default::default(),
-            queued_bytes: Arc::default(),
+            ledger: Arc::default(),
             row_bytes,
             metrics,
         };
-        Ok((Arc::new(engine), rx))
+        Ok(Arc::new(engine))
     }
 
     /// The batching settings.
@@ -453,7 +427,13 @@ impl Engine {
         self.model.outputs()
     }
 
-    /// Takes one call message: `Ok(None)` for a oneway call (no reply),
+    /// Calls admitted whose replies are not yet written (or dropped).
+    pub fn owed(&self) -> usize {
+        self.ledger.calls.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Takes one call message from client `source` (a connection's id):
+    /// `Ok(None)` for a oneway call (no reply),
     /// an answer otherwise: a `PredictionServiceException` for a request
     /// refused (not a request, too many records, overloaded, shutting
     /// down), a `TApplicationException` for another method, or the job's
@@ -468,6 +448,7 @@ impl Engine {
         message: Bytes,
         framed: bool,
         closing: bool,
+        source: u64,
     ) -> Result<Option<Answer>, ProtocolError> {
         let read_at = Instant::now();
         let call = service::decode_call(&message).map_err(|e| ProtocolError(format!("not a call: {e}")))?;
@@ -491,7 +472,7 @@ impl Engine {
             .and_then(|records| {
                 let held = self.admit(records, message.len(), closing)?;
                 let input = Input::Call { message, env };
-                self.enqueue(input, records, read_at, held)
+                self.enqueue(source, input, records, read_at, held)
             });
         match admitted {
             Ok(rx) => Ok(Some(if oneway {
@@ -503,7 +484,8 @@ impl Engine {
         }
     }
 
-    /// Takes one bare `BatchPredictionRequest` (a KServe tensor element):
+    /// Takes one bare `BatchPredictionRequest` (a KServe tensor element)
+    /// from client `source`:
     /// its reply comes when its batch has run, a bare response (and the
     /// model's output rows when `native`), or a refusal.
     ///
@@ -517,23 +499,33 @@ impl Engine {
         bytes: Bytes,
         native: bool,
         closing: bool,
+        source: u64,
     ) -> Result<oneshot::Receiver<Reply>, Refusal> {
         let read_at = Instant::now();
         self.metrics.requests.inc();
         let records = bprwire::decode::request_records(&bytes)
             .map_err(|e| self.refusal(Failure::BadRequest, not_a_request(&e)))?;
         let held = self.admit(records, bytes.len(), closing)?;
-        self.enqueue(Input::Request { bytes, native }, records, read_at, held)
+        self.enqueue(source, Input::Request { bytes, native }, records, read_at, held)
     }
 
-    /// The checks before a request is queued: its record count, shutdown,
-    /// and its share of `max_queued_bytes` (its message, and input arrays
-    /// of its own when it is larger than a batch).
+    /// The checks before a request is queued: its record count (and, for
+    /// a request larger than a batch, the bytes of its own input arrays
+    /// against `limits.max_batch_bytes`), shutdown, and its share of
+    /// `max_queued_bytes` (its message, and those arrays).
     fn admit(&self, records: usize, message_bytes: usize, closing: bool) -> Result<Held, Refusal> {
         if records > self.limits.max_records_per_request {
             let why = format!(
                 "{records} records, over the limit of {} per request",
                 self.limits.max_records_per_request
+            );
+            return Err(self.refusal(Failure::TooManyRecords, why));
+        }
+        if records.saturating_mul(self.row_bytes) > self.limits.max_batch_bytes {
+            let why = format!(
+                "{records} records need {} bytes of input arrays, over limits.max_batch_bytes ({})",
+                records.saturating_mul(self.row_bytes),
+                self.limits.max_batch_bytes
             );
             return Err(self.refusal(Failure::TooManyRecords, why));
         }
@@ -546,7 +538,7 @@ impl Engine {
             0
         };
         let charge = message_bytes.saturating_add(arrays);
-        Held::take(&self.queued_bytes, charge, self.limits.max_queued_bytes).ok_or_else(|| {
+        Held::take(&self.ledger, charge, self.limits.max_queued_bytes).ok_or_else(|| {
             let why = format!(
                 "overloaded: over {} bytes of requests already queued",
                 self.limits.max_queued_bytes
@@ -555,9 +547,13 @@ impl Engine {
         })
     }
 
-    /// Queues an admitted job; its reply comes on the receiver.
+    /// Queues an admitted job; its reply comes on the receiver. When the
+    /// queue is full, the queue's fairness rule decides: this job is
+    /// refused, or the newest job of the client holding the most is shed
+    /// (answered overloaded) in its place.
     fn enqueue(
         &self,
+        source: u64,
         input: Input,
         records: usize,
         read_at: Instant,
@@ -571,21 +567,28 @@ impl Engine {
             reply,
             held,
         };
-        match self.queue.try_send(job) {
-            Ok(()) => {
+        match self.queue.push(source, job) {
+            Push::Queued => {
                 self.metrics.queue_depth.inc();
                 Ok(rx)
             }
-            Err(TrySendError::Full(_)) => {
+            Push::Shed(old) => {
+                self.metrics.shed.inc();
                 let why = format!(
-                    "overloaded: {} requests already waiting",
+                    "overloaded: {} requests already waiting, and this connection holds the most of them",
+                    self.batching.queue_requests
+                );
+                old.refuse(self.refusal(Failure::Overloaded, why));
+                Ok(rx)
+            }
+            Push::Full(_) => {
+                let why = format!(
+                    "overloaded: {} requests already waiting, and this connection holds the most of them",
                     self.batching.queue_requests
                 );
                 Err(self.refusal(Failure::Overloaded, why))
             }
-            Err(TrySendError::Disconnected(_)) => {
-                Err(self.refusal(Failure::ShuttingDown, "shutting down".into()))
-            }
+            Push::Closed(_) => Err(self.refusal(Failure::ShuttingDown, "shutting down".into())),
         }
     }
 
@@ -599,7 +602,7 @@ impl Engine {
         let records = call.batch_request_records().ok()?;
         let env = call.envelope(framed);
         let (reply, mut rx) = oneshot::channel();
-        let held = Held::take(&self.queued_bytes, 0, usize::MAX)?;
+        let held = Held::take(&self.ledger, 0, usize::MAX)?;
         let job = Job {
             input: Input::Call { message, env },
             records,
@@ -624,49 +627,26 @@ impl Engine {
         self.batching.workers
     }
 
-    /// Says that no connection will send any more: each worker stops once
-    /// the queue is empty.
+    /// Says that shutdown has begun: requests are refused from now on,
+    /// and each worker stops once the queue is empty.
     pub fn close(&self) {
         self.closing.store(true, std::sync::atomic::Ordering::Release);
+        self.queue.close();
     }
 
-    /// A worker thread's loop: takes a batch off the queue, runs it, and
-    /// again, until [`close`](Self::close) and an empty queue. Eager
-    /// (`batching.eager`): a batch is what is queued when the worker is
-    /// free (it waits only for a first request); otherwise a batch waits
-    /// up to `max_wait_ms` from its first request to fill.
-    pub fn worker(&self, rx: &Receiver<Job>) {
-        let max_wait = duration_ms(self.batching.max_wait_ms);
-        let max = self.batching.max_records;
-        let mut carry: Option<Job> = None;
-        loop {
-            let first = match carry.take() {
-                Some(job) => job,
-                None => match rx.recv_timeout(Duration::from_millis(50)) {
-                    Ok(job) => job,
-                    Err(RecvTimeoutError::Timeout) => {
-                        if self.closing.load(std::sync::atomic::Ordering::Acquire) && rx.is_empty() {
-                            return;
-                        }
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => return,
-                },
-            };
-            self.metrics.queue_depth.dec();
-            let deadline = first.read_at + max_wait;
-            let mut batch = Batch::new(first, max);
-            batch.take_queued(rx, &self.metrics);
-            if !self.batching.eager {
-                while !batch.full() {
-                    match rx.recv_deadline(deadline) {
-                        Ok(job) => batch.add(job, &self.metrics),
-                        Err(_) => break,
-                    }
-                }
-            }
-            carry = batch.carry.take();
-            self.run_batch(batch.jobs);
+    /// A worker thread's loop: takes a batch off the queue (the queue's
+    /// policy: eager, or Navi's max wait), runs it, and again, until
+    /// [`close`](Self::close) and an empty queue. An idle worker sleeps
+    /// until a request comes.
+    pub fn worker(&self) {
+        let policy = Policy {
+            max_records: self.batching.max_records,
+            eager: self.batching.eager,
+            max_wait: duration_ms(self.batching.max_wait_ms),
+        };
+        while let Some(batch) = self.queue.next_batch(policy) {
+            self.metrics.queue_depth.dec_by(batch.len() as i64);
+            self.run_batch(batch);
         }
     }
 
@@ -839,20 +819,6 @@ impl Engine {
             self.pool.lock().expect("pool").push(buffers);
         }
     }
-}
-
-/// Bytes of one row of `layout`'s input arrays.
-fn row_bytes(layout: &FeatureLayout) -> usize {
-    use bprwire::features::FeatureKind;
-    let columns = |kind, n: usize| layout.output_type(kind).map_or(0, |t| n * t.size());
-    columns(FeatureKind::Continuous, layout.continuous_ids().len())
-        + columns(FeatureKind::Binary, layout.binary_ids().len())
-        + columns(FeatureKind::Discrete, layout.discrete_ids().len())
-        + layout
-            .tensors()
-            .iter()
-            .map(|t| t.width * t.dtype.size())
-            .sum::<usize>()
 }
 
 /// What a request that does not decode is told.

@@ -20,20 +20,26 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod conn;
 pub mod engine;
+pub mod files;
 pub mod http;
 pub mod kserve;
+pub mod logs;
 pub mod metrics;
 pub mod model;
 #[cfg(feature = "onnx")]
 pub mod onnx;
+pub mod process;
+pub mod queue;
+pub mod stall;
 pub mod thrift;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use bprwire::features::OutputType;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -41,19 +47,110 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use config::{Config, ConfigError};
-use engine::{Engine, Job};
+use conn::Port;
+use engine::Engine;
 use model::{Linear, Model};
+
+/// Everything a server is made of but its listeners: the model, the
+/// layout, the response plan, the engine, the metrics, each front end's
+/// settings, all checked. `bprwire-serve --check` builds this and stops,
+/// so a configuration it passes is one that start-up takes (but for the
+/// ports themselves).
+pub struct Prepared {
+    engine: Arc<Engine>,
+    registry: Registry,
+    metrics: metrics::Metrics,
+    addrs: (SocketAddr, SocketAddr, Option<SocketAddr>),
+    kserve_model: String,
+    shutdown_deadline: Duration,
+}
+
+impl Prepared {
+    /// Loads the model `config` names and builds the rest.
+    ///
+    /// # Errors
+    ///
+    /// [`ServeError::Config`]: the model, the response, or a limit the
+    /// process cannot honour (open files).
+    pub fn new(config: Config) -> Result<Prepared, ServeError> {
+        let model = builtin_model(&config)?;
+        Prepared::with_model(config, model)
+    }
+
+    /// Builds everything for `model` (any [`Model`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_model(config: Config, model: Box<dyn Model>) -> Result<Prepared, ServeError> {
+        check_open_files(&config)?;
+        let addrs = (config.thrift, config.http, config.grpc);
+        let shutdown_deadline = config::seconds(config.limits.shutdown_deadline_s);
+        let kserve_model = config.kserve.model.clone();
+        let mut registry = Registry::default();
+        let metrics = metrics::Metrics::register(&mut registry);
+        let engine = Engine::new(config, model, metrics.clone())?;
+        Ok(Prepared {
+            engine,
+            registry,
+            metrics,
+            addrs,
+            kserve_model,
+            shutdown_deadline,
+        })
+    }
+
+    /// Binds the ports.
+    ///
+    /// # Errors
+    ///
+    /// [`ServeError::Bind`].
+    pub async fn bind(self) -> Result<Server, ServeError> {
+        let (thrift_addr, http_addr, grpc_addr) = self.addrs;
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| ServeError::Bind(addr, e))
+        };
+        let thrift = bind(thrift_addr).await?;
+        let http = bind(http_addr).await?;
+        let grpc = match grpc_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        Ok(Server {
+            prepared: self,
+            thrift,
+            http,
+            grpc,
+        })
+    }
+}
+
+/// Each port may hold `limits.max_connections` connections, and each is a
+/// descriptor: the process's limit on open files must hold them all, with
+/// room for the rest (files, the runtime's own).
+fn check_open_files(config: &Config) -> Result<(), ConfigError> {
+    let ports = 2 + usize::from(config.grpc.is_some());
+    let needed = (config.limits.max_connections * ports + 64) as f64;
+    match process::max_open_files() {
+        Some(limit) if limit < needed => Err(config.error(
+            "limits.max_connections",
+            format!(
+                "{} connections on each of {ports} ports need {needed} open files, over this process's limit of {limit} (raise it with `ulimit -n`, or lower limits.max_connections)",
+                config.limits.max_connections
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// A server bound to its ports, not yet serving.
 pub struct Server {
-    engine: Arc<Engine>,
-    queue: crossbeam_channel::Receiver<Job>,
-    registry: Arc<Registry>,
+    prepared: Prepared,
     thrift: TcpListener,
     http: TcpListener,
     grpc: Option<TcpListener>,
-    kserve_model: String,
-    shutdown_deadline: Duration,
 }
 
 /// Why the server could not start or stop cleanly.
@@ -63,8 +160,8 @@ pub enum ServeError {
     Config(ConfigError),
     /// A port could not be bound.
     Bind(SocketAddr, std::io::Error),
-    /// Shutdown's deadline passed with replies still in flight.
-    Deadline(Duration),
+    /// Shutdown's deadline passed with calls read and not yet answered.
+    Deadline(Duration, usize),
 }
 
 impl std::fmt::Display for ServeError {
@@ -72,7 +169,12 @@ impl std::fmt::Display for ServeError {
         match self {
             ServeError::Config(e) => e.fmt(f),
             ServeError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
-            ServeError::Deadline(d) => write!(f, "shutdown deadline of {d:?} passed with replies in flight"),
+            ServeError::Deadline(d, n) => {
+                write!(
+                    f,
+                    "shutdown deadline of {d:?} passed with {n} calls read and not answered"
+                )
+            }
         }
     }
 }
@@ -135,46 +237,16 @@ impl Server {
     ///
     /// [`ServeError::Config`] for the model or response, [`ServeError::Bind`].
     pub async fn bind(config: Config) -> Result<Server, ServeError> {
-        let model = builtin_model(&config)?;
-        Server::with_model(config, model).await
+        Prepared::new(config)?.bind().await
     }
 
-    /// Binds both ports for `model` (any [`Model`]).
+    /// Binds the ports for `model` (any [`Model`]).
     ///
     /// # Errors
     ///
     /// As [`bind`](Self::bind).
     pub async fn with_model(config: Config, model: Box<dyn Model>) -> Result<Server, ServeError> {
-        let (thrift_addr, http_addr, grpc_addr) = (config.thrift, config.http, config.grpc);
-        let shutdown_deadline = config::seconds(config.limits.shutdown_deadline_s);
-        let kserve_model = config.kserve.model.clone();
-        let mut registry = Registry::default();
-        let metrics = metrics::Metrics::register(&mut registry);
-        let (engine, queue) = Engine::new(config, model, metrics)?;
-        let thrift = TcpListener::bind(thrift_addr)
-            .await
-            .map_err(|e| ServeError::Bind(thrift_addr, e))?;
-        let http = TcpListener::bind(http_addr)
-            .await
-            .map_err(|e| ServeError::Bind(http_addr, e))?;
-        let grpc = match grpc_addr {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| ServeError::Bind(addr, e))?,
-            ),
-            None => None,
-        };
-        Ok(Server {
-            engine,
-            queue,
-            registry: Arc::new(registry),
-            thrift,
-            http,
-            grpc,
-            kserve_model,
-            shutdown_deadline,
-        })
+        Prepared::with_model(config, model)?.bind().await
     }
 
     /// The Thrift port's address (its real port when configured as 0).
@@ -192,103 +264,131 @@ impl Server {
         self.grpc.as_ref().map(|l| l.local_addr().expect("bound"))
     }
 
-    /// Serves until `shutdown` is cancelled; then stops accepting, answers
-    /// every call already read (new calls on open connections get
-    /// "shutting down"), closes the connections as they go idle, and
-    /// returns once all is answered.
+    /// Serves until `shutdown` is cancelled; then stops accepting, closes
+    /// every connection with no call in flight at once, answers every call
+    /// already read (new calls get "shutting down"), and returns once all
+    /// is answered.
     ///
     /// # Errors
     ///
-    /// [`ServeError::Deadline`] when that takes longer than
-    /// `limits.shutdown_deadline_s`.
+    /// [`ServeError::Deadline`] when `limits.shutdown_deadline_s` passes
+    /// with calls read and not yet answered (connections that only hold a
+    /// call not read whole, or nothing, are closed and do not count).
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServeError> {
         let Server {
-            engine,
-            queue,
-            registry,
+            prepared,
             thrift,
             http,
             grpc,
+        } = self;
+        let Prepared {
+            engine,
+            registry,
+            metrics,
             kserve_model,
             shutdown_deadline,
-        } = self;
+            ..
+        } = prepared;
+        let limits = engine.limits().clone();
         let kserve = kserve::Kserve::new(engine.clone(), kserve_model, shutdown.clone());
-        let limits = engine.limits();
-        let http_shutdown = CancellationToken::new();
-        // A KServe call's whole time, its message's reading included: a
-        // client trickling a message holds only its own call (gRPC, REST).
+        // A KServe call's whole time, its message's reading and any wait
+        // for a turn included: a client trickling a message holds only its
+        // own call, and every call read is answered before shutdown's
+        // deadline (the configuration makes this shorter).
         let call_time =
             config::seconds(limits.read_timeout_s) + config::duration_ms(engine.batching().drop_after_ms);
+        let settings = web::Settings {
+            write_stall: config::seconds(limits.read_timeout_s),
+            header_timeout: config::seconds(limits.handshake_timeout_s),
+            // HTTP/2's default windows (64 KiB) make a client wait for
+            // the server's window updates every 64 KiB: a 4.6 MB R1
+            // request crossed loopback in ~70 round trips. The windows
+            // let a whole message in at once (up to 16 MiB per call).
+            windows: (
+                window(limits.max_message_bytes, 16 << 20),
+                window(limits.max_message_bytes.saturating_mul(4), 64 << 20),
+            ),
+            // Infer calls past max_in_flight_per_connection wait their
+            // turn inside; a few streams more leave room for health checks.
+            max_streams: u32::try_from(limits.max_in_flight_per_connection + 16).unwrap_or(u32::MAX),
+        };
+        let ports = conn::Limits::of(&limits);
+        let connections = TaskTracker::new();
+        let registry = Arc::new(registry);
         let app = http::router(registry, shutdown.clone()).merge(kserve::rest::router(
             kserve.clone(),
             limits.max_message_bytes,
-            limits.max_connections,
             call_time,
+            engine.workers(),
         ));
-        let stop_http = http_shutdown.clone();
-        let http_task = tokio::spawn(async move {
-            // Replies go out at once (no Nagle wait behind a client's
-            // delayed ACK: ~40 ms a request otherwise).
-            let http = http.tap_io(|s| {
-                let _ = s.set_nodelay(true);
-            });
-            let serve = axum::serve(http, app).with_graceful_shutdown(stop_http.cancelled_owned());
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "http server failed");
-            }
-        });
-        let grpc_task = grpc.map(|listener| {
-            let service = kserve::grpc::service(kserve, limits.max_message_bytes);
-            let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-            let server = tonic::transport::Server::builder()
-                .timeout(call_time)
-                .concurrency_limit_per_connection(limits.max_in_flight_per_connection)
-                // HTTP/2's default windows (64 KiB) make a client wait for
-                // the server's window updates every 64 KiB: a 4.6 MB R1
-                // request crossed loopback in ~70 round trips. The windows
-                // let a whole message in at once (up to 16 MiB per call).
-                .initial_stream_window_size(window(limits.max_message_bytes, 16 << 20))
-                .initial_connection_window_size(window(limits.max_message_bytes.saturating_mul(4), 64 << 20))
-                // Calls being read at once, over all connections: bounded as
-                // the Thrift port bounds its connections (each holds at most
-                // one message of max_message_bytes); the others wait.
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-                    limits.max_connections,
-                ))
-                .layer(tower::util::MapResponseLayer::new(kserve::grpc::too_large))
-                .add_service(service);
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                if let Err(e) = server
-                    .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
-                    .await
-                {
-                    tracing::error!(error = %e, "grpc server failed");
+        let http_port = Port::new("http", ports, metrics.clone());
+        let http_task = tokio::spawn(http_port.clone().accept(
+            http,
+            shutdown.clone(),
+            connections.clone(),
+            {
+                let (port, shutdown) = (http_port, shutdown.clone());
+                move |stream, conn| {
+                    let service = app.clone().into_service::<hyper::body::Incoming>();
+                    web::http1(stream, conn, port.clone(), service, settings, shutdown.clone())
                 }
-            })
+            },
+        ));
+        let grpc_task = grpc.map(|listener| {
+            let calls = kserve::grpc::Calls::new(
+                kserve::grpc::service(kserve, limits.max_message_bytes),
+                limits.max_connections,
+                call_time,
+            );
+            let port = Port::new("grpc", ports, metrics.clone());
+            tokio::spawn(
+                port.clone()
+                    .accept(listener, shutdown.clone(), connections.clone(), {
+                        let shutdown = shutdown.clone();
+                        let per_connection = limits.max_in_flight_per_connection;
+                        move |stream, conn| {
+                            let service = calls.for_connection(per_connection);
+                            web::http2(stream, conn, port.clone(), service, settings, shutdown.clone())
+                        }
+                    }),
+            )
         });
         let workers: Vec<_> = (0..engine.workers())
             .map(|i| {
-                let (engine, queue) = (engine.clone(), queue.clone());
+                let engine = engine.clone();
                 std::thread::Builder::new()
                     .name(format!("bprwire-worker-{i}"))
-                    .spawn(move || engine.worker(&queue))
+                    .spawn(move || engine.worker())
                     .expect("a worker thread")
             })
             .collect();
-        drop(queue);
-        let connections = TaskTracker::new();
-        thrift::accept(thrift, engine.clone(), shutdown.clone(), connections.clone()).await;
+        let thrift_port = Port::new("thrift", ports, metrics);
+        thrift_port
+            .clone()
+            .accept(thrift, shutdown.clone(), connections.clone(), {
+                let (engine, shutdown) = (engine.clone(), shutdown.clone());
+                move |stream, conn| {
+                    thrift::serve_connection(
+                        stream,
+                        conn,
+                        thrift_port.clone(),
+                        engine.clone(),
+                        shutdown.clone(),
+                    )
+                }
+            })
+            .await;
         tracing::info!("shutting down: no new connections; answering what is in flight");
+        // New requests are refused from here; the workers run what is
+        // queued, then stop.
+        engine.close();
+        let _ = http_task.await;
+        if let Some(task) = grpc_task {
+            let _ = task.await;
+        }
         connections.close();
         let drained = async {
             connections.wait().await;
-            // gRPC's own graceful shutdown: calls in flight answered.
-            if let Some(task) = grpc_task {
-                let _ = task.await;
-            }
-            // No connection left to send: the workers drain the queue and stop.
-            engine.close();
             let _ = tokio::task::spawn_blocking(move || {
                 for w in workers {
                     let _ = w.join();
@@ -296,20 +396,12 @@ impl Server {
             })
             .await;
         };
-        let result = match tokio::time::timeout(shutdown_deadline, drained).await {
+        match tokio::time::timeout(shutdown_deadline, drained).await {
             Ok(()) => Ok(()),
-            Err(_) => Err(ServeError::Deadline(shutdown_deadline)),
-        };
-        // The HTTP server's graceful shutdown waits for its connections;
-        // one that never finishes a request must not hold the exit.
-        http_shutdown.cancel();
-        let abort = http_task.abort_handle();
-        if tokio::time::timeout(std::time::Duration::from_secs(1), http_task)
-            .await
-            .is_err()
-        {
-            abort.abort();
+            Err(_) => match engine.owed() {
+                0 => Ok(()),
+                n => Err(ServeError::Deadline(shutdown_deadline, n)),
+            },
         }
-        result
     }
 }

@@ -1,8 +1,10 @@
 //! `bprwire-serve CONFIG.toml`: serves the configuration until SIGTERM or
 //! SIGINT, then answers what is in flight and exits 0 (1 if the shutdown
 //! deadline passed first, 2 for a configuration or port refused at start).
-//! `--check` reads and checks the configuration (model and response
-//! included) and exits.
+//! `--check` builds everything start-up builds (model, layout, response
+//! plan, each front end's settings, the open-file limit) but the listeners,
+//! and exits. SIGHUP is logged and otherwise ignored (one model per
+//! process: nothing to reload); it never stops the server.
 
 use std::process::ExitCode;
 
@@ -38,7 +40,8 @@ fn main() -> ExitCode {
         }
     };
     if check {
-        return match bprwire_serve::builtin_model(&config) {
+        // Everything start-up builds but the listeners.
+        return match bprwire_serve::Prepared::new(config) {
             Ok(_) => {
                 println!("{path}: ok");
                 ExitCode::SUCCESS
@@ -83,7 +86,7 @@ fn main() -> ExitCode {
                 tracing::info!("stopped: every call read was answered");
                 ExitCode::SUCCESS
             }
-            Err(e @ ServeError::Deadline(_)) => {
+            Err(e @ ServeError::Deadline(..)) => {
                 eprintln!("bprwire-serve: {e}");
                 ExitCode::from(1)
             }
@@ -95,11 +98,20 @@ fn main() -> ExitCode {
     })
 }
 
+/// Waits for SIGTERM or SIGINT. SIGHUP (a reload request, or the
+/// terminal closing) is logged and ignored meanwhile: its default action
+/// would end the process at once, dropping every call in flight.
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = tokio::signal::ctrl_c() => return,
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP received: nothing to reload (one model per process, read at start); serving on");
+            }
+        }
     }
 }

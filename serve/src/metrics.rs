@@ -54,6 +54,23 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+/// A port's name as a label: `thrift`, `http` or `grpc`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PortLabel {
+    /// The port.
+    pub port: &'static str,
+}
+
+/// A port and why a connection was closed by the server.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClosedLabel {
+    /// The port.
+    pub port: &'static str,
+    /// `handshake` (no first call in time), `idle`, `evicted` (the
+    /// longest idle, to let a new connection in), `shutdown`.
+    pub reason: &'static str,
+}
+
 /// Every metric the server keeps (cheap to clone: handles).
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -66,10 +83,16 @@ pub struct Metrics {
     pub dropped: Counter,
     /// Requests waiting for a batch.
     pub queue_depth: Gauge,
-    /// Open connections.
-    pub connections: Gauge,
-    /// Connections accepted since start.
-    pub connections_total: Counter,
+    /// Requests shed from a full queue (the client holding the most).
+    pub shed: Counter,
+    /// Open connections, by port.
+    pub connections: Family<PortLabel, Gauge>,
+    /// Connections accepted since start, by port.
+    pub connections_total: Family<PortLabel, Counter>,
+    /// Connections refused at accept (every slot busy), by port.
+    pub connections_refused: Family<PortLabel, Counter>,
+    /// Connections the server closed, by port and reason.
+    pub connections_closed: Family<ClosedLabel, Counter>,
     /// Message read to reply queued for writing, seconds.
     pub latency: Histogram,
     /// Enqueued to its batch starting, seconds.
@@ -211,8 +234,11 @@ impl Metrics {
             failures: Family::default(),
             dropped: Counter::default(),
             queue_depth: Gauge::default(),
-            connections: Gauge::default(),
-            connections_total: Counter::default(),
+            shed: Counter::default(),
+            connections: Family::default(),
+            connections_total: Family::default(),
+            connections_refused: Family::default(),
+            connections_closed: Family::default(),
             latency: seconds(),
             queue_wait: seconds(),
             scatter: seconds(),
@@ -240,11 +266,26 @@ impl Metrics {
             "requests waiting for a batch",
             m.queue_depth.clone(),
         );
-        r.register("connections", "open Thrift connections", m.connections.clone());
+        r.register(
+            "shed",
+            "requests shed from a full queue: the newest of the client holding the most",
+            m.shed.clone(),
+        );
+        r.register("connections", "open connections, by port", m.connections.clone());
         r.register(
             "connections_accepted",
-            "Thrift connections accepted",
+            "connections accepted, by port",
             m.connections_total.clone(),
+        );
+        r.register(
+            "connections_refused",
+            "connections closed at accept with every slot busy, by port",
+            m.connections_refused.clone(),
+        );
+        r.register(
+            "connections_closed",
+            "connections the server closed, by port and reason",
+            m.connections_closed.clone(),
         );
         r.register("latency_seconds", "call read to reply ready", m.latency.clone());
         r.register(
@@ -261,6 +302,7 @@ impl Metrics {
         r.register("encode_seconds", "encoding a batch's replies", m.encode.clone());
         r.register("batch_records", "records per batch", m.batch_records.clone());
         r.register("batch_requests", "requests per batch", m.batch_requests.clone());
+        registry.register_collector(Box::new(crate::process::Process::new()));
         m
     }
 

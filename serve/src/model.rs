@@ -274,7 +274,7 @@ pub fn feature_count(layout: &FeatureLayout) -> usize {
 }
 
 fn read_floats(path: &std::path::Path) -> Result<(Vec<f64>, Vec<usize>), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let bytes = read_npy(path)?;
     let npy = NpyArray::parse(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let shape = npy.shape().to_vec();
     let values = match npy.fixed_le() {
@@ -295,4 +295,31 @@ fn read_floats(path: &std::path::Path) -> Result<(Vec<f64>, Vec<usize>), String>
         }
     };
     Ok((values, shape))
+}
+
+/// An `.npy` file's bytes: a regular file of at most
+/// [`NPY_BYTES`](crate::files::NPY_BYTES) whose length is what its own
+/// header says, checked on the header before the data is read.
+fn read_npy(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let (file, len) = crate::files::open_regular(path, crate::files::NPY_BYTES)?;
+    let mut file = file.take(len);
+    // The preamble and a header: numpy writes headers of a few hundred
+    // bytes; 64 KiB holds any header `np.save` writes for a 2-D array.
+    let mut bytes = Vec::with_capacity(len.min(64 << 10) as usize);
+    (&mut file)
+        .take(64 << 10)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let whole = NpyArray::file_len(&bytes).map_err(|e| format!("{shown}: {e}"))?;
+    if whole as u64 != len {
+        return Err(format!(
+            "{shown}: its header says a file of {whole} bytes, the file has {len}"
+        ));
+    }
+    bytes.reserve_exact(whole - bytes.len());
+    file.read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    Ok(bytes)
 }

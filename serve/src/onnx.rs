@@ -142,6 +142,7 @@ impl Onnx {
         sessions: usize,
     ) -> Result<Onnx, String> {
         let env = environment(config.library.as_deref())?;
+        crate::files::check_regular(&config.path, crate::files::ONNX_BYTES)?;
         let mut loaded = Vec::with_capacity(sessions);
         for _ in 0..sessions.max(1) {
             let session = Session::builder(env)
@@ -198,6 +199,8 @@ fn environment(library: Option<&std::path::Path>) -> Result<&'static ort::enviro
             .map(Into::into)
             .ok_or("no ONNX Runtime library: set model.library or ORT_DYLIB_PATH (the onnxruntime wheel has one: onnxruntime/capi/libonnxruntime.so.*)")?,
     };
+    crate::files::check_regular(&path, crate::files::LIBRARY_BYTES)
+        .map_err(|e| format!("ONNX Runtime library: {e}"))?;
     let env = ort::init_from(&path)
         .map_err(|e| format!("ONNX Runtime library {}: {e}", path.display()))?
         .with_name("bprwire-serve")

@@ -4,82 +4,45 @@
 //!
 //! Each connection is a task of its own: a reader (messages off the
 //! socket, each checked against `max_message_bytes` before its body is
-//! read, each within `read_timeout_s` of its first byte, `idle_timeout_s`
-//! between them) and a writer (answers in call order, at most
-//! `max_in_flight_per_connection` ahead). A slow client holds only its own
-//! task.
+//! read, each within `read_timeout_s` of its first byte; between them the
+//! connection's limits of [`crate::conn`]) and a writer (answers in call
+//! order, at most `max_in_flight_per_connection` ahead; a reply's writes
+//! fail after `read_timeout_s` without progress). A slow client holds only
+//! its own task.
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config;
+use crate::conn::{Busy, Conn, Port};
 use crate::engine::{self, Answer, Engine};
 use crate::metrics::Failure;
+use crate::stall::Stall;
 use bprwire::service::{MessageScanner, Scan};
 
-/// Accepts connections until `shutdown`, each served on a task of
-/// `tracker`; past `max_connections` a connection is closed at once.
-pub async fn accept(
-    listener: TcpListener,
+/// Serves one connection of the Thrift port (see [`crate::conn`] for
+/// its limits). Every part of it stops when the connection closes.
+pub async fn serve_connection(
+    stream: TcpStream,
+    conn: Arc<Conn>,
+    port: Arc<Port>,
     engine: Arc<Engine>,
     shutdown: CancellationToken,
-    tracker: TaskTracker,
 ) {
-    let slots = Arc::new(Semaphore::new(engine.limits().max_connections));
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            a = listener.accept() => a,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of descriptors, say: wait a little rather than spin.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            engine.metrics().fail(Failure::Protocol);
-            tracing::warn!("connection refused: max_connections reached");
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let (engine, shutdown) = (engine.clone(), shutdown.clone());
-        tracker.spawn(async move {
-            serve_connection(stream, &engine, &shutdown).await;
-            drop(slot);
-        });
-    }
-}
-
-/// Why a connection stops reading.
-enum Stop {
-    /// The client closed between messages, or the server is shutting down.
-    Clean,
-    /// A protocol error: the last word to send, then close.
-    Protocol(Vec<u8>, String),
-    /// The socket failed or the client left mid-message: nothing to say.
-    Gone(String),
-}
-
-async fn serve_connection(stream: TcpStream, engine: &Engine, shutdown: &CancellationToken) {
-    let metrics = engine.metrics();
-    metrics.connections.inc();
-    metrics.connections_total.inc();
-    let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Answer>(engine.limits().max_in_flight_per_connection);
-    let write_timeout = config::seconds(engine.limits().read_timeout_s);
+    let engine = &*engine;
+    let (mut rd, wr) = stream.into_split();
+    // A client that stops taking its replies is let go after
+    // read_timeout_s without progress; one that reads slowly is not.
+    let mut wr = Stall::new(wr, config::seconds(engine.limits().read_timeout_s));
+    let (tx, mut rx) = mpsc::channel::<(Answer, Busy)>(engine.limits().max_in_flight_per_connection);
     let writer = async move {
-        while let Some(answer) = rx.recv().await {
+        while let Some((answer, busy)) = rx.recv().await {
             // A reply's bytes stay counted (`Reply`) until written.
             let reply = match answer {
                 Answer::Ready(r) => r,
@@ -92,27 +55,31 @@ async fn serve_connection(stream: TcpStream, engine: &Engine, shutdown: &Cancell
                     continue;
                 }
             };
-            // A client that does not take its replies is let go.
-            match tokio::time::timeout(write_timeout, wr.write_all(&reply.bytes)).await {
-                Ok(Ok(())) => {}
-                _ => break,
+            if wr.write_all(&reply.bytes).await.is_err() {
+                break;
             }
+            drop(busy);
         }
         let _ = wr.shutdown().await;
     };
+    let (conn, port, shutdown) = (&conn, &*port, &shutdown);
+    // `move`: the reader owns the sender, so its end lets the writer end.
     let reader = async move {
         let mut reader = MessageReader::new(engine.limits());
         let stop = loop {
-            match reader.next(&mut rd, shutdown).await {
-                Ok(Some((message, framed))) => {
-                    match engine.handle(message, framed, shutdown.is_cancelled()) {
+            match reader.next(&mut rd, conn, port, shutdown).await {
+                Ok(Some((message, framed, busy))) => {
+                    match engine.handle(message, framed, shutdown.is_cancelled(), conn.id) {
                         Ok(Some(answer)) => {
-                            if tx.send(answer).await.is_err() {
+                            if tx.send((answer, busy)).await.is_err() {
                                 break Stop::Gone("writer closed".into());
                             }
                         }
                         Ok(None) => {}
-                        Err(e) => break Stop::Protocol(engine::protocol_error(framed, &e.0), e.0),
+                        Err(e) => {
+                            let last_word = engine::protocol_error(framed, &e.0);
+                            break Stop::Protocol(last_word, e.0, busy);
+                        }
                     }
                 }
                 Ok(None) => break Stop::Clean,
@@ -121,13 +88,15 @@ async fn serve_connection(stream: TcpStream, engine: &Engine, shutdown: &Cancell
         };
         match stop {
             Stop::Clean => {}
-            Stop::Protocol(last_word, why) => {
-                metrics.fail(Failure::Protocol);
+            Stop::Protocol(last_word, why, busy) => {
+                engine.metrics().fail(Failure::Protocol);
                 tracing::info!(%why, "connection closed for a protocol error");
-                let _ = tx.send(Answer::Ready(engine::Reply::unheld(last_word))).await;
+                let _ = tx
+                    .send((Answer::Ready(engine::Reply::unheld(last_word)), busy))
+                    .await;
             }
             Stop::Gone(why) => {
-                metrics.fail(Failure::Protocol);
+                engine.metrics().fail(Failure::Protocol);
                 tracing::debug!(%why, "connection lost");
             }
         }
@@ -139,7 +108,17 @@ async fn serve_connection(stream: TcpStream, engine: &Engine, shutdown: &Cancell
         _ = &mut reader => (&mut writer).await,
         _ = &mut writer => {}
     }
-    metrics.connections.dec();
+}
+
+/// Why a connection stops reading.
+enum Stop {
+    /// The client closed between messages, or the connection is to close
+    /// (shutdown, idle, evicted) with no call read.
+    Clean,
+    /// A protocol error: the last word to send, then close.
+    Protocol(Vec<u8>, String, Busy),
+    /// The socket failed or the client left mid-message: nothing to say.
+    Gone(String),
 }
 
 /// Reads whole messages off one connection.
@@ -151,7 +130,6 @@ struct MessageReader {
     framed: Option<bool>,
     scanner: MessageScanner,
     max: usize,
-    idle: std::time::Duration,
     read: std::time::Duration,
 }
 
@@ -169,64 +147,68 @@ impl MessageReader {
             framed: None,
             scanner: MessageScanner::new(limits.max_message_bytes),
             max: limits.max_message_bytes,
-            idle: config::seconds(limits.idle_timeout_s),
             read: config::seconds(limits.read_timeout_s),
         }
     }
 
-    /// The next message (and whether it came framed); `Ok(None)` when the
-    /// client closed between messages or the server is shutting down and
-    /// no message has begun.
+    /// The next message (whether it came framed, and the call in flight
+    /// it now is); `Ok(None)` when the client closed between messages, or
+    /// the connection is to close before a message was read whole
+    /// (shutdown: whatever part of one it has sent; idle or evicted).
     async fn next(
         &mut self,
         rd: &mut tokio::net::tcp::OwnedReadHalf,
+        conn: &Arc<Conn>,
+        port: &Port,
         shutdown: &CancellationToken,
-    ) -> Result<Option<(Bytes, bool)>, Stop> {
-        // Shutdown ends a connection between messages, whatever it has
-        // sent of the next one.
+    ) -> Result<Option<(Bytes, bool, Busy)>, Stop> {
         if shutdown.is_cancelled() {
             return Ok(None);
         }
         if self.buf.is_empty() {
-            // Idle: the one wait that shutdown and the idle timeout end.
+            // Between calls: the wait that shutdown, the handshake and idle
+            // timeouts and eviction end.
             let got = tokio::select! {
-                _ = shutdown.cancelled() => return Ok(None),
-                r = tokio::time::timeout(self.idle, self.fill(rd, 1)) => r,
+                why = conn.closing(shutdown) => {
+                    port.closed(why);
+                    return Ok(None);
+                }
+                r = self.fill(rd, 1) => r,
             };
             match got {
-                Err(_) => return Err(Stop::Gone("idle timeout".into())),
-                Ok(Ok(0)) => return Ok(None),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(Stop::Gone(e.to_string())),
+                Ok(0) => return Ok(None),
+                Ok(_) => {}
+                Err(e) => return Err(Stop::Gone(e.to_string())),
             }
         }
+        let busy = conn.busy();
         let deadline = Instant::now() + self.read;
         let framed = *self.framed.get_or_insert(self.buf[0] != 0x80);
         let len = if framed {
-            self.need(rd, 4, deadline).await?;
+            self.need(rd, 4, deadline, shutdown).await?;
             let size = i32::from_be_bytes(self.buf[..4].try_into().expect("4 bytes"));
             let ok = usize::try_from(size).ok().filter(|&n| n <= self.max && n > 0);
             let Some(n) = ok else {
                 let why = format!("frame of {size} bytes refused (limit {} bytes)", self.max);
-                return Err(Stop::Protocol(engine::protocol_error(true, &why), why));
+                return Err(Stop::Protocol(engine::protocol_error(true, &why), why, busy));
             };
-            self.need(rd, 4 + n, deadline).await?;
+            self.need(rd, 4 + n, deadline, shutdown).await?;
             let _ = self.buf.split_to(4);
             n
         } else {
             loop {
                 match self.scanner.scan(&self.buf) {
                     Ok(Scan::Complete(n)) => break n,
-                    Ok(Scan::NeedMore(n)) => self.need(rd, n, deadline).await?,
+                    Ok(Scan::NeedMore(n)) => self.need(rd, n, deadline, shutdown).await?,
                     Err(e) => {
                         self.scanner.reset();
                         let why = format!("unreadable message: {e}");
-                        return Err(Stop::Protocol(engine::protocol_error(false, &why), why));
+                        return Err(Stop::Protocol(engine::protocol_error(false, &why), why, busy));
                     }
                 }
             }
         };
-        Ok(Some((self.take(len), framed)))
+        Ok(Some((self.take(len), framed, busy)))
     }
 
     /// The first `len` bytes, as the message. While the buffer is small
@@ -249,16 +231,23 @@ impl MessageReader {
         msg
     }
 
-    /// Reads until `n` bytes are buffered, by `deadline`.
+    /// Reads until `n` bytes are buffered, by `deadline`; shutdown ends
+    /// the wait (a call not read whole would only be answered "shutting
+    /// down": the connection closes at once instead).
     async fn need(
         &mut self,
         rd: &mut tokio::net::tcp::OwnedReadHalf,
         n: usize,
         deadline: Instant,
+        shutdown: &CancellationToken,
     ) -> Result<(), Stop> {
         while self.buf.len() < n {
             let want = n - self.buf.len();
-            match tokio::time::timeout_at(deadline, self.fill(rd, want)).await {
+            let filled = tokio::select! {
+                _ = shutdown.cancelled() => return Err(Stop::Clean),
+                r = tokio::time::timeout_at(deadline, self.fill(rd, want)) => r,
+            };
+            match filled {
                 Err(_) => {
                     return Err(Stop::Gone(
                         "read timeout: a message took too long to arrive".into(),

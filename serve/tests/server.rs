@@ -220,49 +220,57 @@ fn pipelined_calls_are_answered_in_order_with_their_seqids_framed_and_not() {
 }
 
 #[test]
-fn a_full_queue_answers_overloaded_at_once_and_the_queued_calls_are_answered() {
+fn a_full_queue_refuses_the_client_holding_the_most_and_sheds_its_newest_for_a_bystander() {
     let gate = Gate::new(false);
-    let cfg = config("[batching]\nmax_records = 1\nmax_wait_ms = 0\ndrop_after_ms = 60000\nqueue_requests = 3\nworkers = 1");
+    let cfg = config("[batching]\nmax_records = 1\nmax_wait_ms = 0\ndrop_after_ms = 60000\nqueue_requests = 3\nworkers = 1\n[limits]\nshutdown_deadline_s = 120");
     let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
     // A runs (and waits at the gate); B, C and D fill the queue.
     // One at a time, so that the worker has taken A off the queue first.
-    let mut first = server.connect();
+    let mut heavy = server.connect();
     for i in 1..=4 {
-        first.write_all(&call(1, i, true)).unwrap();
+        heavy.write_all(&call(1, i, true)).unwrap();
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
         wait_for(server.http, "bprwire_queue_depth 3"),
         "B, C and D not queued"
     );
-    let mut second = server.connect();
-    let t = Instant::now();
-    second.write_all(&call(1, 5, true)).unwrap();
-    let msg = read_reply(&mut second, true);
-    let reply = service::decode_reply(&msg, true).unwrap();
-    assert!(
-        t.elapsed() < Duration::from_secs(2),
-        "overloaded took {:?}",
-        t.elapsed()
-    );
-    match reply.body {
-        Reply::ServiceException { description: Some(d) } => assert!(d.starts_with("overloaded"), "{d}"),
-        other => panic!("{other:?}"),
-    }
+    // The client holding every queued request is refused at once (its
+    // answer comes in call order, after A-D's: the metric says it now).
+    heavy.write_all(&call(1, 5, true)).unwrap();
+    assert!(wait_for(
+        server.http,
+        "bprwire_failures_total{reason=\"overloaded\"} 1"
+    ));
+    // A bystander holding none gets in: the heavy client's newest (D) is
+    // shed for it.
+    let mut bystander = server.connect();
+    bystander.write_all(&call(1, 6, true)).unwrap();
+    assert!(wait_for(server.http, "bprwire_shed_total 1"));
     gate.open();
-    for i in 1..=4 {
-        let msg = read_reply(&mut first, true);
+    let msg = read_reply(&mut bystander, true);
+    let reply = service::decode_reply(&msg, true).unwrap();
+    assert_eq!(reply.seqid, 6);
+    assert!(
+        matches!(reply.body, Reply::Success(r) if r.len() == 1),
+        "{:?}",
+        reply.body
+    );
+    for i in 1..=5 {
+        let msg = read_reply(&mut heavy, true);
         let reply = service::decode_reply(&msg, true).unwrap();
         assert_eq!(reply.seqid, i);
-        assert!(
-            matches!(reply.body, Reply::Success(r) if r.len() == 1),
-            "{:?}",
-            reply.body
-        );
+        match (i, reply.body) {
+            (1..=3, Reply::Success(r)) => assert_eq!(r.len(), 1),
+            (4 | 5, Reply::ServiceException { description: Some(d) }) => {
+                assert!(d.contains("this connection holds the most"), "{d}")
+            }
+            (_, other) => panic!("call {i}: {other:?}"),
+        }
     }
     let metrics = http_get(server.http, "/metrics");
     assert!(
-        metrics.contains("bprwire_failures_total{reason=\"overloaded\"} 1"),
+        metrics.contains("bprwire_failures_total{reason=\"overloaded\"} 2"),
         "{metrics}"
     );
     server.stop().unwrap();
@@ -271,19 +279,20 @@ fn a_full_queue_answers_overloaded_at_once_and_the_queued_calls_are_answered() {
 #[test]
 fn requests_past_max_queued_bytes_are_refused_as_overloaded() {
     let gate = Gate::new(false);
-    let len = call(1, 1, true).len() - 4; // one message
+    let len = call(20, 1, true).len() - 4; // one message (over 512 bytes)
+    assert!(2 * len >= 1024);
     let cfg = config(&format!(
-        "[batching]\nmax_records = 1\nworkers = 1\ndrop_after_ms = 60000\n[limits]\nmax_queued_bytes = {0}\nmax_message_bytes = {0}",
+        "[batching]\nmax_records = 32\nworkers = 1\ndrop_after_ms = 60000\n[limits]\nshutdown_deadline_s = 120\nmax_queued_bytes = {0}\nmax_message_bytes = {0}",
         2 * len
     ));
     let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
     let mut first = server.connect();
     first
-        .write_all(&[call(1, 1, true), call(1, 2, true)].concat())
+        .write_all(&[call(20, 1, true), call(20, 2, true)].concat())
         .unwrap();
     assert!(wait_for(server.http, "bprwire_requests_total 2"));
     let mut second = server.connect();
-    second.write_all(&call(1, 3, true)).unwrap();
+    second.write_all(&call(20, 3, true)).unwrap();
     let bytes = read_reply(&mut second, true);
     match service::decode_reply(&bytes, true).unwrap().body {
         Reply::ServiceException { description: Some(d) } => {
@@ -304,7 +313,7 @@ fn requests_past_max_queued_bytes_are_refused_as_overloaded() {
     // next call runs; within 2 s.
     let t = Instant::now();
     loop {
-        second.write_all(&call(1, 4, true)).unwrap();
+        second.write_all(&call(20, 4, true)).unwrap();
         let bytes = read_reply(&mut second, true);
         match service::decode_reply(&bytes, true).unwrap().body {
             Reply::Success(_) => break,
@@ -451,7 +460,7 @@ fn the_http_port_reports_health_readiness_and_metrics_and_shutdown_ends_idle_con
     for line in [
         "bprwire_requests_total 1",
         "bprwire_responses_total 1",
-        "bprwire_connections 1",
+        "bprwire_connections{port=\"thrift\"} 1",
         "bprwire_batch_records_sum 3.0",
         "bprwire_latency_seconds_count 1",
         "bprwire_model_seconds_count 1",
@@ -548,7 +557,7 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
 #[test]
 fn eager_batches_gather_what_comes_while_every_worker_is_busy() {
     let gate = Gate::new(false);
-    let cfg = config("[batching]\nmax_records = 64\nworkers = 1\ndrop_after_ms = 60000");
+    let cfg = config("[batching]\nmax_records = 64\nworkers = 1\ndrop_after_ms = 60000\n[limits]\nshutdown_deadline_s = 120");
     let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
     let mut s = server.connect();
     // A starts at once (the worker is free) and waits at the gate.
@@ -587,7 +596,7 @@ fn oneway_call(records: usize, seqid: i32) -> Vec<u8> {
 fn oneway_calls_hold_their_place_among_the_calls_in_flight() {
     let gate = Gate::new(false);
     let cfg = config(
-        "[batching]\nmax_records = 1\nworkers = 1\nqueue_requests = 256\ndrop_after_ms = 60000\n[limits]\nmax_in_flight_per_connection = 2",
+        "[batching]\nmax_records = 1\nworkers = 1\nqueue_requests = 256\ndrop_after_ms = 60000\n[limits]\nmax_in_flight_per_connection = 2\nshutdown_deadline_s = 120",
     );
     let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
     let mut s = server.connect();
@@ -615,7 +624,7 @@ fn oneway_calls_hold_their_place_among_the_calls_in_flight() {
 #[test]
 fn shutdown_is_not_held_by_a_half_sent_http_request_or_a_client_that_keeps_sending() {
     let server = start(
-        config("[limits]\nshutdown_deadline_s = 5\nread_timeout_s = 30"),
+        config("[limits]\nshutdown_deadline_s = 5\nread_timeout_s = 3"),
         None,
     );
     let mut http = TcpStream::connect(server.http).unwrap();
@@ -663,7 +672,7 @@ fn replies_not_yet_taken_count_against_max_queued_bytes() {
     // 30 KB. Nothing is read: replies pile up in the server once the
     // socket's buffers are full, and count until written.
     let cfg = config(
-        "[batching]\nmax_records = 30000\ndrop_after_ms = 60000\n[limits]\nmax_queued_bytes = 4000000\nmax_message_bytes = 1000000\nmax_records_per_request = 30000\nread_timeout_s = 30",
+        "[batching]\nmax_records = 30000\ndrop_after_ms = 60000\n[limits]\nmax_queued_bytes = 4000000\nmax_message_bytes = 1000000\nmax_records_per_request = 30000\nread_timeout_s = 30\nshutdown_deadline_s = 120",
     );
     let server = start(cfg, None);
     let big = frame(

@@ -129,43 +129,15 @@ impl NpyArray {
     /// element count or byte size overflows, or data that is shorter or
     /// longer than the shape needs.
     pub fn parse(bytes: Vec<u8>) -> Result<NpyArray, NpyError> {
-        let (start, end) = preamble(&bytes)?;
-        let header = Header::parse(&bytes[start..end])?;
-        if header.fortran_order {
-            return Err(NpyError::new(
-                "the array is in Fortran order (fortran_order: True), which is not supported: \
-                 save it in C order (numpy.ascontiguousarray)",
-            ));
-        }
-        let descr = header.descr;
-        let elem = elem_of(&descr).ok_or_else(|| {
-            NpyError::new(format!(
-                "unsupported dtype '{descr}': accepted dtypes are {ACCEPTED_DTYPES}"
-            ))
-        })?;
-        let shape = header.shape;
+        let Described {
+            descr,
+            elem,
+            shape,
+            len,
+            data_start: end,
+            data_len: needed,
+        } = describe(&bytes)?;
         let shown = Dims(&shape);
-        let len = if shape.contains(&0) {
-            0
-        } else {
-            shape
-                .iter()
-                .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-                .ok_or_else(|| {
-                    NpyError::new(format!(
-                        "shape {shown} has more elements than a {}-bit count holds",
-                        usize::BITS
-                    ))
-                })?
-        };
-        let needed = elem
-            .item_size()
-            .and_then(|size| size.checked_mul(len))
-            .ok_or_else(|| {
-                NpyError::new(format!(
-                    "shape {shown} of '{descr}' needs more bytes than fit in memory"
-                ))
-            })?;
         let found = bytes.len() - end;
         if found < needed {
             return Err(NpyError::new(format!(
@@ -188,6 +160,27 @@ impl NpyArray {
         })
     }
 
+    /// The length a whole `.npy` file must have, from its first bytes
+    /// (`head`: at least the magic string, the version, the header length
+    /// and the header), so that a reader can check a file's size against
+    /// its own header before reading its data.
+    ///
+    /// # Errors
+    ///
+    /// As [`parse`](Self::parse), for everything the header says.
+    pub fn file_len(head: &[u8]) -> Result<usize, NpyError> {
+        let d = describe(head)?;
+        d.data_start.checked_add(d.data_len).ok_or_else(|| {
+            NpyError::new(format!(
+                "shape {} of '{}' needs more bytes than fit in memory",
+                Dims(&d.shape),
+                d.descr
+            ))
+        })
+    }
+}
+
+impl NpyArray {
     /// The dtype as the header spells it (`<f4`, `|S5`, ...).
     pub fn descr(&self) -> &str {
         &self.descr
@@ -425,6 +418,65 @@ fn elem_of(descr: &str) -> Option<Elem> {
 }
 
 const MAGIC: &[u8] = b"\x93NUMPY";
+
+/// What an `.npy` header says, checked: the dtype, the shape, the element
+/// count, where the data starts and how many bytes it takes.
+struct Described {
+    descr: String,
+    elem: Elem,
+    shape: Vec<usize>,
+    len: usize,
+    data_start: usize,
+    data_len: usize,
+}
+
+fn describe(bytes: &[u8]) -> Result<Described, NpyError> {
+    let (start, end) = preamble(bytes)?;
+    let header = Header::parse(&bytes[start..end])?;
+    if header.fortran_order {
+        return Err(NpyError::new(
+            "the array is in Fortran order (fortran_order: True), which is not supported: \
+             save it in C order (numpy.ascontiguousarray)",
+        ));
+    }
+    let descr = header.descr;
+    let elem = elem_of(&descr).ok_or_else(|| {
+        NpyError::new(format!(
+            "unsupported dtype '{descr}': accepted dtypes are {ACCEPTED_DTYPES}"
+        ))
+    })?;
+    let shape = header.shape;
+    let shown = Dims(&shape);
+    let len = if shape.contains(&0) {
+        0
+    } else {
+        shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| {
+                NpyError::new(format!(
+                    "shape {shown} has more elements than a {}-bit count holds",
+                    usize::BITS
+                ))
+            })?
+    };
+    let needed = elem
+        .item_size()
+        .and_then(|size| size.checked_mul(len))
+        .ok_or_else(|| {
+            NpyError::new(format!(
+                "shape {shown} of '{descr}' needs more bytes than fit in memory"
+            ))
+        })?;
+    Ok(Described {
+        descr,
+        elem,
+        shape,
+        len,
+        data_start: end,
+        data_len: needed,
+    })
+}
 
 /// Checks the magic, the version and that the header is whole. Returns
 /// where the header text starts and ends (and the data begins).

@@ -79,7 +79,7 @@ fn setup(args: &[String]) -> Result<(), String> {
          [model]\nkind = \"logistic\"\nweights = \"weights.npy\"\nbias = \"bias.npy\"\n\
          [response]\ncontinuous = {{ output = \"scores\", keys = [{keys}] }}\n\
          [batching]\nmax_records = {max}\nmax_wait_ms = 2.0\ndrop_after_ms = 90.0\nqueue_requests = 1024\n\
-         [limits]\nmax_message_bytes = 67108864\nmax_records_per_request = 65536\n",
+         [limits]\nmax_message_bytes = 67108864\nmax_records_per_request = 65536\nshutdown_deadline_s = 15.0\n",
         summary = w.summary,
         keys = keys.join(", "),
         max = w.rows.max(256),
@@ -260,8 +260,7 @@ fn inproc(args: &[String]) -> Result<(), String> {
     let model = bprwire_serve::builtin_model(&config).map_err(|e| e.to_string())?;
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = bprwire_serve::metrics::Metrics::register(&mut registry);
-    let (engine, _queue) =
-        bprwire_serve::engine::Engine::new(config, model, metrics).map_err(|e| e.to_string())?;
+    let engine = bprwire_serve::engine::Engine::new(config, model, metrics).map_err(|e| e.to_string())?;
     let msg = bytes::Bytes::from(std::fs::read(request).map_err(|e| format!("{request}: {e}"))?);
     let mut times = Vec::with_capacity(iterations);
     for _ in 0..iterations.clamp(1, 1_000_000) {

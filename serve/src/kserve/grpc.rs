@@ -2,12 +2,21 @@
 //! Triton's `ModelConfig` and `ModelStatistics`, which `perf_analyzer`
 //! asks for. The messages are compiled from `serve/proto/` at build time.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use bytes::Bytes;
+use tokio::sync::Semaphore;
 use tonic::codegen::http;
 use tonic::{Request, Response, Status};
 
 use super::{check_parameters, Code, Data, Error, InputTensor, Kserve, TensorMeta, VERSION};
 use crate::metrics::Tally;
+use crate::web::Source;
 
 /// The messages and service of `serve/proto/grpc_service.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -25,24 +34,109 @@ pub fn service(kserve: Kserve, max_message_bytes: usize) -> GrpcInferenceService
         .max_encoding_message_size(usize::MAX)
 }
 
-/// gRPC's status for a message over the receiver's limit is
-/// RESOURCE_EXHAUSTED (what grpc-core sends, and what the protocol's
-/// error table says for "too large"); tonic refuses it with OUT_OF_RANGE
-/// before the service sees the call. This turns that one refusal (a
-/// trailers-only response: the status is in its headers) into the
-/// protocol's.
-pub fn too_large<B>(mut response: http::Response<B>) -> http::Response<B> {
+/// Two of tonic's refusals, made before the service sees the call (as
+/// trailers-only responses: the status is in the headers), turned into the
+/// protocol's: a message over the receiver's limit is RESOURCE_EXHAUSTED
+/// (what grpc-core sends, and the protocol's "too large"; tonic says
+/// OUT_OF_RANGE), and a message that is not protobuf is INVALID_ARGUMENT
+/// (the client's fault; tonic says INTERNAL, which this server keeps for
+/// "the model failed", and which clients retry).
+pub fn refusals<B>(mut response: http::Response<B>) -> http::Response<B> {
     let headers = response.headers_mut();
-    let over_limit = headers.get("grpc-status").is_some_and(|s| s == "11")
-        && headers
-            .get("grpc-message")
-            .and_then(|m| m.to_str().ok())
-            // Percent-encoded on the wire (a space is %20).
-            .is_some_and(|m| m.replace("%20", " ").contains("message length too large"));
-    if over_limit {
-        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    let message = headers
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        // Percent-encoded on the wire (a space is %20).
+        .map(|m| m.replace("%20", " "))
+        .unwrap_or_default();
+    let status = headers.get("grpc-status").map(http::HeaderValue::as_bytes);
+    let mapped = match status {
+        Some(b"11") if message.contains("message length too large") => Some("8"),
+        Some(b"13") if message.contains("failed to decode Protobuf message") => Some("3"),
+        _ => None,
+    };
+    if let Some(code) = mapped {
+        headers.insert("grpc-status", http::HeaderValue::from_static(code));
     }
     response
+}
+
+/// The path of the one call that runs the model.
+const INFER: &str = "/inference.GRPCInferenceService/ModelInfer";
+
+/// The service as the gRPC port serves it: infer calls bounded in number
+/// (over all connections, and per connection) and in time, their wait for
+/// a turn included; every other call (health, metadata, statistics)
+/// served at once, never behind infer calls; tonic's refusals turned into
+/// the protocol's ([`refusals`]).
+#[derive(Clone, Debug)]
+pub struct Calls {
+    inner: GrpcInferenceServiceServer<Grpc>,
+    all: Arc<Semaphore>,
+    mine: Arc<Semaphore>,
+    time: Duration,
+}
+
+impl Calls {
+    /// `inner`, with at most `max_calls` infer calls being read or run at
+    /// once over all connections, each within `time`.
+    pub fn new(inner: GrpcInferenceServiceServer<Grpc>, max_calls: usize, time: Duration) -> Calls {
+        Calls {
+            inner,
+            all: Arc::new(Semaphore::new(max_calls)),
+            mine: Arc::new(Semaphore::new(1)),
+            time,
+        }
+    }
+
+    /// The service for one connection, at most `per_connection` of whose
+    /// infer calls run at once.
+    pub fn for_connection(&self, per_connection: usize) -> Calls {
+        Calls {
+            mine: Arc::new(Semaphore::new(per_connection)),
+            ..self.clone()
+        }
+    }
+}
+
+impl<B: Send + 'static> tower::Service<http::Request<B>> for Calls
+where
+    GrpcInferenceServiceServer<Grpc>:
+        tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>,
+    <GrpcInferenceServiceServer<Grpc> as tower::Service<http::Request<B>>>::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let infer = req.uri().path() == INFER;
+        if !infer {
+            let call = self.inner.call(req);
+            return Box::pin(async move { call.await.map(refusals) });
+        }
+        let (all, mine, time) = (self.all.clone(), self.mine.clone(), self.time);
+        let mut inner = self.inner.clone();
+        Box::pin(async move {
+            let bounded = tokio::time::timeout(time, async move {
+                let _all = all.acquire_owned().await;
+                let _mine = mine.acquire_owned().await;
+                inner.call(req).await
+            });
+            Ok(match bounded.await {
+                Ok(Ok(response)) => refusals(response),
+                Ok(Err(never)) => match never {},
+                Err(_) => Status::deadline_exceeded(format!(
+                    "the call took longer than {time:?} (limits.read_timeout_s + batching.drop_after_ms)"
+                ))
+                .into_http(),
+            })
+        })
+    }
 }
 
 /// The service's implementation.
@@ -147,6 +241,7 @@ impl GrpcInferenceService for Grpc {
         &self,
         r: Request<pb::ModelInferRequest>,
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
+        let source = r.extensions().get::<Source>().map_or(0, |s| s.0);
         let r = r.into_inner();
         self.0.check_model(&r.model_name, &r.model_version)?;
         check_parameters(r.parameters.keys(), || "the request".into())?;
@@ -178,7 +273,7 @@ impl GrpcInferenceService for Grpc {
             check_parameters(o.parameters.keys(), || format!("output {:?}", o.name))?;
         }
         let wanted: Vec<String> = r.outputs.into_iter().map(|o| o.name).collect();
-        let outputs = self.0.infer(inputs, &wanted).await?;
+        let outputs = self.0.infer(inputs, &wanted, source).await?;
         let mut response = pb::ModelInferResponse {
             model_name: self.0.model().into(),
             model_version: VERSION.into(),

@@ -215,8 +215,9 @@ impl Kserve {
         out
     }
 
-    /// Runs a call: `inputs` must be the one `request` tensor; `wanted`
-    /// names the outputs to return, in order (none: `response`). Each
+    /// Runs a call from client `source` (a connection's id): `inputs`
+    /// must be the one `request` tensor; `wanted` names the outputs to
+    /// return, in order (none: `response`). Each
     /// request is a job of its own; all are answered, or the call fails
     /// with the first refusal (naming the element).
     ///
@@ -229,6 +230,7 @@ impl Kserve {
         &self,
         inputs: Vec<InputTensor>,
         wanted: &[String],
+        source: u64,
     ) -> Result<Vec<OutputTensor>, Error> {
         let requests = requests(inputs, self.engine.batching().queue_requests)?;
         let specs = self.engine.outputs();
@@ -256,7 +258,7 @@ impl Kserve {
         for (i, bytes) in requests.into_iter().enumerate() {
             let rx = self
                 .engine
-                .submit(bytes, native, false)
+                .submit(bytes, native, false, source)
                 .map_err(|r| element(i, r.into()))?;
             pending.push(rx);
         }

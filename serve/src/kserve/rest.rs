@@ -5,6 +5,7 @@
 //! `BYTES` requests and responses travel (they are not text).
 
 use axum::body::Bytes;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
@@ -13,30 +14,46 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 
 use super::{
     check_parameters, Code, Data, Error, InputTensor, Kserve, OutputTensor, TensorMeta, RESPONSE, VERSION,
 };
 use crate::metrics::Tally;
+use crate::web::Source;
 
 /// The header that says how long the JSON part of a body is.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
 
-/// The most JSON a call may carry. Parsed JSON takes many times its size
-/// (a number in an array: a few bytes of text, 32 of `Value`), so large
-/// tensors travel in binary (the extension), as `BYTES` must anyway.
+/// The most JSON a call may carry: large tensors travel in binary (the
+/// extension), as `BYTES` must anyway.
 pub const MAX_JSON_BYTES: usize = 4 << 20;
 
-/// The `/v2` routes over a [`Kserve`] model; an `infer` body is limited to
-/// `max_message_bytes`, at most `max_calls` calls are served at once (the
-/// others wait their turn: bodies being read are bounded in number, and so
-/// in memory), and a call, its body's reading included, is answered 408
-/// past `call_time` (a client trickling its body holds its own call only
-/// that long, and its place among the `max_calls`).
-pub fn router(kserve: Kserve, max_message_bytes: usize, max_calls: usize, call_time: Duration) -> Router {
+/// The `/v2` routes over a [`Kserve`] model. An `infer` body is limited to
+/// `max_message_bytes`, and a call, its body's reading included, is
+/// answered 408 past `call_time` (a client trickling its body holds its
+/// own call, and its connection, only that long). Its JSON is parsed on
+/// at most `parsers` blocking threads at once, never on the threads that
+/// serve connections, straight into the tensors (no JSON tree). Health,
+/// metadata, configuration and statistics never wait behind infer calls.
+pub fn router(kserve: Kserve, max_message_bytes: usize, call_time: Duration, parsers: usize) -> Router {
+    let infer = Router::new()
+        .route("/v2/models/{name}/infer", post(infer))
+        .route("/v2/models/{name}/versions/{version}/infer", post(infer_version))
+        .layer(DefaultBodyLimit::max(max_message_bytes))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(move |_: tower::BoxError| {
+                    timed_out(call_time)
+                }))
+                .timeout(call_time),
+        )
+        .layer(axum::Extension(Parsers(Arc::new(Semaphore::new(parsers.max(1))))));
     Router::new()
         .route("/v2", get(server_metadata))
         .route("/v2/health/live", get(|| async { StatusCode::OK }))
@@ -62,18 +79,29 @@ pub fn router(kserve: Kserve, max_message_bytes: usize, max_calls: usize, call_t
             "/v2/models/{name}/versions/{version}/stats",
             get(model_statistics_version),
         )
-        .route("/v2/models/{name}/infer", post(infer))
-        .route("/v2/models/{name}/versions/{version}/infer", post(infer_version))
-        .layer(DefaultBodyLimit::max(max_message_bytes))
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(move |_: tower::BoxError| {
-                    timed_out(call_time)
-                }))
-                .timeout(call_time),
-        )
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max_calls))
+        .merge(infer)
         .with_state(kserve)
+}
+
+/// The blocking threads that may parse infer JSON at once.
+#[derive(Clone, Debug)]
+struct Parsers(Arc<Semaphore>);
+
+impl Parsers {
+    /// Runs `parse` on a blocking thread, when one of the permits is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        parse: impl FnOnce() -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let _permit = self
+            .0
+            .acquire()
+            .await
+            .map_err(|_| Error::new(Code::Unavailable, "shutting down"))?;
+        tokio::task::spawn_blocking(parse)
+            .await
+            .map_err(|e| Error::new(Code::Internal, format!("parsing the request failed: {e}")))?
+    }
 }
 
 /// A call that took longer than `call_time`: 408, with the protocol's JSON
@@ -241,43 +269,16 @@ async fn model_statistics_version(
     Ok(axum::Json(statistics_json(&k)))
 }
 
-/// An infer request's JSON part.
-#[derive(Debug, Deserialize)]
-struct InferRequest {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    parameters: Map<String, Value>,
-    inputs: Vec<JsonInput>,
-    #[serde(default)]
-    outputs: Vec<JsonOutput>,
-}
-
-#[derive(Debug, Deserialize)]
-struct JsonInput {
-    name: String,
-    shape: Vec<i64>,
-    datatype: String,
-    #[serde(default)]
-    parameters: Map<String, Value>,
-    #[serde(default)]
-    data: Option<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-struct JsonOutput {
-    name: String,
-    #[serde(default)]
-    parameters: Map<String, Value>,
-}
-
 async fn infer(
     State(k): State<Kserve>,
     Path(name): Path<String>,
+    Extension(parsers): Extension<Parsers>,
+    source: Option<Extension<Source>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    run(&k, &name, "", &headers, body)
+    let source = source.map_or(0, |s| s.0 .0);
+    run(&k, &name, "", &parsers, source, &headers, body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -285,10 +286,13 @@ async fn infer(
 async fn infer_version(
     State(k): State<Kserve>,
     Path((name, version)): Path<(String, String)>,
+    Extension(parsers): Extension<Parsers>,
+    source: Option<Extension<Source>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    run(&k, &name, &version, &headers, body)
+    let source = source.map_or(0, |s| s.0 .0);
+    run(&k, &name, &version, &parsers, source, &headers, body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -308,10 +312,13 @@ fn unread(e: BytesRejection) -> Error {
     Error::new(code, format!("the request's body: {}", e.body_text()))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     k: &Kserve,
     name: &str,
     version: &str,
+    parsers: &Parsers,
+    source: u64,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
@@ -324,17 +331,24 @@ async fn run(
             )));
         }
     }
-    let json_len = match headers.get(HEADER_LENGTH) {
-        None => body.len(),
+    let json_len = json_length(headers.get(HEADER_LENGTH), body.len())?;
+    let call = parsers.run(move || parse(body, json_len)).await?;
+    let outputs = k.infer(call.inputs, &call.wanted, source).await?;
+    answer(k, call.id, outputs, &call.binary)
+}
+
+/// The JSON part's length: the header's, or the whole body.
+fn json_length(header: Option<&HeaderValue>, body: usize) -> Result<usize, Error> {
+    let json_len = match header {
+        None => body,
         Some(v) => v
             .to_str()
             .ok()
             .and_then(|s| s.trim().parse::<usize>().ok())
-            .filter(|&n| n <= body.len())
+            .filter(|&n| n <= body)
             .ok_or_else(|| {
                 invalid(format!(
-                    "{HEADER_LENGTH} {v:?} is not a length within the body's {} bytes",
-                    body.len()
+                    "{HEADER_LENGTH} {v:?} is not a length within the body's {body} bytes"
                 ))
             })?,
     };
@@ -344,8 +358,41 @@ async fn run(
             format!("the request's JSON is {json_len} bytes, over {MAX_JSON_BYTES}: send tensors in binary ({HEADER_LENGTH})"),
         ));
     }
+    Ok(json_len)
+}
+
+/// An infer call, read: its inputs, the outputs wanted, and for each
+/// output (or for the default one) whether it goes back in binary.
+#[derive(Debug)]
+pub struct Call {
+    /// The request's `id`, echoed.
+    pub id: Option<String>,
+    /// The inputs.
+    pub inputs: Vec<InputTensor>,
+    /// The outputs asked for, in order.
+    pub wanted: Vec<String>,
+    /// Binary or not, per output (one entry when none is asked for).
+    pub binary: Vec<bool>,
+}
+
+/// Reads an infer body: its first `json_len` bytes are the JSON, the rest
+/// the inputs' binary data in order. The JSON is read straight into the
+/// tensors (strings copied once, numbers as integers): no JSON tree, and
+/// memory within a small multiple of the body's size.
+///
+/// # Errors
+///
+/// [`Code::InvalidArgument`] naming what is wrong: the JSON, a parameter,
+/// an input's data or binary size, bytes left over.
+pub fn parse(body: Bytes, json_len: usize) -> Result<Call, Error> {
+    let json = body.get(..json_len).ok_or_else(|| {
+        invalid(format!(
+            "the JSON part is {json_len} bytes, the body only {}",
+            body.len()
+        ))
+    })?;
     let request: InferRequest =
-        serde_json::from_slice(&body[..json_len]).map_err(|e| invalid(format!("the request's JSON: {e}")))?;
+        serde_json::from_slice(json).map_err(|e| invalid(format!("the request's JSON: {e}")))?;
     check_parameters(request.parameters.keys(), || "the request".into())?;
     let mut tail = body.slice(json_len..);
     let mut inputs = Vec::with_capacity(request.inputs.len());
@@ -353,20 +400,20 @@ async fn run(
         check_parameters(input.parameters.keys(), || format!("input {:?}", input.name))?;
         let data = match (input.parameters.get("binary_data_size"), input.data) {
             (Some(size), None) => {
-                let size = size
-                    .as_u64()
-                    .and_then(|s| usize::try_from(s).ok())
-                    .filter(|&s| s <= tail.len())
-                    .ok_or_else(|| {
-                        invalid(format!(
-                            "input {:?}: binary_data_size {size} is not a size within the {} binary bytes left",
-                            input.name,
-                            tail.len()
-                        ))
-                    })?;
+                let size = match size {
+                    Param::Uint(s) => usize::try_from(*s).ok().filter(|&s| s <= tail.len()),
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "input {:?}: binary_data_size {size} is not a size within the {} binary bytes left",
+                        input.name,
+                        tail.len()
+                    ))
+                })?;
                 Data::Raw(tail.split_to(size))
             }
-            (None, Some(data)) => json_data(&input.name, &input.datatype, &data)?,
+            (None, Some(data)) => json_data(&input.name, &input.datatype, data)?,
             (Some(_), Some(_)) => {
                 return Err(invalid(format!(
                     "input {:?} has both binary_data_size and data",
@@ -388,58 +435,236 @@ async fn run(
             tail.len()
         )));
     }
-    let all_binary = request
-        .parameters
-        .get("binary_data_output")
-        .and_then(Value::as_bool)
-        == Some(true);
+    let all_binary = request.parameters.get("binary_data_output") == Some(&Param::Bool(true));
     let mut binary = Vec::with_capacity(request.outputs.len());
     for o in &request.outputs {
         check_parameters(o.parameters.keys(), || format!("output {:?}", o.name))?;
-        binary.push(all_binary || o.parameters.get("binary_data").and_then(Value::as_bool) == Some(true));
+        binary.push(all_binary || o.parameters.get("binary_data") == Some(&Param::Bool(true)));
     }
     let wanted: Vec<String> = request.outputs.into_iter().map(|o| o.name).collect();
     if wanted.is_empty() {
         binary.push(all_binary);
     }
-    let outputs = k.infer(inputs, &wanted).await?;
-    answer(k, request.id, outputs, &binary)
+    Ok(Call {
+        id: request.id,
+        inputs,
+        wanted,
+        binary,
+    })
 }
 
-/// An input's JSON `data`: nested arrays, row-major; strings for `BYTES`,
-/// integers for `UINT8`.
-fn json_data(name: &str, datatype: &str, data: &Value) -> Result<Data, Error> {
-    let mut flat = Vec::new();
-    flatten(data, &mut flat);
-    match datatype {
-        "BYTES" => flat
-            .into_iter()
-            .map(|v| {
-                v.as_str()
-                    .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-                    .ok_or_else(|| invalid(format!("input {name:?}: a BYTES element that is not a string")))
-            })
-            .collect::<Result<_, _>>()
-            .map(Data::Elements),
-        "UINT8" => flat
-            .into_iter()
-            .map(|v| {
-                v.as_u64()
-                    .ok_or_else(|| invalid(format!("input {name:?}: a UINT8 element that is not an integer")))
-            })
-            .collect::<Result<_, _>>()
-            .map(Data::Integers),
-        other => Err(invalid(format!(
-            "input {name:?} is {other}: it is BYTES or UINT8"
-        ))),
+/// An infer request's JSON part.
+#[derive(Debug, Deserialize)]
+struct InferRequest {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    parameters: Params,
+    inputs: Vec<JsonInput>,
+    #[serde(default)]
+    outputs: Vec<JsonOutput>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JsonInput {
+    name: String,
+    shape: Vec<i64>,
+    datatype: String,
+    #[serde(default)]
+    parameters: Params,
+    #[serde(default)]
+    data: Option<Flat>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JsonOutput {
+    name: String,
+    #[serde(default)]
+    parameters: Params,
+}
+
+/// A parameter's value, as far as this server reads one.
+#[derive(Debug, PartialEq)]
+enum Param {
+    Bool(bool),
+    Uint(u64),
+    /// Anything else (read past, not kept).
+    Other,
+}
+
+impl std::fmt::Display for Param {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Param::Bool(b) => write!(f, "{b}"),
+            Param::Uint(n) => write!(f, "{n}"),
+            Param::Other => f.write_str("(not an integer)"),
+        }
     }
 }
 
-/// Arrays nested to any depth (serde_json stops at 128), in order.
-fn flatten<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
-    match v {
-        Value::Array(items) => items.iter().for_each(|i| flatten(i, out)),
-        other => out.push(other),
+impl<'de> Deserialize<'de> for Param {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Param, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Param;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a parameter's value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Param, E> {
+                Ok(Param::Bool(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Param, E> {
+                Ok(Param::Uint(v))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Param, E> {
+                Ok(Param::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Param, E> {
+                Ok(Param::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Param, E> {
+                Ok(Param::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Param, E> {
+                Ok(Param::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Param, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Param::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Param, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Param::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A `parameters` object: names and values, in order.
+#[derive(Debug, Default)]
+struct Params(Vec<(String, Param)>);
+
+impl Params {
+    fn get(&self, name: &str) -> Option<&Param> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+}
+
+impl<'de> Deserialize<'de> for Params {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Params, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Params;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a parameters object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Param>()? {
+                    out.push(entry);
+                }
+                Ok(Params(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// An input's JSON `data`, flattened as it is read: arrays nested to any
+/// depth (serde_json stops at 128), row-major; strings (copied once) and
+/// non-negative integers kept, the first element of any other kind
+/// remembered for the error.
+#[derive(Debug, Default)]
+struct Flat {
+    strings: Vec<Bytes>,
+    integers: Vec<u64>,
+    other: Option<&'static str>,
+}
+
+impl Flat {
+    fn other(&mut self, what: &'static str) {
+        self.other.get_or_insert(what);
+    }
+}
+
+/// Reads one JSON value into a [`Flat`].
+struct Gather<'a>(&'a mut Flat);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Gather<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Gather<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("tensor data")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.strings.push(Bytes::copy_from_slice(v.as_bytes()));
+        Ok(())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.0.integers.push(v);
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        self.0.other("a negative number");
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        self.0.other("a number that is not an integer");
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        self.0.other("a boolean");
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.0.other("null");
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        self.0.other("an object");
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Gather(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for Flat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Flat, D::Error> {
+        let mut flat = Flat::default();
+        d.deserialize_any(Gather(&mut flat))?;
+        Ok(flat)
+    }
+}
+
+/// An input's JSON `data` as its datatype's: strings for `BYTES`,
+/// integers for `UINT8`.
+fn json_data(name: &str, datatype: &str, data: Flat) -> Result<Data, Error> {
+    match datatype {
+        "BYTES" if data.other.is_none() && data.integers.is_empty() => Ok(Data::Elements(data.strings)),
+        "BYTES" => Err(invalid(format!(
+            "input {name:?}: a BYTES element that is not a string"
+        ))),
+        "UINT8" if data.other.is_none() && data.strings.is_empty() => Ok(Data::Integers(data.integers)),
+        "UINT8" => Err(invalid(format!(
+            "input {name:?}: a UINT8 element that is not an integer"
+        ))),
+        other => Err(invalid(format!(
+            "input {name:?} is {other}: it is BYTES or UINT8"
+        ))),
     }
 }
 

@@ -1,0 +1,319 @@
+//! Connections, the same on every port (Thrift, HTTP, gRPC): a cap on
+//! how many are open, a time from accept to the first call
+//! (`handshake_timeout_s`), a time with no call in flight
+//! (`idle_timeout_s`), and a way in for a new client when idle sockets
+//! hold every slot: the connection idle longest is closed to make room. A
+//! connection with a call in flight is never closed for that; when every
+//! slot has a call in flight the new connection is closed at once (a
+//! rate-limited log line, a metric). On shutdown, connections with no call
+//! in flight close at once.
+//!
+//! Each front end tells its [`Conn`] when a call begins and ends
+//! ([`Conn::busy`]); [`Conn::closing`] says when it should close.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::logs::Limited;
+use crate::metrics::{ClosedLabel, Metrics, PortLabel};
+use crate::warn_limited;
+
+/// A port's connection limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// From accept to the first call.
+    pub handshake: Duration,
+    /// With no call in flight.
+    pub idle: Duration,
+}
+
+impl Limits {
+    /// The limits of `[limits]`.
+    pub fn of(l: &crate::config::Limits) -> Limits {
+        Limits {
+            max_connections: l.max_connections,
+            handshake: crate::config::seconds(l.handshake_timeout_s),
+            idle: crate::config::seconds(l.idle_timeout_s),
+        }
+    }
+}
+
+/// Why a connection should close now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Close {
+    /// The server is shutting down.
+    Shutdown,
+    /// Closed to let a new connection in (it was the idle longest).
+    Evicted,
+    /// No call in flight for `idle_timeout_s`.
+    Idle,
+    /// No first call within `handshake_timeout_s` of accept.
+    Handshake,
+}
+
+impl Close {
+    /// The metric's label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Close::Shutdown => "shutdown",
+            Close::Evicted => "evicted",
+            Close::Idle => "idle",
+            Close::Handshake => "handshake",
+        }
+    }
+}
+
+/// One open connection's state, shared by its task and its port.
+#[derive(Debug)]
+pub struct Conn {
+    /// Its id, unique in the process: the client a request came from (the
+    /// queue's fairness is per connection).
+    pub id: u64,
+    epoch: Instant,
+    /// When it last became idle (or was accepted), ns since `epoch`.
+    idle_since: AtomicU64,
+    /// Calls in flight (or being read).
+    busy: AtomicUsize,
+    /// Calls begun so far.
+    calls: AtomicU64,
+    /// Told when the last call in flight ends.
+    became_idle: tokio::sync::Notify,
+    evict: CancellationToken,
+    limits: Limits,
+}
+
+/// A call in flight on a connection (see [`Conn::busy`]).
+#[derive(Debug)]
+pub struct Busy(Arc<Conn>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let c = &self.0;
+        if c.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
+            c.idle_since.store(c.now(), Ordering::Release);
+            c.became_idle.notify_one();
+        }
+    }
+}
+
+impl Conn {
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Marks a call in flight until the guard is dropped: the connection
+    /// is not idle meanwhile (not evicted, not timed out).
+    pub fn busy(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        self.calls.fetch_add(1, Ordering::AcqRel);
+        Busy(self.clone())
+    }
+
+    /// No call in flight.
+    pub fn is_idle(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0
+    }
+
+    /// How long it has been idle (zero while busy).
+    fn idle_for(&self) -> Duration {
+        if !self.is_idle() {
+            return Duration::ZERO;
+        }
+        let since = self.idle_since.load(Ordering::Acquire);
+        Duration::from_nanos(self.now().saturating_sub(since))
+    }
+
+    /// Resolves when the connection should close if it is idle:
+    /// shutdown, eviction, or idle past its limit (the handshake limit
+    /// before its first call). A busy connection's idle clock waits.
+    pub async fn closing(&self, shutdown: &CancellationToken) -> Close {
+        loop {
+            let first = self.calls.load(Ordering::Acquire) == 0;
+            let limit = if first {
+                self.limits.handshake
+            } else {
+                self.limits.idle
+            };
+            let idle = self.idle_for();
+            let why = if first { Close::Handshake } else { Close::Idle };
+            if self.is_idle() && idle >= limit {
+                return why;
+            }
+            let wait = if self.is_idle() { limit - idle } else { limit };
+            tokio::select! {
+                _ = shutdown.cancelled() => return Close::Shutdown,
+                _ = self.evict.cancelled() => return Close::Evicted,
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.became_idle.notified() => {}
+            }
+        }
+    }
+
+    /// Resolves once the connection has had no call in flight for
+    /// `quiet` (after a graceful close: what it owed is answered).
+    pub async fn quiet_for(&self, quiet: Duration) {
+        loop {
+            let idle = self.idle_for();
+            if self.is_idle() && idle >= quiet {
+                return;
+            }
+            let wait = if self.is_idle() { quiet - idle } else { quiet };
+            tokio::select! {
+                _ = tokio::time::sleep(wait.max(Duration::from_millis(1))) => {}
+                _ = self.became_idle.notified() => {}
+            }
+        }
+    }
+}
+
+/// One listening port's connections.
+#[derive(Debug)]
+pub struct Port {
+    name: &'static str,
+    limits: Limits,
+    slots: Arc<Semaphore>,
+    open: Mutex<HashMap<u64, Arc<Conn>>>,
+    metrics: Metrics,
+    refused_log: Limited,
+    accept_log: Limited,
+}
+
+/// Connection ids, unique in the process (0 is in-process work).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How long a new connection waits for the slot of the connection evicted
+/// for it: an idle connection's task lets go at once.
+const EVICTION_WAIT: Duration = Duration::from_millis(100);
+
+impl Port {
+    /// A port named `name` (a metric label) with `limits`.
+    pub fn new(name: &'static str, limits: Limits, metrics: Metrics) -> Arc<Port> {
+        Arc::new(Port {
+            name,
+            limits,
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            open: Mutex::new(HashMap::new()),
+            metrics,
+            refused_log: Limited::new(Duration::from_secs(10)),
+            accept_log: Limited::new(Duration::from_secs(10)),
+        })
+    }
+
+    fn label(&self) -> PortLabel {
+        PortLabel { port: self.name }
+    }
+
+    /// Counts a connection closed by the server for `why`.
+    pub fn closed(&self, why: Close) {
+        self.metrics
+            .connections_closed
+            .get_or_create(&ClosedLabel {
+                port: self.name,
+                reason: why.label(),
+            })
+            .inc();
+        tracing::debug!(port = self.name, reason = why.label(), "connection closed");
+    }
+
+    /// A slot for a new connection: a free one, or the slot of the
+    /// connection idle longest, evicted for it; `None` when every
+    /// connection has a call in flight.
+    async fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(p) = self.slots.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        let victim = {
+            let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+            open.values()
+                .filter(|c| c.is_idle() && !c.evict.is_cancelled())
+                .max_by_key(|c| c.idle_for())
+                .cloned()
+        }?;
+        victim.evict.cancel();
+        tokio::time::timeout(EVICTION_WAIT, self.slots.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// Accepts connections until `shutdown`, each served by `serve` on a
+    /// task of `tracker` (with TCP_NODELAY: replies go out at once).
+    pub async fn accept<F, Fut>(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+        serve: F,
+    ) where
+        F: Fn(TcpStream, Arc<Conn>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        loop {
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                a = listener.accept() => a,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, say: wait a little rather than spin.
+                    warn_limited!(self.accept_log, port = self.name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Some(slot) = self.slot().await else {
+                self.metrics
+                    .connections_refused
+                    .get_or_create(&self.label())
+                    .inc();
+                warn_limited!(
+                    self.refused_log,
+                    port = self.name,
+                    max_connections = self.limits.max_connections,
+                    "connection refused: every slot has a call in flight"
+                );
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let conn = Arc::new(Conn {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                epoch: Instant::now(),
+                idle_since: AtomicU64::new(0),
+                busy: AtomicUsize::new(0),
+                calls: AtomicU64::new(0),
+                became_idle: tokio::sync::Notify::new(),
+                evict: CancellationToken::new(),
+                limits: self.limits,
+            });
+            self.open
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(conn.id, conn.clone());
+            self.metrics.connections.get_or_create(&self.label()).inc();
+            self.metrics.connections_total.get_or_create(&self.label()).inc();
+            let served = serve(stream, conn.clone());
+            let port = self.clone();
+            tracker.spawn(async move {
+                served.await;
+                port.open
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&conn.id);
+                port.metrics.connections.get_or_create(&port.label()).dec();
+                drop(slot);
+            });
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! One HTTP/1.1 (the HTTP port) or HTTP/2 (the gRPC port) connection,
+//! served by hyper under its [`Conn`]: each request is a call in flight
+//! (the connection is not idle meanwhile) and carries the connection's
+//! [`Source`] (for the queue's fairness); writes that make no progress for
+//! the write limit fail ([`Stall`]); an HTTP/1.1 request's headers must
+//! arrive within the handshake limit. When [`Conn::closing`] says so, an
+//! idle connection is dropped at once, and a busy one is closed
+//! gracefully: it finishes what it has in flight (each call is bounded in
+//! time), then closes.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::conn::{Conn, Port};
+use crate::stall::Stall;
+
+/// The connection a request came on (a request extension): the client,
+/// for the queue's fairness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Source(pub u64);
+
+/// A service whose every call is a call in flight on `conn`.
+#[derive(Clone, Debug)]
+pub struct Tracked<S> {
+    inner: S,
+    conn: Arc<Conn>,
+}
+
+impl<S, B> tower::Service<Request<B>> for Tracked<S>
+where
+    S: tower::Service<Request<B>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let busy = self.conn.busy();
+        req.extensions_mut().insert(Source(self.conn.id));
+        let call = self.inner.call(req);
+        Box::pin(async move {
+            let r = call.await;
+            drop(busy);
+            r
+        })
+    }
+}
+
+/// How a connection is served.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// Writes that make no progress for this long fail.
+    pub write_stall: Duration,
+    /// HTTP/1.1: a request's headers must arrive within this.
+    pub header_timeout: Duration,
+    /// HTTP/2 flow-control windows: a stream's and the connection's.
+    pub windows: (u32, u32),
+    /// HTTP/2: streams open at once on one connection.
+    pub max_streams: u32,
+}
+
+/// Serves one HTTP/1.1 connection.
+pub async fn http1<S, B>(
+    stream: TcpStream,
+    conn: Arc<Conn>,
+    port: Arc<Port>,
+    service: S,
+    settings: Settings,
+    shutdown: CancellationToken,
+) where
+    S: tower::Service<Request<Incoming>, Response = hyper::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let io = TokioIo::new(Stall::new(stream, settings.write_stall));
+    let service = TowerToHyperService::new(Tracked {
+        inner: service,
+        conn: conn.clone(),
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_timeout)
+        .keep_alive(true);
+    let connection = builder.serve_connection(io, service);
+    drive(connection, |c| c.graceful_shutdown(), &conn, &port, &shutdown).await;
+}
+
+/// Serves one HTTP/2 connection (prior knowledge: gRPC).
+pub async fn http2<S, B>(
+    stream: TcpStream,
+    conn: Arc<Conn>,
+    port: Arc<Port>,
+    service: S,
+    settings: Settings,
+    shutdown: CancellationToken,
+) where
+    S: tower::Service<Request<Incoming>, Response = hyper::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let io = TokioIo::new(Stall::new(stream, settings.write_stall));
+    let service = TowerToHyperService::new(Tracked {
+        inner: service,
+        conn: conn.clone(),
+    });
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(settings.windows.0)
+        .initial_connection_window_size(settings.windows.1)
+        .max_concurrent_streams(settings.max_streams);
+    let connection = builder.serve_connection(io, service);
+    drive(connection, |c| c.graceful_shutdown(), &conn, &port, &shutdown).await;
+}
+
+/// How long a busy connection closed gracefully may stay open once it has
+/// nothing in flight (a client that ignores GOAWAY, say).
+const LINGER: Duration = Duration::from_millis(500);
+
+/// Runs `connection` until it ends, or until `conn` should close: then an
+/// idle one is dropped, a busy one closed gracefully.
+async fn drive<C: Future>(
+    connection: C,
+    graceful: impl FnOnce(Pin<&mut C>),
+    conn: &Conn,
+    port: &Port,
+    shutdown: &CancellationToken,
+) {
+    tokio::pin!(connection);
+    let why = tokio::select! {
+        _ = connection.as_mut() => return,
+        why = conn.closing(shutdown) => why,
+    };
+    port.closed(why);
+    if conn.is_idle() {
+        return;
+    }
+    graceful(connection.as_mut());
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = conn.quiet_for(LINGER) => {}
+    }
+}
