@@ -3,10 +3,13 @@
 //! (`handshake_timeout_s`), a time with no call in flight
 //! (`idle_timeout_s`), and a way in for a new client when idle sockets
 //! hold every slot: the connection idle longest is closed to make room. A
-//! connection with a call in flight is never closed for that; when every
-//! slot has a call in flight the new connection is closed at once (a
-//! rate-limited log line, a metric). On shutdown, connections with no call
-//! in flight close at once.
+//! connection with a call in flight is never closed for that. When every
+//! slot has a call in flight, a port that serves health checks (HTTP,
+//! gRPC) takes the new connection into one of its few spare slots, where
+//! only health, metadata and statistics are answered (a probe gets in
+//! while slow infer calls hold every slot); past those, the new connection
+//! is closed at once (a rate-limited log line, a metric). On shutdown,
+//! connections that owe no answer close at once.
 //!
 //! Each front end tells its [`Conn`] when a call begins and ends
 //! ([`Conn::busy`]); [`Conn::closing`] says when it should close.
@@ -85,12 +88,29 @@ pub struct Conn {
     idle_since: AtomicU64,
     /// Calls in flight (or being read).
     busy: AtomicUsize,
+    /// Calls read whole and not yet answered.
+    owed: AtomicUsize,
     /// Calls begun so far.
     calls: AtomicU64,
     /// Told when the last call in flight ends.
     became_idle: tokio::sync::Notify,
     evict: CancellationToken,
     limits: Limits,
+    /// In a spare slot: health, metadata and statistics only.
+    pub spare: bool,
+}
+
+/// A call read whole on a connection and not yet answered (see
+/// [`Conn::owe`]).
+#[derive(Debug)]
+pub struct Owed(Arc<Conn>);
+
+impl Drop for Owed {
+    fn drop(&mut self) {
+        if self.0.owed.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.became_idle.notify_one();
+        }
+    }
 }
 
 /// A call in flight on a connection (see [`Conn::busy`]).
@@ -118,6 +138,19 @@ impl Conn {
         self.busy.fetch_add(1, Ordering::AcqRel);
         self.calls.fetch_add(1, Ordering::AcqRel);
         Busy(self.clone())
+    }
+
+    /// Marks a call read whole until the guard is dropped (its answer
+    /// handed over): shutdown closes a connection at once only when it
+    /// owes no answer.
+    pub fn owe(self: &Arc<Self>) -> Owed {
+        self.owed.fetch_add(1, Ordering::AcqRel);
+        Owed(self.clone())
+    }
+
+    /// Answers owed.
+    pub fn owes(&self) -> usize {
+        self.owed.load(Ordering::Acquire)
     }
 
     /// No call in flight.
@@ -160,20 +193,14 @@ impl Conn {
         }
     }
 
-    /// Resolves once the connection has had no call in flight for
-    /// `quiet` (after a graceful close: what it owed is answered).
-    pub async fn quiet_for(&self, quiet: Duration) {
-        loop {
-            let idle = self.idle_for();
-            if self.is_idle() && idle >= quiet {
-                return;
-            }
-            let wait = if self.is_idle() { quiet - idle } else { quiet };
-            tokio::select! {
-                _ = tokio::time::sleep(wait.max(Duration::from_millis(1))) => {}
-                _ = self.became_idle.notified() => {}
-            }
+    /// Resolves `linger` after the connection last owed an answer (after
+    /// a graceful close: what it owed is answered, and had that long to
+    /// be written).
+    pub async fn settled(&self, linger: Duration) {
+        while self.owes() > 0 {
+            self.became_idle.notified().await;
         }
+        tokio::time::sleep(linger).await;
     }
 }
 
@@ -183,11 +210,15 @@ pub struct Port {
     name: &'static str,
     limits: Limits,
     slots: Arc<Semaphore>,
+    spares: Arc<Semaphore>,
     open: Mutex<HashMap<u64, Arc<Conn>>>,
     metrics: Metrics,
     refused_log: Limited,
     accept_log: Limited,
 }
+
+/// Spare slots of the HTTP and gRPC ports, for health checks.
+pub const SPARES: usize = 16;
 
 /// Connection ids, unique in the process (0 is in-process work).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -197,12 +228,14 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 const EVICTION_WAIT: Duration = Duration::from_millis(100);
 
 impl Port {
-    /// A port named `name` (a metric label) with `limits`.
-    pub fn new(name: &'static str, limits: Limits, metrics: Metrics) -> Arc<Port> {
+    /// A port named `name` (a metric label) with `limits`, and `spares`
+    /// spare slots for health checks when every slot is busy.
+    pub fn new(name: &'static str, limits: Limits, spares: usize, metrics: Metrics) -> Arc<Port> {
         Arc::new(Port {
             name,
             limits,
             slots: Arc::new(Semaphore::new(limits.max_connections)),
+            spares: Arc::new(Semaphore::new(spares)),
             open: Mutex::new(HashMap::new()),
             metrics,
             refused_log: Limited::new(Duration::from_secs(10)),
@@ -227,11 +260,12 @@ impl Port {
     }
 
     /// A slot for a new connection: a free one, or the slot of the
-    /// connection idle longest, evicted for it; `None` when every
-    /// connection has a call in flight.
-    async fn slot(&self) -> Option<OwnedSemaphorePermit> {
+    /// connection idle longest, evicted for it, or a spare one (`true`);
+    /// `None` when every connection has a call in flight and no spare is
+    /// free.
+    async fn slot(&self) -> Option<(OwnedSemaphorePermit, bool)> {
         if let Ok(p) = self.slots.clone().try_acquire_owned() {
-            return Some(p);
+            return Some((p, false));
         }
         let victim = {
             let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
@@ -239,12 +273,15 @@ impl Port {
                 .filter(|c| c.is_idle() && !c.evict.is_cancelled())
                 .max_by_key(|c| c.idle_for())
                 .cloned()
-        }?;
-        victim.evict.cancel();
-        tokio::time::timeout(EVICTION_WAIT, self.slots.clone().acquire_owned())
-            .await
-            .ok()?
-            .ok()
+        };
+        if let Some(victim) = victim {
+            victim.evict.cancel();
+            let freed = tokio::time::timeout(EVICTION_WAIT, self.slots.clone().acquire_owned()).await;
+            if let Ok(Ok(p)) = freed {
+                return Some((p, false));
+            }
+        }
+        self.spares.clone().try_acquire_owned().ok().map(|p| (p, true))
     }
 
     /// Accepts connections until `shutdown`, each served by `serve` on a
@@ -273,7 +310,7 @@ impl Port {
                     continue;
                 }
             };
-            let Some(slot) = self.slot().await else {
+            let Some((slot, spare)) = self.slot().await else {
                 self.metrics
                     .connections_refused
                     .get_or_create(&self.label())
@@ -292,10 +329,12 @@ impl Port {
                 epoch: Instant::now(),
                 idle_since: AtomicU64::new(0),
                 busy: AtomicUsize::new(0),
+                owed: AtomicUsize::new(0),
                 calls: AtomicU64::new(0),
                 became_idle: tokio::sync::Notify::new(),
                 evict: CancellationToken::new(),
                 limits: self.limits,
+                spare,
             });
             self.open
                 .lock()

@@ -132,7 +132,7 @@ impl Prepared {
 /// room for the rest (files, the runtime's own).
 fn check_open_files(config: &Config) -> Result<(), ConfigError> {
     let ports = 2 + usize::from(config.grpc.is_some());
-    let needed = (config.limits.max_connections * ports + 64) as f64;
+    let needed = ((config.limits.max_connections + conn::SPARES) * ports + 64) as f64;
     match process::max_open_files() {
         Some(limit) if limit < needed => Err(config.error(
             "limits.max_connections",
@@ -321,7 +321,7 @@ impl Server {
             call_time,
             engine.workers(),
         ));
-        let http_port = Port::new("http", ports, metrics.clone());
+        let http_port = Port::new("http", ports, conn::SPARES, metrics.clone());
         let http_task = tokio::spawn(http_port.clone().accept(
             http,
             shutdown.clone(),
@@ -340,7 +340,7 @@ impl Server {
                 limits.max_connections,
                 call_time,
             );
-            let port = Port::new("grpc", ports, metrics.clone());
+            let port = Port::new("grpc", ports, conn::SPARES, metrics.clone());
             tokio::spawn(
                 port.clone()
                     .accept(listener, shutdown.clone(), connections.clone(), {
@@ -362,7 +362,7 @@ impl Server {
                     .expect("a worker thread")
             })
             .collect();
-        let thrift_port = Port::new("thrift", ports, metrics);
+        let thrift_port = Port::new("thrift", ports, 0, metrics);
         thrift_port
             .clone()
             .accept(thrift, shutdown.clone(), connections.clone(), {

@@ -57,6 +57,9 @@ fn main() -> ExitCode {
         .build()
         .expect("a tokio runtime");
     runtime.block_on(async move {
+        // Handlers first: a signal that comes as soon as the ports are
+        // announced must not find SIGHUP's default (the end of the process).
+        let signals = Signals::install();
         let server = match Server::bind(config).await {
             Ok(s) => s,
             Err(e) => {
@@ -77,7 +80,7 @@ fn main() -> ExitCode {
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            signals.wait().await;
             tracing::info!("signal received");
             signal.cancel();
         });
@@ -98,19 +101,35 @@ fn main() -> ExitCode {
     })
 }
 
-/// Waits for SIGTERM or SIGINT. SIGHUP (a reload request, or the
-/// terminal closing) is logged and ignored meanwhile: its default action
-/// would end the process at once, dropping every call in flight.
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
-    loop {
-        tokio::select! {
-            _ = term.recv() => return,
-            _ = tokio::signal::ctrl_c() => return,
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP received: nothing to reload (one model per process, read at start); serving on");
+/// The signals the server takes: SIGTERM and SIGINT stop it; SIGHUP (a
+/// reload request, or the terminal closing) is logged and ignored: its
+/// default action would end the process at once, dropping every call in
+/// flight.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            int: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+            hup: signal(SignalKind::hangup()).expect("SIGHUP handler"),
+        }
+    }
+
+    /// Waits for SIGTERM or SIGINT.
+    async fn wait(mut self) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => {
+                    tracing::info!("SIGHUP received: nothing to reload (one model per process, read at start); serving on");
+                }
             }
         }
     }

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config;
-use crate::conn::{Busy, Conn, Port};
+use crate::conn::{Busy, Conn, Owed, Port};
 use crate::engine::{self, Answer, Engine};
 use crate::metrics::Failure;
 use crate::stall::Stall;
@@ -40,9 +40,9 @@ pub async fn serve_connection(
     // A client that stops taking its replies is let go after
     // read_timeout_s without progress; one that reads slowly is not.
     let mut wr = Stall::new(wr, config::seconds(engine.limits().read_timeout_s));
-    let (tx, mut rx) = mpsc::channel::<(Answer, Busy)>(engine.limits().max_in_flight_per_connection);
+    let (tx, mut rx) = mpsc::channel::<(Answer, Busy, Owed)>(engine.limits().max_in_flight_per_connection);
     let writer = async move {
-        while let Some((answer, busy)) = rx.recv().await {
+        while let Some((answer, busy, owed)) = rx.recv().await {
             // A reply's bytes stay counted (`Reply`) until written.
             let reply = match answer {
                 Answer::Ready(r) => r,
@@ -58,7 +58,7 @@ pub async fn serve_connection(
             if wr.write_all(&reply.bytes).await.is_err() {
                 break;
             }
-            drop(busy);
+            drop((busy, owed));
         }
         let _ = wr.shutdown().await;
     };
@@ -71,7 +71,7 @@ pub async fn serve_connection(
                 Ok(Some((message, framed, busy))) => {
                     match engine.handle(message, framed, shutdown.is_cancelled(), conn.id) {
                         Ok(Some(answer)) => {
-                            if tx.send((answer, busy)).await.is_err() {
+                            if tx.send((answer, busy, conn.owe())).await.is_err() {
                                 break Stop::Gone("writer closed".into());
                             }
                         }
@@ -91,8 +91,9 @@ pub async fn serve_connection(
             Stop::Protocol(last_word, why, busy) => {
                 engine.metrics().fail(Failure::Protocol);
                 tracing::info!(%why, "connection closed for a protocol error");
+                let owed = conn.owe();
                 let _ = tx
-                    .send((Answer::Ready(engine::Reply::unheld(last_word)), busy))
+                    .send((Answer::Ready(engine::Reply::unheld(last_word)), busy, owed))
                     .await;
             }
             Stop::Gone(why) => {

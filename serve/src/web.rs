@@ -1,7 +1,7 @@
 //! One HTTP/1.1 (the HTTP port) or HTTP/2 (the gRPC port) connection,
 //! served by hyper under its [`Conn`]: each request is a call in flight
-//! (the connection is not idle meanwhile) and carries the connection's
-//! [`Source`] (for the queue's fairness); writes that make no progress for
+//! (the connection is not idle meanwhile) and carries its [`Caller`] (for
+//! the queue's fairness, and to say when its call is read whole); writes that make no progress for
 //! the write limit fail ([`Stall`]); an HTTP/1.1 request's headers must
 //! arrive within the handshake limit. When [`Conn::closing`] says so, an
 //! idle connection is dropped at once, and a busy one is closed
@@ -22,13 +22,22 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::{Conn, Port};
+use crate::conn::{Close, Conn, Port};
 use crate::stall::Stall;
 
 /// The connection a request came on (a request extension): the client,
-/// for the queue's fairness.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Source(pub u64);
+/// for the queue's fairness; a handler marks its call read whole with
+/// [`Conn::owe`].
+#[derive(Clone, Debug)]
+pub struct Caller(pub Arc<Conn>);
+
+impl Caller {
+    /// The client's id (0 when a request came with no connection: in
+    /// process).
+    pub fn id(caller: Option<&Caller>) -> u64 {
+        caller.map_or(0, |c| c.0.id)
+    }
+}
 
 /// A service whose every call is a call in flight on `conn`.
 #[derive(Clone, Debug)]
@@ -52,7 +61,7 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let busy = self.conn.busy();
-        req.extensions_mut().insert(Source(self.conn.id));
+        req.extensions_mut().insert(Caller(self.conn.clone()));
         let call = self.inner.call(req);
         Box::pin(async move {
             let r = call.await;
@@ -140,12 +149,15 @@ pub async fn http2<S, B>(
     drive(connection, |c| c.graceful_shutdown(), &conn, &port, &shutdown).await;
 }
 
-/// How long a busy connection closed gracefully may stay open once it has
-/// nothing in flight (a client that ignores GOAWAY, say).
+/// How long a connection closed gracefully may stay open once it owes no
+/// answer: time to write the last ones (a client that ignores GOAWAY, or
+/// still sends a call that will not be read, is then dropped).
 const LINGER: Duration = Duration::from_millis(500);
 
 /// Runs `connection` until it ends, or until `conn` should close: then an
-/// idle one is dropped, a busy one closed gracefully.
+/// idle one is dropped at once, and so is one that owes no answer on
+/// shutdown (a call not read whole would only be refused); one that owes
+/// answers is closed gracefully.
 async fn drive<C: Future>(
     connection: C,
     graceful: impl FnOnce(Pin<&mut C>),
@@ -159,12 +171,12 @@ async fn drive<C: Future>(
         why = conn.closing(shutdown) => why,
     };
     port.closed(why);
-    if conn.is_idle() {
+    if conn.is_idle() || (why == Close::Shutdown && conn.owes() == 0) {
         return;
     }
     graceful(connection.as_mut());
     tokio::select! {
         _ = connection.as_mut() => {}
-        _ = conn.quiet_for(LINGER) => {}
+        _ = conn.settled(LINGER) => {}
     }
 }

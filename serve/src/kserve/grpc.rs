@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 
 use super::{check_parameters, Code, Data, Error, InputTensor, Kserve, TensorMeta, VERSION};
 use crate::metrics::Tally;
-use crate::web::Source;
+use crate::web::Caller;
 
 /// The messages and service of `serve/proto/grpc_service.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -118,6 +118,9 @@ where
         if !infer {
             let call = self.inner.call(req);
             return Box::pin(async move { call.await.map(refusals) });
+        }
+        if req.extensions().get::<Caller>().is_some_and(|c| c.0.spare) {
+            return Box::pin(async { Ok(Status::unavailable(super::SPARE).into_http()) });
         }
         let (all, mine, time) = (self.all.clone(), self.mine.clone(), self.time);
         let mut inner = self.inner.clone();
@@ -241,7 +244,9 @@ impl GrpcInferenceService for Grpc {
         &self,
         r: Request<pb::ModelInferRequest>,
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
-        let source = r.extensions().get::<Source>().map_or(0, |s| s.0);
+        let caller = r.extensions().get::<Caller>().cloned();
+        let _owed = caller.as_ref().map(|c| c.0.owe());
+        let source = Caller::id(caller.as_ref());
         let r = r.into_inner();
         self.0.check_model(&r.model_name, &r.model_version)?;
         check_parameters(r.parameters.keys(), || "the request".into())?;

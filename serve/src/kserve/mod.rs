@@ -23,6 +23,9 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::{Engine, Refusal};
 use crate::metrics::{Failure, Totals};
 
+/// What an infer call on a spare connection slot is told.
+pub const SPARE: &str = "every connection slot is busy with calls: this connection (a spare slot) is for health, metadata and statistics; retry the call later";
+
 /// The input's name.
 pub const REQUEST: &str = "request";
 /// The `BatchPredictionResponse` output's name.

@@ -22,10 +22,11 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use super::{
-    check_parameters, Code, Data, Error, InputTensor, Kserve, OutputTensor, TensorMeta, RESPONSE, VERSION,
+    check_parameters, Code, Data, Error, InputTensor, Kserve, OutputTensor, TensorMeta, RESPONSE, SPARE,
+    VERSION,
 };
 use crate::metrics::Tally;
-use crate::web::Source;
+use crate::web::Caller;
 
 /// The header that says how long the JSON part of a body is.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
@@ -273,12 +274,13 @@ async fn infer(
     State(k): State<Kserve>,
     Path(name): Path<String>,
     Extension(parsers): Extension<Parsers>,
-    source: Option<Extension<Source>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let source = source.map_or(0, |s| s.0 .0);
-    run(&k, &name, "", &parsers, source, &headers, body)
+    let caller = caller.map(|c| c.0);
+    let _owed = caller.as_ref().map(|c| c.0.owe());
+    run(&k, &name, "", &parsers, caller.as_ref(), &headers, body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -287,12 +289,13 @@ async fn infer_version(
     State(k): State<Kserve>,
     Path((name, version)): Path<(String, String)>,
     Extension(parsers): Extension<Parsers>,
-    source: Option<Extension<Source>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let source = source.map_or(0, |s| s.0 .0);
-    run(&k, &name, &version, &parsers, source, &headers, body)
+    let caller = caller.map(|c| c.0);
+    let _owed = caller.as_ref().map(|c| c.0.owe());
+    run(&k, &name, &version, &parsers, caller.as_ref(), &headers, body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -318,11 +321,15 @@ async fn run(
     name: &str,
     version: &str,
     parsers: &Parsers,
-    source: u64,
+    caller: Option<&Caller>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     k.check_model(name, version)?;
+    if caller.is_some_and(|c| c.0.spare) {
+        return Err(Error::new(Code::Unavailable, SPARE));
+    }
+    let source = Caller::id(caller);
     let body = body.map_err(unread)?;
     if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
         if enc.as_bytes() != b"identity" {
@@ -577,12 +584,12 @@ impl<'de> Deserialize<'de> for Params {
 
 /// An input's JSON `data`, flattened as it is read: arrays nested to any
 /// depth (serde_json stops at 128), row-major; strings (copied once) and
-/// non-negative integers kept, the first element of any other kind
-/// remembered for the error.
+/// integers 0-255 (one byte each) kept, the first element of any other
+/// kind remembered for the error.
 #[derive(Debug, Default)]
 struct Flat {
     strings: Vec<Bytes>,
-    integers: Vec<u64>,
+    octets: Vec<u8>,
     other: Option<&'static str>,
 }
 
@@ -612,7 +619,10 @@ impl<'de> serde::de::Visitor<'de> for Gather<'_> {
         Ok(())
     }
     fn visit_u64<E>(self, v: u64) -> Result<(), E> {
-        self.0.integers.push(v);
+        match u8::try_from(v) {
+            Ok(b) => self.0.octets.push(b),
+            Err(_) => self.0.other("an integer over 255"),
+        }
         Ok(())
     }
     fn visit_i64<E>(self, _: i64) -> Result<(), E> {
@@ -651,16 +661,17 @@ impl<'de> Deserialize<'de> for Flat {
 }
 
 /// An input's JSON `data` as its datatype's: strings for `BYTES`,
-/// integers for `UINT8`.
+/// integers 0-255 for `UINT8` (as raw bytes).
 fn json_data(name: &str, datatype: &str, data: Flat) -> Result<Data, Error> {
     match datatype {
-        "BYTES" if data.other.is_none() && data.integers.is_empty() => Ok(Data::Elements(data.strings)),
+        "BYTES" if data.other.is_none() && data.octets.is_empty() => Ok(Data::Elements(data.strings)),
         "BYTES" => Err(invalid(format!(
             "input {name:?}: a BYTES element that is not a string"
         ))),
-        "UINT8" if data.other.is_none() && data.strings.is_empty() => Ok(Data::Integers(data.integers)),
+        "UINT8" if data.other.is_none() && data.strings.is_empty() => Ok(Data::Raw(data.octets.into())),
         "UINT8" => Err(invalid(format!(
-            "input {name:?}: a UINT8 element that is not an integer"
+            "input {name:?}: a UINT8 element that is {}",
+            data.other.unwrap_or("a string")
         ))),
         other => Err(invalid(format!(
             "input {name:?} is {other}: it is BYTES or UINT8"

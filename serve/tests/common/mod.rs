@@ -1,0 +1,263 @@
+//! What the server's integration tests share: a configuration on the
+//! example files, a model the test holds shut, a server started
+//! in-process on 127.0.0.1:0, requests written by the reference's
+//! generated code, replies read whole, and HTTP by hand. Every wait is
+//! bounded.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use bprwire::features::{Array, Buffers, OutputType};
+use bprwire::service;
+use bprwire_reference::twml::data::DataRecord;
+use bprwire_reference::twml::prediction_service::BatchPredictionRequest;
+use bprwire_serve::config::Config;
+use bprwire_serve::model::{Model, ModelError, OutputSpec};
+use bprwire_serve::Server;
+use tokio_util::sync::CancellationToken;
+
+pub const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+
+pub fn config(extra: &str) -> Config {
+    Config::parse(&Path::new(EXAMPLES).join("test.toml"), &config_text(extra, false))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// As [`config`], with the KServe gRPC port on too.
+pub fn config_grpc(extra: &str) -> Config {
+    Config::parse(&Path::new(EXAMPLES).join("test.toml"), &config_text(extra, true))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The text of [`config`]: the example layout and linear model, every
+/// port on 127.0.0.1:0, `extra` appended.
+pub fn config_text(extra: &str, grpc: bool) -> String {
+    let grpc = if grpc { "grpc = \"127.0.0.1:0\"" } else { "" };
+    format!(
+        r#"
+[listen]
+thrift = "127.0.0.1:0"
+http = "127.0.0.1:0"
+{grpc}
+[layout]
+path = "layout.json"
+[model]
+kind = "logistic"
+weights = "weights.npy"
+bias = "bias.npy"
+[response]
+continuous = {{ output = "scores", keys = [1, 2] }}
+{extra}
+"#
+    )
+}
+
+/// A model whose batches wait until the test opens it (at most 10 s).
+pub struct Gate {
+    open: Mutex<bool>,
+    cv: Condvar,
+    fail: bool,
+    spec: [OutputSpec; 1],
+}
+
+impl Gate {
+    pub fn new(fail: bool) -> Arc<Gate> {
+        Arc::new(Gate {
+            open: Mutex::new(false),
+            cv: Condvar::new(),
+            fail,
+            spec: [OutputSpec {
+                name: "scores".into(),
+                width: 2,
+                dtype: OutputType::F32,
+            }],
+        })
+    }
+    pub fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.cv.notify_all();
+    }
+}
+
+pub struct GateModel(pub Arc<Gate>);
+
+impl Model for GateModel {
+    fn outputs(&self) -> &[OutputSpec] {
+        &self.0.spec
+    }
+    fn run(&self, _: &Buffers, rows: usize) -> Result<Vec<Array>, ModelError> {
+        let open = self.0.open.lock().unwrap();
+        let _ = self
+            .0
+            .cv
+            .wait_timeout_while(open, Duration::from_secs(10), |o| !*o)
+            .unwrap();
+        if self.0.fail {
+            return Err(ModelError("the gate model fails".into()));
+        }
+        Ok(vec![Array::F32((0..rows * 2).map(|i| i as f32).collect())])
+    }
+}
+
+/// A running server: its ports, its shutdown, its thread.
+pub struct Running {
+    pub thrift: std::net::SocketAddr,
+    pub http: std::net::SocketAddr,
+    pub grpc: Option<std::net::SocketAddr>,
+    pub shutdown: CancellationToken,
+    pub done: std::sync::mpsc::Receiver<Result<(), String>>,
+}
+
+pub fn start(config: Config, model: Option<Box<dyn Model>>) -> Running {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let server = match model {
+                Some(m) => Server::with_model(config, m).await,
+                None => Server::bind(config).await,
+            }
+            .unwrap();
+            tx.send((server.thrift_addr(), server.http_addr(), server.grpc_addr()))
+                .unwrap();
+            let r = server.run(token).await.map_err(|e| e.to_string());
+            let _ = done_tx.send(r);
+        });
+    });
+    let (thrift, http, grpc) = rx.recv_timeout(Duration::from_secs(10)).expect("server started");
+    Running {
+        thrift,
+        http,
+        grpc,
+        shutdown,
+        done,
+    }
+}
+
+impl Running {
+    pub fn stop(self) -> Result<(), String> {
+        self.shutdown.cancel();
+        self.done
+            .recv_timeout(Duration::from_secs(15))
+            .expect("server stopped in time")
+    }
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.thrift).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+}
+
+pub fn request(records: usize) -> BatchPredictionRequest {
+    let record = |i: usize| {
+        let cont = [
+            (101i64, thrift::OrderedFloat(i as f64)),
+            (999, thrift::OrderedFloat(1.0)),
+        ];
+        DataRecord {
+            continuous_features: Some(cont.into_iter().collect()),
+            ..Default::default()
+        }
+    };
+    BatchPredictionRequest::new((0..records).map(record).collect::<Vec<_>>(), None)
+}
+
+pub fn call(records: usize, seqid: i32, framed: bool) -> Vec<u8> {
+    let msg = bprwire_reference::call_bytes(&request(records), "getBatchPrediction", seqid);
+    frame(msg, framed)
+}
+
+pub fn frame(msg: Vec<u8>, framed: bool) -> Vec<u8> {
+    if framed {
+        [&(msg.len() as i32).to_be_bytes()[..], &msg].concat()
+    } else {
+        msg
+    }
+}
+
+/// One reply off `s`: a framed reply by its prefix, an unframed one by
+/// the message scanner (byte by byte, so nothing of the next is taken).
+pub fn read_reply(s: &mut TcpStream, framed: bool) -> Vec<u8> {
+    let mut read = |buf: &mut Vec<u8>, n: usize| {
+        let start = buf.len();
+        buf.resize(start + n, 0);
+        s.read_exact(&mut buf[start..]).expect("a whole reply in time");
+    };
+    let mut buf = Vec::new();
+    if framed {
+        read(&mut buf, 4);
+        let n = i32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
+        read(&mut buf, n);
+        return buf;
+    }
+    let mut scanner = service::MessageScanner::new(1 << 24);
+    loop {
+        match scanner.scan(&buf).expect("a reply the scanner reads") {
+            service::Scan::Complete(_) => return buf,
+            service::Scan::NeedMore(n) => {
+                let more = n - buf.len();
+                read(&mut buf, more)
+            }
+        }
+    }
+}
+
+/// Polls `/metrics` until it has `line` (at most 5 s).
+pub fn wait_for(http: std::net::SocketAddr, line: &str) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(5) {
+        if http_get(http, "/metrics").lines().any(|l| l == line) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+pub fn http_post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
+    let head = String::from_utf8(out[..split].to_vec()).unwrap();
+    let status = head[9..12].parse().unwrap();
+    (status, head.to_ascii_lowercase(), out[split..].to_vec())
+}
