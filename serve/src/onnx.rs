@@ -200,7 +200,7 @@ fn environment(library: Option<&std::path::Path>) -> Result<&'static ort::enviro
             .ok_or("no ONNX Runtime library: set model.library or ORT_DYLIB_PATH (the onnxruntime wheel has one: onnxruntime/capi/libonnxruntime.so.*)")?,
     };
     crate::files::check_regular(&path, crate::files::LIBRARY_BYTES)
-        .map_err(|e| format!("ONNX Runtime library: {e}"))?;
+        .map_err(|e| format!("ONNX Runtime library {}: {e}", path.display()))?;
     let env = ort::init_from(&path)
         .map_err(|e| format!("ONNX Runtime library {}: {e}", path.display()))?
         .with_name("bprwire-serve")

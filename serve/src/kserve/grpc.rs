@@ -185,6 +185,47 @@ fn duration(t: Tally) -> Option<pb::StatisticDuration> {
     })
 }
 
+/// An infer request's input tensors (each with its data: the raw contents
+/// given for it, else its typed contents) and the names of the outputs
+/// asked for.
+///
+/// # Errors
+///
+/// [`Code::InvalidArgument`]: a parameter this server refuses, or raw
+/// contents that are not one per input.
+pub fn infer_inputs(r: pb::ModelInferRequest) -> Result<(Vec<InputTensor>, Vec<String>), Error> {
+    check_parameters(r.parameters.keys(), || "the request".into())?;
+    if !r.raw_input_contents.is_empty() && r.raw_input_contents.len() != r.inputs.len() {
+        return Err(Error::invalid(format!(
+            "{} raw_input_contents for {} inputs: give one per input, or none",
+            r.raw_input_contents.len(),
+            r.inputs.len()
+        )));
+    }
+    let mut raw = r.raw_input_contents.into_iter();
+    let mut inputs = Vec::with_capacity(r.inputs.len());
+    for t in r.inputs {
+        check_parameters(t.parameters.keys(), || format!("input {:?}", t.name))?;
+        let contents = t.contents.unwrap_or_default();
+        let data = match raw.next() {
+            Some(bytes) => Data::Raw(bytes),
+            None if !contents.bytes_contents.is_empty() => Data::Elements(contents.bytes_contents),
+            None => Data::Integers(contents.uint_contents.into_iter().map(u64::from).collect()),
+        };
+        inputs.push(InputTensor {
+            name: t.name,
+            datatype: t.datatype,
+            shape: t.shape,
+            data,
+        });
+    }
+    for o in &r.outputs {
+        check_parameters(o.parameters.keys(), || format!("output {:?}", o.name))?;
+    }
+    let wanted = r.outputs.into_iter().map(|o| o.name).collect();
+    Ok((inputs, wanted))
+}
+
 #[tonic::async_trait]
 impl GrpcInferenceService for Grpc {
     async fn server_live(
@@ -247,42 +288,15 @@ impl GrpcInferenceService for Grpc {
         let caller = r.extensions().get::<Caller>().cloned();
         let _owed = caller.as_ref().map(|c| c.0.owe());
         let source = Caller::id(caller.as_ref());
-        let r = r.into_inner();
+        let mut r = r.into_inner();
         self.0.check_model(&r.model_name, &r.model_version)?;
-        check_parameters(r.parameters.keys(), || "the request".into())?;
-        if !r.raw_input_contents.is_empty() && r.raw_input_contents.len() != r.inputs.len() {
-            return Err(Status::invalid_argument(format!(
-                "{} raw_input_contents for {} inputs: give one per input, or none",
-                r.raw_input_contents.len(),
-                r.inputs.len()
-            )));
-        }
-        let mut raw = r.raw_input_contents.into_iter();
-        let mut inputs = Vec::with_capacity(r.inputs.len());
-        for t in r.inputs {
-            check_parameters(t.parameters.keys(), || format!("input {:?}", t.name))?;
-            let contents = t.contents.unwrap_or_default();
-            let data = match raw.next() {
-                Some(bytes) => Data::Raw(bytes),
-                None if !contents.bytes_contents.is_empty() => Data::Elements(contents.bytes_contents),
-                None => Data::Integers(contents.uint_contents.into_iter().map(u64::from).collect()),
-            };
-            inputs.push(InputTensor {
-                name: t.name,
-                datatype: t.datatype,
-                shape: t.shape,
-                data,
-            });
-        }
-        for o in &r.outputs {
-            check_parameters(o.parameters.keys(), || format!("output {:?}", o.name))?;
-        }
-        let wanted: Vec<String> = r.outputs.into_iter().map(|o| o.name).collect();
+        let id = std::mem::take(&mut r.id);
+        let (inputs, wanted) = infer_inputs(r)?;
         let outputs = self.0.infer(inputs, &wanted, source).await?;
         let mut response = pb::ModelInferResponse {
             model_name: self.0.model().into(),
             model_version: VERSION.into(),
-            id: r.id,
+            id,
             ..Default::default()
         };
         for o in outputs {

@@ -70,7 +70,8 @@ impl Error {
         }
     }
 
-    fn invalid(message: impl Into<String>) -> Error {
+    /// An [`Code::InvalidArgument`] error.
+    pub fn invalid(message: impl Into<String>) -> Error {
         Error::new(Code::InvalidArgument, message)
     }
 }
@@ -351,7 +352,13 @@ fn elements(shape: &[i64]) -> Result<usize, Error> {
 /// (n requests) or `UINT8 [len]` (one).
 /// At most `max_requests` of them: each is a job, and the queue holds no
 /// more (`batching.queue_requests`); refused before the elements are read.
-fn requests(inputs: Vec<InputTensor>, max_requests: usize) -> Result<Vec<Bytes>, Error> {
+///
+/// # Errors
+///
+/// [`Code::InvalidArgument`] naming what is wrong (the inputs, the name,
+/// the datatype, the shape against the data, a `BYTES` element's length
+/// prefix); [`Code::TooLarge`] for more requests than `max_requests`.
+pub fn requests(inputs: Vec<InputTensor>, max_requests: usize) -> Result<Vec<Bytes>, Error> {
     let mut inputs = inputs.into_iter();
     let (Some(input), None) = (inputs.next(), inputs.next()) else {
         return Err(Error::invalid(format!(
