@@ -609,7 +609,10 @@ fn four_clients_posting_4_mib_json_bodies_keep_the_server_under_150_mb() {
         }
     }
     let peak = server.peak_rss();
-    eprintln!("peak RSS after 8 bodies of 4 MB JSON from 4 clients: {} MB", peak >> 20);
+    eprintln!(
+        "peak RSS after 8 bodies of 4 MB JSON from 4 clients: {} MB",
+        peak >> 20
+    );
     assert!(peak < 150 << 20, "peak RSS {} MB", peak >> 20);
     std::fs::remove_dir_all(&dir).unwrap();
 }
