@@ -330,7 +330,15 @@ impl Server {
                 let (port, shutdown) = (http_port, shutdown.clone());
                 move |stream, conn| {
                     let service = app.clone().into_service::<hyper::body::Incoming>();
-                    web::http1(stream, conn, port.clone(), service, settings, shutdown.clone())
+                    web::serve(
+                        web::Protocol::Http1,
+                        stream,
+                        conn,
+                        port.clone(),
+                        service,
+                        settings,
+                        shutdown.clone(),
+                    )
                 }
             },
         ));
@@ -348,7 +356,15 @@ impl Server {
                         let per_connection = limits.max_in_flight_per_connection;
                         move |stream, conn| {
                             let service = calls.for_connection(per_connection);
-                            web::http2(stream, conn, port.clone(), service, settings, shutdown.clone())
+                            web::serve(
+                                web::Protocol::Http2,
+                                stream,
+                                conn,
+                                port.clone(),
+                                service,
+                                settings,
+                                shutdown.clone(),
+                            )
                         }
                     }),
             )

@@ -84,40 +84,18 @@ pub struct Settings {
     pub max_streams: u32,
 }
 
-/// Serves one HTTP/1.1 connection.
-pub async fn http1<S, B>(
-    stream: TcpStream,
-    conn: Arc<Conn>,
-    port: Arc<Port>,
-    service: S,
-    settings: Settings,
-    shutdown: CancellationToken,
-) where
-    S: tower::Service<Request<Incoming>, Response = hyper::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let io = TokioIo::new(Stall::new(stream, settings.write_stall));
-    let service = TowerToHyperService::new(Tracked {
-        inner: service,
-        conn: conn.clone(),
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_timeout)
-        .keep_alive(true);
-    let connection = builder.serve_connection(io, service);
-    drive(connection, |c| c.graceful_shutdown(), &conn, &port, &shutdown).await;
+/// Which protocol a port speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 (the HTTP port).
+    Http1,
+    /// HTTP/2 with prior knowledge (the gRPC port).
+    Http2,
 }
 
-/// Serves one HTTP/2 connection (prior knowledge: gRPC).
-pub async fn http2<S, B>(
+/// Serves one connection of `protocol`.
+pub async fn serve<S, B>(
+    protocol: Protocol,
     stream: TcpStream,
     conn: Arc<Conn>,
     port: Arc<Port>,
@@ -139,14 +117,27 @@ pub async fn http2<S, B>(
         inner: service,
         conn: conn.clone(),
     });
-    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    builder
-        .timer(TokioTimer::new())
-        .initial_stream_window_size(settings.windows.0)
-        .initial_connection_window_size(settings.windows.1)
-        .max_concurrent_streams(settings.max_streams);
-    let connection = builder.serve_connection(io, service);
-    drive(connection, |c| c.graceful_shutdown(), &conn, &port, &shutdown).await;
+    match protocol {
+        Protocol::Http1 => {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(settings.header_timeout)
+                .keep_alive(true);
+            let connection = builder.serve_connection(io, service);
+            drive(connection, |c| c.graceful_shutdown(), &conn, &port, &shutdown).await;
+        }
+        Protocol::Http2 => {
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder
+                .timer(TokioTimer::new())
+                .initial_stream_window_size(settings.windows.0)
+                .initial_connection_window_size(settings.windows.1)
+                .max_concurrent_streams(settings.max_streams);
+            let connection = builder.serve_connection(io, service);
+            drive(connection, |c| c.graceful_shutdown(), &conn, &port, &shutdown).await;
+        }
+    }
 }
 
 /// How long a connection closed gracefully may stay open once it owes no

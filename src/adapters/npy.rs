@@ -129,16 +129,9 @@ impl NpyArray {
     /// element count or byte size overflows, or data that is shorter or
     /// longer than the shape needs.
     pub fn parse(bytes: Vec<u8>) -> Result<NpyArray, NpyError> {
-        let Described {
-            descr,
-            elem,
-            shape,
-            len,
-            data_start: end,
-            data_len: needed,
-        } = describe(&bytes)?;
-        let shown = Dims(&shape);
-        let found = bytes.len() - end;
+        let d = describe(&bytes)?;
+        let (shown, descr, needed) = (Dims(&d.shape), &d.descr, d.data_len);
+        let found = bytes.len() - d.data_start;
         if found < needed {
             return Err(NpyError::new(format!(
                 "truncated data: shape {shown} of '{descr}' needs {needed} data bytes but the file has {found}"
@@ -151,12 +144,12 @@ impl NpyArray {
             )));
         }
         Ok(NpyArray {
-            descr,
-            elem,
-            shape,
-            len,
+            descr: d.descr,
+            elem: d.elem,
+            shape: d.shape,
+            len: d.len,
             bytes,
-            data_start: end,
+            data_start: d.data_start,
         })
     }
 
@@ -766,6 +759,21 @@ mod tests {
                 .shape,
             [2, 3]
         );
+    }
+
+    #[test]
+    fn a_files_length_is_read_from_its_header_alone() {
+        let text = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }\n";
+        let mut file = b"\x93NUMPY\x01\x00".to_vec();
+        file.extend_from_slice(&(text.len() as u16).to_le_bytes());
+        file.extend_from_slice(text.as_bytes());
+        let head = file.len();
+        file.resize(head + 48, 0);
+        assert_eq!(NpyArray::file_len(&file[..head]), Ok(head + 48));
+        assert_eq!(NpyArray::file_len(&file), Ok(file.len()));
+        assert!(NpyArray::parse(file.clone()).is_ok());
+        let cut = NpyArray::file_len(&file[..head - 1]).unwrap_err();
+        assert!(cut.to_string().contains("truncated header"), "{cut}");
     }
 
     #[test]
