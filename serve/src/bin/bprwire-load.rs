@@ -5,13 +5,18 @@
 //! bprwire-load setup R1|R2|R3 DIR [--k K]     layout, weights, request and a config for the workload
 //! bprwire-load run ADDR DIR/request.bin [--concurrency N] [--seconds S] [--max-requests N] [--unframed]
 //! bprwire-load inproc DIR/serve.toml DIR/request.bin [--iterations N]
+//! bprwire-load bystander THRIFT_ADDR HTTP_ADDR DIR/request.bin [--seconds S] [--json-clients N] [--server-pid PID]
 //! ```
 //!
 //! `run` keeps `N` connections each sending the request and waiting for
 //! its reply (closed loop), and prints one line: throughput, records per
 //! second, p50 and p99 latency. `inproc` times the same request through
 //! the server's own steps on one thread (decode, scatter, model, encode;
-//! `Engine::run_one`) and prints the median.
+//! `Engine::run_one`) and prints the median. `bystander` measures one
+//! Thrift client's latency alone, then while `N` clients (default 4) post
+//! 4 MB KServe REST bodies of JSON in a loop, in one run: p50, p99, max
+//! and the ratio of the p99s; with `--server-pid`, the server's CPU
+//! seconds in each phase and its peak resident memory.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -27,7 +32,8 @@ fn main() -> ExitCode {
         Some("setup") => setup(&args[1..]),
         Some("run") => run(&args[1..]),
         Some("inproc") => inproc(&args[1..]),
-        _ => Err("usage: bprwire-load setup|run|inproc ... (see the source's header)".into()),
+        Some("bystander") => bystander(&args[1..]),
+        _ => Err("usage: bprwire-load setup|run|inproc|bystander ... (see the source's header)".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -274,6 +280,139 @@ fn inproc(args: &[String]) -> Result<(), String> {
         "in-process decode+scatter+model+encode: median {:.1} us over {} iterations",
         times[times.len() / 2] as f64 / 1e3,
         times.len()
+    );
+    Ok(())
+}
+
+/// A loopback address, or an error naming it.
+fn loopback(addr: &str) -> Result<SocketAddr, String> {
+    let a: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    if !a.ip().is_loopback() {
+        return Err(format!(
+            "{a} is not a loopback address: this generator loads only this machine"
+        ));
+    }
+    Ok(a)
+}
+
+/// A KServe REST infer body of JSON: one UINT8 tensor of `bytes / 2`
+/// zeros (`0,0,...`), about `bytes` of text: what a careless client sends
+/// instead of the binary extension.
+fn json_body(bytes: usize) -> Vec<u8> {
+    let n = bytes / 2;
+    let mut json = format!(r#"{{"inputs":[{{"name":"request","shape":[{n}],"datatype":"UINT8","data":["#).into_bytes();
+    for i in 0..n {
+        json.extend_from_slice(if i + 1 == n { b"0" } else { b"0," });
+    }
+    json.extend_from_slice(b"]}]}");
+    json
+}
+
+/// Posts `body` to `path` on `addr` (one connection per call) until
+/// `deadline`: the calls answered.
+fn post_loop(addr: SocketAddr, path: &str, body: &[u8], deadline: Instant) -> usize {
+    let mut answered = 0;
+    while Instant::now() < deadline {
+        let Ok(mut s) = TcpStream::connect(addr) else {
+            break;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        if s.write_all(head.as_bytes()).and_then(|_| s.write_all(body)).is_err() {
+            continue;
+        }
+        let mut out = Vec::new();
+        if s.read_to_end(&mut out).is_ok() && out.starts_with(b"HTTP/1.1 ") {
+            answered += 1;
+        }
+    }
+    answered
+}
+
+/// A process's user + system CPU seconds (`/proc/PID/stat`).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of proc(5); `f[0]` is field 3. Clock ticks of 1/100 s.
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// A process's peak resident memory in MB (`VmHWM`).
+fn peak_rss_mb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb >> 10)
+}
+
+fn bystander(args: &[String]) -> Result<(), String> {
+    let [thrift, http, request, ..] = args else {
+        return Err("bystander THRIFT_ADDR HTTP_ADDR REQUEST [--seconds S] [--json-clients N] [--json-bytes B] [--model NAME] [--server-pid PID]".into());
+    };
+    let (thrift, http) = (loopback(thrift)?, loopback(http)?);
+    let seconds: f64 = opt(args, "--seconds", 5.0)?;
+    let seconds = seconds.clamp(0.5, 300.0);
+    let clients: usize = opt(args, "--json-clients", 4)?;
+    let json_bytes: usize = opt(args, "--json-bytes", 4_000_000)?;
+    let model: String = opt(args, "--model", "bprwire".to_string())?;
+    let pid: Option<u32> = match args.iter().position(|a| a == "--server-pid") {
+        Some(_) => Some(opt(args, "--server-pid", 0)?),
+        None => None,
+    };
+    let msg = std::fs::read(request).map_err(|e| format!("{request}: {e}"))?;
+    let records = service::decode_call(&msg)
+        .and_then(|c| c.batch_request())
+        .map_err(|e| format!("{request}: {e}"))?
+        .len();
+    let wire = [&(msg.len() as i32).to_be_bytes()[..], &msg].concat();
+    let pct = |lat: &mut Vec<u64>, p: f64| {
+        lat.sort_unstable();
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    let body = std::sync::Arc::new(json_body(json_bytes));
+    let path = format!("/v2/models/{model}/infer");
+    let mut p99s = Vec::new();
+    for (phase, posters) in [("idle", 0), ("json load", clients.min(64))] {
+        let cpu0 = pid.and_then(cpu_seconds);
+        let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+        let load: Vec<_> = (0..posters)
+            .map(|_| {
+                let (body, path) = (body.clone(), path.clone());
+                std::thread::spawn(move || post_loop(http, &path, &body, deadline))
+            })
+            .collect();
+        let mut lat = client(thrift, &wire, true, records, deadline, 10_000_000)?;
+        let posted: usize = load.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+        let cpu = pid.and_then(cpu_seconds).zip(cpu0).map(|(b, a)| b - a);
+        let (p50, p99) = (pct(&mut lat, 0.50), pct(&mut lat, 0.99));
+        p99s.push(p99.max(1));
+        println!(
+            "{phase:>9}: bystander {} calls, p50 {p50} us, p99 {p99} us, max {} us; {posters} JSON clients, {posted} bodies of {} bytes answered{}",
+            lat.len(),
+            lat.last().copied().unwrap_or(0),
+            body.len(),
+            cpu.map(|c| format!("; server CPU {c:.2} s")).unwrap_or_default(),
+        );
+    }
+    println!(
+        "bystander p99 under JSON load / idle: {:.2}x{}",
+        p99s[1] as f64 / p99s[0] as f64,
+        pid.and_then(peak_rss_mb)
+            .map(|m| format!("; server peak RSS {m} MB"))
+            .unwrap_or_default()
     );
     Ok(())
 }
