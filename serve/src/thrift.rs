@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config;
 use crate::conn::{Busy, Conn, Owed, Port};
 use crate::engine::{self, Answer, Engine};
+use crate::logs::Limited;
 use crate::metrics::Failure;
 use crate::stall::Stall;
 use bprwire::service::{MessageScanner, Scan};
@@ -90,7 +91,10 @@ pub async fn serve_connection(
             Stop::Clean => {}
             Stop::Protocol(last_word, why, busy) => {
                 engine.metrics().fail(Failure::Protocol);
-                tracing::info!(%why, "connection closed for a protocol error");
+                // Any client can cause this line at will: once per 10 s.
+                if let Some(suppressed) = PROTOCOL_LOG.allow() {
+                    tracing::info!(suppressed, %why, "connection closed for a protocol error");
+                }
                 let owed = conn.owe();
                 let _ = tx
                     .send((Answer::Ready(engine::Reply::unheld(last_word)), busy, owed))
@@ -110,6 +114,9 @@ pub async fn serve_connection(
         _ = &mut writer => {}
     }
 }
+
+/// The rate of "closed for a protocol error" lines.
+static PROTOCOL_LOG: Limited = Limited::new(std::time::Duration::from_secs(10));
 
 /// Why a connection stops reading.
 enum Stop {

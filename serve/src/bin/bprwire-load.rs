@@ -300,7 +300,8 @@ fn loopback(addr: &str) -> Result<SocketAddr, String> {
 /// instead of the binary extension.
 fn json_body(bytes: usize) -> Vec<u8> {
     let n = bytes / 2;
-    let mut json = format!(r#"{{"inputs":[{{"name":"request","shape":[{n}],"datatype":"UINT8","data":["#).into_bytes();
+    let mut json =
+        format!(r#"{{"inputs":[{{"name":"request","shape":[{n}],"datatype":"UINT8","data":["#).into_bytes();
     for i in 0..n {
         json.extend_from_slice(if i + 1 == n { b"0" } else { b"0," });
     }
@@ -321,7 +322,10 @@ fn post_loop(addr: SocketAddr, path: &str, body: &[u8], deadline: Instant) -> us
             "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
-        if s.write_all(head.as_bytes()).and_then(|_| s.write_all(body)).is_err() {
+        if s.write_all(head.as_bytes())
+            .and_then(|_| s.write_all(body))
+            .is_err()
+        {
             continue;
         }
         let mut out = Vec::new();
