@@ -491,6 +491,24 @@ impl Config {
                 ),
             ));
         }
+        // A request larger than a batch is charged its own input arrays
+        // too (at most max_batch_bytes).
+        let largest = l.max_records_per_request.saturating_mul(row_bytes(&layout));
+        let arrays = if l.max_records_per_request > b.max_records {
+            largest.min(l.max_batch_bytes)
+        } else {
+            0
+        };
+        if l.max_queued_bytes < l.max_message_bytes.saturating_add(arrays) {
+            return Err(err(
+                path,
+                "limits.max_queued_bytes",
+                format!(
+                    "{} is less than limits.max_message_bytes ({}) plus the input arrays of the largest request ({arrays}): such a request could never be queued",
+                    l.max_queued_bytes, l.max_message_bytes
+                ),
+            ));
+        }
         if l.max_message_bytes > i32::MAX as usize {
             return Err(err(
                 path,
@@ -610,11 +628,12 @@ fn duration(path: &Path, key: &str, v: f64, nonzero: bool) -> Result<(), ConfigE
             format!("{v} is not a duration (finite, 0 or more)"),
         ));
     }
-    if nonzero && v == 0.0 {
+    // Seconds or milliseconds: 1e-3 of either is at least a microsecond.
+    if nonzero && v < 1e-3 {
         return Err(err(
             path,
             key,
-            "must be more than 0 (0 would refuse or cut off every call)".into(),
+            format!("{v} must be more than 0 (at least 0.001; 0 would refuse or cut off every call)"),
         ));
     }
     Ok(())

@@ -90,6 +90,8 @@ pub struct Conn {
     busy: AtomicUsize,
     /// Calls read whole and not yet answered.
     owed: AtomicUsize,
+    /// Responses whose bodies are being written.
+    writing: AtomicUsize,
     /// Calls begun so far.
     calls: AtomicU64,
     /// Told when the last call in flight ends.
@@ -113,6 +115,18 @@ impl Drop for Owed {
     }
 }
 
+/// A response being written on a connection (see [`Conn::writing`]).
+#[derive(Debug)]
+pub struct Writing(Arc<Conn>);
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        if self.0.writing.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.became_idle.notify_one();
+        }
+    }
+}
+
 /// A call in flight on a connection (see [`Conn::busy`]).
 #[derive(Debug)]
 pub struct Busy(Arc<Conn>);
@@ -120,8 +134,10 @@ pub struct Busy(Arc<Conn>);
 impl Drop for Busy {
     fn drop(&mut self) {
         let c = &self.0;
+        // The time first: a reader that sees the count reach 0 sees it
+        // (while another call is in flight, the count hides it).
+        c.idle_since.store(c.now(), Ordering::Release);
         if c.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
-            c.idle_since.store(c.now(), Ordering::Release);
             c.became_idle.notify_one();
         }
     }
@@ -158,13 +174,13 @@ impl Conn {
         self.busy.load(Ordering::Acquire) == 0
     }
 
-    /// How long it has been idle (zero while busy).
-    fn idle_for(&self) -> Duration {
+    /// How long it has been idle; `None` while busy.
+    fn idle_for(&self) -> Option<Duration> {
         if !self.is_idle() {
-            return Duration::ZERO;
+            return None;
         }
         let since = self.idle_since.load(Ordering::Acquire);
-        Duration::from_nanos(self.now().saturating_sub(since))
+        Some(Duration::from_nanos(self.now().saturating_sub(since)))
     }
 
     /// Resolves when the connection should close if it is idle:
@@ -178,12 +194,14 @@ impl Conn {
             } else {
                 self.limits.idle
             };
-            let idle = self.idle_for();
-            let why = if first { Close::Handshake } else { Close::Idle };
-            if self.is_idle() && idle >= limit {
-                return why;
-            }
-            let wait = if self.is_idle() { limit - idle } else { limit };
+            // Idle or not read once: a call may begin or end meanwhile.
+            let wait = match self.idle_for() {
+                Some(idle) if idle >= limit => {
+                    return if first { Close::Handshake } else { Close::Idle };
+                }
+                Some(idle) => limit - idle,
+                None => limit,
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => return Close::Shutdown,
                 _ = self.evict.cancelled() => return Close::Evicted,
@@ -193,14 +211,22 @@ impl Conn {
         }
     }
 
-    /// Resolves `linger` after the connection last owed an answer (after
-    /// a graceful close: what it owed is answered, and had that long to
-    /// be written).
+    /// Resolves `linger` after the connection owes no answer and writes
+    /// none (after a graceful close: what it owed is answered, and had
+    /// that long to reach the socket). A call still being read (its
+    /// message not all come) is not waited for.
     pub async fn settled(&self, linger: Duration) {
-        while self.owes() > 0 {
+        while self.owes() > 0 || self.writing.load(Ordering::Acquire) > 0 {
             self.became_idle.notified().await;
         }
         tokio::time::sleep(linger).await;
+    }
+
+    /// Marks a response being written until the guard is dropped (the
+    /// response's body has been taken whole, or dropped).
+    pub fn writing(self: &Arc<Self>) -> Writing {
+        self.writing.fetch_add(1, Ordering::AcqRel);
+        Writing(self.clone())
     }
 }
 
@@ -215,6 +241,41 @@ pub struct Port {
     metrics: Metrics,
     refused_log: Limited,
     accept_log: Limited,
+}
+
+/// An open connection's place in its port: listed, counted and holding
+/// its slot until dropped.
+struct Listed {
+    port: Arc<Port>,
+    id: u64,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Listed {
+    fn new(port: Arc<Port>, conn: Arc<Conn>, slot: OwnedSemaphorePermit) -> Listed {
+        let id = conn.id;
+        port.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, conn);
+        port.metrics.connections.get_or_create(&port.label()).inc();
+        Listed {
+            port,
+            id,
+            _slot: slot,
+        }
+    }
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        let port = &self.port;
+        port.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+        port.metrics.connections.get_or_create(&port.label()).dec();
+    }
 }
 
 /// Spare slots of the HTTP and gRPC ports, for health checks.
@@ -269,10 +330,12 @@ impl Port {
         }
         let victim = {
             let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+            // Not a spare: its slot would not free one of these.
             open.values()
-                .filter(|c| c.is_idle() && !c.evict.is_cancelled())
-                .max_by_key(|c| c.idle_for())
-                .cloned()
+                .filter(|c| !c.spare && !c.evict.is_cancelled())
+                .filter_map(|c| c.idle_for().map(|idle| (idle, c)))
+                .max_by_key(|(idle, _)| *idle)
+                .map(|(_, c)| c.clone())
         };
         if let Some(victim) = victim {
             victim.evict.cancel();
@@ -330,28 +393,20 @@ impl Port {
                 idle_since: AtomicU64::new(0),
                 busy: AtomicUsize::new(0),
                 owed: AtomicUsize::new(0),
+                writing: AtomicUsize::new(0),
                 calls: AtomicU64::new(0),
                 became_idle: tokio::sync::Notify::new(),
                 evict: CancellationToken::new(),
                 limits: self.limits,
                 spare,
             });
-            self.open
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(conn.id, conn.clone());
-            self.metrics.connections.get_or_create(&self.label()).inc();
             self.metrics.connections_total.get_or_create(&self.label()).inc();
-            let served = serve(stream, conn.clone());
-            let port = self.clone();
+            // Listed until its task ends, however it ends (a panic too).
+            let listed = Listed::new(self.clone(), conn.clone(), slot);
+            let served = serve(stream, conn);
             tracker.spawn(async move {
                 served.await;
-                port.open
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&conn.id);
-                port.metrics.connections.get_or_create(&port.label()).dec();
-                drop(slot);
+                drop(listed);
             });
         }
     }

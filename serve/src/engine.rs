@@ -121,10 +121,12 @@ impl Queued for Job {
 }
 
 impl Job {
-    /// Sends the reply, its bytes counted with the job's until written.
+    /// Sends the reply, its bytes counted until written in place of the
+    /// job's (its message and arrays are freed now: a client that reads
+    /// its replies slowly holds only what it has yet to read).
     fn send(mut self, bytes: Vec<u8>, refused: Option<Refusal>, native: Vec<Array>) {
         let native_bytes: usize = native.iter().map(|a| a.len() * a.dtype().size()).sum();
-        self.held.grow(bytes.len() + native_bytes);
+        self.held.resize(bytes.len() + native_bytes);
         let _ = self.reply.send(Reply {
             bytes,
             refused,
@@ -187,12 +189,15 @@ impl Held {
         })
     }
 
-    /// Counts `bytes` more (work already admitted: not checked).
-    fn grow(&mut self, bytes: usize) {
-        self.ledger
-            .bytes
-            .fetch_add(bytes, std::sync::atomic::Ordering::AcqRel);
-        self.bytes += bytes;
+    /// Counts `bytes` instead (work already admitted: not checked).
+    fn resize(&mut self, bytes: usize) {
+        use std::sync::atomic::Ordering;
+        if bytes >= self.bytes {
+            self.ledger.bytes.fetch_add(bytes - self.bytes, Ordering::AcqRel);
+        } else {
+            self.ledger.bytes.fetch_sub(self.bytes - bytes, Ordering::AcqRel);
+        }
+        self.bytes = bytes;
     }
 }
 

@@ -131,8 +131,10 @@ impl Prepared {
 /// descriptor: the process's limit on open files must hold them all, with
 /// room for the rest (files, the runtime's own).
 fn check_open_files(config: &Config) -> Result<(), ConfigError> {
+    // Thrift's, then HTTP's and gRPC's with their spares.
     let ports = 2 + usize::from(config.grpc.is_some());
-    let needed = ((config.limits.max_connections + conn::SPARES) * ports + 64) as f64;
+    let per_port = config.limits.max_connections;
+    let needed = (per_port + (per_port + conn::SPARES) * (ports - 1) + 64) as f64;
     match process::max_open_files() {
         Some(limit) if limit < needed => Err(config.error(
             "limits.max_connections",
@@ -299,7 +301,7 @@ impl Server {
             config::seconds(limits.read_timeout_s) + config::duration_ms(engine.batching().drop_after_ms);
         let settings = web::Settings {
             write_stall: config::seconds(limits.read_timeout_s),
-            header_timeout: config::seconds(limits.handshake_timeout_s),
+            header_timeout: config::seconds(limits.handshake_timeout_s.max(limits.idle_timeout_s)),
             // HTTP/2's default windows (64 KiB) make a client wait for
             // the server's window updates every 64 KiB: a 4.6 MB R1
             // request crossed loopback in ~70 round trips. The windows

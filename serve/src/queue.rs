@@ -169,6 +169,11 @@ impl<T: Queued> Queue<T> {
             let full = records >= policy.max_records || s.len > 0;
             let now = Instant::now();
             if policy.eager || full || s.closed || now >= deadline {
+                if s.len > 0 {
+                    // What is left is another worker's: the push that
+                    // brought it may have woken this one.
+                    self.ready.notify_one();
+                }
                 return Some(batch);
             }
             s = self

@@ -22,7 +22,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::{Close, Conn, Port};
+use crate::conn::{Busy, Close, Conn, Port, Writing};
 use crate::stall::Stall;
 
 /// The connection a request came on (a request extension): the client,
@@ -39,21 +39,22 @@ impl Caller {
     }
 }
 
-/// A service whose every call is a call in flight on `conn`.
+/// A service whose every call is a call in flight on `conn`, from its
+/// headers until its response's body has been taken whole.
 #[derive(Clone, Debug)]
 pub struct Tracked<S> {
     inner: S,
     conn: Arc<Conn>,
 }
 
-impl<S, B> tower::Service<Request<B>> for Tracked<S>
+impl<S, B, R> tower::Service<Request<B>> for Tracked<S>
 where
-    S: tower::Service<Request<B>, Error = Infallible>,
+    S: tower::Service<Request<B>, Response = hyper::Response<R>, Error = Infallible>,
     S::Future: Send + 'static,
 {
-    type Response = S::Response;
+    type Response = hyper::Response<Held<R>>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, Infallible>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -63,11 +64,47 @@ where
         let busy = self.conn.busy();
         req.extensions_mut().insert(Caller(self.conn.clone()));
         let call = self.inner.call(req);
+        let conn = self.conn.clone();
         Box::pin(async move {
-            let r = call.await;
-            drop(busy);
-            r
+            let response = call.await?;
+            let writing = conn.writing();
+            Ok(response.map(|body| Held {
+                body: Box::pin(body),
+                guards: Some((busy, writing)),
+            }))
         })
+    }
+}
+
+/// A response body that keeps its call in flight (not idle, and waited
+/// for by a graceful close) until it has been taken whole or dropped.
+pub struct Held<B> {
+    body: Pin<Box<B>>,
+    guards: Option<(Busy, Writing)>,
+}
+
+impl<B: hyper::body::Body> hyper::body::Body for Held<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        let this = self.get_mut();
+        let polled = this.body.as_mut().poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            this.guards = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -76,7 +113,11 @@ where
 pub struct Settings {
     /// Writes that make no progress for this long fail.
     pub write_stall: Duration,
-    /// HTTP/1.1: a request's headers must arrive within this.
+    /// HTTP/1.1: a request's headers must arrive within this once they
+    /// have begun, or the connection has waited this long for them
+    /// (hyper's clock, which also runs on an idle keep-alive connection:
+    /// the longer of the handshake and idle limits; [`Conn`] enforces
+    /// each).
     pub header_timeout: Duration,
     /// HTTP/2 flow-control windows: a stream's and the connection's.
     pub windows: (u32, u32),
@@ -141,14 +182,16 @@ pub async fn serve<S, B>(
 }
 
 /// How long a connection closed gracefully may stay open once it owes no
-/// answer: time to write the last ones (a client that ignores GOAWAY, or
-/// still sends a call that will not be read, is then dropped).
-const LINGER: Duration = Duration::from_millis(500);
+/// answer and writes none: time for the last bytes to reach the socket (a
+/// client that ignores GOAWAY, or still sends a call that will not be
+/// read, is then dropped).
+const LINGER: Duration = Duration::from_millis(250);
 
 /// Runs `connection` until it ends, or until `conn` should close: then an
-/// idle one is dropped at once, and so is one that owes no answer on
-/// shutdown (a call not read whole would only be refused); one that owes
-/// answers is closed gracefully.
+/// idle one is dropped at once (timeouts, eviction); on shutdown every
+/// one is closed gracefully, and dropped once it owes no answer and
+/// writes none (a call not read whole would only be refused: it is not
+/// waited for).
 async fn drive<C: Future>(
     connection: C,
     graceful: impl FnOnce(Pin<&mut C>),
@@ -162,7 +205,7 @@ async fn drive<C: Future>(
         why = conn.closing(shutdown) => why,
     };
     port.closed(why);
-    if conn.is_idle() || (why == Close::Shutdown && conn.owes() == 0) {
+    if why != Close::Shutdown && conn.is_idle() {
         return;
     }
     graceful(connection.as_mut());

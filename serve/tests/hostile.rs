@@ -463,22 +463,22 @@ fn every_configuration_start_up_refuses_check_refuses_too_naming_the_key() {
         (
             "",
             "[limits]\nread_timeout_s = 0",
-            "limits.read_timeout_s: must be more than 0",
+            "limits.read_timeout_s: 0 must be more than 0",
         ),
         (
             "",
             "[limits]\nidle_timeout_s = 0",
-            "limits.idle_timeout_s: must be more than 0",
+            "limits.idle_timeout_s: 0 must be more than 0",
         ),
         (
             "",
             "[limits]\nhandshake_timeout_s = 0",
-            "limits.handshake_timeout_s: must be more than 0",
+            "limits.handshake_timeout_s: 0 must be more than 0",
         ),
         (
             "",
             "[batching]\ndrop_after_ms = 0",
-            "batching.drop_after_ms: must be more than 0",
+            "batching.drop_after_ms: 0 must be more than 0",
         ),
         (
             "",
@@ -838,6 +838,60 @@ fn a_grpc_message_that_is_not_protobuf_is_invalid_argument() {
         let (status, _) = unary(&c, "ServerLive", &[0x0a]).await;
         assert_eq!(status, "3");
     });
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_grpc_call_whose_stream_never_ends_is_cut_at_its_time_bound() {
+    let server = start(
+        config_grpc("[limits]\nread_timeout_s = 0.5\nshutdown_deadline_s = 5"),
+        None,
+    );
+    let grpc = server.grpc.unwrap();
+    runtime().block_on(async {
+        let c = h2_client(grpc).await;
+        let mut client = c.clone().ready().await.unwrap();
+        // ServerLive's message, but the stream is never ended.
+        let (response, mut send) = client.send_request(grpc_head("ServerLive"), false).unwrap();
+        send.send_data(grpc_frame(&[]), false).unwrap();
+        let t = Instant::now();
+        let response = tokio::time::timeout(Duration::from_secs(5), response)
+            .await
+            .expect("answered within the bound")
+            .unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(400), "{:?}", t.elapsed());
+        assert_eq!(
+            response.headers().get("grpc-status").unwrap(),
+            "4",
+            "DEADLINE_EXCEEDED"
+        );
+        drop(send);
+    });
+    server.stop().unwrap();
+}
+
+#[test]
+fn an_idle_keep_alive_connection_lasts_its_idle_time_not_the_handshake_time() {
+    let server = start(
+        config("[limits]\nhandshake_timeout_s = 0.5\nidle_timeout_s = 3"),
+        None,
+    );
+    let mut s = TcpStream::connect(server.http).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let t = Instant::now();
+    assert!(
+        !closed_by_peer(&mut s, Duration::from_millis(1500)),
+        "closed after the handshake time"
+    );
+    assert!(
+        closed_by_peer(&mut s, Duration::from_secs(4)),
+        "still open after the idle time"
+    );
+    assert!(t.elapsed() >= Duration::from_millis(2500), "{:?}", t.elapsed());
     server.stop().unwrap();
 }
 

@@ -105,7 +105,7 @@ fn requests_past_max_queued_bytes_are_refused_as_overloaded() {
     let len = call(20, 1, true).len() - 4; // one message (over 512 bytes)
     assert!(2 * len >= 1024);
     let cfg = config(&format!(
-        "[batching]\nmax_records = 32\nworkers = 1\ndrop_after_ms = 60000\n[limits]\nshutdown_deadline_s = 120\nmax_queued_bytes = {0}\nmax_message_bytes = {0}",
+        "[batching]\nmax_records = 32\nworkers = 1\ndrop_after_ms = 60000\n[limits]\nshutdown_deadline_s = 120\nmax_records_per_request = 32\nmax_queued_bytes = {0}\nmax_message_bytes = {0}",
         2 * len
     ));
     let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));

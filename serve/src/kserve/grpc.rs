@@ -61,6 +61,14 @@ pub fn refusals<B>(mut response: http::Response<B>) -> http::Response<B> {
     response
 }
 
+/// A call past its time bound: DEADLINE_EXCEEDED.
+fn late(time: Duration) -> http::Response<tonic::body::Body> {
+    Status::deadline_exceeded(format!(
+        "the call took longer than {time:?} (limits.read_timeout_s + batching.drop_after_ms)"
+    ))
+    .into_http()
+}
+
 /// The path of the one call that runs the model.
 const INFER: &str = "/inference.GRPCInferenceService/ModelInfer";
 
@@ -115,28 +123,36 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let infer = req.uri().path() == INFER;
+        let time = self.time;
         if !infer {
+            // Bounded too (a stream that never ends holds its
+            // connection), but never waiting for a turn.
             let call = self.inner.call(req);
-            return Box::pin(async move { call.await.map(refusals) });
+            return Box::pin(async move {
+                Ok(match tokio::time::timeout(time, call).await {
+                    Ok(Ok(response)) => refusals(response),
+                    Ok(Err(never)) => match never {},
+                    Err(_) => late(time),
+                })
+            });
         }
         if req.extensions().get::<Caller>().is_some_and(|c| c.0.spare) {
             return Box::pin(async { Ok(Status::unavailable(super::SPARE).into_http()) });
         }
-        let (all, mine, time) = (self.all.clone(), self.mine.clone(), self.time);
+        let (all, mine) = (self.all.clone(), self.mine.clone());
         let mut inner = self.inner.clone();
         Box::pin(async move {
             let bounded = tokio::time::timeout(time, async move {
-                let _all = all.acquire_owned().await;
+                // The connection's own turn first: calls past its share
+                // wait without holding one of everyone's.
                 let _mine = mine.acquire_owned().await;
+                let _all = all.acquire_owned().await;
                 inner.call(req).await
             });
             Ok(match bounded.await {
                 Ok(Ok(response)) => refusals(response),
                 Ok(Err(never)) => match never {},
-                Err(_) => Status::deadline_exceeded(format!(
-                    "the call took longer than {time:?} (limits.read_timeout_s + batching.drop_after_ms)"
-                ))
-                .into_http(),
+                Err(_) => late(time),
             })
         })
     }

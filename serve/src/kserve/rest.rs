@@ -94,14 +94,21 @@ impl Parsers {
         &self,
         parse: impl FnOnce() -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        let _permit = self
+        // The permit goes with the parse: a call that times out meanwhile
+        // does not free it for another while this parse still runs.
+        let permit = self
             .0
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| Error::new(Code::Unavailable, "shutting down"))?;
-        tokio::task::spawn_blocking(parse)
-            .await
-            .map_err(|e| Error::new(Code::Internal, format!("parsing the request failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            let parsed = parse();
+            drop(permit);
+            parsed
+        })
+        .await
+        .map_err(|e| Error::new(Code::Internal, format!("parsing the request failed: {e}")))?
     }
 }
 

@@ -188,8 +188,10 @@ def test_overload_is_resource_exhausted_and_passes(ts, tmp_path, protocol):
     # Requests of 50 records, over a batch of 1: each is charged its own
     # input arrays (50 rows), so a few fill max_queued_bytes; a call of 20
     # is submitted faster than a worker can answer 18 of them.
+    # (max_records_per_request 50: the server refuses a configuration whose
+    # largest request, with its arrays, could never be queued.)
     srv = Server(tmp_path, batching={"workers": 1, "max_records": 1},
-                 limits={"max_message_bytes": 16384, "max_queued_bytes": 16384})
+                 limits={"max_message_bytes": 8192, "max_queued_bytes": 16384, "max_records_per_request": 50})
     try:
         mod, c = connect(protocol, srv)
         many = ts.dumps(ts.prediction_service.BatchPredictionRequest(
