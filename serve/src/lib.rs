@@ -20,21 +20,13 @@
 #![warn(missing_docs)]
 
 pub mod config;
-pub mod conn;
 pub mod engine;
 pub mod files;
-pub mod http;
-pub mod kserve;
+pub mod frontend;
 pub mod logs;
 pub mod metrics;
-pub mod model;
-#[cfg(feature = "onnx")]
-pub mod onnx;
+pub mod models;
 pub mod process;
-pub mod queue;
-pub mod stall;
-pub mod thrift;
-pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,9 +39,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use config::{Config, ConfigError};
-use conn::Port;
 use engine::Engine;
-use model::{Linear, Model};
+use frontend::conn::{self, Port};
+use frontend::{kserve, web};
+use models::{Linear, Model};
 
 /// Everything a server is made of but its listeners: the model, the
 /// layout, the response plan, the engine, the metrics, each front end's
@@ -199,7 +192,7 @@ pub fn builtin_model(config: &Config) -> Result<Box<dyn Model>, ConfigError> {
     if m.kind == "onnx" {
         #[cfg(feature = "onnx")]
         {
-            let model = onnx::Onnx::load(m, &config.layout, config.batching.workers)
+            let model = models::onnx::Onnx::load(m, &config.layout, config.batching.workers)
                 .map_err(|e| config.error("model", e))?;
             return Ok(Box::new(model));
         }
@@ -317,7 +310,7 @@ impl Server {
         let ports = conn::Limits::of(&limits);
         let connections = TaskTracker::new();
         let registry = Arc::new(registry);
-        let app = http::router(registry, shutdown.clone()).merge(kserve::rest::router(
+        let app = frontend::http::router(registry, shutdown.clone()).merge(kserve::rest::router(
             kserve.clone(),
             limits.max_message_bytes,
             call_time,
@@ -386,7 +379,7 @@ impl Server {
             .accept(thrift, shutdown.clone(), connections.clone(), {
                 let (engine, shutdown) = (engine.clone(), shutdown.clone());
                 move |stream, conn| {
-                    thrift::serve_connection(
+                    frontend::thrift::serve_connection(
                         stream,
                         conn,
                         thrift_port.clone(),

@@ -10,7 +10,7 @@ use bprwire::features::{Array, Buffers, FeatureLayout, OutputType};
 use bprwire_reference::twml::data::DataRecord;
 use bprwire_reference::twml::prediction_service::BatchPredictionRequest;
 use bprwire_reference::twml::tensor::{FloatTensor, GeneralTensor};
-use bprwire_serve::model::{Linear, Model};
+use bprwire_serve::models::{Linear, Model};
 
 const LAYOUT: &str = r#"{"continuous": {"ids": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], "dtype": "float32", "default": "nan"},
  "binary": {"ids": [20, 21, 22], "dtype": "uint8"},

@@ -7,7 +7,7 @@
 //! length prefix says how much to expect, never how much to reserve.
 #![no_main]
 
-use bprwire_serve::kserve::{self, grpc, rest};
+use bprwire_serve::frontend::kserve::{self, grpc, rest};
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;

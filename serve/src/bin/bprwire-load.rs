@@ -63,7 +63,7 @@ fn setup(args: &[String]) -> Result<(), String> {
     let w = bprwire::internals::workloads::get_request(id).ok_or_else(|| format!("no workload {id}"))?;
     let dir = PathBuf::from(dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let n = bprwire_serve::model::feature_count(&w.layout);
+    let n = bprwire_serve::models::feature_count(&w.layout);
     // Small deterministic weights, float64; bias float64.
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = || {

@@ -17,7 +17,7 @@ use bprwire::service;
 use bprwire_reference::twml::data::DataRecord;
 use bprwire_reference::twml::prediction_service::BatchPredictionRequest;
 use bprwire_serve::config::Config;
-use bprwire_serve::model::{Model, ModelError, OutputSpec};
+use bprwire_serve::models::{Model, ModelError, OutputSpec};
 use bprwire_serve::Server;
 use tokio_util::sync::CancellationToken;
 

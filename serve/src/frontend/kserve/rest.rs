@@ -25,8 +25,8 @@ use super::{
     check_parameters, Code, Data, Error, InputTensor, Kserve, OutputTensor, TensorMeta, RESPONSE, SPARE,
     VERSION,
 };
+use crate::frontend::web::Caller;
 use crate::metrics::Tally;
-use crate::web::Caller;
 
 /// The header that says how long the JSON part of a body is.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";

@@ -15,8 +15,8 @@ use tonic::codegen::http;
 use tonic::{Request, Response, Status};
 
 use super::{check_parameters, Code, Data, Error, InputTensor, Kserve, TensorMeta, VERSION};
+use crate::frontend::web::Caller;
 use crate::metrics::Tally;
-use crate::web::Caller;
 
 /// The messages and service of `serve/proto/grpc_service.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

@@ -17,7 +17,7 @@ use bprwire::features::{Array, Buffers, FeatureLayout, OutputType};
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
-use crate::model::{Model, ModelError, OutputSpec};
+use crate::models::{Model, ModelError, OutputSpec};
 
 /// ONNX Runtime allows one environment per process: made by the first
 /// model loaded, from the library it names.

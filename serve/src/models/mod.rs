@@ -1,6 +1,9 @@
 //! Models: a batch of dense inputs in, named dense outputs out
 //! ([`Model`]), and the built-in one ([`Linear`]).
 
+#[cfg(feature = "onnx")]
+pub mod onnx;
+
 use std::fmt;
 
 use bprwire::features::{Array, Buffers, FeatureLayout, OutputType};

@@ -22,8 +22,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::{Busy, Close, Conn, Port, Writing};
-use crate::stall::Stall;
+use crate::frontend::conn::{Busy, Close, Conn, Port, Writing};
+use crate::frontend::stall::Stall;
 
 /// The connection a request came on (a request extension): the client,
 /// for the queue's fairness; a handler marks its call read whole with

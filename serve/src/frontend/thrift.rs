@@ -5,7 +5,7 @@
 //! Each connection is a task of its own: a reader (messages off the
 //! socket, each checked against `max_message_bytes` before its body is
 //! read, each within `read_timeout_s` of its first byte; between them the
-//! connection's limits of [`crate::conn`]) and a writer (answers in call
+//! connection's limits of [`crate::frontend::conn`]) and a writer (answers in call
 //! order, at most `max_in_flight_per_connection` ahead; a reply's writes
 //! fail after `read_timeout_s` without progress). A slow client holds only
 //! its own task.
@@ -20,14 +20,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config;
-use crate::conn::{Busy, Conn, Owed, Port};
-use crate::engine::{self, Answer, Engine};
+use crate::engine::{Engine, Form, Reply, Request};
+use crate::frontend::conn::{Busy, Conn, Owed, Port};
+use crate::frontend::stall::Stall;
 use crate::logs::Limited;
 use crate::metrics::Failure;
-use crate::stall::Stall;
-use bprwire::service::{MessageScanner, Scan};
+use bprwire::service::{self, ApplicationErrorKind, Envelope, MessageScanner, MessageType, Scan};
+use tokio::sync::oneshot;
 
-/// Serves one connection of the Thrift port (see [`crate::conn`] for
+/// Serves one connection of the Thrift port (see [`crate::frontend::conn`] for
 /// its limits). Every part of it stops when the connection closes.
 pub async fn serve_connection(
     stream: TcpStream,
@@ -45,10 +46,16 @@ pub async fn serve_connection(
     let writer = async move {
         while let Some((answer, busy, owed)) = rx.recv().await {
             // A reply's bytes stay counted (`Reply`) until written.
-            let reply = match answer {
-                Answer::Ready(r) => r,
-                Answer::Pending(r) => match r.await {
-                    Ok(r) => r,
+            let (bytes, reply) = match answer {
+                Answer::Ready(bytes) => (bytes, None),
+                Answer::Pending(env, r) => match r.await {
+                    Ok(mut reply) => {
+                        let bytes = match &mut reply.outcome {
+                            Ok(response) => std::mem::take(&mut response.bytes),
+                            Err(refusal) => exception(env, &refusal.text),
+                        };
+                        (bytes, Some(reply))
+                    }
                     Err(_) => break, // the engine dropped the job: only at exit
                 },
                 Answer::Quiet(r) => {
@@ -56,10 +63,10 @@ pub async fn serve_connection(
                     continue;
                 }
             };
-            if wr.write_all(&reply.bytes).await.is_err() {
+            if wr.write_all(&bytes).await.is_err() {
                 break;
             }
-            drop((busy, owed));
+            drop((reply, busy, owed));
         }
         let _ = wr.shutdown().await;
     };
@@ -70,7 +77,7 @@ pub async fn serve_connection(
         let stop = loop {
             match reader.next(&mut rd, conn, port, shutdown).await {
                 Ok(Some((message, framed, busy))) => {
-                    match engine.handle(message, framed, shutdown.is_cancelled(), conn.id) {
+                    match call(engine, message, framed, shutdown.is_cancelled(), conn.id) {
                         Ok(Some(answer)) => {
                             if tx.send((answer, busy, conn.owe())).await.is_err() {
                                 break Stop::Gone("writer closed".into());
@@ -78,7 +85,7 @@ pub async fn serve_connection(
                         }
                         Ok(None) => {}
                         Err(e) => {
-                            let last_word = engine::protocol_error(framed, &e.0);
+                            let last_word = protocol_error(framed, &e.0);
                             break Stop::Protocol(last_word, e.0, busy);
                         }
                     }
@@ -96,9 +103,7 @@ pub async fn serve_connection(
                     tracing::info!(suppressed, %why, "connection closed for a protocol error");
                 }
                 let owed = conn.owe();
-                let _ = tx
-                    .send((Answer::Ready(engine::Reply::unheld(last_word)), busy, owed))
-                    .await;
+                let _ = tx.send((Answer::Ready(last_word), busy, owed)).await;
             }
             Stop::Gone(why) => {
                 engine.metrics().fail(Failure::Protocol);
@@ -113,6 +118,89 @@ pub async fn serve_connection(
         _ = &mut reader => (&mut writer).await,
         _ = &mut writer => {}
     }
+}
+
+/// What a connection writes back for one call, in call order.
+#[derive(Debug)]
+enum Answer {
+    /// The bytes are known already (a refusal found before queueing).
+    Ready(Vec<u8>),
+    /// The reply comes when the call's batch has run; a refusal is
+    /// written as a `PredictionServiceException` under the envelope.
+    Pending(Envelope, oneshot::Receiver<Reply>),
+    /// A ONEWAY call's batch: nothing is written, but the connection
+    /// waits for it as for a reply (it holds a place among the calls in
+    /// flight, as a call does).
+    Quiet(oneshot::Receiver<Reply>),
+}
+
+/// A call the server could not read at all: the connection is closed.
+#[derive(Debug)]
+struct ProtocolError(String);
+
+/// Takes one call message from client `source` (a connection's id):
+/// `Ok(None)` for a oneway call (no reply), an answer otherwise: a
+/// `PredictionServiceException` for a request refused (not a request, too
+/// many records, overloaded, shutting down), a `TApplicationException` for
+/// another method, or the job's pending reply.
+///
+/// # Errors
+///
+/// [`ProtocolError`] for bytes whose message header cannot be read (the
+/// connection cannot be trusted to be in step).
+fn call(
+    engine: &Engine,
+    message: Bytes,
+    framed: bool,
+    closing: bool,
+    source: u64,
+) -> Result<Option<Answer>, ProtocolError> {
+    let (env, oneway, unknown) = {
+        let call = service::decode_call(&message).map_err(|e| ProtocolError(format!("not a call: {e}")))?;
+        let unknown = (!call.is_batch_prediction()).then(|| call.method.to_string());
+        (
+            call.envelope(framed),
+            call.message_type == MessageType::Oneway,
+            unknown,
+        )
+    };
+    let ready = |bytes: Vec<u8>| (!oneway).then_some(Answer::Ready(bytes));
+    if let Some(method) = unknown {
+        engine.metrics().fail(Failure::UnknownMethod);
+        let text = format!("unknown method {method:?}: this server answers getBatchPrediction");
+        return Ok(ready(application_exception(env, &text)));
+    }
+    let request = Request {
+        bytes: message,
+        form: Form::Call(env),
+    };
+    Ok(match engine.submit(request, source, closing) {
+        Ok(rx) if oneway => Some(Answer::Quiet(rx)),
+        Ok(rx) => Some(Answer::Pending(env, rx)),
+        Err(refusal) => ready(exception(env, &refusal.text)),
+    })
+}
+
+/// A `PredictionServiceException` reply.
+fn exception(env: Envelope, description: &str) -> Vec<u8> {
+    service::service_exception_reply(env, Some(description))
+        .or_else(|_| service::service_exception_reply(env, None))
+        .expect("a reply without description always fits")
+}
+
+/// A `TApplicationException` reply.
+fn application_exception(env: Envelope, text: &str) -> Vec<u8> {
+    service::application_exception(env, text, ApplicationErrorKind::UnknownMethod)
+        .expect("a short message always fits")
+}
+
+/// A protocol error's last word before the connection closes: a
+/// `TApplicationException` of type PROTOCOL_ERROR (sequence id 0: the
+/// call's own was not read).
+fn protocol_error(framed: bool, text: &str) -> Vec<u8> {
+    let env = Envelope { seqid: 0, framed };
+    service::application_exception(env, text, ApplicationErrorKind::ProtocolError)
+        .expect("a short message always fits")
 }
 
 /// The rate of "closed for a protocol error" lines.
@@ -198,7 +286,7 @@ impl MessageReader {
             let ok = usize::try_from(size).ok().filter(|&n| n <= self.max && n > 0);
             let Some(n) = ok else {
                 let why = format!("frame of {size} bytes refused (limit {} bytes)", self.max);
-                return Err(Stop::Protocol(engine::protocol_error(true, &why), why, busy));
+                return Err(Stop::Protocol(protocol_error(true, &why), why, busy));
             };
             self.need(rd, 4 + n, deadline, shutdown).await?;
             let _ = self.buf.split_to(4);
@@ -211,7 +299,7 @@ impl MessageReader {
                     Err(e) => {
                         self.scanner.reset();
                         let why = format!("unreadable message: {e}");
-                        return Err(Stop::Protocol(engine::protocol_error(false, &why), why, busy));
+                        return Err(Stop::Protocol(protocol_error(false, &why), why, busy));
                     }
                 }
             }

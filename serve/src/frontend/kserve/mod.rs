@@ -20,7 +20,7 @@ use bprwire::features::{Array, OutputType};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Engine, Refusal};
+use crate::engine::{Engine, Form, Refusal, Request};
 use crate::metrics::{Failure, Totals};
 
 /// What an infer call on a spare connection slot is told.
@@ -262,7 +262,14 @@ impl Kserve {
         for (i, bytes) in requests.into_iter().enumerate() {
             let rx = self
                 .engine
-                .submit(bytes, native, false, source)
+                .submit(
+                    Request {
+                        bytes,
+                        form: Form::Bare { native },
+                    },
+                    source,
+                    false,
+                )
                 .map_err(|r| element(i, r.into()))?;
             pending.push(rx);
         }
@@ -271,10 +278,10 @@ impl Kserve {
             let reply = rx
                 .await
                 .map_err(|_| Error::new(Code::Internal, format!("request {i}: dropped by the server")))?;
-            if let Some(refusal) = reply.refused.clone() {
-                return Err(element(i, refusal.into()));
+            match reply.outcome {
+                Ok(response) => replies.push(response),
+                Err(refusal) => return Err(element(i, refusal.into())),
             }
-            replies.push(reply);
         }
         columns
             .iter()

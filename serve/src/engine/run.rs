@@ -1,0 +1,211 @@
+//! A batch's run, on a worker thread: requests that waited too long
+//! refused, the others decoded and scattered straight into their rows of
+//! the batch's input arrays (pooled), the model once, each response
+//! encoded from its own rows of the outputs, statistics counted whole.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use bprwire::features::{Array, Buffers, FeatureLayout};
+
+use super::job::{Job, Refusal, Response};
+use super::reply::ResponsePlan;
+use crate::config::duration_ms;
+use crate::metrics::{BatchFigures, Failure, Metrics};
+use crate::models::Model;
+
+/// What a worker runs batches with: the layout, the model, the response
+/// plan, input arrays reused batch to batch, and the metrics.
+pub struct Runner {
+    pub(super) layout: FeatureLayout,
+    pub(super) model: Box<dyn Model>,
+    pub(super) response: ResponsePlan,
+    /// Rows of the pooled input arrays (`batching.max_records`).
+    pub(super) max_records: usize,
+    /// A request that waited longer is refused (`batching.drop_after_ms`).
+    pub(super) drop_after_ms: f64,
+    /// Input arrays of `max_records` rows.
+    pub(super) pool: Mutex<Vec<Buffers>>,
+    pub(super) metrics: Metrics,
+}
+
+impl Runner {
+    fn refuse(&self, why: Failure, text: String) -> Refusal {
+        Refusal::counted(&self.metrics, why, text)
+    }
+
+    /// One batch, on a worker thread.
+    pub fn run_batch(&self, jobs: Vec<Job>) {
+        let start = Instant::now();
+        let drop_after = duration_ms(self.drop_after_ms);
+        let mut live = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let waited = start.saturating_duration_since(job.read_at);
+            if waited > drop_after {
+                self.metrics.dropped.inc();
+                let why = format!(
+                    "overloaded: waited {:.1} ms for a batch (drop_after_ms = {})",
+                    waited.as_secs_f64() * 1e3,
+                    self.drop_after_ms
+                );
+                job.refuse(self.refuse(Failure::Overloaded, why));
+                continue;
+            }
+            self.metrics.queue_wait.observe(waited.as_secs_f64());
+            live.push((job, waited));
+        }
+        if live.is_empty() {
+            return;
+        }
+        let records: usize = live.iter().map(|(j, _)| j.records).sum();
+        self.metrics.batch_records.observe(records as f64);
+        self.metrics.batch_requests.observe(live.len() as f64);
+        let Some(mut buffers) = self.take_buffers(records) else {
+            let jobs = live.into_iter().map(|(j, _)| j).collect();
+            return self.fail_all(jobs, Failure::Model, "cannot allocate the batch's input arrays");
+        };
+        // Scatter each request at its rows; a request refused here is
+        // answered now and its rows are left to the model unread.
+        let t = Instant::now();
+        let mut rows = Vec::with_capacity(live.len());
+        let mut figures = BatchFigures {
+            records,
+            ..BatchFigures::default()
+        };
+        {
+            let mut outputs = buffers.outputs();
+            let mut row = 0;
+            for (job, waited) in live {
+                let records = job.records;
+                let scattered = match job.request.decode() {
+                    Err(e) => Err(not_a_request(&e)),
+                    Ok(req) => self
+                        .layout
+                        .scatter_at(&req, &mut outputs, row)
+                        .map_err(|e| format!("request refused: {e}")),
+                };
+                match scattered {
+                    Ok(_) => {
+                        figures.queue += waited;
+                        rows.push((job, row));
+                    }
+                    Err(why) => job.refuse(self.refuse(Failure::BadRequest, why)),
+                }
+                row += records;
+            }
+        }
+        figures.compute_input = t.elapsed();
+        figures.requests = rows.len();
+        self.metrics.scatter.observe(figures.compute_input.as_secs_f64());
+        let t = Instant::now();
+        let outputs = self
+            .model
+            .run(&buffers, records)
+            .and_then(|o| self.check_outputs(o, records));
+        figures.compute_infer = t.elapsed();
+        self.metrics.model.observe(figures.compute_infer.as_secs_f64());
+        self.give_back(buffers);
+        let outputs = match outputs {
+            Ok(o) => o,
+            Err(e) => {
+                let jobs = rows.into_iter().map(|(j, _)| j).collect();
+                return self.fail_all(jobs, Failure::Model, &format!("model error: {e}"));
+            }
+        };
+        // Encoded first, sent after: a send wakes the connection's task,
+        // and that is no part of the encoding's time.
+        let t = Instant::now();
+        let replies: Vec<(Job, Result<Response, Refusal>)> = rows
+            .into_iter()
+            .map(|(job, row)| {
+                let encoded = self
+                    .response
+                    .respond(&outputs, row, job.records, &job.request.form)
+                    .inspect(|_| {
+                        self.metrics.responses.inc();
+                    })
+                    .map_err(|e| self.refuse(Failure::Encode, format!("cannot encode the response: {e}")));
+                (job, encoded)
+            })
+            .collect();
+        figures.compute_output = t.elapsed();
+        self.metrics.encode.observe(figures.compute_output.as_secs_f64());
+        let mut answers = Vec::with_capacity(replies.len());
+        for (job, encoded) in replies {
+            let latency = job.read_at.elapsed();
+            self.metrics.latency.observe(latency.as_secs_f64());
+            if encoded.is_ok() {
+                figures.success.push(latency);
+            }
+            answers.push((job, encoded));
+        }
+        // The batch counted whole before any reply is seen (a client's
+        // next statistics call sees this batch in every tally, or none).
+        self.metrics.statistics.batch(&figures);
+        for (job, encoded) in answers {
+            match encoded {
+                Ok(response) => job.answer(response),
+                Err(refusal) => job.refuse(refusal),
+            }
+        }
+    }
+
+    /// The outputs, checked against the model's own description: one array
+    /// per output, `records × width` elements of its type.
+    fn check_outputs(
+        &self,
+        outputs: Vec<Array>,
+        records: usize,
+    ) -> Result<Vec<Array>, crate::models::ModelError> {
+        let specs = self.model.outputs();
+        if outputs.len() != specs.len() {
+            return Err(crate::models::ModelError(format!(
+                "{} outputs returned, {} declared",
+                outputs.len(),
+                specs.len()
+            )));
+        }
+        for (a, s) in outputs.iter().zip(specs) {
+            if a.dtype() != s.dtype || Some(a.len()) != records.checked_mul(s.width) {
+                return Err(crate::models::ModelError(format!(
+                    "output {:?}: {} elements of {:?}, declared {records} × {} of {:?}",
+                    s.name,
+                    a.len(),
+                    a.dtype(),
+                    s.width,
+                    s.dtype
+                )));
+            }
+        }
+        Ok(outputs)
+    }
+
+    fn fail_all(&self, jobs: Vec<Job>, why: Failure, text: &str) {
+        for job in jobs {
+            job.refuse(self.refuse(why, text.to_string()));
+        }
+    }
+
+    /// Input arrays with room for `records` rows: from the pool when the
+    /// batch fits `max_records`, else made for this batch alone.
+    fn take_buffers(&self, records: usize) -> Option<Buffers> {
+        let cap = self.max_records;
+        if records <= cap {
+            if let Some(b) = self.pool.lock().expect("pool").pop() {
+                return Some(b);
+            }
+        }
+        Buffers::new(&self.layout, records.max(cap)).ok()
+    }
+
+    fn give_back(&self, buffers: Buffers) {
+        if buffers.capacity() == self.max_records {
+            self.pool.lock().expect("pool").push(buffers);
+        }
+    }
+}
+
+/// What a request that does not decode is told.
+pub(super) fn not_a_request(e: &bprwire::decode::DecodeError) -> String {
+    format!("not a BatchPredictionRequest: {e}")
+}
