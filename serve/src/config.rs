@@ -96,7 +96,7 @@ pub struct File {
     /// `[layout]`.
     pub layout: Layout,
     /// `[model]`.
-    pub model: Model,
+    pub model: crate::models::ModelConfig,
     /// `[response]`.
     pub response: Response,
     /// `[batching]`.
@@ -156,56 +156,6 @@ pub struct Layout {
     pub path: Option<PathBuf>,
     /// The JSON layout itself.
     pub inline: Option<String>,
-}
-
-/// `[model]`: the built-in linear model (`kind = "linear"` or
-/// `"logistic"`: `weights`, `bias`, `output`, `dtype`), or an ONNX model
-/// (`kind = "onnx"`: `path`, `inputs`, `threads`, `library`; feature
-/// `onnx`).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Model {
-    /// `linear`, `logistic` or `onnx`.
-    pub kind: String,
-    /// Weights `[n_features, k]` (linear).
-    #[serde(default)]
-    pub weights: PathBuf,
-    /// Bias `[k]` (linear).
-    #[serde(default)]
-    pub bias: PathBuf,
-    /// The output's name (linear).
-    #[serde(default = "default_output")]
-    pub output: String,
-    /// The output's element type: `float32` or `float64` (linear).
-    #[serde(default = "default_dtype")]
-    pub dtype: String,
-    /// The `.onnx` file (onnx).
-    #[serde(default)]
-    pub path: PathBuf,
-    /// Which of the layout's arrays feeds which of the model's inputs
-    /// (onnx): `continuous`, `binary`, `discrete` or `tensor.<id>` → the
-    /// input's name. Every model input is fed, every array feeds one.
-    #[serde(default)]
-    pub inputs: std::collections::BTreeMap<String, String>,
-    /// ONNX Runtime's intra-op threads per session (onnx; default 1: the
-    /// server runs `batching.workers` batches at once, one session each).
-    #[serde(default = "default_threads")]
-    pub threads: usize,
-    /// The ONNX Runtime shared library (onnx; default: `ORT_DYLIB_PATH`).
-    #[serde(default)]
-    pub library: Option<PathBuf>,
-}
-
-fn default_threads() -> usize {
-    1
-}
-
-fn default_output() -> String {
-    "scores".into()
-}
-
-fn default_dtype() -> String {
-    "float32".into()
 }
 
 /// A response key: an integer id, or a feature name (hashed as twml does).
@@ -362,7 +312,7 @@ pub struct Config {
     /// The feature layout.
     pub layout: bprwire::features::FeatureLayout,
     /// `[model]`, paths resolved.
-    pub model: Model,
+    pub model: crate::models::ModelConfig,
     /// `[response]`.
     pub response: Response,
     /// `[batching]`.
@@ -410,48 +360,9 @@ impl Config {
         let layout = bprwire::features::FeatureLayout::from_json(&layout_text)
             .map_err(|e| err(path, "layout", e.to_string()))?;
         let mut model = file.model;
-        match model.kind.as_str() {
-            "linear" | "logistic" => {
-                for (key, p) in [
-                    ("model.weights", &mut model.weights),
-                    ("model.bias", &mut model.bias),
-                ] {
-                    if p.as_os_str().is_empty() {
-                        return Err(err(path, key, format!("a {} model needs it", model.kind)));
-                    }
-                    *p = dir.join(&*p);
-                }
-            }
-            "onnx" => {
-                if model.path.as_os_str().is_empty() {
-                    return Err(err(
-                        path,
-                        "model.path",
-                        "an onnx model needs its .onnx file".into(),
-                    ));
-                }
-                model.path = dir.join(&model.path);
-                if let Some(lib) = &mut model.library {
-                    *lib = dir.join(&*lib);
-                }
-                positive(path, "model.threads", model.threads)?;
-                at_most(path, "model.threads", model.threads, 1024)?;
-            }
-            other => {
-                return Err(err(
-                    path,
-                    "model.kind",
-                    format!("{other:?} is not \"linear\", \"logistic\" or \"onnx\""),
-                ))
-            }
-        }
-        if !matches!(model.dtype.as_str(), "float32" | "float64") {
-            return Err(err(
-                path,
-                "model.dtype",
-                format!("{:?} is not \"float32\" or \"float64\"", model.dtype),
-            ));
-        }
+        model
+            .resolve(dir)
+            .map_err(|(key, reason)| err(path, key, reason))?;
         let b = &file.batching;
         let l = &file.limits;
         positive(path, "batching.max_records", b.max_records)?;
@@ -694,6 +605,11 @@ fn key_at(text: &str, offset: usize) -> String {
         .to_string();
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let line = text[line_start..].lines().next().unwrap_or("");
+    // The span is a table's header itself (an error about the whole
+    // table: a missing field, an unknown `kind`).
+    if let Some(header) = line.trim().strip_prefix('[').and_then(|l| l.split(']').next()) {
+        return header.trim_matches(['[', ']']).to_string();
+    }
     let key = line.split('=').next().unwrap_or("").trim();
     let key = if line.contains('=') && !key.starts_with('[') {
         key

@@ -32,7 +32,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bprwire::features::OutputType;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -42,7 +41,7 @@ use config::{Config, ConfigError};
 use engine::Engine;
 use frontend::conn::{self, Port};
 use frontend::{kserve, web};
-use models::{Linear, Model};
+use models::Model;
 
 /// Everything a server is made of but its listeners: the model, the
 /// layout, the response plan, the engine, the metrics, each front end's
@@ -182,41 +181,16 @@ impl From<ConfigError> for ServeError {
     }
 }
 
-/// The model `config` names: the built-in linear model, or an ONNX model.
+/// The model `config` names (`[model]`, by its `kind`).
 ///
 /// # Errors
 ///
 /// A [`ConfigError`] about `model` (its files, their shapes).
 pub fn builtin_model(config: &Config) -> Result<Box<dyn Model>, ConfigError> {
-    let m = &config.model;
-    if m.kind == "onnx" {
-        #[cfg(feature = "onnx")]
-        {
-            let model = models::onnx::Onnx::load(m, &config.layout, config.batching.workers)
-                .map_err(|e| config.error("model", e))?;
-            return Ok(Box::new(model));
-        }
-        #[cfg(not(feature = "onnx"))]
-        return Err(config.error(
-            "model.kind",
-            "this build has no ONNX support (cargo feature `onnx`)",
-        ));
-    }
-    let dtype = if m.dtype == "float64" {
-        OutputType::F64
-    } else {
-        OutputType::F32
-    };
-    let model = Linear::from_npy(
-        &config.layout,
-        &m.weights,
-        &m.bias,
-        m.kind == "logistic",
-        &m.output,
-        dtype,
-    )
-    .map_err(|e| config.error("model", e))?;
-    Ok(Box::new(model))
+    config
+        .model
+        .load(&config.layout, config.batching.workers)
+        .map_err(|e| config.error("model", e))
 }
 
 /// An HTTP/2 flow-control window of `bytes`, at least the protocol's

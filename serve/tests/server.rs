@@ -291,7 +291,7 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
         ),
         (
             base.replace("logistic", "tree"),
-            "model.kind: \"tree\" is not \"linear\", \"logistic\" or \"onnx\"",
+            "model.kind: unknown variant `tree`, expected one of `linear`, `logistic`, `onnx`",
         ),
         (
             base.replace("layout.json", "nope.json"),
@@ -308,18 +308,29 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
         ),
         (
             base.replace("weights = \"weights.npy\"\n", ""),
-            "model.weights: a logistic model needs it",
+            "model: missing field `weights`",
         ),
         (
             base.replace("kind = \"logistic\"", "kind = \"onnx\""),
-            "model.path: an onnx model needs its .onnx file",
+            "expected one of `path`, `inputs`, `threads`, `library`",
         ),
         (
             base.replace(
-                "kind = \"logistic\"",
+                "kind = \"logistic\"\nweights = \"weights.npy\"\nbias = \"bias.npy\"",
+                "kind = \"onnx\"",
+            ),
+            "model: missing field `path`",
+        ),
+        (
+            base.replace(
+                "kind = \"logistic\"\nweights = \"weights.npy\"\nbias = \"bias.npy\"",
                 "kind = \"onnx\"\npath = \"m.onnx\"\nthreads = 0",
             ),
             "model.threads: must be at least 1",
+        ),
+        (
+            base.replace("bias = \"bias.npy\"", "bias = \"bias.npy\"\ndtype = \"int8\""),
+            "model: unknown variant `int8`, expected `float32` or `float64`",
         ),
         (
             format!("{base}[kserve]\nmodel = \"a/b\"\n"),

@@ -136,11 +136,7 @@ impl Onnx {
     /// A message naming what is wrong: the library, the file, an input not
     /// fed or fed by an array of another type or width, an output of a
     /// type or shape the server cannot carry.
-    pub fn load(
-        config: &crate::config::Model,
-        layout: &FeatureLayout,
-        sessions: usize,
-    ) -> Result<Onnx, String> {
+    pub fn load(config: &super::OnnxConfig, layout: &FeatureLayout, sessions: usize) -> Result<Onnx, String> {
         let env = environment(config.library.as_deref())?;
         crate::files::check_regular(&config.path, crate::files::ONNX_BYTES)?;
         let mut loaded = Vec::with_capacity(sessions);
@@ -210,11 +206,7 @@ fn environment(library: Option<&std::path::Path>) -> Result<&'static ort::enviro
 }
 
 /// The feeds of `config.inputs`, checked against the session's inputs.
-fn feeds(
-    config: &crate::config::Model,
-    layout: &FeatureLayout,
-    session: &Session,
-) -> Result<Vec<Feed>, String> {
+fn feeds(config: &super::OnnxConfig, layout: &FeatureLayout, session: &Session) -> Result<Vec<Feed>, String> {
     let mut feeds = Vec::new();
     for (key, input) in &config.inputs {
         let source = Source::parse(key).ok_or_else(|| {
