@@ -3,14 +3,16 @@
 //!
 //! ```text
 //! bprwire-load setup R1|R2|R3 DIR [--k K]     layout, weights, request and a config for the workload
-//! bprwire-load run ADDR DIR/request.bin [--concurrency N] [--seconds S] [--max-requests N] [--unframed]
+//! bprwire-load run ADDR DIR/request.bin [--concurrency N] [--seconds S] [--max-requests N] [--unframed] [--server-pid PID]
 //! bprwire-load inproc DIR/serve.toml DIR/request.bin [--iterations N]
 //! bprwire-load bystander THRIFT_ADDR HTTP_ADDR DIR/request.bin [--seconds S] [--json-clients N] [--server-pid PID]
 //! ```
 //!
 //! `run` keeps `N` connections each sending the request and waiting for
 //! its reply (closed loop), and prints one line: throughput, records per
-//! second, p50 and p99 latency. `inproc` times the same request through
+//! second, p50 and p99 latency, and with `--server-pid` the server's CPU
+//! time per request (user + system, from `/proc/PID/stat` before and
+//! after). `inproc` times the same request through
 //! the server's own steps on one thread (decode, scatter, model, encode;
 //! `Engine::run_one`) and prints the median. `bystander` measures one
 //! Thrift client's latency alone, then while `N` clients (default 4) post
@@ -151,11 +153,8 @@ fn run(args: &[String]) -> Result<(), String> {
     let max_requests: usize = opt(args, "--max-requests", 1_000_000)?;
     let framed = !args.iter().any(|a| a == "--unframed");
     let seconds = seconds.clamp(0.1, 600.0);
-    let msg = std::fs::read(request).map_err(|e| format!("{request}: {e}"))?;
-    let records = service::decode_call(&msg)
-        .and_then(|c| c.batch_request())
-        .map_err(|e| format!("{request}: {e}"))?
-        .len();
+    let pid = server_pid(args)?;
+    let (msg, records) = read_call(request)?;
     let wire = if framed {
         [&(msg.len() as i32).to_be_bytes()[..], &msg].concat()
     } else {
@@ -163,6 +162,7 @@ fn run(args: &[String]) -> Result<(), String> {
     };
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let per_thread = max_requests.div_ceil(concurrency.max(1));
+    let cpu0 = pid.and_then(cpu_seconds);
     let started = Instant::now();
     let threads: Vec<_> = (0..concurrency.max(1))
         .map(|_| {
@@ -175,6 +175,7 @@ fn run(args: &[String]) -> Result<(), String> {
         lat.extend(t.join().map_err(|_| "a client thread panicked".to_string())??);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = pid.and_then(cpu_seconds).zip(cpu0).map(|(b, a)| b - a);
     lat.sort_unstable();
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
@@ -182,12 +183,15 @@ fn run(args: &[String]) -> Result<(), String> {
             .unwrap_or(0)
     };
     println!(
-        "concurrency {concurrency:>2}: {n} requests in {elapsed:.2} s: {rps:.0} req/s, {rec:.0} records/s, p50 {p50} us, p99 {p99} us",
+        "concurrency {concurrency:>2}: {n} requests in {elapsed:.2} s: {rps:.0} req/s, {rec:.0} records/s, p50 {p50} us, p99 {p99} us{cpu}",
         n = lat.len(),
         rps = lat.len() as f64 / elapsed,
         rec = (lat.len() * records) as f64 / elapsed,
         p50 = pct(0.50),
         p99 = pct(0.99),
+        cpu = cpu
+            .map(|c| format!(", server CPU {:.1} us/request", c * 1e6 / lat.len().max(1) as f64))
+            .unwrap_or_default(),
     );
     Ok(())
 }
@@ -336,6 +340,24 @@ fn post_loop(addr: SocketAddr, path: &str, body: &[u8], deadline: Instant) -> us
     answered
 }
 
+/// A `getBatchPrediction` call message from `path`, and its records.
+fn read_call(path: &str) -> Result<(Vec<u8>, usize), String> {
+    let msg = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    let records = service::decode_call(&msg)
+        .and_then(|c| c.batch_request())
+        .map_err(|e| format!("{path}: {e}"))?
+        .len();
+    Ok((msg, records))
+}
+
+/// `--server-pid PID`, if given.
+fn server_pid(args: &[String]) -> Result<Option<u32>, String> {
+    match args.iter().position(|a| a == "--server-pid") {
+        Some(_) => Ok(Some(opt(args, "--server-pid", 0)?)),
+        None => Ok(None),
+    }
+}
+
 /// A process's user + system CPU seconds (`/proc/PID/stat`).
 fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -370,15 +392,8 @@ fn bystander(args: &[String]) -> Result<(), String> {
     let clients: usize = opt(args, "--json-clients", 4)?;
     let json_bytes: usize = opt(args, "--json-bytes", 4_000_000)?;
     let model: String = opt(args, "--model", "bprwire".to_string())?;
-    let pid: Option<u32> = match args.iter().position(|a| a == "--server-pid") {
-        Some(_) => Some(opt(args, "--server-pid", 0)?),
-        None => None,
-    };
-    let msg = std::fs::read(request).map_err(|e| format!("{request}: {e}"))?;
-    let records = service::decode_call(&msg)
-        .and_then(|c| c.batch_request())
-        .map_err(|e| format!("{request}: {e}"))?
-        .len();
+    let pid = server_pid(args)?;
+    let (msg, records) = read_call(request)?;
     let wire = [&(msg.len() as i32).to_be_bytes()[..], &msg].concat();
     let pct = |lat: &mut Vec<u64>, p: f64| {
         lat.sort_unstable();
