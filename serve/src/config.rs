@@ -456,7 +456,7 @@ impl Config {
         duration(path, "limits.idle_timeout_s", l.idle_timeout_s, true)?;
         duration(path, "limits.read_timeout_s", l.read_timeout_s, true)?;
         duration(path, "limits.shutdown_deadline_s", l.shutdown_deadline_s, true)?;
-        let call = l.read_timeout_s + b.drop_after_ms / 1e3;
+        let call = call_bound(l, b).as_secs_f64();
         if call >= l.shutdown_deadline_s {
             return Err(err(
                 path,
@@ -499,6 +499,13 @@ impl Config {
     pub fn error(&self, key: &str, reason: impl Into<String>) -> ConfigError {
         err(&self.file, key, reason.into())
     }
+}
+
+/// A call's own time bound on every front end: its message's reading and
+/// its wait for a batch (`read_timeout_s + drop_after_ms`). Shutdown's
+/// deadline must be longer.
+pub fn call_bound(limits: &Limits, batching: &Batching) -> Duration {
+    seconds(limits.read_timeout_s) + duration_ms(batching.drop_after_ms)
 }
 
 /// Milliseconds of the file (checked finite and non-negative) as a `Duration`.

@@ -193,12 +193,6 @@ pub fn builtin_model(config: &Config) -> Result<Box<dyn Model>, ConfigError> {
         .map_err(|e| config.error("model", e))
 }
 
-/// An HTTP/2 flow-control window of `bytes`, at least the protocol's
-/// default (65,535) and at most `max`.
-fn window(bytes: usize, max: usize) -> u32 {
-    u32::try_from(bytes.clamp(65_535, max)).unwrap_or(u32::MAX)
-}
-
 impl Server {
     /// Loads the built-in model and binds its ports.
     ///
@@ -259,109 +253,50 @@ impl Server {
             ..
         } = prepared;
         let limits = engine.limits().clone();
-        let kserve = kserve::Kserve::new(engine.clone(), kserve_model, shutdown.clone());
-        // A KServe call's whole time, its message's reading and any wait
-        // for a turn included: a client trickling a message holds only its
-        // own call, and every call read is answered before shutdown's
-        // deadline (the configuration makes this shorter).
-        let call_time =
-            config::seconds(limits.read_timeout_s) + config::duration_ms(engine.batching().drop_after_ms);
-        let settings = web::Settings {
-            write_stall: config::seconds(limits.read_timeout_s),
-            header_timeout: config::seconds(limits.handshake_timeout_s.max(limits.idle_timeout_s)),
-            // HTTP/2's default windows (64 KiB) make a client wait for
-            // the server's window updates every 64 KiB: a 4.6 MB R1
-            // request crossed loopback in ~70 round trips. The windows
-            // let a whole message in at once (up to 16 MiB per call).
-            windows: (
-                window(limits.max_message_bytes, 16 << 20),
-                window(limits.max_message_bytes.saturating_mul(4), 64 << 20),
-            ),
-            // Infer calls past max_in_flight_per_connection wait their
-            // turn inside; a few streams more leave room for health checks.
-            max_streams: u32::try_from(limits.max_in_flight_per_connection + 16).unwrap_or(u32::MAX),
-        };
+        let call_time = config::call_bound(&limits, engine.batching());
+        let settings = web::Settings::of(&limits);
         let ports = conn::Limits::of(&limits);
         let connections = TaskTracker::new();
-        let registry = Arc::new(registry);
-        let app = frontend::http::router(registry, shutdown.clone()).merge(kserve::rest::router(
+        let kserve = kserve::Kserve::new(engine.clone(), kserve_model, shutdown.clone());
+        let app = frontend::http::router(Arc::new(registry), shutdown.clone()).merge(kserve::rest::router(
             kserve.clone(),
             limits.max_message_bytes,
             call_time,
             engine.workers(),
         ));
         let http_port = Port::new("http", ports, conn::SPARES, metrics.clone());
-        let http_task = tokio::spawn(http_port.clone().accept(
-            http,
+        let serve_http = web::connections(
+            web::Protocol::Http1,
+            http_port.clone(),
+            settings,
             shutdown.clone(),
-            connections.clone(),
-            {
-                let (port, shutdown) = (http_port, shutdown.clone());
-                move |stream, conn| {
-                    let service = app.clone().into_service::<hyper::body::Incoming>();
-                    web::serve(
-                        web::Protocol::Http1,
-                        stream,
-                        conn,
-                        port.clone(),
-                        service,
-                        settings,
-                        shutdown.clone(),
-                    )
-                }
-            },
-        ));
+            move || app.clone().into_service::<hyper::body::Incoming>(),
+        );
+        let http_task =
+            tokio::spawn(http_port.accept(http, shutdown.clone(), connections.clone(), serve_http));
         let grpc_task = grpc.map(|listener| {
             let calls = kserve::grpc::Calls::new(
                 kserve::grpc::service(kserve, limits.max_message_bytes),
                 limits.max_connections,
                 call_time,
             );
+            let per_connection = limits.max_in_flight_per_connection;
             let port = Port::new("grpc", ports, conn::SPARES, metrics.clone());
-            tokio::spawn(
-                port.clone()
-                    .accept(listener, shutdown.clone(), connections.clone(), {
-                        let shutdown = shutdown.clone();
-                        let per_connection = limits.max_in_flight_per_connection;
-                        move |stream, conn| {
-                            let service = calls.for_connection(per_connection);
-                            web::serve(
-                                web::Protocol::Http2,
-                                stream,
-                                conn,
-                                port.clone(),
-                                service,
-                                settings,
-                                shutdown.clone(),
-                            )
-                        }
-                    }),
-            )
+            let serve_grpc = web::connections(
+                web::Protocol::Http2,
+                port.clone(),
+                settings,
+                shutdown.clone(),
+                move || calls.for_connection(per_connection),
+            );
+            tokio::spawn(port.accept(listener, shutdown.clone(), connections.clone(), serve_grpc))
         });
-        let workers: Vec<_> = (0..engine.workers())
-            .map(|i| {
-                let engine = engine.clone();
-                std::thread::Builder::new()
-                    .name(format!("bprwire-worker-{i}"))
-                    .spawn(move || engine.worker())
-                    .expect("a worker thread")
-            })
-            .collect();
+        let workers = start_workers(&engine);
         let thrift_port = Port::new("thrift", ports, 0, metrics);
+        let serve_thrift =
+            frontend::thrift::connections(thrift_port.clone(), engine.clone(), shutdown.clone());
         thrift_port
-            .clone()
-            .accept(thrift, shutdown.clone(), connections.clone(), {
-                let (engine, shutdown) = (engine.clone(), shutdown.clone());
-                move |stream, conn| {
-                    frontend::thrift::serve_connection(
-                        stream,
-                        conn,
-                        thrift_port.clone(),
-                        engine.clone(),
-                        shutdown.clone(),
-                    )
-                }
-            })
+            .accept(thrift, shutdown.clone(), connections.clone(), serve_thrift)
             .await;
         tracing::info!("shutting down: no new connections; answering what is in flight");
         // New requests are refused from here; the workers run what is
@@ -389,4 +324,18 @@ impl Server {
             },
         }
     }
+}
+
+/// The engine's worker threads (`batching.workers`), running until it is
+/// closed and drained.
+fn start_workers(engine: &Arc<Engine>) -> Vec<std::thread::JoinHandle<()>> {
+    (0..engine.workers())
+        .map(|i| {
+            let engine = engine.clone();
+            std::thread::Builder::new()
+                .name(format!("bprwire-worker-{i}"))
+                .spawn(move || engine.worker())
+                .expect("a worker thread")
+        })
+        .collect()
 }

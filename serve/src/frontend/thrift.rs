@@ -10,6 +10,8 @@
 //! fail after `read_timeout_s` without progress). A slow client holds only
 //! its own task.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -27,6 +29,23 @@ use crate::logs::Limited;
 use crate::metrics::Failure;
 use bprwire::service::{self, ApplicationErrorKind, Envelope, MessageScanner, MessageType, Scan};
 use tokio::sync::oneshot;
+
+/// What the Thrift port does with each connection it accepts.
+pub fn connections(
+    port: Arc<Port>,
+    engine: Arc<Engine>,
+    shutdown: CancellationToken,
+) -> impl Fn(TcpStream, Arc<Conn>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    move |stream, conn| {
+        Box::pin(serve_connection(
+            stream,
+            conn,
+            port.clone(),
+            engine.clone(),
+            shutdown.clone(),
+        ))
+    }
+}
 
 /// Serves one connection of the Thrift port (see [`crate::frontend::conn`] for
 /// its limits). Every part of it stops when the connection closes.

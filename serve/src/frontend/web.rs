@@ -125,6 +125,66 @@ pub struct Settings {
     pub max_streams: u32,
 }
 
+impl Settings {
+    /// The settings `[limits]` give.
+    pub fn of(limits: &crate::config::Limits) -> Settings {
+        Settings {
+            write_stall: crate::config::seconds(limits.read_timeout_s),
+            header_timeout: crate::config::seconds(limits.handshake_timeout_s.max(limits.idle_timeout_s)),
+            // HTTP/2's default windows (64 KiB) make a client wait for the
+            // server's window updates every 64 KiB: a 4.6 MB R1 request
+            // crossed loopback in ~70 round trips. The windows let a whole
+            // message in at once (up to 16 MiB per call).
+            windows: (
+                window(limits.max_message_bytes, 16 << 20),
+                window(limits.max_message_bytes.saturating_mul(4), 64 << 20),
+            ),
+            // Infer calls past max_in_flight_per_connection wait their
+            // turn inside; a few streams more leave room for health checks.
+            max_streams: u32::try_from(limits.max_in_flight_per_connection + 16).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// An HTTP/2 flow-control window of `bytes`, at least the protocol's
+/// default (65,535) and at most `max`.
+fn window(bytes: usize, max: usize) -> u32 {
+    u32::try_from(bytes.clamp(65_535, max)).unwrap_or(u32::MAX)
+}
+
+/// What a port of `protocol` does with each connection it accepts:
+/// serves it with a service from `service` (one per connection).
+pub fn connections<S, B, M>(
+    protocol: Protocol,
+    port: Arc<Port>,
+    settings: Settings,
+    shutdown: CancellationToken,
+    service: M,
+) -> impl Fn(TcpStream, Arc<Conn>) -> Pin<Box<dyn Future<Output = ()> + Send>>
+where
+    M: Fn() -> S,
+    S: tower::Service<Request<Incoming>, Response = hyper::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    move |stream, conn| {
+        Box::pin(serve(
+            protocol,
+            stream,
+            conn,
+            port.clone(),
+            service(),
+            settings,
+            shutdown.clone(),
+        ))
+    }
+}
+
 /// Which protocol a port speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
