@@ -12,6 +12,7 @@
 # another build (e.g. an older commit's) to compare.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. serve/bench/start.sh
 cargo build --release -q -p bprwire-serve
 bin="${1:-$PWD/target/release/bprwire-serve}"
 secs="${2:-5}"
@@ -20,12 +21,7 @@ dir=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 "$load" setup R2 "$dir" >/dev/null
-"$bin" "$dir/serve.toml" >"$dir/out.txt" 2>"$dir/log.txt" &
-pid=$!
-for _ in $(seq 100); do grep -q "http on" "$dir/out.txt" 2>/dev/null && break; sleep 0.1; done
-line=$(head -1 "$dir/out.txt")
-thrift=$(echo "$line" | sed 's/.*thrift on \([^,]*\),.*/\1/')
-http=$(echo "$line" | sed 's/.*http on \([^,]*\).*/\1/')
+start_server "$bin" "$dir/serve.toml" "$dir"
 "$load" bystander "$thrift" "$http" "$dir/request.bin" --seconds "$secs" --server-pid "$pid"
 kill -TERM "$pid"
 wait "$pid"

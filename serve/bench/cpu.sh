@@ -10,6 +10,7 @@
 # (an older commit's, say) to compare in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. serve/bench/start.sh
 cargo build --release -q -p bprwire-serve
 bin="${1:-$PWD/target/release/bprwire-serve}"
 secs="${2:-4}"
@@ -21,10 +22,7 @@ for w in R2 R3 R1; do
   dir="$root/$w"
   "$load" setup "$w" "$dir" >/dev/null
   echo "== $w: $("$load" inproc "$dir/serve.toml" "$dir/request.bin" --iterations 200)"
-  "$bin" "$dir/serve.toml" >"$dir/out.txt" 2>"$dir/log.txt" &
-  pid=$!
-  for _ in $(seq 100); do grep -q "thrift on" "$dir/out.txt" 2>/dev/null && break; sleep 0.1; done
-  thrift=$(sed 's/.*thrift on \([^,]*\),.*/\1/' "$dir/out.txt" | head -1)
+  start_server "$bin" "$dir/serve.toml" "$dir"
   for c in 1 4; do
     "$load" run "$thrift" "$dir/request.bin" --concurrency "$c" --seconds "$secs" --server-pid "$pid"
   done

@@ -152,6 +152,15 @@ fn window(bytes: usize, max: usize) -> u32 {
     u32::try_from(bytes.clamp(65_535, max)).unwrap_or(u32::MAX)
 }
 
+/// Which protocol a port speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 (the HTTP port).
+    Http1,
+    /// HTTP/2 with prior knowledge (the gRPC port).
+    Http2,
+}
+
 /// What a port of `protocol` does with each connection it accepts:
 /// serves it with a service from `service` (one per connection).
 pub fn connections<S, B, M>(
@@ -173,71 +182,35 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     move |stream, conn| {
-        Box::pin(serve(
-            protocol,
-            stream,
-            conn,
-            port.clone(),
-            service(),
-            settings,
-            shutdown.clone(),
-        ))
-    }
-}
-
-/// Which protocol a port speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// HTTP/1.1 (the HTTP port).
-    Http1,
-    /// HTTP/2 with prior knowledge (the gRPC port).
-    Http2,
-}
-
-/// Serves one connection of `protocol`.
-pub async fn serve<S, B>(
-    protocol: Protocol,
-    stream: TcpStream,
-    conn: Arc<Conn>,
-    port: Arc<Port>,
-    service: S,
-    settings: Settings,
-    shutdown: CancellationToken,
-) where
-    S: tower::Service<Request<Incoming>, Response = hyper::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let io = TokioIo::new(Stall::new(stream, settings.write_stall));
-    let service = TowerToHyperService::new(Tracked {
-        inner: service,
-        conn: conn.clone(),
-    });
-    match protocol {
-        Protocol::Http1 => {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(settings.header_timeout)
-                .keep_alive(true);
-            let connection = builder.serve_connection(io, service);
-            drive(connection, |c| c.graceful_shutdown(), &conn, &port, &shutdown).await;
-        }
-        Protocol::Http2 => {
-            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-            builder
-                .timer(TokioTimer::new())
-                .initial_stream_window_size(settings.windows.0)
-                .initial_connection_window_size(settings.windows.1)
-                .max_concurrent_streams(settings.max_streams);
-            let connection = builder.serve_connection(io, service);
-            drive(connection, |c| c.graceful_shutdown(), &conn, &port, &shutdown).await;
-        }
+        let (service, port, shutdown) = (service(), port.clone(), shutdown.clone());
+        Box::pin(async move {
+            let io = TokioIo::new(Stall::new(stream, settings.write_stall));
+            let service = TowerToHyperService::new(Tracked {
+                inner: service,
+                conn: conn.clone(),
+            });
+            match protocol {
+                Protocol::Http1 => {
+                    let mut builder = hyper::server::conn::http1::Builder::new();
+                    builder
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(settings.header_timeout)
+                        .keep_alive(true);
+                    let connection = builder.serve_connection(io, service);
+                    drive(connection, |c| c.graceful_shutdown(), &conn, &port, &shutdown).await;
+                }
+                Protocol::Http2 => {
+                    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                    builder
+                        .timer(TokioTimer::new())
+                        .initial_stream_window_size(settings.windows.0)
+                        .initial_connection_window_size(settings.windows.1)
+                        .max_concurrent_streams(settings.max_streams);
+                    let connection = builder.serve_connection(io, service);
+                    drive(connection, |c| c.graceful_shutdown(), &conn, &port, &shutdown).await;
+                }
+            }
+        })
     }
 }
 
