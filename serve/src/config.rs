@@ -93,21 +93,21 @@ pub struct File {
     /// `[listen]`.
     #[serde(default)]
     pub listen: Listen,
-    /// `[layout]`.
-    pub layout: Layout,
-    /// `[model]`.
-    pub model: crate::models::ModelConfig,
-    /// `[response]`.
-    pub response: Response,
-    /// `[batching]`.
-    #[serde(default)]
-    pub batching: Batching,
+    /// `[layout]` (one model in this file).
+    pub layout: Option<Layout>,
+    /// `[model]` (one model in this file).
+    pub model: Option<crate::models::ModelConfig>,
+    /// `[response]` (one model in this file).
+    pub response: Option<Response>,
+    /// `[batching]` (one model in this file).
+    pub batching: Option<Batching>,
     /// `[limits]`.
     #[serde(default)]
     pub limits: Limits,
-    /// `[kserve]`.
-    #[serde(default)]
-    pub kserve: Kserve,
+    /// `[kserve]` (one model in this file).
+    pub kserve: Option<Kserve>,
+    /// `[repository]`: the models of a folder instead.
+    pub repository: Option<crate::repository::policy::RepositoryConfig>,
 }
 
 /// `[kserve]`: how the model is named on the KServe v2 protocol.
@@ -307,8 +307,31 @@ pub struct Config {
     pub http: SocketAddr,
     /// The KServe v2 gRPC address, if served.
     pub grpc: Option<SocketAddr>,
-    /// `[kserve]`.
-    pub kserve: Kserve,
+    /// `[limits]`.
+    pub limits: Limits,
+    /// Where the models come from.
+    pub models: Models,
+}
+
+/// Where a server's models come from.
+#[derive(Debug)]
+pub enum Models {
+    /// `[layout]`, `[model]`, `[response]` (and `[batching]`, `[kserve]`)
+    /// in the file itself: one model, version 1, read once at start.
+    Single(ModelSpec),
+    /// `[repository]`: a folder of models, each with its versions,
+    /// rolled in and out while serving ([`crate::repository`]).
+    Repository(crate::repository::policy::RepositoryConfig),
+}
+
+/// One model version's configuration, checked: what an engine is built
+/// from (with the model's files).
+#[derive(Debug)]
+pub struct ModelSpec {
+    /// The file its keys are in (for errors).
+    pub file: PathBuf,
+    /// The model's name.
+    pub name: String,
     /// The feature layout.
     pub layout: bprwire::features::FeatureLayout,
     /// `[model]`, paths resolved.
@@ -317,8 +340,85 @@ pub struct Config {
     pub response: Response,
     /// `[batching]`.
     pub batching: Batching,
-    /// `[limits]`.
-    pub limits: Limits,
+}
+
+/// A model's sections as written, wherever they are (the server's file,
+/// or a model's own in a repository).
+#[derive(Debug)]
+pub struct ModelSections {
+    /// `[layout]`.
+    pub layout: Layout,
+    /// `[model]`.
+    pub model: crate::models::ModelConfig,
+    /// `[response]`.
+    pub response: Response,
+    /// `[batching]`.
+    pub batching: Batching,
+}
+
+impl ModelSpec {
+    /// Checks the sections of model `name` from the file at `path`:
+    /// `[layout]`'s path is read from `layout_dir`, the model's files are
+    /// resolved in `model_dir`, and the batching is checked against
+    /// `limits` (what a request of this layout costs, how long a call may
+    /// take).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the key.
+    pub fn new(
+        path: &Path,
+        name: String,
+        sections: ModelSections,
+        layout_dir: &Path,
+        model_dir: &Path,
+        limits: &Limits,
+    ) -> Result<ModelSpec, ConfigError> {
+        let ModelSections {
+            layout,
+            mut model,
+            response,
+            batching,
+        } = sections;
+        let layout_text = match (&layout.path, &layout.inline) {
+            (Some(p), None) => crate::files::read_regular(&layout_dir.join(p), crate::files::LAYOUT_BYTES)
+                .map_err(|e| err(path, "layout.path", e))?,
+            (None, Some(text)) => text.clone().into_bytes(),
+            _ => {
+                return Err(err(
+                    path,
+                    "layout",
+                    "give exactly one of `path` and `inline`".into(),
+                ))
+            }
+        };
+        let layout = bprwire::features::FeatureLayout::from_json(&layout_text)
+            .map_err(|e| err(path, "layout", e.to_string()))?;
+        model
+            .resolve(model_dir)
+            .map_err(|(key, reason)| err(path, key, reason))?;
+        check_batching(path, limits, &batching, &layout)?;
+        if response.continuous.is_none() && response.tensors.is_empty() {
+            return Err(err(
+                path,
+                "response",
+                "give `continuous` or `tensors` (or both)".into(),
+            ));
+        }
+        Ok(ModelSpec {
+            file: path.to_path_buf(),
+            name,
+            layout,
+            model,
+            response,
+            batching,
+        })
+    }
+
+    /// An error about `key` of this model's configuration.
+    pub fn error(&self, key: &str, reason: impl Into<String>) -> ConfigError {
+        err(&self.file, key, reason.into())
+    }
 }
 
 impl Config {
@@ -345,153 +445,72 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let file: File = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        let layout_text = match (&file.layout.path, &file.layout.inline) {
-            (Some(p), None) => crate::files::read_regular(&dir.join(p), crate::files::LAYOUT_BYTES)
-                .map_err(|e| err(path, "layout.path", e))?,
-            (None, Some(text)) => text.clone().into_bytes(),
-            _ => {
+        check_limits(path, &file.limits)?;
+        let models = match (file.repository, file.layout, file.model, file.response) {
+            (Some(mut repository), None, None, None) => {
+                for (key, given) in [
+                    ("batching", file.batching.is_some()),
+                    ("kserve", file.kserve.is_some()),
+                ] {
+                    if given {
+                        return Err(err(
+                            path,
+                            key,
+                            format!("[{key}] is each model's own in a repository (its model.toml)"),
+                        ));
+                    }
+                }
+                repository
+                    .resolve(dir)
+                    .map_err(|(key, reason)| err(path, key, reason))?;
+                Models::Repository(repository)
+            }
+            (Some(_), ..) => {
                 return Err(err(
                     path,
-                    "layout",
-                    "give exactly one of `path` and `inline`".into(),
+                    "repository",
+                    "give either [repository] or one model's [layout], [model] and [response], not both".into(),
                 ))
             }
+            (None, Some(layout), Some(model), Some(response)) => {
+                let name = file.kserve.unwrap_or_default().model;
+                if !crate::repository::policy::is_model_name(&name) {
+                    return Err(err(
+                        path,
+                        "kserve.model",
+                        format!("{name:?} is not a model name (non-empty; letters, digits, '-', '_', '.'; not starting with '.')"),
+                    ));
+                }
+                let sections = ModelSections {
+                    layout,
+                    model,
+                    response,
+                    batching: file.batching.unwrap_or_default(),
+                };
+                Models::Single(ModelSpec::new(path, name, sections, dir, dir, &file.limits)?)
+            }
+            (None, layout, model, _) => {
+                let missing = if layout.is_none() {
+                    "layout"
+                } else if model.is_none() {
+                    "model"
+                } else {
+                    "response"
+                };
+                return Err(err(
+                    path,
+                    missing,
+                    format!("missing [{missing}] (or serve a [repository] of models)"),
+                ));
+            }
         };
-        let layout = bprwire::features::FeatureLayout::from_json(&layout_text)
-            .map_err(|e| err(path, "layout", e.to_string()))?;
-        let mut model = file.model;
-        model
-            .resolve(dir)
-            .map_err(|(key, reason)| err(path, key, reason))?;
-        let b = &file.batching;
-        let l = &file.limits;
-        positive(path, "batching.max_records", b.max_records)?;
-        positive(path, "batching.queue_requests", b.queue_requests)?;
-        positive(path, "batching.workers", b.workers)?;
-        positive(path, "limits.max_message_bytes", l.max_message_bytes)?;
-        positive(path, "limits.max_records_per_request", l.max_records_per_request)?;
-        positive(path, "limits.max_connections", l.max_connections)?;
-        positive(
-            path,
-            "limits.max_in_flight_per_connection",
-            l.max_in_flight_per_connection,
-        )?;
-        at_most(path, "batching.max_records", b.max_records, i32::MAX as usize)?;
-        at_most(path, "batching.queue_requests", b.queue_requests, 1 << 20)?;
-        at_most(path, "batching.workers", b.workers, 1024)?;
-        at_most(path, "limits.max_connections", l.max_connections, 1 << 20)?;
-        at_most(
-            path,
-            "limits.max_in_flight_per_connection",
-            l.max_in_flight_per_connection,
-            1 << 16,
-        )?;
-        at_most(
-            path,
-            "limits.max_records_per_request",
-            l.max_records_per_request,
-            i32::MAX as usize,
-        )?;
-        if l.max_queued_bytes < l.max_message_bytes {
-            return Err(err(
-                path,
-                "limits.max_queued_bytes",
-                format!(
-                    "{} is less than limits.max_message_bytes ({}): a request of the largest size could never be queued",
-                    l.max_queued_bytes, l.max_message_bytes
-                ),
-            ));
-        }
-        // A request larger than a batch is charged its own input arrays
-        // too (at most max_batch_bytes).
-        let largest = l.max_records_per_request.saturating_mul(row_bytes(&layout));
-        let arrays = if l.max_records_per_request > b.max_records {
-            largest.min(l.max_batch_bytes)
-        } else {
-            0
-        };
-        if l.max_queued_bytes < l.max_message_bytes.saturating_add(arrays) {
-            return Err(err(
-                path,
-                "limits.max_queued_bytes",
-                format!(
-                    "{} is less than limits.max_message_bytes ({}) plus the input arrays of the largest request ({arrays}): such a request could never be queued",
-                    l.max_queued_bytes, l.max_message_bytes
-                ),
-            ));
-        }
-        if l.max_message_bytes > i32::MAX as usize {
-            return Err(err(
-                path,
-                "limits.max_message_bytes",
-                "over a frame's limit of 2147483647".into(),
-            ));
-        }
-        if l.max_message_bytes < MIN_MESSAGE_BYTES {
-            return Err(err(
-                path,
-                "limits.max_message_bytes",
-                format!(
-                    "{} is under {MIN_MESSAGE_BYTES}: every call would be refused",
-                    l.max_message_bytes
-                ),
-            ));
-        }
-        let row = row_bytes(&layout);
-        if b.max_records.saturating_mul(row) > l.max_batch_bytes {
-            return Err(err(
-                path,
-                "batching.max_records",
-                format!(
-                    "{} rows of {row} bytes (the layout's input arrays) take {} bytes, over limits.max_batch_bytes ({}): every batch would fail to allocate",
-                    b.max_records,
-                    b.max_records.saturating_mul(row),
-                    l.max_batch_bytes
-                ),
-            ));
-        }
-        duration(path, "batching.max_wait_ms", b.max_wait_ms, false)?;
-        duration(path, "batching.drop_after_ms", b.drop_after_ms, true)?;
-        duration(path, "limits.handshake_timeout_s", l.handshake_timeout_s, true)?;
-        duration(path, "limits.idle_timeout_s", l.idle_timeout_s, true)?;
-        duration(path, "limits.read_timeout_s", l.read_timeout_s, true)?;
-        duration(path, "limits.shutdown_deadline_s", l.shutdown_deadline_s, true)?;
-        let call = call_bound(l, b).as_secs_f64();
-        if call >= l.shutdown_deadline_s {
-            return Err(err(
-                path,
-                "limits.shutdown_deadline_s",
-                format!(
-                    "{} s is not more than a call's own bound, limits.read_timeout_s + batching.drop_after_ms ({call} s): a call read just before shutdown could not be answered in time",
-                    l.shutdown_deadline_s
-                ),
-            ));
-        }
-        if file.kserve.model.is_empty() || file.kserve.model.contains('/') {
-            return Err(err(
-                path,
-                "kserve.model",
-                format!("{:?} is not a model name (non-empty, no '/')", file.kserve.model),
-            ));
-        }
-        if file.response.continuous.is_none() && file.response.tensors.is_empty() {
-            return Err(err(
-                path,
-                "response",
-                "give `continuous` or `tensors` (or both)".into(),
-            ));
-        }
         Ok(Config {
             file: path.to_path_buf(),
             thrift: file.listen.thrift,
             http: file.listen.http,
             grpc: file.listen.grpc,
-            kserve: file.kserve,
-            layout,
-            model,
-            response: file.response,
-            batching: file.batching,
             limits: file.limits,
+            models,
         })
     }
 
@@ -499,6 +518,122 @@ impl Config {
     pub fn error(&self, key: &str, reason: impl Into<String>) -> ConfigError {
         err(&self.file, key, reason.into())
     }
+}
+
+/// The server-wide limits, on their own.
+fn check_limits(path: &Path, l: &Limits) -> Result<(), ConfigError> {
+    positive(path, "limits.max_message_bytes", l.max_message_bytes)?;
+    positive(path, "limits.max_records_per_request", l.max_records_per_request)?;
+    positive(path, "limits.max_connections", l.max_connections)?;
+    positive(
+        path,
+        "limits.max_in_flight_per_connection",
+        l.max_in_flight_per_connection,
+    )?;
+    at_most(path, "limits.max_connections", l.max_connections, 1 << 20)?;
+    at_most(
+        path,
+        "limits.max_in_flight_per_connection",
+        l.max_in_flight_per_connection,
+        1 << 16,
+    )?;
+    at_most(
+        path,
+        "limits.max_records_per_request",
+        l.max_records_per_request,
+        i32::MAX as usize,
+    )?;
+    if l.max_queued_bytes < l.max_message_bytes {
+        return Err(err(
+            path,
+            "limits.max_queued_bytes",
+            format!(
+                "{} is less than limits.max_message_bytes ({}): a request of the largest size could never be queued",
+                l.max_queued_bytes, l.max_message_bytes
+            ),
+        ));
+    }
+    if l.max_message_bytes > i32::MAX as usize {
+        return Err(err(
+            path,
+            "limits.max_message_bytes",
+            "over a frame's limit of 2147483647".into(),
+        ));
+    }
+    if l.max_message_bytes < MIN_MESSAGE_BYTES {
+        return Err(err(
+            path,
+            "limits.max_message_bytes",
+            format!(
+                "{} is under {MIN_MESSAGE_BYTES}: every call would be refused",
+                l.max_message_bytes
+            ),
+        ));
+    }
+    duration(path, "limits.handshake_timeout_s", l.handshake_timeout_s, true)?;
+    duration(path, "limits.idle_timeout_s", l.idle_timeout_s, true)?;
+    duration(path, "limits.read_timeout_s", l.read_timeout_s, true)?;
+    duration(path, "limits.shutdown_deadline_s", l.shutdown_deadline_s, true)
+}
+
+/// One model's batching against the server's limits and its layout.
+fn check_batching(
+    path: &Path,
+    l: &Limits,
+    b: &Batching,
+    layout: &bprwire::features::FeatureLayout,
+) -> Result<(), ConfigError> {
+    positive(path, "batching.max_records", b.max_records)?;
+    positive(path, "batching.queue_requests", b.queue_requests)?;
+    positive(path, "batching.workers", b.workers)?;
+    at_most(path, "batching.max_records", b.max_records, i32::MAX as usize)?;
+    at_most(path, "batching.queue_requests", b.queue_requests, 1 << 20)?;
+    at_most(path, "batching.workers", b.workers, 1024)?;
+    // A request larger than a batch is charged its own input arrays
+    // too (at most max_batch_bytes).
+    let row = row_bytes(layout);
+    let largest = l.max_records_per_request.saturating_mul(row);
+    let arrays = if l.max_records_per_request > b.max_records {
+        largest.min(l.max_batch_bytes)
+    } else {
+        0
+    };
+    if l.max_queued_bytes < l.max_message_bytes.saturating_add(arrays) {
+        return Err(err(
+            path,
+            "limits.max_queued_bytes",
+            format!(
+                "{} is less than limits.max_message_bytes ({}) plus the input arrays of the largest request ({arrays}): such a request could never be queued",
+                l.max_queued_bytes, l.max_message_bytes
+            ),
+        ));
+    }
+    if b.max_records.saturating_mul(row) > l.max_batch_bytes {
+        return Err(err(
+            path,
+            "batching.max_records",
+            format!(
+                "{} rows of {row} bytes (the layout's input arrays) take {} bytes, over limits.max_batch_bytes ({}): every batch would fail to allocate",
+                b.max_records,
+                b.max_records.saturating_mul(row),
+                l.max_batch_bytes
+            ),
+        ));
+    }
+    duration(path, "batching.max_wait_ms", b.max_wait_ms, false)?;
+    duration(path, "batching.drop_after_ms", b.drop_after_ms, true)?;
+    let call = call_bound(l, b).as_secs_f64();
+    if call >= l.shutdown_deadline_s {
+        return Err(err(
+            path,
+            "limits.shutdown_deadline_s",
+            format!(
+                "{} s is not more than a call's own bound, limits.read_timeout_s + batching.drop_after_ms ({call} s): a call read just before shutdown could not be answered in time",
+                l.shutdown_deadline_s
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A call's own time bound on every front end: its message's reading and
@@ -584,7 +719,7 @@ fn err(path: &Path, key: &str, reason: String) -> ConfigError {
 }
 
 /// A TOML or schema error, with the key path the span points into.
-fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+pub(crate) fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
     let reason = e.message().to_string();
     let key = e.span().map_or_else(String::new, |span| key_at(text, span.start));
     let line = e

@@ -20,6 +20,8 @@ pub const LAYOUT_BYTES: u64 = 64 << 20;
 pub const NPY_BYTES: u64 = 1 << 30;
 /// The largest ONNX file: 2 GiB (protobuf's own limit on a message).
 pub const ONNX_BYTES: u64 = 2 << 30;
+/// A version's warmup file of requests: 64 MiB.
+pub const WARMUP_BYTES: u64 = 64 << 20;
 /// A shared library to load: 1 GiB.
 pub const LIBRARY_BYTES: u64 = 1 << 30;
 

@@ -27,6 +27,7 @@ pub mod logs;
 pub mod metrics;
 pub mod models;
 pub mod process;
+pub mod repository;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,62 +35,86 @@ use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use config::{Config, ConfigError};
-use engine::Engine;
+use config::{Config, ConfigError, ModelSpec, Models};
 use frontend::conn::{self, Port};
 use frontend::{kserve, web};
 use models::Model;
+use repository::Repository;
 
-/// Everything a server is made of but its listeners: the model, the
-/// layout, the response plan, the engine, the metrics, each front end's
-/// settings, all checked. `bprwire-serve --check` builds this and stops,
-/// so a configuration it passes is one that start-up takes (but for the
-/// ports themselves).
+/// Everything a server is made of but its listeners: the models (each
+/// version's layout, response plan, engine and workers), the metrics,
+/// each front end's settings, all checked. `bprwire-serve --check` builds
+/// this and stops, so a configuration it passes is one that start-up
+/// takes (but for the ports themselves).
 pub struct Prepared {
-    engine: Arc<Engine>,
+    repository: Arc<Repository>,
     registry: Registry,
-    metrics: metrics::Metrics,
+    families: metrics::Families,
     addrs: (SocketAddr, SocketAddr, Option<SocketAddr>),
-    kserve_model: String,
     shutdown_deadline: Duration,
 }
 
 impl Prepared {
-    /// Loads the model `config` names and builds the rest.
+    /// Loads the models `config` names and builds the rest.
     ///
     /// # Errors
     ///
-    /// [`ServeError::Config`]: the model, the response, or a limit the
-    /// process cannot honour (open files).
+    /// [`ServeError::Config`]: a model, its response, the repository, or
+    /// a limit the process cannot honour (open files).
     pub fn new(config: Config) -> Result<Prepared, ServeError> {
-        let model = builtin_model(&config)?;
-        Prepared::with_model(config, model)
+        Prepared::build(config, None)
     }
 
-    /// Builds everything for `model` (any [`Model`]).
+    /// Builds everything for `model` (any [`Model`]), the one model of a
+    /// configuration without a `[repository]`.
     ///
     /// # Errors
     ///
-    /// As [`new`](Self::new).
+    /// As [`new`](Self::new); a configuration with a `[repository]`.
     pub fn with_model(config: Config, model: Box<dyn Model>) -> Result<Prepared, ServeError> {
+        Prepared::build(config, Some(model))
+    }
+
+    fn build(config: Config, model: Option<Box<dyn Model>>) -> Result<Prepared, ServeError> {
         check_open_files(&config)?;
         let addrs = (config.thrift, config.http, config.grpc);
         let shutdown_deadline = config::seconds(config.limits.shutdown_deadline_s);
-        let kserve_model = config.kserve.model.clone();
         let mut registry = Registry::default();
-        let metrics = metrics::Metrics::register(&mut registry);
-        let engine = Engine::new(config, model, metrics.clone())?;
+        let families = metrics::Families::register(&mut registry);
+        let limits = config.limits.clone();
+        let repository = match (config.models, model) {
+            (Models::Single(spec), model) => {
+                let model = match model {
+                    Some(m) => m,
+                    None => builtin_model(&spec)?,
+                };
+                Repository::single(spec, model, limits, families.clone())?
+            }
+            (Models::Repository(repo), None) => Repository::open(repo, limits, families.clone(), &config.file)?,
+            (Models::Repository(_), Some(_)) => {
+                return Err(ServeError::Config(config::ConfigError {
+                    file: config.file,
+                    key: "repository".into(),
+                    reason: "a model given in code serves alone: leave out [repository]".into(),
+                }))
+            }
+        };
         Ok(Prepared {
-            engine,
+            repository: Arc::new(repository),
             registry,
-            metrics,
+            families,
             addrs,
-            kserve_model,
             shutdown_deadline,
         })
+    }
+
+    /// The models.
+    pub fn repository(&self) -> &Arc<Repository> {
+        &self.repository
     }
 
     /// Binds the ports.
@@ -115,6 +140,7 @@ impl Prepared {
             thrift,
             http,
             grpc,
+            rescan: Arc::default(),
         })
     }
 }
@@ -145,6 +171,7 @@ pub struct Server {
     thrift: TcpListener,
     http: TcpListener,
     grpc: Option<TcpListener>,
+    rescan: Arc<Notify>,
 }
 
 /// Why the server could not start or stop cleanly.
@@ -181,16 +208,15 @@ impl From<ConfigError> for ServeError {
     }
 }
 
-/// The model `config` names (`[model]`, by its `kind`).
+/// The model `spec` names (`[model]`, by its `kind`).
 ///
 /// # Errors
 ///
 /// A [`ConfigError`] about `model` (its files, their shapes).
-pub fn builtin_model(config: &Config) -> Result<Box<dyn Model>, ConfigError> {
-    config
-        .model
-        .load(&config.layout, config.batching.workers)
-        .map_err(|e| config.error("model", e))
+pub fn builtin_model(spec: &ModelSpec) -> Result<Box<dyn Model>, ConfigError> {
+    spec.model
+        .load(&spec.layout, spec.batching.workers)
+        .map_err(|e| spec.error("model", e))
 }
 
 impl Server {
@@ -243,28 +269,30 @@ impl Server {
             thrift,
             http,
             grpc,
+            rescan,
         } = self;
         let Prepared {
-            engine,
+            repository,
             registry,
-            metrics,
-            kserve_model,
+            families,
             shutdown_deadline,
             ..
         } = prepared;
-        let limits = engine.limits().clone();
-        let call_time = config::call_bound(&limits, engine.batching());
+        let limits = repository.limits().clone();
+        let call_time = repository.call_bound();
         let settings = web::Settings::of(&limits);
         let ports = conn::Limits::of(&limits);
         let connections = TaskTracker::new();
-        let kserve = kserve::Kserve::new(engine.clone(), kserve_model, shutdown.clone());
-        let app = frontend::http::router(Arc::new(registry), shutdown.clone()).merge(kserve::rest::router(
-            kserve.clone(),
-            limits.max_message_bytes,
-            call_time,
-            engine.workers(),
-        ));
-        let http_port = Port::new("http", ports, conn::SPARES, metrics.clone());
+        let kserve = kserve::Kserve::new(repository.clone(), shutdown.clone());
+        let parsers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let app = frontend::http::router(Arc::new(registry), repository.clone(), shutdown.clone())
+            .merge(kserve::rest::router(
+                kserve.clone(),
+                limits.max_message_bytes,
+                call_time,
+                parsers,
+            ));
+        let http_port = Port::new("http", ports, conn::SPARES, families.clone());
         let serve_http = web::connections(
             web::Protocol::Http1,
             http_port.clone(),
@@ -281,7 +309,7 @@ impl Server {
                 call_time,
             );
             let per_connection = limits.max_in_flight_per_connection;
-            let port = Port::new("grpc", ports, conn::SPARES, metrics.clone());
+            let port = Port::new("grpc", ports, conn::SPARES, families.clone());
             let serve_grpc = web::connections(
                 web::Protocol::Http2,
                 port.clone(),
@@ -291,51 +319,66 @@ impl Server {
             );
             tokio::spawn(port.accept(listener, shutdown.clone(), connections.clone(), serve_grpc))
         });
-        let workers = start_workers(&engine);
-        let thrift_port = Port::new("thrift", ports, 0, metrics);
+        let rescans = tokio::spawn(rescans(repository.clone(), rescan, shutdown.clone()));
+        let thrift_port = Port::new("thrift", ports, 0, families);
         let serve_thrift =
-            frontend::thrift::connections(thrift_port.clone(), engine.clone(), shutdown.clone());
+            frontend::thrift::connections(thrift_port.clone(), repository.clone(), shutdown.clone());
         thrift_port
             .accept(thrift, shutdown.clone(), connections.clone(), serve_thrift)
             .await;
         tracing::info!("shutting down: no new connections; answering what is in flight");
-        // New requests are refused from here; the workers run what is
-        // queued, then stop.
-        engine.close();
+        // No more loads; new requests are refused from here; the workers
+        // run what is queued, then stop.
+        let _ = rescans.await;
+        let closing = repository.clone();
+        let _ = tokio::task::spawn_blocking(move || closing.close()).await;
         let _ = http_task.await;
         if let Some(task) = grpc_task {
             let _ = task.await;
         }
         connections.close();
+        let joining = repository.clone();
         let drained = async {
             connections.wait().await;
-            let _ = tokio::task::spawn_blocking(move || {
-                for w in workers {
-                    let _ = w.join();
-                }
-            })
-            .await;
+            let _ = tokio::task::spawn_blocking(move || joining.join()).await;
         };
         match tokio::time::timeout(shutdown_deadline, drained).await {
             Ok(()) => Ok(()),
-            Err(_) => match engine.owed() {
+            Err(_) => match repository.owed() {
                 0 => Ok(()),
                 n => Err(ServeError::Deadline(shutdown_deadline, n)),
             },
         }
     }
+
+    /// What asks the server to look at its repository now (SIGHUP).
+    pub fn rescan_trigger(&self) -> Arc<Notify> {
+        self.rescan.clone()
+    }
 }
 
-/// The engine's worker threads (`batching.workers`), running until it is
-/// closed and drained.
-fn start_workers(engine: &Arc<Engine>) -> Vec<std::thread::JoinHandle<()>> {
-    (0..engine.workers())
-        .map(|i| {
-            let engine = engine.clone();
-            std::thread::Builder::new()
-                .name(format!("bprwire-worker-{i}"))
-                .spawn(move || engine.worker())
-                .expect("a worker thread")
-        })
-        .collect()
+/// Looks at the repository every `poll_s` and whenever `rescan` is
+/// notified, one look at a time (on a blocking thread: loading reads files
+/// and runs warmups), until shutdown.
+async fn rescans(repository: Arc<Repository>, rescan: Arc<Notify>, shutdown: CancellationToken) {
+    let poll = repository.poll();
+    loop {
+        let tick = async {
+            match poll {
+                Some(every) => tokio::time::sleep(every).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick => {}
+            _ = rescan.notified() => tracing::info!("rescanning the repository"),
+        }
+        let r = repository.clone();
+        let look = tokio::task::spawn_blocking(move || r.rescan());
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = look => {}
+        }
+    }
 }

@@ -79,8 +79,9 @@ fn main() -> ExitCode {
         );
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();
+        let rescan = server.rescan_trigger();
         tokio::spawn(async move {
-            signals.wait().await;
+            signals.wait(&rescan).await;
             tracing::info!("signal received");
             signal.cancel();
         });
@@ -101,10 +102,10 @@ fn main() -> ExitCode {
     })
 }
 
-/// The signals the server takes: SIGTERM and SIGINT stop it; SIGHUP (a
-/// reload request, or the terminal closing) is logged and ignored: its
-/// default action would end the process at once, dropping every call in
-/// flight.
+/// The signals the server takes: SIGTERM and SIGINT stop it; SIGHUP
+/// makes it look at its model repository now (with one model in its
+/// configuration file, it is logged and serving goes on). Its default
+/// action, the end of the process, would drop every call in flight.
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
@@ -121,14 +122,15 @@ impl Signals {
         }
     }
 
-    /// Waits for SIGTERM or SIGINT.
-    async fn wait(mut self) {
+    /// Waits for SIGTERM or SIGINT; each SIGHUP notifies `rescan`.
+    async fn wait(mut self, rescan: &tokio::sync::Notify) {
         loop {
             tokio::select! {
                 _ = self.term.recv() => return,
                 _ = self.int.recv() => return,
                 _ = self.hup.recv() => {
-                    tracing::info!("SIGHUP received: nothing to reload (one model per process, read at start); serving on");
+                    tracing::info!("SIGHUP received: looking at the model repository");
+                    rescan.notify_one();
                 }
             }
         }

@@ -34,6 +34,18 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// Every reason (the labels a retired version's metrics are removed by).
+    pub const ALL: [Failure; 8] = [
+        Failure::BadRequest,
+        Failure::TooManyRecords,
+        Failure::Overloaded,
+        Failure::Model,
+        Failure::Encode,
+        Failure::UnknownMethod,
+        Failure::ShuttingDown,
+        Failure::Protocol,
+    ];
+
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
@@ -49,9 +61,30 @@ impl Failure {
     }
 }
 
+/// A model and one of its versions: the labels of every per-model metric.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabel {
+pub struct ModelLabels {
+    /// The model's name.
+    pub model: String,
+    /// Its version ("" for what is not any one version's: a call to a
+    /// model with no version loaded).
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    model: String,
+    version: String,
     reason: &'static str,
+}
+
+/// A model and how one of its loads ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoadLabels {
+    /// The model's name.
+    pub model: String,
+    /// `loaded` or `failed`.
+    pub outcome: &'static str,
 }
 
 /// A port's name as a label: `thrift`, `http` or `grpc`.
@@ -71,20 +104,43 @@ pub struct ClosedLabel {
     pub reason: &'static str,
 }
 
-/// Every metric the server keeps (cheap to clone: handles).
+type Histograms = Family<ModelLabels, Histogram, fn() -> Histogram>;
+
+fn seconds() -> Histogram {
+    Histogram::new(exponential_buckets(10e-6, 2.0, 20))
+}
+
+fn records() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 18))
+}
+
+fn requests() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 12))
+}
+
+/// Every metric family the server exports (cheap to clone: handles).
+/// The per-model ones are labelled by model and version; each loaded
+/// version takes its own [`Metrics`] from them, and its labels are
+/// removed when it is retired.
 #[derive(Clone, Debug)]
-pub struct Metrics {
-    /// Calls read.
-    pub requests: Counter,
-    /// Calls answered with a response.
-    pub responses: Counter,
-    failures: Family<ReasonLabel, Counter>,
-    /// Requests dropped for waiting past `drop_after_ms`.
-    pub dropped: Counter,
-    /// Requests waiting for a batch.
-    pub queue_depth: Gauge,
-    /// Requests shed from a full queue (the client holding the most).
-    pub shed: Counter,
+pub struct Families {
+    requests: Family<ModelLabels, Counter>,
+    responses: Family<ModelLabels, Counter>,
+    failures: Family<FailureLabels, Counter>,
+    dropped: Family<ModelLabels, Counter>,
+    queue_depth: Family<ModelLabels, Gauge>,
+    shed: Family<ModelLabels, Counter>,
+    latency: Histograms,
+    queue_wait: Histograms,
+    scatter: Histograms,
+    model: Histograms,
+    encode: Histograms,
+    batch_records: Histograms,
+    batch_requests: Histograms,
+    /// 1 for each version serving, by model and version.
+    pub serving: Family<ModelLabels, Gauge>,
+    /// Loads of a version (at start, or rolled in), by model and outcome.
+    pub loads: Family<LoadLabels, Counter>,
     /// Open connections, by port.
     pub connections: Family<PortLabel, Gauge>,
     /// Connections accepted since start, by port.
@@ -93,6 +149,27 @@ pub struct Metrics {
     pub connections_refused: Family<PortLabel, Counter>,
     /// Connections the server closed, by port and reason.
     pub connections_closed: Family<ClosedLabel, Counter>,
+    /// Connections closed for a protocol error (bad framing, a message
+    /// over the limit, a read timeout) or lost, by port.
+    pub protocol_errors: Family<PortLabel, Counter>,
+}
+
+/// One model version's metrics (cheap to clone: handles into
+/// [`Families`] under its labels).
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    labels: ModelLabels,
+    failures: Family<FailureLabels, Counter>,
+    /// Calls read.
+    pub requests: Counter,
+    /// Calls answered with a response.
+    pub responses: Counter,
+    /// Requests dropped for waiting past `drop_after_ms`.
+    pub dropped: Counter,
+    /// Requests waiting for a batch.
+    pub queue_depth: Gauge,
+    /// Requests shed from a full queue (the client holding the most).
+    pub shed: Counter,
     /// Message read to reply queued for writing, seconds.
     pub latency: Histogram,
     /// Enqueued to its batch starting, seconds.
@@ -224,93 +301,179 @@ impl Statistics {
     }
 }
 
-impl Metrics {
-    /// Registers every metric in `registry` under the prefix `bprwire`.
-    pub fn register(registry: &mut Registry) -> Metrics {
-        let seconds = || Histogram::new(exponential_buckets(10e-6, 2.0, 20));
-        let m = Metrics {
-            requests: Counter::default(),
-            responses: Counter::default(),
+impl Families {
+    /// Registers every family in `registry` under the prefix `bprwire`,
+    /// and the process collector.
+    pub fn register(registry: &mut Registry) -> Families {
+        let f = Families {
+            requests: Family::default(),
+            responses: Family::default(),
             failures: Family::default(),
-            dropped: Counter::default(),
-            queue_depth: Gauge::default(),
-            shed: Counter::default(),
+            dropped: Family::default(),
+            queue_depth: Family::default(),
+            shed: Family::default(),
+            latency: Family::new_with_constructor(seconds),
+            queue_wait: Family::new_with_constructor(seconds),
+            scatter: Family::new_with_constructor(seconds),
+            model: Family::new_with_constructor(seconds),
+            encode: Family::new_with_constructor(seconds),
+            batch_records: Family::new_with_constructor(records),
+            batch_requests: Family::new_with_constructor(requests),
+            serving: Family::default(),
+            loads: Family::default(),
             connections: Family::default(),
             connections_total: Family::default(),
             connections_refused: Family::default(),
             connections_closed: Family::default(),
-            latency: seconds(),
-            queue_wait: seconds(),
-            scatter: seconds(),
-            model: seconds(),
-            encode: seconds(),
-            batch_records: Histogram::new(exponential_buckets(1.0, 2.0, 18)),
-            batch_requests: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
-            statistics: Arc::default(),
+            protocol_errors: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("bprwire");
-        r.register("requests", "getBatchPrediction calls read", m.requests.clone());
-        r.register("responses", "calls answered with a response", m.responses.clone());
+        r.register("requests", "calls read, by model and version", f.requests.clone());
+        r.register(
+            "responses",
+            "calls answered with a response, by model and version",
+            f.responses.clone(),
+        );
         r.register(
             "failures",
-            "calls not answered with a response, by reason",
-            m.failures.clone(),
+            "calls not answered with a response, by model, version and reason",
+            f.failures.clone(),
         );
         r.register(
             "dropped",
             "requests dropped for waiting past drop_after_ms",
-            m.dropped.clone(),
+            f.dropped.clone(),
         );
         r.register(
             "queue_depth",
             "requests waiting for a batch",
-            m.queue_depth.clone(),
+            f.queue_depth.clone(),
         );
         r.register(
             "shed",
             "requests shed from a full queue: the newest of the client holding the most",
-            m.shed.clone(),
+            f.shed.clone(),
         );
-        r.register("connections", "open connections, by port", m.connections.clone());
-        r.register(
-            "connections_accepted",
-            "connections accepted, by port",
-            m.connections_total.clone(),
-        );
-        r.register(
-            "connections_refused",
-            "connections closed at accept with every slot busy, by port",
-            m.connections_refused.clone(),
-        );
-        r.register(
-            "connections_closed",
-            "connections the server closed, by port and reason",
-            m.connections_closed.clone(),
-        );
-        r.register("latency_seconds", "call read to reply ready", m.latency.clone());
+        r.register("latency_seconds", "call read to reply ready", f.latency.clone());
         r.register(
             "queue_wait_seconds",
             "enqueued to batch start",
-            m.queue_wait.clone(),
+            f.queue_wait.clone(),
         );
         r.register(
             "scatter_seconds",
             "decode and scatter of a batch",
-            m.scatter.clone(),
+            f.scatter.clone(),
         );
-        r.register("model_seconds", "the model on a batch", m.model.clone());
-        r.register("encode_seconds", "encoding a batch's replies", m.encode.clone());
-        r.register("batch_records", "records per batch", m.batch_records.clone());
-        r.register("batch_requests", "requests per batch", m.batch_requests.clone());
+        r.register("model_seconds", "the model on a batch", f.model.clone());
+        r.register("encode_seconds", "encoding a batch's replies", f.encode.clone());
+        r.register("batch_records", "records per batch", f.batch_records.clone());
+        r.register("batch_requests", "requests per batch", f.batch_requests.clone());
+        r.register(
+            "model_version_serving",
+            "1 for each version taking calls, by model and version",
+            f.serving.clone(),
+        );
+        r.register(
+            "model_loads",
+            "versions loaded or failed to load (files, checks, warmup), by model and outcome",
+            f.loads.clone(),
+        );
+        r.register("connections", "open connections, by port", f.connections.clone());
+        r.register(
+            "connections_accepted",
+            "connections accepted, by port",
+            f.connections_total.clone(),
+        );
+        r.register(
+            "connections_refused",
+            "connections closed at accept with every slot busy, by port",
+            f.connections_refused.clone(),
+        );
+        r.register(
+            "connections_closed",
+            "connections the server closed, by port and reason",
+            f.connections_closed.clone(),
+        );
+        r.register(
+            "protocol_errors",
+            "connections closed for a protocol error or lost, by port",
+            f.protocol_errors.clone(),
+        );
         registry.register_collector(Box::new(crate::process::Process::new()));
-        m
+        f
     }
 
+    /// The metrics of `version` of `model` (created at 0).
+    pub fn model(&self, model: &str, version: &str) -> Metrics {
+        let labels = ModelLabels {
+            model: model.into(),
+            version: version.into(),
+        };
+        Metrics {
+            requests: self.requests.get_or_create(&labels).clone(),
+            responses: self.responses.get_or_create(&labels).clone(),
+            dropped: self.dropped.get_or_create(&labels).clone(),
+            queue_depth: self.queue_depth.get_or_create(&labels).clone(),
+            shed: self.shed.get_or_create(&labels).clone(),
+            latency: self.latency.get_or_create(&labels).clone(),
+            queue_wait: self.queue_wait.get_or_create(&labels).clone(),
+            scatter: self.scatter.get_or_create(&labels).clone(),
+            model: self.model.get_or_create(&labels).clone(),
+            encode: self.encode.get_or_create(&labels).clone(),
+            batch_records: self.batch_records.get_or_create(&labels).clone(),
+            batch_requests: self.batch_requests.get_or_create(&labels).clone(),
+            failures: self.failures.clone(),
+            statistics: Arc::default(),
+            labels,
+        }
+    }
+
+    /// Removes `metrics`' labels from every family: its version is
+    /// retired (its handles go on counting, unexported, while its last
+    /// batches drain).
+    pub fn retire(&self, metrics: &Metrics) {
+        let l = &metrics.labels;
+        self.requests.remove(l);
+        self.responses.remove(l);
+        self.dropped.remove(l);
+        self.queue_depth.remove(l);
+        self.shed.remove(l);
+        for h in [
+            &self.latency,
+            &self.queue_wait,
+            &self.scatter,
+            &self.model,
+            &self.encode,
+            &self.batch_records,
+            &self.batch_requests,
+        ] {
+            h.remove(l);
+        }
+        for why in Failure::ALL {
+            self.failures.remove(&metrics.failure_labels(why));
+        }
+        self.serving.remove(l);
+    }
+}
+
+impl Metrics {
     /// Counts a failure.
     pub fn fail(&self, why: Failure) {
-        self.failures
-            .get_or_create(&ReasonLabel { reason: why.label() })
-            .inc();
+        self.failures.get_or_create(&self.failure_labels(why)).inc();
+    }
+
+    /// The model and version these metrics are of.
+    pub fn labels(&self) -> &ModelLabels {
+        &self.labels
+    }
+
+    fn failure_labels(&self, why: Failure) -> FailureLabels {
+        FailureLabels {
+            model: self.labels.model.clone(),
+            version: self.labels.version.clone(),
+            reason: why.label(),
+        }
     }
 }
 

@@ -410,7 +410,7 @@ fn a_stop_fails_only_when_a_call_read_whole_is_left_unanswered() {
     let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
     let mut s = server.connect();
     s.write_all(&call(1, 1, true)).unwrap();
-    assert!(wait_for(server.http, "bprwire_requests_total 1"));
+    assert!(wait_for(server.http, "bprwire_requests_total{model=\"bprwire\",version=\"1\"} 1"));
     let e = server.stop().unwrap_err();
     assert!(e.contains("with 1 calls read and not answered"), "{e}");
     gate.open();
@@ -532,7 +532,7 @@ fn a_bystander_with_one_call_is_not_refused_while_one_rest_call_holds_the_queue(
     // A Thrift call runs first and holds the worker at the gate.
     let mut first = server.connect();
     first.write_all(&call(1, 1, true)).unwrap();
-    assert!(wait_for(server.http, "bprwire_requests_total 1"));
+    assert!(wait_for(server.http, "bprwire_requests_total{model=\"bprwire\",version=\"1\"} 1"));
     std::thread::sleep(Duration::from_millis(100));
     // One REST call of 8 requests fills the queue.
     let one = bprwire_reference::serialize_request(&request(1));
@@ -549,11 +549,11 @@ fn a_bystander_with_one_call_is_not_refused_while_one_rest_call_holds_the_queue(
         let headers = format!("Inference-Header-Content-Length: {}\r\n", head.len());
         http_post(http, "/v2/models/bprwire/infer", &headers, &body)
     });
-    assert!(wait_for(server.http, "bprwire_queue_depth 8"));
+    assert!(wait_for(server.http, "bprwire_queue_depth{model=\"bprwire\",version=\"1\"} 8"));
     // The bystander's one call gets in: the hog's newest request is shed.
     let mut bystander = server.connect();
     bystander.write_all(&call(1, 2, true)).unwrap();
-    assert!(wait_for(server.http, "bprwire_shed_total 1"));
+    assert!(wait_for(server.http, "bprwire_shed_total{model=\"bprwire\",version=\"1\"} 1"));
     gate.open();
     let msg = read_reply(&mut bystander, true);
     let reply = service::decode_reply(&msg, true).unwrap();

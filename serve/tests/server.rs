@@ -55,7 +55,7 @@ fn a_full_queue_refuses_the_client_holding_the_most_and_sheds_its_newest_for_a_b
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
-        wait_for(server.http, "bprwire_queue_depth 3"),
+        wait_for(server.http, "bprwire_queue_depth{model=\"bprwire\",version=\"1\"} 3"),
         "B, C and D not queued"
     );
     // The client holding every queued request is refused at once (its
@@ -63,13 +63,13 @@ fn a_full_queue_refuses_the_client_holding_the_most_and_sheds_its_newest_for_a_b
     heavy.write_all(&call(1, 5, true)).unwrap();
     assert!(wait_for(
         server.http,
-        "bprwire_failures_total{reason=\"overloaded\"} 1"
+        "bprwire_failures_total{model=\"bprwire\",version=\"1\",reason=\"overloaded\"} 1"
     ));
     // A bystander holding none gets in: the heavy client's newest (D) is
     // shed for it.
     let mut bystander = server.connect();
     bystander.write_all(&call(1, 6, true)).unwrap();
-    assert!(wait_for(server.http, "bprwire_shed_total 1"));
+    assert!(wait_for(server.http, "bprwire_shed_total{model=\"bprwire\",version=\"1\"} 1"));
     gate.open();
     let msg = read_reply(&mut bystander, true);
     let reply = service::decode_reply(&msg, true).unwrap();
@@ -93,7 +93,7 @@ fn a_full_queue_refuses_the_client_holding_the_most_and_sheds_its_newest_for_a_b
     }
     let metrics = http_get(server.http, "/metrics");
     assert!(
-        metrics.contains("bprwire_failures_total{reason=\"overloaded\"} 2"),
+        metrics.contains("bprwire_failures_total{model=\"bprwire\",version=\"1\",reason=\"overloaded\"} 2"),
         "{metrics}"
     );
     server.stop().unwrap();
@@ -113,7 +113,7 @@ fn requests_past_max_queued_bytes_are_refused_as_overloaded() {
     first
         .write_all(&[call(20, 1, true), call(20, 2, true)].concat())
         .unwrap();
-    assert!(wait_for(server.http, "bprwire_requests_total 2"));
+    assert!(wait_for(server.http, "bprwire_requests_total{model=\"bprwire\",version=\"1\"} 2"));
     let mut second = server.connect();
     second.write_all(&call(20, 3, true)).unwrap();
     let bytes = read_reply(&mut second, true);
@@ -175,9 +175,9 @@ fn a_call_that_waited_past_drop_after_is_refused_and_a_model_error_reaches_its_b
         other => panic!("{other:?}"),
     }
     let metrics = http_get(server.http, "/metrics");
-    assert!(metrics.contains("bprwire_dropped_total 1"), "{metrics}");
+    assert!(metrics.contains("bprwire_dropped_total{model=\"bprwire\",version=\"1\"} 1"), "{metrics}");
     assert!(
-        metrics.contains("bprwire_failures_total{reason=\"model\"} 1"),
+        metrics.contains("bprwire_failures_total{model=\"bprwire\",version=\"1\",reason=\"model\"} 1"),
         "{metrics}"
     );
     server.stop().unwrap();
@@ -256,12 +256,12 @@ fn the_http_port_reports_health_readiness_and_metrics_and_shutdown_ends_idle_con
     let _ = read_reply(&mut s, true);
     let m = http_get(server.http, "/metrics");
     for line in [
-        "bprwire_requests_total 1",
-        "bprwire_responses_total 1",
+        "bprwire_requests_total{model=\"bprwire\",version=\"1\"} 1",
+        "bprwire_responses_total{model=\"bprwire\",version=\"1\"} 1",
         "bprwire_connections{port=\"thrift\"} 1",
-        "bprwire_batch_records_sum 3.0",
-        "bprwire_latency_seconds_count 1",
-        "bprwire_model_seconds_count 1",
+        "bprwire_batch_records_sum{model=\"bprwire\",version=\"1\"} 3.0",
+        "bprwire_latency_seconds_count{model=\"bprwire\",version=\"1\"} 1",
+        "bprwire_model_seconds_count{model=\"bprwire\",version=\"1\"} 1",
     ] {
         assert!(m.contains(line), "no {line:?} in\n{m}");
     }
@@ -372,7 +372,7 @@ fn eager_batches_gather_what_comes_while_every_worker_is_busy() {
     // A starts at once (the worker is free) and waits at the gate.
     s.write_all(&call(2, 1, true)).unwrap();
     assert!(
-        wait_for(server.http, "bprwire_batch_requests_count 1"),
+        wait_for(server.http, "bprwire_batch_requests_count{model=\"bprwire\",version=\"1\"} 1"),
         "A did not start alone"
     );
     // B, C, D come while the worker is busy: one batch.
@@ -388,9 +388,9 @@ fn eager_batches_gather_what_comes_while_every_worker_is_busy() {
         assert!(matches!(reply.body, Reply::Success(_)), "{:?}", reply.body);
     }
     let m = http_get(server.http, "/metrics");
-    assert!(m.contains("bprwire_batch_requests_count 2"), "{m}");
-    assert!(m.contains("bprwire_batch_requests_sum 4.0"), "{m}");
-    assert!(m.contains("bprwire_batch_records_sum 5.0"), "{m}");
+    assert!(m.contains("bprwire_batch_requests_count{model=\"bprwire\",version=\"1\"} 2"), "{m}");
+    assert!(m.contains("bprwire_batch_requests_sum{model=\"bprwire\",version=\"1\"} 4.0"), "{m}");
+    assert!(m.contains("bprwire_batch_records_sum{model=\"bprwire\",version=\"1\"} 5.0"), "{m}");
     server.stop().unwrap();
 }
 
@@ -415,7 +415,7 @@ fn oneway_calls_hold_their_place_among_the_calls_in_flight() {
     let m = http_get(server.http, "/metrics");
     let read: u64 = m
         .lines()
-        .find_map(|l| l.strip_prefix("bprwire_requests_total "))
+        .find_map(|l| l.strip_prefix("bprwire_requests_total{model=\"bprwire\",version=\"1\"} "))
         .unwrap()
         .parse()
         .unwrap();
@@ -426,7 +426,7 @@ fn oneway_calls_hold_their_place_among_the_calls_in_flight() {
     s.write_all(&call(1, 99, true)).unwrap();
     let bytes = read_reply(&mut s, true);
     assert_eq!(service::decode_reply(&bytes, true).unwrap().seqid, 99);
-    assert!(wait_for(server.http, "bprwire_requests_total 21"));
+    assert!(wait_for(server.http, "bprwire_requests_total{model=\"bprwire\",version=\"1\"} 21"));
     server.stop().unwrap();
 }
 
@@ -613,7 +613,7 @@ fn the_kserve_rest_port_answers_what_the_thrift_port_answers_and_refuses_by_stat
             "/v2/models/bprwire/versions/2/infer",
             body.clone(),
             404,
-            "no version \\\"2\\\"",
+            "has no version 2 serving",
         ),
     ] {
         let (got, _, out) = http_post(server.http, path, &header, &body);

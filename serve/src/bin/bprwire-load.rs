@@ -267,10 +267,12 @@ fn inproc(args: &[String]) -> Result<(), String> {
     };
     let iterations: usize = opt(args, "--iterations", 2000)?;
     let config = bprwire_serve::config::Config::load(Path::new(config)).map_err(|e| e.to_string())?;
-    let model = bprwire_serve::builtin_model(&config).map_err(|e| e.to_string())?;
-    let mut registry = prometheus_client::registry::Registry::default();
-    let metrics = bprwire_serve::metrics::Metrics::register(&mut registry);
-    let engine = bprwire_serve::engine::Engine::new(config, model, metrics).map_err(|e| e.to_string())?;
+    let prepared = bprwire_serve::Prepared::new(config).map_err(|e| e.to_string())?;
+    let repository = prepared.repository();
+    let version = repository
+        .pick(repository.thrift_model(), None)
+        .map_err(|e| e.text().to_string())?;
+    let engine = version.engine();
     let msg = bytes::Bytes::from(std::fs::read(request).map_err(|e| format!("{request}: {e}"))?);
     let mut times = Vec::with_capacity(iterations);
     for _ in 0..iterations.clamp(1, 1_000_000) {

@@ -21,10 +21,11 @@ pub struct Admission {
 
 impl Admission {
     /// Admission under `limits` for batches of `max_records` rows of
-    /// `row_bytes` bytes.
-    pub fn new(limits: Limits, max_records: usize, row_bytes: usize) -> Admission {
+    /// `row_bytes` bytes, counting in `ledger` (the server's, shared by
+    /// every model).
+    pub fn new(limits: Limits, ledger: Arc<Ledger>, max_records: usize, row_bytes: usize) -> Admission {
         Admission {
-            ledger: Arc::default(),
+            ledger,
             limits,
             max_records,
             row_bytes,
@@ -70,10 +71,6 @@ impl Admission {
         })
     }
 
-    /// Calls admitted whose replies are not yet written (or dropped).
-    pub fn owed(&self) -> usize {
-        self.ledger.calls.load(std::sync::atomic::Ordering::Acquire)
-    }
 }
 
 /// The work admitted and not yet answered: bytes of the jobs alive
@@ -84,6 +81,13 @@ impl Admission {
 pub struct Ledger {
     bytes: std::sync::atomic::AtomicUsize,
     calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Ledger {
+    /// Calls admitted whose replies are not yet written (or dropped).
+    pub fn owed(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 /// One call's entry in the [`Ledger`], from admission until its reply is

@@ -22,9 +22,10 @@ use bprwire::service::Envelope;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::config::{duration_ms, Batching, Config, ConfigError, Limits};
+use crate::config::{duration_ms, Batching, ConfigError, Limits, ModelSpec};
 use crate::metrics::{Failure, Metrics};
 use crate::models::{Model, OutputSpec};
+pub use admit::Ledger;
 use admit::Admission;
 use batcher::{Policy, Push, Queue};
 pub use job::{Form, Job, Refusal, Reply, Request, Response};
@@ -52,30 +53,37 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// The engine for `config` running `model` (its workers are started
-    /// with [`Engine::worker`]).
+    /// The engine for model version `spec` running `model`, under the
+    /// server's `limits`, its admitted work counted in the server's
+    /// `ledger` (its workers are started with [`Engine::worker`]).
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] when the response cannot be made of the model's
     /// outputs.
-    pub fn new(config: Config, model: Box<dyn Model>, metrics: Metrics) -> Result<Arc<Engine>, ConfigError> {
-        let response = ResponsePlan::new(&config, model.outputs())?;
-        let row_bytes = crate::config::row_bytes(&config.layout);
+    pub fn new(
+        spec: ModelSpec,
+        limits: Limits,
+        ledger: Arc<Ledger>,
+        model: Box<dyn Model>,
+        metrics: Metrics,
+    ) -> Result<Arc<Engine>, ConfigError> {
+        let response = ResponsePlan::new(&spec, model.outputs())?;
+        let row_bytes = crate::config::row_bytes(&spec.layout);
         let engine = Engine {
-            admission: Admission::new(config.limits.clone(), config.batching.max_records, row_bytes),
-            queue: Queue::new(config.batching.queue_requests),
+            admission: Admission::new(limits.clone(), ledger, spec.batching.max_records, row_bytes),
+            queue: Queue::new(spec.batching.queue_requests),
             runner: Runner {
-                layout: config.layout,
+                layout: spec.layout,
                 model,
                 response,
-                max_records: config.batching.max_records,
-                drop_after_ms: config.batching.drop_after_ms,
+                max_records: spec.batching.max_records,
+                drop_after_ms: spec.batching.drop_after_ms,
                 pool: Mutex::new(Vec::new()),
                 metrics,
             },
-            batching: config.batching,
-            limits: config.limits,
+            batching: spec.batching,
+            limits,
             closing: Default::default(),
         };
         Ok(Arc::new(engine))
@@ -99,11 +107,6 @@ impl Engine {
     /// The model's outputs.
     pub fn outputs(&self) -> &[OutputSpec] {
         self.runner.model.outputs()
-    }
-
-    /// Calls admitted whose replies are not yet written (or dropped).
-    pub fn owed(&self) -> usize {
-        self.admission.owed()
     }
 
     /// A refusal, counted and logged (for a front end's own refusals too).

@@ -5,7 +5,7 @@ use bprwire::features::Array;
 use bprwire::{Element, Signature, TensorData, Values};
 
 use super::job::{Form, Response};
-use crate::config::{Config, ConfigError};
+use crate::config::{ConfigError, ModelSpec};
 use crate::models::OutputSpec;
 
 /// How the model's outputs become the response: a prepared signature and,
@@ -27,7 +27,7 @@ impl ResponsePlan {
     /// A [`ConfigError`] naming the key: an unknown output, a wrong number
     /// of continuous keys, an output type the response cannot carry, a
     /// repeated key.
-    pub fn new(config: &Config, outputs: &[OutputSpec]) -> Result<ResponsePlan, ConfigError> {
+    pub fn new(config: &ModelSpec, outputs: &[OutputSpec]) -> Result<ResponsePlan, ConfigError> {
         let find = |key: &str, name: &str| {
             outputs.iter().position(|o| o.name == name).ok_or_else(|| {
                 let names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::logs::Limited;
-use crate::metrics::{ClosedLabel, Metrics, PortLabel};
+use crate::metrics::{ClosedLabel, Families, PortLabel};
 use crate::warn_limited;
 
 /// A port's connection limits.
@@ -238,7 +238,7 @@ pub struct Port {
     slots: Arc<Semaphore>,
     spares: Arc<Semaphore>,
     open: Mutex<HashMap<u64, Arc<Conn>>>,
-    metrics: Metrics,
+    metrics: Families,
     refused_log: Limited,
     accept_log: Limited,
 }
@@ -291,7 +291,7 @@ const EVICTION_WAIT: Duration = Duration::from_millis(100);
 impl Port {
     /// A port named `name` (a metric label) with `limits`, and `spares`
     /// spare slots for health checks when every slot is busy.
-    pub fn new(name: &'static str, limits: Limits, spares: usize, metrics: Metrics) -> Arc<Port> {
+    pub fn new(name: &'static str, limits: Limits, spares: usize, metrics: Families) -> Arc<Port> {
         Arc::new(Port {
             name,
             limits,
@@ -306,6 +306,11 @@ impl Port {
 
     fn label(&self) -> PortLabel {
         PortLabel { port: self.name }
+    }
+
+    /// Counts a connection closed for a protocol error, or lost.
+    pub fn protocol_error(&self) {
+        self.metrics.protocol_errors.get_or_create(&self.label()).inc();
     }
 
     /// Counts a connection closed by the server for `why`.

@@ -1,5 +1,6 @@
 //! The HTTP port: `/metrics` (Prometheus text), `/healthz` (the process
-//! is up) and `/ready` (serving; 503 once shutdown has begun).
+//! is up) and `/ready` (every model has a version serving, but those
+//! unloaded on purpose; 503 before that and once shutdown has begun).
 
 use std::sync::Arc;
 
@@ -11,20 +12,27 @@ use axum::Router;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
+use crate::repository::Repository;
+
 #[derive(Clone)]
 struct Http {
     registry: Arc<Registry>,
+    repository: Arc<Repository>,
     shutdown: CancellationToken,
 }
 
-/// The router over `registry`; `/ready` answers 503 once `shutdown` is
-/// cancelled.
-pub fn router(registry: Arc<Registry>, shutdown: CancellationToken) -> Router {
+/// The router over `registry`; `/ready` answers 503 while a model of
+/// `repository` has no version serving and once `shutdown` is cancelled.
+pub fn router(registry: Arc<Registry>, repository: Arc<Repository>, shutdown: CancellationToken) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
-        .with_state(Http { registry, shutdown })
+        .with_state(Http {
+            registry,
+            repository,
+            shutdown,
+        })
 }
 
 async fn metrics(State(http): State<Http>) -> impl IntoResponse {
@@ -49,6 +57,8 @@ async fn metrics(State(http): State<Http>) -> impl IntoResponse {
 async fn ready(State(http): State<Http>) -> impl IntoResponse {
     if http.shutdown.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else if !http.repository.ready() {
+        (StatusCode::SERVICE_UNAVAILABLE, "a model has no version loaded\n")
     } else {
         (StatusCode::OK, "ready\n")
     }

@@ -22,10 +22,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config;
-use crate::engine::{Engine, Form, Reply, Request};
+use crate::engine::{Form, Reply, Request};
 use crate::frontend::conn::{Busy, Conn, Owed, Port};
 use crate::frontend::stall::Stall;
 use crate::logs::Limited;
+use crate::repository::Repository;
 use crate::metrics::Failure;
 use bprwire::service::{self, ApplicationErrorKind, Envelope, MessageScanner, MessageType, Scan};
 use tokio::sync::oneshot;
@@ -33,7 +34,7 @@ use tokio::sync::oneshot;
 /// What the Thrift port does with each connection it accepts.
 pub fn connections(
     port: Arc<Port>,
-    engine: Arc<Engine>,
+    repository: Arc<Repository>,
     shutdown: CancellationToken,
 ) -> impl Fn(TcpStream, Arc<Conn>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     move |stream, conn| {
@@ -41,7 +42,7 @@ pub fn connections(
             stream,
             conn,
             port.clone(),
-            engine.clone(),
+            repository.clone(),
             shutdown.clone(),
         ))
     }
@@ -53,15 +54,16 @@ pub async fn serve_connection(
     stream: TcpStream,
     conn: Arc<Conn>,
     port: Arc<Port>,
-    engine: Arc<Engine>,
+    repository: Arc<Repository>,
     shutdown: CancellationToken,
 ) {
-    let engine = &*engine;
+    let repository = &*repository;
+    let limits = repository.limits();
     let (mut rd, wr) = stream.into_split();
     // A client that stops taking its replies is let go after
     // read_timeout_s without progress; one that reads slowly is not.
-    let mut wr = Stall::new(wr, config::seconds(engine.limits().read_timeout_s));
-    let (tx, mut rx) = mpsc::channel::<(Answer, Busy, Owed)>(engine.limits().max_in_flight_per_connection);
+    let mut wr = Stall::new(wr, config::seconds(limits.read_timeout_s));
+    let (tx, mut rx) = mpsc::channel::<(Answer, Busy, Owed)>(limits.max_in_flight_per_connection);
     let writer = async move {
         while let Some((answer, busy, owed)) = rx.recv().await {
             // A reply's bytes stay counted (`Reply`) until written.
@@ -92,11 +94,11 @@ pub async fn serve_connection(
     let (conn, port, shutdown) = (&conn, &*port, &shutdown);
     // `move`: the reader owns the sender, so its end lets the writer end.
     let reader = async move {
-        let mut reader = MessageReader::new(engine.limits());
+        let mut reader = MessageReader::new(limits);
         let stop = loop {
             match reader.next(&mut rd, conn, port, shutdown).await {
                 Ok(Some((message, framed, busy))) => {
-                    match call(engine, message, framed, shutdown.is_cancelled(), conn.id) {
+                    match call(repository, message, framed, shutdown.is_cancelled(), conn.id) {
                         Ok(Some(answer)) => {
                             if tx.send((answer, busy, conn.owe())).await.is_err() {
                                 break Stop::Gone("writer closed".into());
@@ -116,7 +118,7 @@ pub async fn serve_connection(
         match stop {
             Stop::Clean => {}
             Stop::Protocol(last_word, why, busy) => {
-                engine.metrics().fail(Failure::Protocol);
+                port.protocol_error();
                 // Any client can cause this line at will: once per 10 s.
                 if let Some(suppressed) = PROTOCOL_LOG.allow() {
                     tracing::info!(suppressed, %why, "connection closed for a protocol error");
@@ -125,7 +127,7 @@ pub async fn serve_connection(
                 let _ = tx.send((Answer::Ready(last_word), busy, owed)).await;
             }
             Stop::Gone(why) => {
-                engine.metrics().fail(Failure::Protocol);
+                port.protocol_error();
                 tracing::debug!(%why, "connection lost");
             }
         }
@@ -168,7 +170,7 @@ struct ProtocolError(String);
 /// [`ProtocolError`] for bytes whose message header cannot be read (the
 /// connection cannot be trusted to be in step).
 fn call(
-    engine: &Engine,
+    repository: &Repository,
     message: Bytes,
     framed: bool,
     closing: bool,
@@ -184,6 +186,12 @@ fn call(
         )
     };
     let ready = |bytes: Vec<u8>| (!oneway).then_some(Answer::Ready(bytes));
+    // The version this call runs on, held until its request is queued.
+    let version = match repository.pick(repository.thrift_model(), None) {
+        Ok(v) => v,
+        Err(missing) => return Ok(ready(exception(env, missing.text()))),
+    };
+    let engine = version.engine();
     if let Some(method) = unknown {
         engine.metrics().fail(Failure::UnknownMethod);
         let text = format!("unknown method {method:?}: this server answers getBatchPrediction");

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use tonic::codegen::http;
 use tonic::{Request, Response, Status};
 
-use super::{check_parameters, Code, Data, Error, InputTensor, Kserve, TensorMeta, VERSION};
+use super::{check_parameters, Code, Data, Error, InputTensor, Kserve, TensorMeta};
 use crate::frontend::web::Caller;
 use crate::metrics::Tally;
 
@@ -265,10 +265,14 @@ impl GrpcInferenceService for Grpc {
         r: Request<pb::ModelReadyRequest>,
     ) -> Result<Response<pb::ModelReadyResponse>, Status> {
         let r = r.into_inner();
-        self.0.check_model(&r.name, &r.version)?;
-        Ok(Response::new(pb::ModelReadyResponse {
-            ready: self.0.ready(),
-        }))
+        // A model known but with no version loaded is not ready (not an
+        // error); an unknown model or version is NOT_FOUND.
+        let ready = match self.0.model(&r.name, &r.version) {
+            Ok(_) => self.0.serving(),
+            Err(e) if e.code == Code::Unavailable => false,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Response::new(pb::ModelReadyResponse { ready }))
     }
 
     async fn server_metadata(
@@ -287,13 +291,13 @@ impl GrpcInferenceService for Grpc {
         r: Request<pb::ModelMetadataRequest>,
     ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
         let r = r.into_inner();
-        self.0.check_model(&r.name, &r.version)?;
+        let m = self.0.model(&r.name, &r.version)?;
         Ok(Response::new(pb::ModelMetadataResponse {
-            name: self.0.model().into(),
-            versions: vec![VERSION.into()],
+            name: m.name().into(),
+            versions: vec![m.version()],
             platform: "bprwire".into(),
-            inputs: self.0.inputs().into_iter().map(tensor_metadata).collect(),
-            outputs: self.0.outputs().into_iter().map(tensor_metadata).collect(),
+            inputs: m.inputs().into_iter().map(tensor_metadata).collect(),
+            outputs: m.outputs().into_iter().map(tensor_metadata).collect(),
         }))
     }
 
@@ -305,13 +309,16 @@ impl GrpcInferenceService for Grpc {
         let _owed = caller.as_ref().map(|c| c.0.owe());
         let source = Caller::id(caller.as_ref());
         let mut r = r.into_inner();
-        self.0.check_model(&r.model_name, &r.model_version)?;
+        if !self.0.serving() {
+            return Err(Status::unavailable("shutting down"));
+        }
+        let m = self.0.model(&r.model_name, &r.model_version)?;
         let id = std::mem::take(&mut r.id);
         let (inputs, wanted) = infer_inputs(r)?;
-        let outputs = self.0.infer(inputs, &wanted, source).await?;
+        let outputs = m.infer(inputs, &wanted, source).await?;
         let mut response = pb::ModelInferResponse {
-            model_name: self.0.model().into(),
-            model_version: VERSION.into(),
+            model_name: m.name().into(),
+            model_version: m.version(),
             id,
             ..Default::default()
         };
@@ -334,16 +341,15 @@ impl GrpcInferenceService for Grpc {
         r: Request<pb::ModelConfigRequest>,
     ) -> Result<Response<pb::ModelConfigResponse>, Status> {
         let r = r.into_inner();
-        self.0.check_model(&r.name, &r.version)?;
+        let m = self.0.model(&r.name, &r.version)?;
         let config = pb::ModelConfig {
-            name: self.0.model().into(),
+            name: m.name().into(),
             platform: "bprwire".into(),
             backend: "bprwire".into(),
             // 0: the tensors' first dimension is theirs, not Triton's
             // batch dimension (the server batches requests itself).
             max_batch_size: 0,
-            input: self
-                .0
+            input: m
                 .inputs()
                 .into_iter()
                 .map(|t| pb::ModelInput {
@@ -353,8 +359,7 @@ impl GrpcInferenceService for Grpc {
                     ..Default::default()
                 })
                 .collect(),
-            output: self
-                .0
+            output: m
                 .outputs()
                 .into_iter()
                 .map(|t| pb::ModelOutput {
@@ -374,31 +379,80 @@ impl GrpcInferenceService for Grpc {
         r: Request<pb::ModelStatisticsRequest>,
     ) -> Result<Response<pb::ModelStatisticsResponse>, Status> {
         let r = r.into_inner();
-        // No name: every model (there is one).
-        if !r.name.is_empty() {
-            self.0.check_model(&r.name, &r.version)?;
-        }
-        let t = self.0.totals();
-        let stats = pb::ModelStatistics {
-            name: self.0.model().into(),
-            version: VERSION.into(),
-            last_inference: t.last_inference_ms,
-            inference_count: t.inference_count,
-            execution_count: t.execution_count,
-            inference_stats: Some(pb::InferStatistics {
-                success: duration(t.success),
-                fail: duration(t.fail),
-                queue: duration(t.queue),
-                compute_input: duration(t.compute_input),
-                compute_infer: duration(t.compute_infer),
-                compute_output: duration(t.compute_output),
-                cache_hit: duration(Tally::default()),
-                cache_miss: duration(Tally::default()),
-            }),
-            ..Default::default()
+        // No name: every model's serving version(s) (the highest of each).
+        let served = if r.name.is_empty() {
+            self.0.names().iter().filter_map(|n| self.0.model(n, "").ok()).collect()
+        } else {
+            vec![self.0.model(&r.name, &r.version)?]
         };
-        Ok(Response::new(pb::ModelStatisticsResponse {
-            model_stats: vec![stats],
-        }))
+        let model_stats = served.iter().map(statistics).collect();
+        Ok(Response::new(pb::ModelStatisticsResponse { model_stats }))
+    }
+
+    async fn repository_index(
+        &self,
+        r: Request<pb::RepositoryIndexRequest>,
+    ) -> Result<Response<pb::RepositoryIndexResponse>, Status> {
+        let r = r.into_inner();
+        let models = self
+            .0
+            .index()
+            .into_iter()
+            .filter(|s| !r.ready || s.state == "READY")
+            .map(|s| pb::repository_index_response::ModelIndex {
+                name: s.model,
+                version: s.version,
+                state: s.state.into(),
+                reason: s.reason,
+            })
+            .collect();
+        Ok(Response::new(pb::RepositoryIndexResponse { models }))
+    }
+
+    async fn repository_model_load(
+        &self,
+        r: Request<pb::RepositoryModelLoadRequest>,
+    ) -> Result<Response<pb::RepositoryModelLoadResponse>, Status> {
+        let r = r.into_inner();
+        if let Some(key) = r.parameters.keys().next() {
+            return Err(Status::invalid_argument(format!(
+                "load parameter {key:?} is not supported: a model's configuration is its model.toml"
+            )));
+        }
+        self.0.load(&r.model_name).await?;
+        Ok(Response::new(pb::RepositoryModelLoadResponse {}))
+    }
+
+    async fn repository_model_unload(
+        &self,
+        r: Request<pb::RepositoryModelUnloadRequest>,
+    ) -> Result<Response<pb::RepositoryModelUnloadResponse>, Status> {
+        let r = r.into_inner();
+        // `unload_dependents` (Triton's ensembles) has nothing to act on.
+        self.0.unload(&r.model_name).await?;
+        Ok(Response::new(pb::RepositoryModelUnloadResponse {}))
+    }
+}
+
+/// A model version's `ModelStatistics`.
+fn statistics(m: &super::Served) -> pb::ModelStatistics {
+    let t = m.totals();
+    pb::ModelStatistics {
+        name: m.name().into(),
+        version: m.version(),
+        last_inference: t.last_inference_ms,
+        inference_count: t.inference_count,
+        execution_count: t.execution_count,
+        inference_stats: Some(pb::InferStatistics {
+            success: duration(t.success),
+            fail: duration(t.fail),
+            queue: duration(t.queue),
+            compute_input: duration(t.compute_input),
+            compute_infer: duration(t.compute_infer),
+            compute_output: duration(t.compute_output),
+            cache_hit: duration(Tally::default()),
+            cache_miss: duration(Tally::default()),
+        }),
+        ..Default::default()
     }
 }

@@ -20,8 +20,10 @@ use bprwire::features::{Array, OutputType};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Engine, Form, Refusal, Request};
+use crate::engine::{Form, Refusal, Request};
 use crate::metrics::{Failure, Totals};
+use crate::repository::version::Version;
+use crate::repository::{Missing, Repository, Status};
 
 /// What an infer call on a spare connection slot is told.
 pub const SPARE: &str = "every connection slot is busy with calls: this connection (a spare slot) is for health, metadata and statistics; retry the call later";
@@ -30,10 +32,13 @@ pub const SPARE: &str = "every connection slot is busy with calls: this connecti
 pub const REQUEST: &str = "request";
 /// The `BatchPredictionResponse` output's name.
 pub const RESPONSE: &str = "response";
-/// The model's one version.
-pub const VERSION: &str = "1";
 /// What the server supports of the protocol's extensions (Triton's names).
-pub const EXTENSIONS: &[&str] = &["binary_tensor_data", "statistics", "model_configuration"];
+pub const EXTENSIONS: &[&str] = &[
+    "binary_tensor_data",
+    "statistics",
+    "model_configuration",
+    "model_repository",
+];
 
 /// What went wrong, as both protocols tell it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,59 +144,118 @@ pub struct OutputTensor {
     pub data: Vec<u8>,
 }
 
-/// The model as the KServe v2 protocol sees it, over the engine.
+/// The models as the KServe v2 protocol sees them, over the repository.
 #[derive(Clone, Debug)]
 pub struct Kserve {
-    engine: Arc<Engine>,
-    model: String,
+    repository: Arc<Repository>,
     shutdown: CancellationToken,
 }
 
+/// One model version a call runs on (held for the call: a version
+/// swapped out meanwhile finishes it).
+#[derive(Clone, Debug)]
+pub struct Served {
+    name: String,
+    version: Arc<Version>,
+}
+
 impl Kserve {
-    /// The protocol's view of `engine`'s model, named `model`; calls are
-    /// refused as unavailable once `shutdown` is cancelled.
-    pub fn new(engine: Arc<Engine>, model: String, shutdown: CancellationToken) -> Kserve {
-        Kserve {
-            engine,
-            model,
-            shutdown,
-        }
+    /// The protocol's view of `repository`'s models; calls are refused as
+    /// unavailable once `shutdown` is cancelled.
+    pub fn new(repository: Arc<Repository>, shutdown: CancellationToken) -> Kserve {
+        Kserve { repository, shutdown }
     }
 
-    /// The model's name.
-    pub fn model(&self) -> &str {
-        &self.model
-    }
-
-    /// Ready to take calls (not shutting down).
+    /// Ready to take calls: not shutting down, and every model has a
+    /// version serving (but those unloaded on purpose).
     pub fn ready(&self) -> bool {
-        !self.shutdown.is_cancelled()
+        !self.shutdown.is_cancelled() && self.repository.ready()
     }
 
-    /// The model's running totals now (for `ModelStatistics`).
-    pub fn totals(&self) -> Totals {
-        self.engine.metrics().statistics.snapshot()
-    }
-
-    /// Checks that `name` and `version` ("" for any) are the model's.
+    /// The model version `name` and `version` ("" for the highest
+    /// serving) name.
     ///
     /// # Errors
     ///
-    /// [`Code::NotFound`] naming what is served.
-    pub fn check_model(&self, name: &str, version: &str) -> Result<(), Error> {
-        if name != self.model {
-            return Err(Error::new(
-                Code::NotFound,
-                format!("no model {name:?}: this server serves {:?}", self.model),
-            ));
+    /// [`Code::NotFound`] for no such model or version (naming what is
+    /// served), [`Code::Unavailable`] for a model with no version loaded.
+    pub fn model(&self, name: &str, version: &str) -> Result<Served, Error> {
+        let number = match version {
+            "" => None,
+            v => Some(crate::repository::policy::version_number(v).ok_or_else(|| {
+                Error::new(Code::NotFound, format!("model {name:?} has no version {v:?} (versions are numbers)"))
+            })?),
+        };
+        match self.repository.pick(name, number) {
+            Ok(version) => Ok(Served {
+                name: name.to_string(),
+                version,
+            }),
+            Err(Missing::Unavailable(text)) => Err(Error::new(Code::Unavailable, text)),
+            Err(missing) => Err(Error::new(Code::NotFound, missing.text())),
         }
-        if !version.is_empty() && version != VERSION {
-            return Err(Error::new(
-                Code::NotFound,
-                format!("model {name:?} has no version {version:?} (it has \"1\")"),
-            ));
-        }
-        Ok(())
+    }
+
+    /// Every model and version known, and its state (the repository
+    /// extension's index).
+    pub fn index(&self) -> Vec<Status> {
+        self.repository.index()
+    }
+
+    /// Loads `name` now (the repository extension), on a blocking thread.
+    ///
+    /// # Errors
+    ///
+    /// [`Code::NotFound`] for a model the repository does not hold,
+    /// [`Code::Internal`] naming why it could not be loaded.
+    pub async fn load(&self, name: &str) -> Result<(), Error> {
+        let repository = self.repository.clone();
+        let model = name.to_string();
+        let loaded = tokio::task::spawn_blocking(move || repository.load(&model))
+            .await
+            .map_err(|e| Error::new(Code::Internal, format!("load of {name:?} stopped: {e}")))?;
+        loaded.map_err(|e| Error::new(Code::Internal, format!("model {name:?} not loaded: {e}")))
+    }
+
+    /// Unloads every version of `name` (the repository extension).
+    ///
+    /// # Errors
+    ///
+    /// [`Code::NotFound`] for a model the repository does not hold.
+    pub async fn unload(&self, name: &str) -> Result<(), Error> {
+        let repository = self.repository.clone();
+        let model = name.to_string();
+        tokio::task::spawn_blocking(move || repository.unload(&model))
+            .await
+            .map_err(|e| Error::new(Code::Internal, format!("unload of {name:?} stopped: {e}")))?
+            .map_err(|e| Error::new(Code::NotFound, e))
+    }
+
+    /// Every model's name.
+    pub fn names(&self) -> Vec<String> {
+        self.repository.names()
+    }
+
+    /// Whether calls are taken at all (not shutting down).
+    pub fn serving(&self) -> bool {
+        !self.shutdown.is_cancelled()
+    }
+}
+
+impl Served {
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The version's number, as the protocol writes it.
+    pub fn version(&self) -> String {
+        self.version.number().to_string()
+    }
+
+    /// The version's running totals now (for `ModelStatistics`).
+    pub fn totals(&self) -> Totals {
+        self.version.engine().metrics().statistics.snapshot()
     }
 
     /// The inputs: `request`, `BYTES [-1]`.
@@ -211,7 +275,7 @@ impl Kserve {
             datatype: "BYTES",
             shape: vec![-1],
         }];
-        out.extend(self.engine.outputs().iter().map(|o| TensorMeta {
+        out.extend(self.version.engine().outputs().iter().map(|o| TensorMeta {
             name: o.name.clone(),
             datatype: datatype(o.dtype),
             shape: vec![-1, o.width as i64],
@@ -236,8 +300,9 @@ impl Kserve {
         wanted: &[String],
         source: u64,
     ) -> Result<Vec<OutputTensor>, Error> {
-        let requests = requests(inputs, self.engine.batching().queue_requests)?;
-        let specs = self.engine.outputs();
+        let engine = self.version.engine();
+        let requests = requests(inputs, engine.batching().queue_requests)?;
+        let specs = engine.outputs();
         let mut columns = Vec::with_capacity(wanted.len());
         for name in wanted {
             if name == RESPONSE {
@@ -255,13 +320,9 @@ impl Kserve {
             columns.push(None);
         }
         let native = columns.iter().any(Option::is_some);
-        if !self.ready() {
-            return Err(Error::new(Code::Unavailable, "shutting down"));
-        }
         let mut pending = Vec::with_capacity(requests.len());
         for (i, bytes) in requests.into_iter().enumerate() {
-            let rx = self
-                .engine
+            let rx = engine
                 .submit(
                     Request {
                         bytes,

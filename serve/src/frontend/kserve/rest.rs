@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use super::{
-    check_parameters, Code, Data, Error, InputTensor, Kserve, OutputTensor, TensorMeta, RESPONSE, SPARE,
-    VERSION,
+    check_parameters, Code, Data, Error, InputTensor, Kserve, OutputTensor, Served, TensorMeta, RESPONSE,
+    SPARE,
 };
 use crate::frontend::web::Caller;
 use crate::metrics::Tally;
@@ -80,8 +80,73 @@ pub fn router(kserve: Kserve, max_message_bytes: usize, call_time: Duration, par
             "/v2/models/{name}/versions/{version}/stats",
             get(model_statistics_version),
         )
+        .route("/v2/repository/index", post(repository_index))
+        .route("/v2/repository/models/{name}/load", post(repository_load))
+        .route("/v2/repository/models/{name}/unload", post(repository_unload))
         .merge(infer)
         .with_state(kserve)
+}
+
+/// The repository extension's index: `[{name, version, state, reason}]`;
+/// a body `{"ready": true}` keeps only the models ready.
+async fn repository_index(State(k): State<Kserve>, body: Bytes) -> Result<axum::Json<Value>, Error> {
+    let ready = if body.is_empty() {
+        false
+    } else {
+        let v: Value = serde_json::from_slice(&body).map_err(|e| invalid(format!("the index request: {e}")))?;
+        v.get("ready").and_then(Value::as_bool).unwrap_or(false)
+    };
+    let models: Vec<Value> = k
+        .index()
+        .into_iter()
+        .filter(|s| !ready || s.state == "READY")
+        .map(|s| {
+            let mut entry = json!({ "name": s.model, "state": s.state });
+            if !s.version.is_empty() {
+                entry["version"] = json!(s.version);
+            }
+            if !s.reason.is_empty() {
+                entry["reason"] = json!(s.reason);
+            }
+            entry
+        })
+        .collect();
+    Ok(axum::Json(Value::Array(models)))
+}
+
+/// Refuses load and unload parameters: a model's configuration is its
+/// `model.toml` (Triton's `config` and file overrides are not served).
+fn no_parameters(body: &Bytes) -> Result<(), Error> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| invalid(format!("the request: {e}")))?;
+    match v.get("parameters").and_then(Value::as_object).and_then(|p| p.keys().next()) {
+        Some(key) if key != "unload_dependents" => Err(invalid(format!(
+            "parameter {key:?} is not supported: a model's configuration is its model.toml"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+async fn repository_load(
+    State(k): State<Kserve>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, Error> {
+    no_parameters(&body)?;
+    k.load(&name).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn repository_unload(
+    State(k): State<Kserve>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, Error> {
+    no_parameters(&body)?;
+    k.unload(&name).await?;
+    Ok(StatusCode::OK)
 }
 
 /// The blocking threads that may parse infer JSON at once.
@@ -173,13 +238,13 @@ async fn model_metadata_version(
 }
 
 fn metadata(k: &Kserve, name: &str, version: &str) -> Result<axum::Json<Value>, Error> {
-    k.check_model(name, version)?;
+    let m = k.model(name, version)?;
     Ok(axum::Json(json!({
-        "name": k.model(),
-        "versions": [VERSION],
+        "name": m.name(),
+        "versions": [m.version()],
         "platform": "bprwire",
-        "inputs": k.inputs().iter().map(meta_json).collect::<Vec<_>>(),
-        "outputs": k.outputs().iter().map(meta_json).collect::<Vec<_>>(),
+        "inputs": m.inputs().iter().map(meta_json).collect::<Vec<_>>(),
+        "outputs": m.outputs().iter().map(meta_json).collect::<Vec<_>>(),
     })))
 }
 
@@ -194,13 +259,15 @@ async fn model_ready_version(
     ready(&k, &name, &version)
 }
 
+/// 200 when the model (version) serves; 503 when the model is known
+/// but has no version loaded, or shutdown has begun; 404 when unknown.
 fn ready(k: &Kserve, name: &str, version: &str) -> Result<StatusCode, Error> {
-    k.check_model(name, version)?;
-    Ok(if k.ready() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    })
+    match k.model(name, version) {
+        Ok(_) if k.serving() => Ok(StatusCode::OK),
+        Ok(_) => Ok(StatusCode::SERVICE_UNAVAILABLE),
+        Err(e) if e.code == Code::Unavailable => Ok(StatusCode::SERVICE_UNAVAILABLE),
+        Err(e) => Err(e),
+    }
 }
 
 async fn model_config(State(k): State<Kserve>, Path(name): Path<String>) -> Result<axum::Json<Value>, Error> {
@@ -215,19 +282,19 @@ async fn model_config_version(
 }
 
 fn config(k: &Kserve, name: &str, version: &str) -> Result<axum::Json<Value>, Error> {
-    k.check_model(name, version)?;
+    let m = k.model(name, version)?;
     let tensors = |ts: Vec<TensorMeta>| -> Vec<Value> {
         ts.iter()
             .map(|t| json!({ "name": t.name, "data_type": super::grpc::config_type(t.datatype).as_str_name(), "dims": t.shape }))
             .collect()
     };
     Ok(axum::Json(json!({
-        "name": k.model(),
+        "name": m.name(),
         "platform": "bprwire",
         "backend": "bprwire",
         "max_batch_size": 0,
-        "input": tensors(k.inputs()),
-        "output": tensors(k.outputs()),
+        "input": tensors(m.inputs()),
+        "output": tensors(m.outputs()),
     })))
 }
 
@@ -235,11 +302,17 @@ fn duration(t: Tally) -> Value {
     json!({ "count": t.count, "ns": t.ns })
 }
 
-fn statistics_json(k: &Kserve) -> Value {
-    let t = k.totals();
-    json!({ "model_stats": [{
-        "name": k.model(),
-        "version": VERSION,
+/// The `model_stats` of these model versions.
+fn statistics_json(served: &[Served]) -> Value {
+    let stats: Vec<Value> = served.iter().map(model_statistics_json).collect();
+    json!({ "model_stats": stats })
+}
+
+fn model_statistics_json(m: &Served) -> Value {
+    let t = m.totals();
+    json!({
+        "name": m.name(),
+        "version": m.version(),
         "last_inference": t.last_inference_ms,
         "inference_count": t.inference_count,
         "execution_count": t.execution_count,
@@ -254,27 +327,26 @@ fn statistics_json(k: &Kserve) -> Value {
             "cache_miss": duration(Tally::default()),
         },
         "batch_stats": [],
-    }]})
+    })
 }
 
 async fn all_statistics(State(k): State<Kserve>) -> axum::Json<Value> {
-    axum::Json(statistics_json(&k))
+    let served: Vec<Served> = k.names().iter().filter_map(|n| k.model(n, "").ok()).collect();
+    axum::Json(statistics_json(&served))
 }
 
 async fn model_statistics(
     State(k): State<Kserve>,
     Path(name): Path<String>,
 ) -> Result<axum::Json<Value>, Error> {
-    k.check_model(&name, "")?;
-    Ok(axum::Json(statistics_json(&k)))
+    Ok(axum::Json(statistics_json(&[k.model(&name, "")?])))
 }
 
 async fn model_statistics_version(
     State(k): State<Kserve>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<axum::Json<Value>, Error> {
-    k.check_model(&name, &version)?;
-    Ok(axum::Json(statistics_json(&k)))
+    Ok(axum::Json(statistics_json(&[k.model(&name, &version)?])))
 }
 
 async fn infer(
@@ -332,7 +404,10 @@ async fn run(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
-    k.check_model(name, version)?;
+    if !k.serving() {
+        return Err(Error::new(Code::Unavailable, "shutting down"));
+    }
+    let m = k.model(name, version)?;
     if caller.is_some_and(|c| c.0.spare) {
         return Err(Error::new(Code::Unavailable, SPARE));
     }
@@ -347,8 +422,8 @@ async fn run(
     }
     let json_len = json_length(headers.get(HEADER_LENGTH), body.len())?;
     let call = parsers.run(move || parse(body, json_len)).await?;
-    let outputs = k.infer(call.inputs, &call.wanted, source).await?;
-    answer(k, call.id, outputs, &call.binary)
+    let outputs = m.infer(call.inputs, &call.wanted, source).await?;
+    answer(&m, call.id, outputs, &call.binary)
 }
 
 /// The JSON part's length: the header's, or the whole body.
@@ -689,7 +764,7 @@ fn json_data(name: &str, datatype: &str, data: Flat) -> Result<Data, Error> {
 /// The infer response: JSON, then the binary outputs' bytes (those asked
 /// for with `binary_data`); `BYTES` outputs are binary only.
 fn answer(
-    k: &Kserve,
+    m: &Served,
     id: Option<String>,
     outputs: Vec<OutputTensor>,
     binary: &[bool],
@@ -711,7 +786,7 @@ fn answer(
         }
         entries.push(entry);
     }
-    let mut head = json!({ "model_name": k.model(), "model_version": VERSION, "outputs": entries });
+    let mut head = json!({ "model_name": m.name(), "model_version": m.version(), "outputs": entries });
     if let Some(id) = id.filter(|s| !s.is_empty()) {
         head["id"] = Value::String(id);
     }
