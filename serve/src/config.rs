@@ -318,7 +318,7 @@ pub struct Config {
 pub enum Models {
     /// `[layout]`, `[model]`, `[response]` (and `[batching]`, `[kserve]`)
     /// in the file itself: one model, version 1, read once at start.
-    Single(ModelSpec),
+    Single(Box<ModelSpec>),
     /// `[repository]`: a folder of models, each with its versions,
     /// rolled in and out while serving ([`crate::repository`]).
     Repository(crate::repository::policy::RepositoryConfig),
@@ -469,7 +469,8 @@ impl Config {
                 return Err(err(
                     path,
                     "repository",
-                    "give either [repository] or one model's [layout], [model] and [response], not both".into(),
+                    "give either [repository] or one model's [layout], [model] and [response], not both"
+                        .into(),
                 ))
             }
             (None, Some(layout), Some(model), Some(response)) => {
@@ -487,7 +488,14 @@ impl Config {
                     response,
                     batching: file.batching.unwrap_or_default(),
                 };
-                Models::Single(ModelSpec::new(path, name, sections, dir, dir, &file.limits)?)
+                Models::Single(Box::new(ModelSpec::new(
+                    path,
+                    name,
+                    sections,
+                    dir,
+                    dir,
+                    &file.limits,
+                )?))
             }
             (None, layout, model, _) => {
                 let missing = if layout.is_none() {

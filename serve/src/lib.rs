@@ -92,9 +92,11 @@ impl Prepared {
                     Some(m) => m,
                     None => builtin_model(&spec)?,
                 };
-                Repository::single(spec, model, limits, families.clone())?
+                Repository::single(*spec, model, limits, families.clone())?
             }
-            (Models::Repository(repo), None) => Repository::open(repo, limits, families.clone(), &config.file)?,
+            (Models::Repository(repo), None) => {
+                Repository::open(repo, limits, families.clone(), &config.file)?
+            }
             (Models::Repository(_), Some(_)) => {
                 return Err(ServeError::Config(config::ConfigError {
                     file: config.file,
@@ -285,13 +287,9 @@ impl Server {
         let connections = TaskTracker::new();
         let kserve = kserve::Kserve::new(repository.clone(), shutdown.clone());
         let parsers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let app = frontend::http::router(Arc::new(registry), repository.clone(), shutdown.clone())
-            .merge(kserve::rest::router(
-                kserve.clone(),
-                limits.max_message_bytes,
-                call_time,
-                parsers,
-            ));
+        let app = frontend::http::router(Arc::new(registry), repository.clone(), shutdown.clone()).merge(
+            kserve::rest::router(kserve.clone(), limits.max_message_bytes, call_time, parsers),
+        );
         let http_port = Port::new("http", ports, conn::SPARES, families.clone());
         let serve_http = web::connections(
             web::Protocol::Http1,

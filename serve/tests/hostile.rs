@@ -24,7 +24,6 @@ use bprwire_serve::models::{Model, ModelError, OutputSpec};
 use bytes::Bytes;
 use common::*;
 use prost::Message;
-use tonic::codegen::http;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bprwire-serve");
 
@@ -205,67 +204,6 @@ fn closed_by_peer(s: &mut TcpStream, limit: Duration) -> bool {
 
 // ---------------------------------------------------------------- gRPC by hand
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn h2_client(addr: SocketAddr) -> h2::client::SendRequest<Bytes> {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client
-}
-
-fn grpc_head(method: &str) -> http::Request<()> {
-    http::Request::builder()
-        .method("POST")
-        .uri(format!(
-            "http://localhost/inference.GRPCInferenceService/{method}"
-        ))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .unwrap()
-}
-
-fn grpc_frame(message: &[u8]) -> Bytes {
-    let mut framed = vec![0u8];
-    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
-    framed.extend_from_slice(message);
-    framed.into()
-}
-
-/// A unary call: its `grpc-status` (headers or trailers) and body.
-async fn unary(client: &h2::client::SendRequest<Bytes>, method: &str, message: &[u8]) -> (String, Vec<u8>) {
-    let mut client = client.clone().ready().await.unwrap();
-    let (response, mut send) = client.send_request(grpc_head(method), false).unwrap();
-    send.send_data(grpc_frame(message), true).unwrap();
-    let response = response.await.unwrap();
-    let mut status = response
-        .headers()
-        .get("grpc-status")
-        .map(|v| v.to_str().unwrap().to_string());
-    let mut body = response.into_body();
-    let mut data = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.unwrap();
-        let _ = body.flow_control().release_capacity(chunk.len());
-        data.extend_from_slice(&chunk);
-    }
-    if let Ok(Some(trailers)) = body.trailers().await {
-        if let Some(v) = trailers.get("grpc-status") {
-            status = Some(v.to_str().unwrap().to_string());
-        }
-    }
-    (status.unwrap_or_default(), data)
-}
-
 /// An infer stream that sent its headers and `sent` bytes of a message
 /// that says it is longer, and stalls (kept open while the result lives).
 async fn stalled_infer(client: &h2::client::SendRequest<Bytes>, sent: usize) -> impl Sized {
@@ -323,14 +261,7 @@ fn a_configuration_layout_or_weights_file_that_never_ends_is_refused_at_once() {
     let path = dir.join("serve.toml");
     let text = portable_text("", false).replace(&weights, &format!("\"{}\"", short.display()));
     std::fs::write(&path, text).unwrap();
-    let e = Config::load(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|c| {
-            bprwire_serve::Prepared::new(c)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-        .unwrap_err();
+    let e = prepare(&path).unwrap_err();
     assert!(e.contains("its header says a file of"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -410,7 +341,10 @@ fn a_stop_fails_only_when_a_call_read_whole_is_left_unanswered() {
     let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
     let mut s = server.connect();
     s.write_all(&call(1, 1, true)).unwrap();
-    assert!(wait_for(server.http, "bprwire_requests_total{model=\"bprwire\",version=\"1\"} 1"));
+    assert!(wait_for(
+        server.http,
+        "bprwire_requests_total{model=\"bprwire\",version=\"1\"} 1"
+    ));
     let e = server.stop().unwrap_err();
     assert!(e.contains("with 1 calls read and not answered"), "{e}");
     gate.open();
@@ -504,11 +438,7 @@ fn every_configuration_start_up_refuses_check_refuses_too_naming_the_key() {
         let path = dir.join(format!("bad{i}.toml"));
         std::fs::write(&path, &text).unwrap();
         // In process: the same refusal from what --check and start-up build.
-        let in_process = Config::load(&path).map_err(|e| e.to_string()).and_then(|c| {
-            bprwire_serve::Prepared::new(c)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
+        let in_process = prepare(&path);
         let e = in_process.expect_err(says);
         assert!(e.contains(says), "case {i}: {e}");
         // The binary: --check, and start-up, both exit 2 saying it.
@@ -532,7 +462,10 @@ fn a_bystander_with_one_call_is_not_refused_while_one_rest_call_holds_the_queue(
     // A Thrift call runs first and holds the worker at the gate.
     let mut first = server.connect();
     first.write_all(&call(1, 1, true)).unwrap();
-    assert!(wait_for(server.http, "bprwire_requests_total{model=\"bprwire\",version=\"1\"} 1"));
+    assert!(wait_for(
+        server.http,
+        "bprwire_requests_total{model=\"bprwire\",version=\"1\"} 1"
+    ));
     std::thread::sleep(Duration::from_millis(100));
     // One REST call of 8 requests fills the queue.
     let one = bprwire_reference::serialize_request(&request(1));
@@ -549,11 +482,17 @@ fn a_bystander_with_one_call_is_not_refused_while_one_rest_call_holds_the_queue(
         let headers = format!("Inference-Header-Content-Length: {}\r\n", head.len());
         http_post(http, "/v2/models/bprwire/infer", &headers, &body)
     });
-    assert!(wait_for(server.http, "bprwire_queue_depth{model=\"bprwire\",version=\"1\"} 8"));
+    assert!(wait_for(
+        server.http,
+        "bprwire_queue_depth{model=\"bprwire\",version=\"1\"} 8"
+    ));
     // The bystander's one call gets in: the hog's newest request is shed.
     let mut bystander = server.connect();
     bystander.write_all(&call(1, 2, true)).unwrap();
-    assert!(wait_for(server.http, "bprwire_shed_total{model=\"bprwire\",version=\"1\"} 1"));
+    assert!(wait_for(
+        server.http,
+        "bprwire_shed_total{model=\"bprwire\",version=\"1\"} 1"
+    ));
     gate.open();
     let msg = read_reply(&mut bystander, true);
     let reply = service::decode_reply(&msg, true).unwrap();

@@ -55,7 +55,10 @@ fn a_full_queue_refuses_the_client_holding_the_most_and_sheds_its_newest_for_a_b
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
-        wait_for(server.http, "bprwire_queue_depth{model=\"bprwire\",version=\"1\"} 3"),
+        wait_for(
+            server.http,
+            "bprwire_queue_depth{model=\"bprwire\",version=\"1\"} 3"
+        ),
         "B, C and D not queued"
     );
     // The client holding every queued request is refused at once (its
@@ -69,7 +72,10 @@ fn a_full_queue_refuses_the_client_holding_the_most_and_sheds_its_newest_for_a_b
     // shed for it.
     let mut bystander = server.connect();
     bystander.write_all(&call(1, 6, true)).unwrap();
-    assert!(wait_for(server.http, "bprwire_shed_total{model=\"bprwire\",version=\"1\"} 1"));
+    assert!(wait_for(
+        server.http,
+        "bprwire_shed_total{model=\"bprwire\",version=\"1\"} 1"
+    ));
     gate.open();
     let msg = read_reply(&mut bystander, true);
     let reply = service::decode_reply(&msg, true).unwrap();
@@ -113,7 +119,10 @@ fn requests_past_max_queued_bytes_are_refused_as_overloaded() {
     first
         .write_all(&[call(20, 1, true), call(20, 2, true)].concat())
         .unwrap();
-    assert!(wait_for(server.http, "bprwire_requests_total{model=\"bprwire\",version=\"1\"} 2"));
+    assert!(wait_for(
+        server.http,
+        "bprwire_requests_total{model=\"bprwire\",version=\"1\"} 2"
+    ));
     let mut second = server.connect();
     second.write_all(&call(20, 3, true)).unwrap();
     let bytes = read_reply(&mut second, true);
@@ -175,7 +184,10 @@ fn a_call_that_waited_past_drop_after_is_refused_and_a_model_error_reaches_its_b
         other => panic!("{other:?}"),
     }
     let metrics = http_get(server.http, "/metrics");
-    assert!(metrics.contains("bprwire_dropped_total{model=\"bprwire\",version=\"1\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("bprwire_dropped_total{model=\"bprwire\",version=\"1\"} 1"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("bprwire_failures_total{model=\"bprwire\",version=\"1\",reason=\"model\"} 1"),
         "{metrics}"
@@ -372,7 +384,10 @@ fn eager_batches_gather_what_comes_while_every_worker_is_busy() {
     // A starts at once (the worker is free) and waits at the gate.
     s.write_all(&call(2, 1, true)).unwrap();
     assert!(
-        wait_for(server.http, "bprwire_batch_requests_count{model=\"bprwire\",version=\"1\"} 1"),
+        wait_for(
+            server.http,
+            "bprwire_batch_requests_count{model=\"bprwire\",version=\"1\"} 1"
+        ),
         "A did not start alone"
     );
     // B, C, D come while the worker is busy: one batch.
@@ -388,9 +403,18 @@ fn eager_batches_gather_what_comes_while_every_worker_is_busy() {
         assert!(matches!(reply.body, Reply::Success(_)), "{:?}", reply.body);
     }
     let m = http_get(server.http, "/metrics");
-    assert!(m.contains("bprwire_batch_requests_count{model=\"bprwire\",version=\"1\"} 2"), "{m}");
-    assert!(m.contains("bprwire_batch_requests_sum{model=\"bprwire\",version=\"1\"} 4.0"), "{m}");
-    assert!(m.contains("bprwire_batch_records_sum{model=\"bprwire\",version=\"1\"} 5.0"), "{m}");
+    assert!(
+        m.contains("bprwire_batch_requests_count{model=\"bprwire\",version=\"1\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("bprwire_batch_requests_sum{model=\"bprwire\",version=\"1\"} 4.0"),
+        "{m}"
+    );
+    assert!(
+        m.contains("bprwire_batch_records_sum{model=\"bprwire\",version=\"1\"} 5.0"),
+        "{m}"
+    );
     server.stop().unwrap();
 }
 
@@ -426,7 +450,10 @@ fn oneway_calls_hold_their_place_among_the_calls_in_flight() {
     s.write_all(&call(1, 99, true)).unwrap();
     let bytes = read_reply(&mut s, true);
     assert_eq!(service::decode_reply(&bytes, true).unwrap().seqid, 99);
-    assert!(wait_for(server.http, "bprwire_requests_total{model=\"bprwire\",version=\"1\"} 21"));
+    assert!(wait_for(
+        server.http,
+        "bprwire_requests_total{model=\"bprwire\",version=\"1\"} 21"
+    ));
     server.stop().unwrap();
 }
 

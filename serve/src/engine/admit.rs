@@ -70,7 +70,6 @@ impl Admission {
             (Failure::Overloaded, why)
         })
     }
-
 }
 
 /// The work admitted and not yet answered: bytes of the jobs alive

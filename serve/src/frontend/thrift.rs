@@ -26,8 +26,8 @@ use crate::engine::{Form, Reply, Request};
 use crate::frontend::conn::{Busy, Conn, Owed, Port};
 use crate::frontend::stall::Stall;
 use crate::logs::Limited;
-use crate::repository::Repository;
 use crate::metrics::Failure;
+use crate::repository::Repository;
 use bprwire::service::{self, ApplicationErrorKind, Envelope, MessageScanner, MessageType, Scan};
 use tokio::sync::oneshot;
 

@@ -108,7 +108,12 @@ impl Repository {
     ///
     /// A [`ConfigError`] when the response cannot be made of the model's
     /// outputs.
-    pub fn single(spec: ModelSpec, model: Box<dyn Model>, limits: Limits, families: Families) -> Result<Repository, ConfigError> {
+    pub fn single(
+        spec: ModelSpec,
+        model: Box<dyn Model>,
+        limits: Limits,
+        families: Families,
+    ) -> Result<Repository, ConfigError> {
         let name = spec.name.clone();
         let bound = crate::config::call_bound(&limits, &spec.batching);
         let repo = Repository::new(Source::Single(bound), limits, families, name.clone());
@@ -127,7 +132,12 @@ impl Repository {
     /// A [`ConfigError`]: the folder cannot be read, a model's
     /// `model.toml` or a version is refused (naming the file and key, or
     /// the version), or no model can be the Thrift port's.
-    pub fn open(config: RepositoryConfig, limits: Limits, families: Families, file: &std::path::Path) -> Result<Repository, ConfigError> {
+    pub fn open(
+        config: RepositoryConfig,
+        limits: Limits,
+        families: Families,
+        file: &std::path::Path,
+    ) -> Result<Repository, ConfigError> {
         let error = |key: &str, reason: String| ConfigError {
             file: file.to_path_buf(),
             key: key.into(),
@@ -139,14 +149,21 @@ impl Repository {
             (Some(name), _) => {
                 return Err(error(
                     "repository.thrift_model",
-                    format!("{name:?} is not a model of {} (a folder with a {})", config.path.display(), disk::MODEL_FILE),
+                    format!(
+                        "{name:?} is not a model of {} (a folder with a {})",
+                        config.path.display(),
+                        disk::MODEL_FILE
+                    ),
                 ))
             }
             (None, 1) => found.keys().next().expect("one").clone(),
             (None, n) => {
                 return Err(error(
                     "repository.thrift_model",
-                    format!("{} holds {n} models: name the one the Thrift port serves", config.path.display()),
+                    format!(
+                        "{} holds {n} models: name the one the Thrift port serves",
+                        config.path.display()
+                    ),
                 ))
             }
         };
@@ -218,7 +235,9 @@ impl Repository {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
         let Some(entry) = models.get(model) else {
             let names: Vec<&String> = models.keys().collect();
-            return Err(Missing::Model(format!("no model {model:?} (the models are {names:?})")));
+            return Err(Missing::Model(format!(
+                "no model {model:?} (the models are {names:?})"
+            )));
         };
         let found = match version {
             Some(v) => entry.serving.get(&v),
@@ -228,7 +247,11 @@ impl Repository {
             (Some(v), _) => Ok(v.clone()),
             (None, _) if entry.serving.is_empty() => Err(Missing::Unavailable(format!(
                 "model {model:?} has no version loaded{}",
-                if entry.reason.is_empty() { String::new() } else { format!(": {}", entry.reason) }
+                if entry.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", entry.reason)
+                }
             ))),
             (None, Some(v)) => {
                 let serving: Vec<&u64> = entry.serving.keys().collect();
@@ -242,7 +265,12 @@ impl Repository {
 
     /// The models known, in name order.
     pub fn names(&self) -> Vec<String> {
-        self.models.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+        self.models
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Every model has a version serving, but those unloaded through the
@@ -265,7 +293,11 @@ impl Repository {
                 reason,
             };
             if e.serving.is_empty() {
-                let reason = if e.reason.is_empty() { "no version loaded".to_string() } else { e.reason.clone() };
+                let reason = if e.reason.is_empty() {
+                    "no version loaded".to_string()
+                } else {
+                    e.reason.clone()
+                };
                 out.push(status(String::new(), reason));
             }
             for v in e.serving.keys() {
@@ -326,7 +358,11 @@ impl Repository {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
         match models.get(model) {
             Some(e) if !e.serving.is_empty() => Ok(()),
-            Some(e) => Err(if e.reason.is_empty() { "no version loaded".into() } else { e.reason.clone() }),
+            Some(e) => Err(if e.reason.is_empty() {
+                "no version loaded".into()
+            } else {
+                e.reason.clone()
+            }),
             None => Err(format!("no model {model:?} in the repository")),
         }
     }
@@ -413,7 +449,11 @@ impl Repository {
         };
         if !dir.join(disk::MODEL_FILE).is_file() {
             // The model left the folder: so do its versions.
-            let old = self.models.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+            let old = self
+                .models
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(name);
             if old.is_some_and(|o| !o.serving.is_empty()) {
                 tracing::info!(model = name, "model gone from the repository: unloaded");
             }
@@ -431,47 +471,61 @@ impl Repository {
             }
         };
         let retry = trigger == Trigger::Api;
-        let candidates: BTreeSet<u64> = on_disk
+        let mut candidates: BTreeSet<u64> = on_disk
             .iter()
             .copied()
-            .filter(|v| retry || failed.get(v).is_none_or(|(print, _)| *print != disk::fingerprint(&dir, *v)))
+            .filter(|v| {
+                retry
+                    || failed
+                        .get(v)
+                        .is_none_or(|(print, _)| *print != disk::fingerprint(&dir, *v))
+            })
             .collect();
-        let wanted = policy.select(&candidates);
+        // Load what the policy wants; a version that fails leaves the
+        // candidates, and the policy picks again (the next lower one).
         let mut loaded = BTreeMap::new();
         let mut failures = BTreeMap::new();
-        for &v in wanted.iter().filter(|v| !serving.contains_key(v)) {
-            let print = disk::fingerprint(&dir, v);
-            match self.load_version(&dir, name, v) {
-                Ok(version) => {
-                    self.count_load(name, "loaded");
-                    tracing::info!(model = name, version = v, "version loaded");
-                    loaded.insert(v, Arc::new(version));
-                }
-                Err(e) => {
-                    self.count_load(name, "failed");
-                    tracing::warn!(model = name, version = v, error = %e, "version failed to load; the serving versions go on");
-                    if trigger == Trigger::Start {
-                        return Err(e);
+        loop {
+            let missing: Vec<u64> = policy
+                .select(&candidates)
+                .into_iter()
+                .filter(|v| !serving.contains_key(v) && !loaded.contains_key(v))
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            for v in missing {
+                let print = disk::fingerprint(&dir, v);
+                match self.load_version(&dir, name, v) {
+                    Ok(version) => {
+                        self.count_load(name, "loaded");
+                        tracing::info!(model = name, version = v, "version loaded");
+                        loaded.insert(v, Arc::new(version));
                     }
-                    failures.insert(v, (print, e.to_string()));
+                    Err(e) => {
+                        self.count_load(name, "failed");
+                        tracing::warn!(model = name, version = v, error = %e, "version failed to load; the serving versions go on");
+                        if trigger == Trigger::Start {
+                            return Err(e);
+                        }
+                        candidates.remove(&v);
+                        failures.insert(v, (print, e.to_string()));
+                    }
                 }
             }
         }
-        // The policy over what could serve now; if that is nothing while
-        // versions serve (the ones wanted all failed), they go on serving.
-        let mut can: BTreeMap<u64, Arc<Version>> = serving
+        // The policy over what serves now; if that is nothing while
+        // versions serve (every candidate failed), they go on serving.
+        let mut keep = policy.select(&candidates);
+        if keep.is_empty() && !failures.is_empty() {
+            keep = serving.keys().copied().collect();
+        }
+        let can: BTreeMap<u64, Arc<Version>> = serving
             .iter()
-            .filter(|(v, _)| on_disk.contains(v))
             .map(|(v, s)| (*v, s.clone()))
             .chain(loaded)
+            .filter(|(v, _)| keep.contains(v))
             .collect();
-        let keep = policy.select(&can.keys().copied().collect());
-        let keep = if keep.is_empty() && !failures.is_empty() {
-            can.keys().copied().collect()
-        } else {
-            keep
-        };
-        can.retain(|v, _| keep.contains(v));
         let retired: Vec<u64> = serving.keys().filter(|v| !keep.contains(v)).copied().collect();
         let labels = |v: &u64| ModelLabels {
             model: name.to_string(),
@@ -486,7 +540,8 @@ impl Repository {
             if retry {
                 e.failed.clear();
             }
-            e.failed.retain(|v, _| on_disk.contains(v) && !e.serving.contains_key(v));
+            e.failed
+                .retain(|v, _| on_disk.contains(v) && !e.serving.contains_key(v));
             e.failed.extend(failures);
             e.unloaded = false;
             e.reason = match (e.serving.is_empty(), e.failed.iter().next_back()) {
@@ -497,7 +552,11 @@ impl Repository {
             };
         });
         for v in &retired {
-            tracing::info!(model = name, version = v, "version retired: it finishes what it holds");
+            tracing::info!(
+                model = name,
+                version = v,
+                "version retired: it finishes what it holds"
+            );
         }
         // The retired versions close once the calls holding them are done.
         drop(old);

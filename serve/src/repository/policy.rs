@@ -50,10 +50,7 @@ impl RepositoryConfig {
         }
         if let Some(name) = &self.thrift_model {
             if !is_model_name(name) {
-                return Err((
-                    "repository.thrift_model",
-                    format!("{name:?} is not a model name"),
-                ));
+                return Err(("repository.thrift_model", format!("{name:?} is not a model name")));
             }
         }
         Ok(())
@@ -94,9 +91,7 @@ impl VersionPolicy {
     pub fn check(&self) -> Result<(), String> {
         match self {
             VersionPolicy::Latest(0) => Err("latest = 0 would serve no version".into()),
-            VersionPolicy::Specific(v) if v.is_empty() => {
-                Err("specific = [] would serve no version".into())
-            }
+            VersionPolicy::Specific(v) if v.is_empty() => Err("specific = [] would serve no version".into()),
             _ => Ok(()),
         }
     }
@@ -172,7 +167,10 @@ mod tests {
             versions: VersionPolicy,
         }
         let read = |t: &str| toml::from_str::<F>(t).map(|f| f.versions);
-        assert_eq!(read("versions = { latest = 2 }").unwrap(), VersionPolicy::Latest(2));
+        assert_eq!(
+            read("versions = { latest = 2 }").unwrap(),
+            VersionPolicy::Latest(2)
+        );
         assert_eq!(
             read("versions = { specific = [5, 3] }").unwrap(),
             VersionPolicy::Specific(set(&[3, 5]))
@@ -186,7 +184,17 @@ mod tests {
         assert_eq!(version_number("1"), Some(1));
         assert_eq!(version_number("0"), Some(0));
         assert_eq!(version_number("120"), Some(120));
-        for not in ["", "01", "+1", "-1", "1.0", ".2", "2.partial", "v2", "9999999999999999999"] {
+        for not in [
+            "",
+            "01",
+            "+1",
+            "-1",
+            "1.0",
+            ".2",
+            "2.partial",
+            "v2",
+            "9999999999999999999",
+        ] {
             assert_eq!(version_number(not), None, "{not:?}");
         }
     }

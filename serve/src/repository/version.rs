@@ -93,7 +93,10 @@ impl Version {
                 form: Form::Bare { native: false },
             };
             let failed = |why: String| format!("{}: request {i}: {why}", path.display());
-            let rx = self.engine.submit(request, 0, false).map_err(|r| failed(r.text))?;
+            let rx = self
+                .engine
+                .submit(request, 0, false)
+                .map_err(|r| failed(r.text))?;
             let reply = rx.blocking_recv().map_err(|_| failed("dropped".into()))?;
             reply.outcome.map_err(|r| failed(r.text))?;
         }
@@ -130,7 +133,11 @@ fn read_warmup(path: &Path) -> Result<Vec<Bytes>, String> {
     while at < bytes.len() {
         let shown = || path.display();
         let Some(head) = bytes.get(at..at + 4) else {
-            return Err(format!("{}: {} stray bytes at the end", shown(), bytes.len() - at));
+            return Err(format!(
+                "{}: {} stray bytes at the end",
+                shown(),
+                bytes.len() - at
+            ));
         };
         let n = u32::from_be_bytes(head.try_into().expect("4 bytes")) as usize;
         let Some(end) = (at + 4).checked_add(n).filter(|&e| e <= bytes.len()) else {
@@ -141,10 +148,7 @@ fn read_warmup(path: &Path) -> Result<Vec<Bytes>, String> {
             ));
         };
         if requests.len() == MAX_WARMUP_REQUESTS {
-            return Err(format!(
-                "{}: more than {MAX_WARMUP_REQUESTS} requests",
-                shown()
-            ));
+            return Err(format!("{}: more than {MAX_WARMUP_REQUESTS} requests", shown()));
         }
         requests.push(bytes.slice(at + 4..end));
         at = end;

@@ -28,6 +28,16 @@ pub fn config(extra: &str) -> Config {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Loads the configuration at `path` and builds all that start-up builds
+/// but the listeners (what `--check` does); the error as text.
+pub fn prepare(path: &Path) -> Result<(), String> {
+    Config::load(path).map_err(|e| e.to_string()).and_then(|c| {
+        bprwire_serve::Prepared::new(c)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+}
+
 /// As [`config`], with the KServe gRPC port on too.
 pub fn config_grpc(extra: &str) -> Config {
     Config::parse(&Path::new(EXAMPLES).join("test.toml"), &config_text(extra, true))
@@ -260,4 +270,71 @@ pub fn http_post(
     let head = String::from_utf8(out[..split].to_vec()).unwrap();
     let status = head[9..12].parse().unwrap();
     (status, head.to_ascii_lowercase(), out[split..].to_vec())
+}
+
+// ---------------------------------------------------------------- gRPC by hand
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+pub async fn h2_client(addr: std::net::SocketAddr) -> h2::client::SendRequest<bytes::Bytes> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+pub fn grpc_head(method: &str) -> tonic::codegen::http::Request<()> {
+    tonic::codegen::http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "http://localhost/inference.GRPCInferenceService/{method}"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap()
+}
+
+pub fn grpc_frame(message: &[u8]) -> bytes::Bytes {
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(message);
+    framed.into()
+}
+
+/// A unary call: its `grpc-status` (headers or trailers) and body.
+pub async fn unary(
+    client: &h2::client::SendRequest<bytes::Bytes>,
+    method: &str,
+    message: &[u8],
+) -> (String, Vec<u8>) {
+    let mut client = client.clone().ready().await.unwrap();
+    let (response, mut send) = client.send_request(grpc_head(method), false).unwrap();
+    send.send_data(grpc_frame(message), true).unwrap();
+    let response = response.await.unwrap();
+    let mut status = response
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_string());
+    let mut body = response.into_body();
+    let mut data = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+        data.extend_from_slice(&chunk);
+    }
+    if let Ok(Some(trailers)) = body.trailers().await {
+        if let Some(v) = trailers.get("grpc-status") {
+            status = Some(v.to_str().unwrap().to_string());
+        }
+    }
+    (status.unwrap_or_default(), data)
 }

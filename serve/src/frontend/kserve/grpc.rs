@@ -381,7 +381,11 @@ impl GrpcInferenceService for Grpc {
         let r = r.into_inner();
         // No name: every model's serving version(s) (the highest of each).
         let served = if r.name.is_empty() {
-            self.0.names().iter().filter_map(|n| self.0.model(n, "").ok()).collect()
+            self.0
+                .names()
+                .iter()
+                .filter_map(|n| self.0.model(n, "").ok())
+                .collect()
         } else {
             vec![self.0.model(&r.name, &r.version)?]
         };

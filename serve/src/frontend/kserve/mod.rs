@@ -183,7 +183,10 @@ impl Kserve {
         let number = match version {
             "" => None,
             v => Some(crate::repository::policy::version_number(v).ok_or_else(|| {
-                Error::new(Code::NotFound, format!("model {name:?} has no version {v:?} (versions are numbers)"))
+                Error::new(
+                    Code::NotFound,
+                    format!("model {name:?} has no version {v:?} (versions are numbers)"),
+                )
             })?),
         };
         match self.repository.pick(name, number) {

@@ -93,7 +93,8 @@ async fn repository_index(State(k): State<Kserve>, body: Bytes) -> Result<axum::
     let ready = if body.is_empty() {
         false
     } else {
-        let v: Value = serde_json::from_slice(&body).map_err(|e| invalid(format!("the index request: {e}")))?;
+        let v: Value =
+            serde_json::from_slice(&body).map_err(|e| invalid(format!("the index request: {e}")))?;
         v.get("ready").and_then(Value::as_bool).unwrap_or(false)
     };
     let models: Vec<Value> = k
@@ -121,7 +122,11 @@ fn no_parameters(body: &Bytes) -> Result<(), Error> {
         return Ok(());
     }
     let v: Value = serde_json::from_slice(body).map_err(|e| invalid(format!("the request: {e}")))?;
-    match v.get("parameters").and_then(Value::as_object).and_then(|p| p.keys().next()) {
+    match v
+        .get("parameters")
+        .and_then(Value::as_object)
+        .and_then(|p| p.keys().next())
+    {
         Some(key) if key != "unload_dependents" => Err(invalid(format!(
             "parameter {key:?} is not supported: a model's configuration is its model.toml"
         ))),
