@@ -638,3 +638,65 @@ fn every_repository_refusal_names_the_file_and_the_key() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A warmup file of `requests`: each a 4-byte big-endian length and the
+/// request.
+fn warmup(requests: &[Vec<u8>]) -> Vec<u8> {
+    requests
+        .iter()
+        .flat_map(|r| [&(r.len() as u32).to_be_bytes()[..], r].concat())
+        .collect()
+}
+
+#[test]
+fn a_version_serves_only_after_its_warmup_and_a_failing_warmup_keeps_the_one_serving() {
+    let repo = Repo::new("warm", 0.0, "");
+    repo.put_version(1, 1.0, false);
+    let server = start(repo.config(), None);
+    let request = bprwire_reference::serialize_request(&ranker_request());
+    // Version 2 with a warmup of three requests: run before it serves.
+    let two = repo.write_version(2, 2.0, false);
+    std::fs::write(
+        two.join("warmup.bpr"),
+        warmup(&[request.clone(), request.clone(), request.clone()]),
+    )
+    .unwrap();
+    std::fs::rename(&two, repo.root.join("models/ranker/2")).unwrap();
+    let (status, _, out) = http_post(server.http, "/v2/repository/models/ranker/load", "", b"");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+    let metrics = http_get(server.http, "/metrics");
+    assert!(
+        metrics.contains("bprwire_responses_total{model=\"ranker\",version=\"2\"} 3"),
+        "{metrics}"
+    );
+    // Version 3's warmup holds a request that is not one: it never serves.
+    let three = repo.write_version(3, 3.0, false);
+    std::fs::write(
+        three.join("warmup.bpr"),
+        warmup(&[request.clone(), b"\x0bjunk".to_vec()]),
+    )
+    .unwrap();
+    std::fs::rename(&three, repo.root.join("models/ranker/3")).unwrap();
+    let (status, _, out) = http_post(server.http, "/v2/repository/models/ranker/load", "", b"");
+    // Loaded: version 2 serves (the next the policy takes).
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+    let idx = index(server.http);
+    let three = idx
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["version"] == "3")
+        .unwrap();
+    assert!(
+        three["reason"].as_str().unwrap().contains("warmup")
+            && three["reason"].as_str().unwrap().contains("request 1"),
+        "{three}"
+    );
+    let call = frame(
+        bprwire_reference::call_bytes(&ranker_request(), "getBatchPrediction", 1),
+        true,
+    );
+    let v2 = repo.expected(&repo.root.join("models/ranker/2"), &call);
+    assert_eq!(thrift_sender(server.thrift, call.clone())().unwrap(), v2);
+    server.stop().unwrap();
+}
