@@ -72,6 +72,9 @@ pub(crate) mod field {
     pub const CALL_REQUEST: i16 = 1;
     /// `getBatchPrediction_result`: the response (success).
     pub const RESULT_SUCCESS: i16 = 0;
+    /// `PredictionRequest.features` and `PredictionResponse.prediction`:
+    /// the one record.
+    pub const PREDICTION: i16 = 1;
     /// `getBatchPrediction_result`: a `PredictionServiceException`.
     pub const RESULT_EXCEPTION: i16 = 1;
     /// `PredictionServiceException.description`.

@@ -8,8 +8,12 @@ mod common;
 
 use bprwire::decode::DecodeErrorKind;
 use bprwire::service::{self, ApplicationErrorKind, Envelope, MessageType, Reply};
+use bprwire_reference::twml::data::DataRecord;
+use bprwire_reference::twml::prediction_service::{
+    BatchPredictionRequest, PredictionRequest, PredictionResponse,
+};
 use bprwire_reference::Handle;
-use common::{case, Case, Inputs};
+use common::{case, records, Case, Inputs};
 use proptest::prelude::*;
 
 fn check_success(c: &Case, seqid: i32, framed: bool) -> Result<(), TestCaseError> {
@@ -231,4 +235,95 @@ fn write_reply_to_refuses_a_frame_too_long_before_writing() {
     assert!(out.is_empty());
     assert_eq!(err.io_error().kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains(&too_large.to_string()), "{err}");
+}
+
+/// The one record's bytes, as the reference writes it (a
+/// `BatchPredictionRequest` of one record has a one-record response's
+/// shape: field 1, a list of one struct, the record, STOP).
+fn record_bytes(record: &DataRecord) -> Vec<u8> {
+    let request = BatchPredictionRequest::new(vec![record.clone()], None);
+    let bytes = bprwire_reference::serialize_request(&request);
+    service::one_record(&bytes).expect("one record").to_vec()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn a_get_prediction_call_reads_as_a_batch_of_its_one_record(record in records::record(), seqid in any::<i32>()) {
+        let call = bprwire_reference::prediction_call_bytes(&PredictionRequest::new(record.clone()), seqid);
+        let call = service::decode_call(&call).unwrap();
+        prop_assert!(call.is_prediction() && !call.is_batch_prediction());
+        let request = call.prediction_request().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let view = bprwire::decode::decode_request(&request).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let read = bprwire_reference::request_from_view(&view);
+        let expected = BatchPredictionRequest::new(vec![record], None);
+        prop_assert_eq!(bprwire_reference::serialize_request(&read), bprwire_reference::serialize_request(&expected));
+    }
+
+    #[test]
+    fn get_prediction_replies_are_the_generated_processors_bytes(record in records::record(), seqid in any::<i32>(), framed in any::<bool>()) {
+        let env = Envelope { seqid, framed };
+        let ours = service::prediction_reply(env, &record_bytes(&record)).unwrap();
+        let response = PredictionResponse::new(record);
+        let reference = bprwire_reference::server_reply(Handle::Prediction(Box::new(response.clone())), seqid, framed);
+        prop_assert_eq!(&ours, &reference);
+        if seqid == 1 {
+            let got = bprwire_reference::prediction_client_receive(&ours, framed).unwrap();
+            prop_assert_eq!(got, response);
+        }
+    }
+
+    #[test]
+    fn get_prediction_exceptions_are_the_generated_processors_bytes(desc in proptest::option::of("\\PC{0,20}"), msg in "\\PC{0,20}", seqid in any::<i32>(), framed in any::<bool>()) {
+        let env = Envelope { seqid, framed };
+        let ours = service::service_exception_reply_to(service::PREDICTION_METHOD, env, desc.as_deref()).unwrap();
+        let reference = bprwire_reference::server_reply_to("getPrediction", Handle::ServiceException(desc), seqid, framed);
+        prop_assert_eq!(&ours, &reference);
+        let ours = service::application_exception_to(service::PREDICTION_METHOD, env, &msg, ApplicationErrorKind::InternalError).unwrap();
+        let kind = thrift::ApplicationErrorKind::InternalError;
+        let reference = bprwire_reference::server_reply_to("getPrediction", Handle::Application(kind, msg), seqid, framed);
+        prop_assert_eq!(&ours, &reference);
+    }
+}
+
+#[test]
+fn a_get_prediction_call_without_its_record_or_with_bytes_after_is_refused_naming_it() {
+    // args { request { } }: no features.
+    let mut msg = 0x8001_0001u32.to_be_bytes().to_vec();
+    msg.extend(13i32.to_be_bytes());
+    msg.extend(b"getPrediction");
+    msg.extend(5i32.to_be_bytes());
+    let head = msg.len();
+    msg.extend([0x0C, 0, 1, 0, 0]);
+    let e = service::decode_call(&msg)
+        .unwrap()
+        .prediction_request()
+        .unwrap_err();
+    assert_eq!(e.kind(), &DecodeErrorKind::MissingField);
+    assert_eq!(e.item(), "PredictionRequest.features");
+    // args { }: no request.
+    msg.truncate(head);
+    msg.extend([0]);
+    let e = service::decode_call(&msg)
+        .unwrap()
+        .prediction_request()
+        .unwrap_err();
+    assert_eq!(e.item(), "getPrediction_args.request");
+    // args { request { features { } } } and a stray byte.
+    msg.truncate(head);
+    msg.extend([0x0C, 0, 1, 0x0C, 0, 1, 0, 0, 0, 9]);
+    let e = service::decode_call(&msg)
+        .unwrap()
+        .prediction_request()
+        .unwrap_err();
+    assert!(
+        matches!(e.kind(), DecodeErrorKind::TrailingBytes { count: 1 }),
+        "{e}"
+    );
+    // A response of two records has no one record.
+    assert_eq!(
+        service::one_record(&[0x0F, 0, 1, 0x0C, 0, 0, 0, 2, 0, 0, 0]),
+        None
+    );
 }

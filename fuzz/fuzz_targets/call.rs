@@ -2,6 +2,8 @@
 //! cut the rest into pieces, the rest is a call message. For any input:
 //! - `decode_call` and `Call::batch_request` never panic, and an error's
 //!   offset lies inside the input;
+//! - `Call::prediction_request` never panics either, and the request it
+//!   makes of a `getPrediction` call decodes as one record;
 //! - the unframed transport's `MessageScanner`, fed the message in
 //!   pieces, says what it says when given it whole (the same end, the same
 //!   `NeedMore`, the same error);
@@ -28,6 +30,15 @@ fuzz_target!(|input: &[u8]| {
             msg.len()
         ),
         Ok(Ok(_)) => {}
+    }
+    if let Ok(call) = service::decode_call(msg) {
+        match call.prediction_request() {
+            Ok(request) => {
+                let one = bprwire::decode::decode_request(&request).map(|r| r.len());
+                assert!(matches!(one, Ok(1) | Err(_)), "{one:?}");
+            }
+            Err(e) => assert!(e.offset() <= msg.len()),
+        }
     }
     let whole = MessageScanner::new(LIMIT).scan(msg);
     // Pieces: cuts every (cut_seed + 1) bytes, so 1-byte pieces are tried.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bprwire::service::{self, Reply};
 use bprwire_reference::twml::data::DataRecord;
-use bprwire_reference::twml::prediction_service::BatchPredictionRequest;
+use bprwire_reference::twml::prediction_service::{BatchPredictionRequest, PredictionRequest};
 use bprwire_serve::config::Config;
 use bprwire_serve::Server;
 use common::*;
@@ -195,6 +195,15 @@ fn a_call_that_waited_past_drop_after_is_refused_and_a_model_error_reaches_its_b
     server.stop().unwrap();
 }
 
+/// The text of a `PredictionServiceException` reply to `getPrediction`,
+/// as the generated client reports it.
+fn bytes_of_exception(reply: &[u8]) -> String {
+    match bprwire_reference::prediction_client_receive(reply, true) {
+        Err(e) => format!("{e:?}"),
+        Ok(r) => panic!("not an exception: {r:?}"),
+    }
+}
+
 #[test]
 fn other_methods_limits_and_a_request_larger_than_the_batch() {
     let server = start(
@@ -204,22 +213,34 @@ fn other_methods_limits_and_a_request_larger_than_the_batch() {
         None,
     );
     let mut s = server.connect();
-    // Another method: a TApplicationException naming it.
-    let other = bprwire_reference::call_bytes(&request(1), "getPrediction", 9);
+    // Another method: a TApplicationException under its name.
+    let other = bprwire_reference::call_bytes(&request(1), "getFoo", 9);
     s.write_all(&frame(other, true)).unwrap();
     let bytes = read_reply(&mut s, true);
-    let reply = service::decode_reply(&bytes, true).unwrap();
-    assert_eq!(reply.seqid, 9);
-    match reply.body {
-        Reply::ApplicationException {
-            message: Some(m),
-            kind,
-        } => {
-            assert!(m.contains("unknown method \"getPrediction\""), "{m}");
-            assert_eq!(kind, Some(1));
-        }
-        other => panic!("{other:?}"),
-    }
+    let text = "unknown method \"getFoo\": this server answers getBatchPrediction and getPrediction";
+    let env = service::Envelope {
+        seqid: 9,
+        framed: true,
+    };
+    let kind = service::ApplicationErrorKind::UnknownMethod;
+    assert_eq!(
+        bytes,
+        service::application_exception_to("getFoo", env, text, kind).unwrap()
+    );
+    // getPrediction: one record in, one out, as the generated client reads
+    // it: the record getBatchPrediction answers for the same record.
+    let one = request(1).individual_features_list.remove(0);
+    let single = bprwire_reference::prediction_call_bytes(&PredictionRequest::new(one), 1);
+    s.write_all(&frame(single, true)).unwrap();
+    let got = bprwire_reference::prediction_client_receive(&read_reply(&mut s, true), true).unwrap();
+    s.write_all(&call(1, 1, true)).unwrap();
+    let batch = bprwire_reference::client_receive(&read_reply(&mut s, true), true).unwrap();
+    assert_eq!(batch.predictions, vec![got.prediction]);
+    // A getPrediction call whose argument is not a PredictionRequest.
+    let bad = bprwire_reference::call_bytes(&request(2), "getPrediction", 1);
+    s.write_all(&frame(bad, true)).unwrap();
+    let reply = bytes_of_exception(&read_reply(&mut s, true));
+    assert!(reply.contains("not a getPrediction request"), "{reply}");
     // Over the record limit: refused by name; 10 records (more than a
     // batch of 4): run alone and answered.
     s.write_all(&[call(17, 10, true), call(10, 11, true)].concat())

@@ -219,6 +219,12 @@ items! {
     CallArgs => "getBatchPrediction_args",
     /// A call's request argument.
     CallRequest => "getBatchPrediction_args.batchRequest",
+    /// A `getPrediction` call's argument struct.
+    PredictionArgs => "getPrediction_args",
+    /// A `getPrediction` call's request argument.
+    PredictionCallRequest => "getPrediction_args.request",
+    /// A `PredictionRequest`'s record.
+    PredictionFeatures => "PredictionRequest.features",
 }
 
 /// A refusal from the decoder: the kind, the byte offset (from the start of

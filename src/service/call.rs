@@ -2,7 +2,7 @@
 //! (so that a server can answer an unknown method by name and sequence
 //! id), then `getBatchPrediction`'s argument, the request.
 
-use super::{read_any_header, Envelope, MessageType, METHOD};
+use super::{read_any_header, Envelope, MessageType, METHOD, PREDICTION_METHOD};
 use crate::decode::{self, find_field, DecodeError, DecodeErrorKind, Item, Reader, Request};
 use crate::wire::{field, ttype};
 
@@ -69,6 +69,18 @@ pub fn decode_call(message: &[u8]) -> Result<Call<'_>, DecodeError> {
 
 const ARGS: &[(i16, u8, Item)] = &[(field::CALL_REQUEST, ttype::STRUCT, Item::CallRequest)];
 
+/// `getPrediction_args`: field 1, the `PredictionRequest`.
+const PREDICTION_ARGS: &[(i16, u8, Item)] =
+    &[(field::CALL_REQUEST, ttype::STRUCT, Item::PredictionCallRequest)];
+
+/// `PredictionRequest`: field 1, the record.
+const PREDICTION_REQUEST: &[(i16, u8, Item)] =
+    &[(field::PREDICTION, ttype::STRUCT, Item::PredictionFeatures)];
+
+/// A `BatchPredictionRequest`'s bytes before its one record: field 1, a
+/// list of one struct.
+const ONE_RECORD_HEAD: [u8; 8] = [ttype::LIST, 0, 1, ttype::STRUCT, 0, 0, 0, 1];
+
 impl<'a> Call<'a> {
     /// Where the reply goes: this call's sequence id, on a framed
     /// transport or not.
@@ -82,6 +94,68 @@ impl<'a> Call<'a> {
     /// Whether this is a call of `getBatchPrediction`.
     pub fn is_batch_prediction(&self) -> bool {
         self.method == METHOD
+    }
+
+    /// Whether this is a call of `getPrediction` (one record in, one out).
+    pub fn is_prediction(&self) -> bool {
+        self.method == PREDICTION_METHOD
+    }
+
+    /// Reads the arguments as `getPrediction`'s: a struct whose field 1
+    /// is a `PredictionRequest`, whose field 1 is the record (unknown
+    /// fields skipped, with the decoder's limits), ending the message; and
+    /// returns the `BatchPredictionRequest` of that one record (a copy of
+    /// its bytes), which [`decode_request`](crate::decode::decode_request)
+    /// then reads with all its checks. So a server answers `getPrediction`
+    /// as a batch of one.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`]: a malformed argument struct or request, no
+    /// request or no record (`MissingField`), bytes after the arguments.
+    ///
+    /// ```
+    /// use bprwire::service::decode_call;
+    ///
+    /// let mut msg = 0x8001_0001u32.to_be_bytes().to_vec(); // strict, CALL
+    /// msg.extend(13i32.to_be_bytes());
+    /// msg.extend(b"getPrediction");
+    /// msg.extend(5i32.to_be_bytes());                     // seqid
+    /// // args { request { features { } } }
+    /// msg.extend([0x0C, 0, 1, 0x0C, 0, 1, 0, 0, 0]);
+    /// let call = decode_call(&msg)?;
+    /// assert!(call.is_prediction());
+    /// let request = call.prediction_request()?;
+    /// assert_eq!(bprwire::decode::decode_request(&request)?.len(), 1);
+    /// # Ok::<(), bprwire::decode::DecodeError>(())
+    /// ```
+    pub fn prediction_request(&self) -> Result<Vec<u8>, DecodeError> {
+        let mut r = Reader::new(self.message);
+        r.pos_add(self.args_at);
+        let mut record = None;
+        r.fields(PREDICTION_ARGS, |r, _| {
+            let at = r.pos();
+            let mut found = None;
+            r.fields(PREDICTION_REQUEST, |r, _| {
+                let start = r.pos();
+                r.skip(ttype::STRUCT, start)?;
+                found = Some(r.since(start));
+                Ok(())
+            })?;
+            record = Some(r.required(found, Item::PredictionFeatures, at)?);
+            Ok(())
+        })
+        .map_err(|e| e.within(Item::PredictionArgs))?;
+        let record = r.required(record, Item::PredictionCallRequest, self.args_at)?;
+        if r.remaining() != 0 {
+            let kind = DecodeErrorKind::TrailingBytes { count: r.remaining() };
+            return Err(r.err_at(r.pos(), kind).within(Item::Message));
+        }
+        let mut request = Vec::with_capacity(ONE_RECORD_HEAD.len() + record.len() + 1);
+        request.extend_from_slice(&ONE_RECORD_HEAD);
+        request.extend_from_slice(record);
+        request.push(ttype::STOP);
+        Ok(request)
     }
 
     /// The argument struct's bytes (after the header, to the end of the

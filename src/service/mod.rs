@@ -38,6 +38,10 @@ pub const MAX_METHOD_NAME: usize = 256;
 /// The method whose reply carries a `BatchPredictionResponse`.
 pub const METHOD: &str = "getBatchPrediction";
 
+/// The service's other method: one record in (a `PredictionRequest`), one
+/// out (a `PredictionResponse`).
+pub const PREDICTION_METHOD: &str = "getPrediction";
+
 /// The strict binary protocol's version word; the message type is its low byte.
 const VERSION_1: u32 = 0x8001_0000;
 
@@ -101,7 +105,13 @@ const HEADER_LEN: usize = I32 + I32 + METHOD.len() + I32;
 const I32: usize = 4;
 
 fn message_len(env: Envelope, body: usize) -> Result<usize, Error> {
-    let message = HEADER_LEN.checked_add(body).ok_or(too_large(usize::MAX))?;
+    named_message_len(env, METHOD, body)
+}
+
+/// As [`message_len`], for a message of `method`.
+fn named_message_len(env: Envelope, method: &str, body: usize) -> Result<usize, Error> {
+    let header = I32 + string_len(method)? + I32;
+    let message = header.checked_add(body).ok_or(too_large(usize::MAX))?;
     if !env.framed {
         return Ok(message);
     }
@@ -129,19 +139,19 @@ fn reply_head(env: Envelope, total: usize) -> ([u8; REPLY_HEAD], usize) {
     let mut head = [0u8; REPLY_HEAD];
     let len = if env.framed { REPLY_HEAD } else { REPLY_HEAD - 4 };
     let mut out = Out::new(&mut head[..len]);
-    put_header(&mut out, env, total, MessageType::Reply);
+    put_header(&mut out, env, METHOD, total, MessageType::Reply);
     out.field(ttype::STRUCT, field::RESULT_SUCCESS);
     debug_assert_eq!(out.remaining(), 0, "REPLY_HEAD disagrees with the header written");
     (head, len)
 }
 
-fn put_header(out: &mut Out<'_>, env: Envelope, total: usize, kind: MessageType) {
+fn put_header(out: &mut Out<'_>, env: Envelope, method: &str, total: usize, kind: MessageType) {
     if env.framed {
         out.put_i32(wire::to_i32(total - I32));
     }
     out.put(&(VERSION_1 | kind as u32).to_be_bytes());
-    out.put_i32(wire::to_i32(METHOD.len()));
-    out.put(METHOD.as_bytes());
+    out.put_i32(wire::to_i32(method.len()));
+    out.put(method.as_bytes());
     out.put_i32(env.seqid);
 }
 
@@ -309,16 +319,30 @@ fn put_string(out: &mut Out<'_>, s: &str) {
 /// # Ok::<(), bprwire::Error>(())
 /// ```
 pub fn service_exception_reply(env: Envelope, description: Option<&str>) -> Result<Vec<u8>, Error> {
+    service_exception_reply_to(METHOD, env, description)
+}
+
+/// As [`service_exception_reply`], for a call of `method` (such as
+/// [`PREDICTION_METHOD`], whose result declares the same exception).
+///
+/// # Errors
+///
+/// As [`service_exception_reply`]; a method name over `i32::MAX` bytes.
+pub fn service_exception_reply_to(
+    method: &str,
+    env: Envelope,
+    description: Option<&str>,
+) -> Result<Vec<u8>, Error> {
     // Result: field 1 header, the exception struct, STOP.
     // Exception: [field 1 header + string], STOP.
     let desc = match description {
         Some(d) => FIELD_HEADER + string_len(d)?,
         None => 0,
     };
-    let len = message_len(env, FIELD_HEADER + desc + STOP + STOP)?;
+    let len = named_message_len(env, method, FIELD_HEADER + desc + STOP + STOP)?;
     let mut buf = vec![0u8; len];
     let mut out = Out::new(&mut buf);
-    put_header(&mut out, env, len, MessageType::Reply);
+    put_header(&mut out, env, method, len, MessageType::Reply);
     out.field(ttype::STRUCT, field::RESULT_EXCEPTION);
     if let Some(d) = description {
         out.field(ttype::STRING, field::EXCEPTION_DESCRIPTION);
@@ -328,6 +352,58 @@ pub fn service_exception_reply(env: Envelope, description: Option<&str>) -> Resu
     out.stop(); // the result struct
     debug_assert_eq!(out.remaining(), 0);
     Ok(buf)
+}
+
+/// A successful `getPrediction` reply: its result's field 0, a
+/// `PredictionResponse` whose field 1 (`prediction`) is `record`, the
+/// bytes of one `DataRecord` struct (its fields and STOP), as
+/// [`one_record`] finds them in a response of one record.
+///
+/// # Errors
+///
+/// [`Error::TooLarge`] for a framed message over the prefix's `i32`.
+///
+/// ```
+/// use bprwire::service::{self, Envelope};
+/// use bprwire::BatchPrediction;
+///
+/// let response = BatchPrediction::new().continuous(&[7], &[0.5_f32], &[1]).encoder()?.encode_to_vec();
+/// let record = service::one_record(&response).expect("one record");
+/// let reply = service::prediction_reply(Envelope { seqid: 9, framed: false }, record)?;
+/// assert_eq!(&reply[8..21], b"getPrediction");
+/// # Ok::<(), bprwire::Error>(())
+/// ```
+pub fn prediction_reply(env: Envelope, record: &[u8]) -> Result<Vec<u8>, Error> {
+    // Result: field 0 header, PredictionResponse { field 1 header, the
+    // record }, STOP, STOP.
+    let body = FIELD_HEADER
+        .checked_add(FIELD_HEADER + STOP + STOP)
+        .and_then(|n| n.checked_add(record.len()))
+        .ok_or(too_large(usize::MAX))?;
+    let len = named_message_len(env, PREDICTION_METHOD, body)?;
+    let mut buf = vec![0u8; len];
+    let mut out = Out::new(&mut buf);
+    put_header(&mut out, env, PREDICTION_METHOD, len, MessageType::Reply);
+    out.field(ttype::STRUCT, field::RESULT_SUCCESS);
+    out.field(ttype::STRUCT, field::PREDICTION);
+    out.put(record);
+    out.stop(); // the PredictionResponse
+    out.stop(); // the result struct
+    debug_assert_eq!(out.remaining(), 0);
+    Ok(buf)
+}
+
+/// The record of a `BatchPredictionResponse` of exactly one record, as
+/// this crate's encoder writes it (field 1, a list of one struct, the
+/// record, STOP): the bytes [`prediction_reply`] takes. `None` for any
+/// other response.
+pub fn one_record(response: &[u8]) -> Option<&[u8]> {
+    const HEAD: [u8; 8] = [ttype::LIST, 0, 1, ttype::STRUCT, 0, 0, 0, 1];
+    let rest = response.strip_prefix(&HEAD)?;
+    match rest.split_last() {
+        Some((&ttype::STOP, record)) if !record.is_empty() => Some(record),
+        _ => None,
+    }
 }
 
 /// An EXCEPTION message for `getBatchPrediction`: a
@@ -342,13 +418,29 @@ pub fn application_exception(
     message: &str,
     kind: ApplicationErrorKind,
 ) -> Result<Vec<u8>, Error> {
-    let len = message_len(
+    application_exception_to(METHOD, env, message, kind)
+}
+
+/// As [`application_exception`], for a call of `method` (the method the
+/// client called, as Thrift servers answer an unknown one).
+///
+/// # Errors
+///
+/// As [`application_exception`], for `message` and `method`.
+pub fn application_exception_to(
+    method: &str,
+    env: Envelope,
+    message: &str,
+    kind: ApplicationErrorKind,
+) -> Result<Vec<u8>, Error> {
+    let len = named_message_len(
         env,
+        method,
         FIELD_HEADER + string_len(message)? + FIELD_HEADER + I32 + STOP,
     )?;
     let mut buf = vec![0u8; len];
     let mut out = Out::new(&mut buf);
-    put_header(&mut out, env, len, MessageType::Exception);
+    put_header(&mut out, env, method, len, MessageType::Exception);
     out.field(ttype::STRING, field::APPLICATION_MESSAGE);
     put_string(&mut out, message);
     out.field(ttype::I32, field::APPLICATION_TYPE);

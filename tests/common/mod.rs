@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod records;
+
 use bprwire::{BatchPrediction, DataType, StringKind, Tensor, TensorData, TensorEncoding, Values};
 use proptest::prelude::*;
 

@@ -37,6 +37,10 @@ pub enum Form {
     /// A Thrift REPLY message under this envelope (the request is the
     /// argument of the call message in `bytes`).
     Call(Envelope),
+    /// A `getPrediction` REPLY under this envelope, carrying the one
+    /// record (`bytes` is the one-record `BatchPredictionRequest` made of
+    /// the call's).
+    Single(Envelope),
 }
 
 impl Request {
@@ -44,7 +48,7 @@ impl Request {
     pub(super) fn decode(&self) -> Result<bprwire::decode::Request<'_>, bprwire::decode::DecodeError> {
         match self.form {
             Form::Call(_) => bprwire::service::decode_call(&self.bytes).and_then(|c| c.batch_request()),
-            Form::Bare { .. } => bprwire::decode::decode_request(&self.bytes),
+            Form::Bare { .. } | Form::Single(_) => bprwire::decode::decode_request(&self.bytes),
         }
     }
 
@@ -54,7 +58,7 @@ impl Request {
             Form::Call(_) => {
                 bprwire::service::decode_call(&self.bytes).and_then(|c| c.batch_request_records())
             }
-            Form::Bare { .. } => bprwire::decode::request_records(&self.bytes),
+            Form::Bare { .. } | Form::Single(_) => bprwire::decode::request_records(&self.bytes),
         }
     }
 }

@@ -89,8 +89,9 @@ impl ResponsePlan {
 
     /// The response to a request of `records` records, from its rows
     /// (`row..row + records`) of `outputs`, in `form`: a Thrift reply
-    /// message for a call; a bare response, and a copy of the rows of each
-    /// output when asked, for a bare request.
+    /// message for a call (`getPrediction`'s carrying its one record); a
+    /// bare response, and a copy of the rows of each output when asked,
+    /// for a bare request.
     ///
     /// # Errors
     ///
@@ -132,6 +133,15 @@ impl ResponsePlan {
                 bytes: enc.encode_reply_to_vec(*env).map_err(|e| e.to_string())?,
                 native: Vec::new(),
             },
+            Form::Single(env) => {
+                let response = enc.encode_to_vec();
+                let record = bprwire::service::one_record(&response)
+                    .ok_or_else(|| format!("getPrediction: a response of {records} records, not one"))?;
+                Response {
+                    bytes: bprwire::service::prediction_reply(*env, record).map_err(|e| e.to_string())?,
+                    native: Vec::new(),
+                }
+            }
             Form::Bare { native } => Response {
                 bytes: enc.encode_to_vec(),
                 native: if *native {

@@ -69,11 +69,11 @@ pub async fn serve_connection(
             // A reply's bytes stay counted (`Reply`) until written.
             let (bytes, reply) = match answer {
                 Answer::Ready(bytes) => (bytes, None),
-                Answer::Pending(env, r) => match r.await {
+                Answer::Pending(env, method, r) => match r.await {
                     Ok(mut reply) => {
                         let bytes = match &mut reply.outcome {
                             Ok(response) => std::mem::take(&mut response.bytes),
-                            Err(refusal) => exception(env, &refusal.text),
+                            Err(refusal) => exception(method, env, &refusal.text),
                         };
                         (bytes, Some(reply))
                     }
@@ -147,8 +147,9 @@ enum Answer {
     /// The bytes are known already (a refusal found before queueing).
     Ready(Vec<u8>),
     /// The reply comes when the call's batch has run; a refusal is
-    /// written as a `PredictionServiceException` under the envelope.
-    Pending(Envelope, oneshot::Receiver<Reply>),
+    /// written as a `PredictionServiceException` under the envelope, for
+    /// the method called.
+    Pending(Envelope, &'static str, oneshot::Receiver<Reply>),
     /// A ONEWAY call's batch: nothing is written, but the connection
     /// waits for it as for a reply (it holds a place among the calls in
     /// flight, as a call does).
@@ -176,48 +177,82 @@ fn call(
     closing: bool,
     source: u64,
 ) -> Result<Option<Answer>, ProtocolError> {
-    let (env, oneway, unknown) = {
+    let (env, oneway, method, single) = {
         let call = service::decode_call(&message).map_err(|e| ProtocolError(format!("not a call: {e}")))?;
-        let unknown = (!call.is_batch_prediction()).then(|| call.method.to_string());
+        let single = match (call.is_batch_prediction(), call.is_prediction()) {
+            (true, _) => None,
+            // getPrediction: its one record as a request of one record.
+            (false, true) => Some(call.prediction_request()),
+            (false, false) => {
+                let env = call.envelope(framed);
+                let text = format!(
+                    "unknown method {:?}: this server answers getBatchPrediction and getPrediction",
+                    call.method
+                );
+                counted_unknown(repository);
+                let answer = (call.message_type != MessageType::Oneway)
+                    .then(|| Answer::Ready(application_exception(call.method, env, &text)));
+                return Ok(answer);
+            }
+        };
         (
             call.envelope(framed),
             call.message_type == MessageType::Oneway,
-            unknown,
+            if single.is_some() {
+                service::PREDICTION_METHOD
+            } else {
+                service::METHOD
+            },
+            single,
         )
     };
     let ready = |bytes: Vec<u8>| (!oneway).then_some(Answer::Ready(bytes));
     // The version this call runs on, held until its request is queued.
     let version = match repository.pick(repository.thrift_model(), None) {
         Ok(v) => v,
-        Err(missing) => return Ok(ready(exception(env, missing.text()))),
+        Err(missing) => return Ok(ready(exception(method, env, missing.text()))),
     };
     let engine = version.engine();
-    if let Some(method) = unknown {
-        engine.metrics().fail(Failure::UnknownMethod);
-        let text = format!("unknown method {method:?}: this server answers getBatchPrediction");
-        return Ok(ready(application_exception(env, &text)));
-    }
-    let request = Request {
-        bytes: message,
-        form: Form::Call(env),
+    let request = match single {
+        None => Request {
+            bytes: message,
+            form: Form::Call(env),
+        },
+        Some(Ok(one)) => Request {
+            bytes: one.into(),
+            form: Form::Single(env),
+        },
+        Some(Err(e)) => {
+            let refusal = engine.refusal(Failure::BadRequest, format!("not a getPrediction request: {e}"));
+            return Ok(ready(exception(method, env, &refusal.text)));
+        }
     };
     Ok(match engine.submit(request, source, closing) {
         Ok(rx) if oneway => Some(Answer::Quiet(rx)),
-        Ok(rx) => Some(Answer::Pending(env, rx)),
-        Err(refusal) => ready(exception(env, &refusal.text)),
+        Ok(rx) => Some(Answer::Pending(env, method, rx)),
+        Err(refusal) => ready(exception(method, env, &refusal.text)),
     })
 }
 
-/// A `PredictionServiceException` reply.
-fn exception(env: Envelope, description: &str) -> Vec<u8> {
-    service::service_exception_reply(env, Some(description))
-        .or_else(|_| service::service_exception_reply(env, None))
+/// Counts a call of a method the service does not have, on the Thrift
+/// model's serving version (if any).
+fn counted_unknown(repository: &Repository) {
+    if let Ok(v) = repository.pick(repository.thrift_model(), None) {
+        v.engine().metrics().fail(Failure::UnknownMethod);
+    }
+}
+
+/// A `PredictionServiceException` reply to a call of `method`.
+fn exception(method: &str, env: Envelope, description: &str) -> Vec<u8> {
+    service::service_exception_reply_to(method, env, Some(description))
+        .or_else(|_| service::service_exception_reply_to(method, env, None))
         .expect("a reply without description always fits")
 }
 
 /// A `TApplicationException` reply.
-fn application_exception(env: Envelope, text: &str) -> Vec<u8> {
-    service::application_exception(env, text, ApplicationErrorKind::UnknownMethod)
+fn application_exception(method: &str, env: Envelope, text: &str) -> Vec<u8> {
+    // A method name is at most MAX_METHOD_NAME bytes: it always fits.
+    service::application_exception_to(method, env, text, ApplicationErrorKind::UnknownMethod)
         .expect("a short message always fits")
 }
 

@@ -382,10 +382,39 @@ pub fn client_receive(reply: &[u8], framed: bool) -> thrift::Result<BatchPredict
     client.get_batch_prediction(request)
 }
 
+/// Decodes a `getPrediction` reply message with the reference's
+/// generated client, as [`client_receive`] does for `getBatchPrediction`.
+pub fn prediction_client_receive(
+    reply: &[u8],
+    framed: bool,
+) -> thrift::Result<twml::prediction_service::PredictionResponse> {
+    use thrift::transport::{TFramedReadTransport, TFramedWriteTransport};
+    use twml::prediction_service::{
+        PredictionRequest, PredictionServiceSyncClient, TPredictionServiceSyncClient,
+    };
+    let request = PredictionRequest::new(twml::data::DataRecord::default());
+    let input: Box<dyn thrift::protocol::TInputProtocol> = if framed {
+        Box::new(TBinaryInputProtocol::new(
+            TFramedReadTransport::new(std::io::Cursor::new(reply.to_vec())),
+            true,
+        ))
+    } else {
+        Box::new(TBinaryInputProtocol::new(
+            std::io::Cursor::new(reply.to_vec()),
+            true,
+        ))
+    };
+    let output = TBinaryOutputProtocol::new(TFramedWriteTransport::new(std::io::sink()), true);
+    let mut client = PredictionServiceSyncClient::new(input, output);
+    client.get_prediction(request)
+}
+
 /// What a service handler does for [`server_reply`].
 pub enum Handle {
     /// Return this response.
     Ok(BatchPredictionResponse),
+    /// Return this response to `getPrediction`.
+    Prediction(Box<twml::prediction_service::PredictionResponse>),
     /// Fail with a declared `PredictionServiceException`.
     ServiceException(Option<String>),
     /// Fail with a `TApplicationException`.
@@ -399,10 +428,16 @@ impl twml::prediction_service::PredictionServiceSyncHandler for Handler {
         &self,
         _: twml::prediction_service::PredictionRequest,
     ) -> thrift::Result<twml::prediction_service::PredictionResponse> {
-        Err(thrift::Error::Application(thrift::ApplicationError::new(
-            thrift::ApplicationErrorKind::UnknownMethod,
-            "not served",
-        )))
+        match self.0.lock().unwrap().take().expect("one call per handler") {
+            Handle::Prediction(r) => Ok(*r),
+            Handle::ServiceException(d) => {
+                Err(twml::prediction_service::PredictionServiceException::new(d).into())
+            }
+            Handle::Application(kind, msg) => Err(thrift::Error::Application(thrift::ApplicationError::new(
+                kind, msg,
+            ))),
+            Handle::Ok(_) => panic!("a getBatchPrediction response for getPrediction"),
+        }
     }
     fn handle_get_batch_prediction(
         &self,
@@ -410,6 +445,7 @@ impl twml::prediction_service::PredictionServiceSyncHandler for Handler {
     ) -> thrift::Result<BatchPredictionResponse> {
         match self.0.lock().unwrap().take().expect("one call per handler") {
             Handle::Ok(r) => Ok(r),
+            Handle::Prediction(_) => panic!("a getPrediction response for getBatchPrediction"),
             Handle::ServiceException(d) => {
                 Err(twml::prediction_service::PredictionServiceException::new(d).into())
             }
@@ -447,17 +483,59 @@ pub fn call_bytes(
     call
 }
 
-/// The bytes the reference's generated processor writes in answer to a
-/// `getBatchPrediction` call with sequence id `seqid`, when its handler
-/// does `handle`. The call itself is written by the generated client.
-pub fn server_reply(handle: Handle, seqid: i32, framed: bool) -> Vec<u8> {
-    use thrift::server::TProcessor;
-    use twml::prediction_service::{BatchPredictionRequest, PredictionServiceSyncProcessor};
-    let call = call_bytes(
-        &BatchPredictionRequest::new(Vec::new(), None),
-        "getBatchPrediction",
+/// A `getPrediction` call with sequence id `seqid` whose argument 1 is
+/// `request`, unframed, written through the reference's binary protocol
+/// as its generated client writes it.
+pub fn prediction_call_bytes(request: &twml::prediction_service::PredictionRequest, seqid: i32) -> Vec<u8> {
+    use thrift::protocol::{
+        TFieldIdentifier, TMessageIdentifier, TMessageType, TOutputProtocol, TStructIdentifier, TType,
+    };
+    let mut call = Vec::new();
+    let mut o = TBinaryOutputProtocol::new(&mut call, true);
+    o.write_message_begin(&TMessageIdentifier::new(
+        "getPrediction",
+        TMessageType::Call,
         seqid,
-    );
+    ))
+    .unwrap();
+    // getPrediction_args { 1: request }
+    o.write_struct_begin(&TStructIdentifier::new("args")).unwrap();
+    o.write_field_begin(&TFieldIdentifier::new("request", TType::Struct, 1))
+        .unwrap();
+    request.write_to_out_protocol(&mut o).unwrap();
+    o.write_field_end().unwrap();
+    o.write_field_stop().unwrap();
+    o.write_struct_end().unwrap();
+    o.write_message_end().unwrap();
+    call
+}
+
+/// The bytes the reference's generated processor writes in answer to a
+/// call with sequence id `seqid` (of `getPrediction` for
+/// [`Handle::Prediction`], else of `getBatchPrediction`), when its
+/// handler does `handle`. The call itself is written as the generated
+/// client writes it.
+pub fn server_reply(handle: Handle, seqid: i32, framed: bool) -> Vec<u8> {
+    let method = match handle {
+        Handle::Prediction(_) => "getPrediction",
+        _ => "getBatchPrediction",
+    };
+    server_reply_to(method, handle, seqid, framed)
+}
+
+/// As [`server_reply`], to a call of `method` (`getPrediction` or
+/// `getBatchPrediction`).
+pub fn server_reply_to(method: &str, handle: Handle, seqid: i32, framed: bool) -> Vec<u8> {
+    use thrift::server::TProcessor;
+    use twml::prediction_service::{
+        BatchPredictionRequest, PredictionRequest, PredictionServiceSyncProcessor,
+    };
+    let call = match method {
+        "getPrediction" => {
+            prediction_call_bytes(&PredictionRequest::new(twml::data::DataRecord::default()), seqid)
+        }
+        _ => call_bytes(&BatchPredictionRequest::new(Vec::new(), None), method, seqid),
+    };
     let processor = PredictionServiceSyncProcessor::new(Handler(std::sync::Mutex::new(Some(handle))));
     let mut out = Vec::new();
     {
