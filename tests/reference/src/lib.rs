@@ -356,16 +356,15 @@ fn tensor_from_view(t: &bprwire::decode::GeneralTensor<'_>) -> GeneralTensor {
     }
 }
 
-/// Decodes a `getBatchPrediction` reply message with the reference's
-/// generated client: a fresh client sends its first call (sequence id 1,
-/// written to a sink), then reads `reply` as its answer, checking the
-/// method name and the sequence id as it does for a real server.
-pub fn client_receive(reply: &[u8], framed: bool) -> thrift::Result<BatchPredictionResponse> {
+/// The generated client, its first call (sequence id 1) to be written to
+/// a sink and its answer read from `reply`.
+type ReplyClient = twml::prediction_service::PredictionServiceSyncClient<
+    Box<dyn thrift::protocol::TInputProtocol>,
+    TBinaryOutputProtocol<thrift::transport::TFramedWriteTransport<std::io::Sink>>,
+>;
+
+fn reply_client(reply: &[u8], framed: bool) -> ReplyClient {
     use thrift::transport::{TFramedReadTransport, TFramedWriteTransport};
-    use twml::prediction_service::{
-        BatchPredictionRequest, PredictionServiceSyncClient, TPredictionServiceSyncClient,
-    };
-    let request = BatchPredictionRequest::new(Vec::new(), None);
     let input: Box<dyn thrift::protocol::TInputProtocol> = if framed {
         Box::new(TBinaryInputProtocol::new(
             TFramedReadTransport::new(std::io::Cursor::new(reply.to_vec())),
@@ -378,8 +377,16 @@ pub fn client_receive(reply: &[u8], framed: bool) -> thrift::Result<BatchPredict
         ))
     };
     let output = TBinaryOutputProtocol::new(TFramedWriteTransport::new(std::io::sink()), true);
-    let mut client = PredictionServiceSyncClient::new(input, output);
-    client.get_batch_prediction(request)
+    twml::prediction_service::PredictionServiceSyncClient::new(input, output)
+}
+
+/// Decodes a `getBatchPrediction` reply message with the reference's
+/// generated client: a fresh client sends its first call (sequence id 1,
+/// written to a sink), then reads `reply` as its answer, checking the
+/// method name and the sequence id as it does for a real server.
+pub fn client_receive(reply: &[u8], framed: bool) -> thrift::Result<BatchPredictionResponse> {
+    use twml::prediction_service::{BatchPredictionRequest, TPredictionServiceSyncClient};
+    reply_client(reply, framed).get_batch_prediction(BatchPredictionRequest::new(Vec::new(), None))
 }
 
 /// Decodes a `getPrediction` reply message with the reference's
@@ -388,25 +395,8 @@ pub fn prediction_client_receive(
     reply: &[u8],
     framed: bool,
 ) -> thrift::Result<twml::prediction_service::PredictionResponse> {
-    use thrift::transport::{TFramedReadTransport, TFramedWriteTransport};
-    use twml::prediction_service::{
-        PredictionRequest, PredictionServiceSyncClient, TPredictionServiceSyncClient,
-    };
-    let request = PredictionRequest::new(twml::data::DataRecord::default());
-    let input: Box<dyn thrift::protocol::TInputProtocol> = if framed {
-        Box::new(TBinaryInputProtocol::new(
-            TFramedReadTransport::new(std::io::Cursor::new(reply.to_vec())),
-            true,
-        ))
-    } else {
-        Box::new(TBinaryInputProtocol::new(
-            std::io::Cursor::new(reply.to_vec()),
-            true,
-        ))
-    };
-    let output = TBinaryOutputProtocol::new(TFramedWriteTransport::new(std::io::sink()), true);
-    let mut client = PredictionServiceSyncClient::new(input, output);
-    client.get_prediction(request)
+    use twml::prediction_service::{PredictionRequest, TPredictionServiceSyncClient};
+    reply_client(reply, framed).get_prediction(PredictionRequest::new(twml::data::DataRecord::default()))
 }
 
 /// What a service handler does for [`server_reply`].
