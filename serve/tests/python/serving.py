@@ -45,8 +45,9 @@ def weights() -> tuple[np.ndarray, np.ndarray]:
     return rng.normal(0, 0.3, size=(N_FEATURES, K)), rng.normal(0, 0.1, size=K)
 
 
-def expected_scores(request_bytes: bytes) -> np.ndarray:
-    """The model, in numpy, on the arrays bprwire's Python scatter gives."""
+def expected_scores(request_bytes: bytes, scale: float = 1.0) -> np.ndarray:
+    """The model (its weights and bias times `scale`), in numpy, on the
+    arrays bprwire's Python scatter gives."""
     layout = bprwire.FeatureLayout(LAYOUT)
     a = layout.scatter(request_bytes)
     x = np.concatenate(
@@ -54,7 +55,7 @@ def expected_scores(request_bytes: bytes) -> np.ndarray:
     ).astype(np.float64)
     x[np.isnan(x)] = 0.0
     w, b = weights()
-    z = x @ w + b
+    z = x @ (w * scale) + b * scale
     with np.errstate(over="ignore"):  # exp(-z) of a very negative z is inf: the score is 0
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
@@ -65,10 +66,13 @@ def expected_scores(request_bytes: bytes) -> np.ndarray:
 class Server:
     """bprwire-serve on a config of its own, ports chosen by the kernel."""
 
-    def __init__(self, tmp: Path, model: str | None = None, response: str | None = None, env: dict | None = None, **overrides):
+    def __init__(self, tmp: Path, model: str | None = None, response: str | None = None, env: dict | None = None,
+                 repository: bool = False, **overrides):
         """`model` and `response`: TOML for those sections (default: the
         logistic model over `weights()`, continuous and tensor keys);
-        `overrides`: `batching` and `limits` values."""
+        `overrides`: `batching` and `limits` values. `repository`: the
+        model as version 1 of model "bprwire" in a repository at
+        `tmp/models` (see `put_version`), not polled."""
         w, b = weights()
         np.save(tmp / "w.npy", w)
         np.save(tmp / "b.npy", b)
@@ -99,6 +103,17 @@ path = "layout.json"
 [limits]
 {chr(10).join(f"{k} = {v}" for k, v in limits.items())}
 """
+        if repository:
+            # The same sections as the model's own model.toml; the server's
+            # file keeps [listen], [limits] and names the folder.
+            head, rest = toml.split("[layout]", 1)
+            sections, limits_part = rest.split("[limits]", 1)
+            self.models = tmp / "models"
+            (self.models / "bprwire").mkdir(parents=True)
+            (self.models / "bprwire" / "layout.json").write_text(json.dumps(LAYOUT))
+            (self.models / "bprwire" / "model.toml").write_text("[layout]" + sections)
+            self.put_version(1, 1.0)
+            toml = head + '[repository]\npath = "models"\npoll_s = 0\n[limits]' + limits_part
         (tmp / "serve.toml").write_text(toml)
         self.proc = subprocess.Popen(
             [str(SERVE), str(tmp / "serve.toml")],
@@ -124,6 +139,16 @@ path = "layout.json"
             self.kill()
             raise AssertionError("the server printed no address line in time")
         return box[0]
+
+    def put_version(self, version: int, scale: float):
+        """Version `version` of the repository's model: `weights()` times
+        `scale`, written under a temporary name and renamed into place."""
+        w, b = weights()
+        partial = self.models / "bprwire" / f".{version}.partial"
+        partial.mkdir()
+        np.save(partial / "w.npy", w * scale)
+        np.save(partial / "b.npy", b * scale)
+        partial.rename(self.models / "bprwire" / str(version))
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as r:

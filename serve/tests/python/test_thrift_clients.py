@@ -85,7 +85,7 @@ def test_sixteen_clients_get_their_own_answers_and_batches_merge(ts, server):
     assert done[0] == 16 * 200
     m = server.metrics()
     count = float(re.search(r'^bprwire_batch_requests_count\{model="bprwire",version="1"\} (\S+)', m, re.M)[1])
-    single = float(re.search(r'^bprwire_batch_requests_bucket\{model="bprwire",version="1",le="1.0"\} (\S+)', m, re.M)[1])
+    single = float(re.search(r'^bprwire_batch_requests_bucket\{le="1.0",model="bprwire",version="1"\} (\S+)', m, re.M)[1])
     assert count < 16 * 200, "every request ran in a batch of its own"
     assert single < count, f"no batch merged requests ({single} of {count} had one)"
     assert re.search(r'^bprwire_responses_total\{model="bprwire",version="1"\} 3200$', m, re.M), m
