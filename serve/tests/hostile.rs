@@ -9,10 +9,10 @@
 
 mod common;
 
-use std::io::{BufRead, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,109 +68,6 @@ fn run_bin(args: &[&Path], limit: Duration) -> Option<(i32, String)> {
             return None;
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A server process on `config`: the child, its Thrift and HTTP ports
-/// (from the line it prints), and its stderr, collected.
-struct Process {
-    child: Child,
-    thrift: SocketAddr,
-    http: SocketAddr,
-    log: std::sync::mpsc::Receiver<String>,
-}
-
-impl Process {
-    fn start(config: &Path) -> Process {
-        let mut child = Command::new(BIN)
-            .arg(config)
-            .env("BPRWIRE_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = |after: &str| -> SocketAddr {
-            let at = line
-                .find(after)
-                .unwrap_or_else(|| panic!("no {after:?} in {line:?}"))
-                + after.len();
-            line[at..]
-                .split([',', '\n'])
-                .next()
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap()
-        };
-        let (thrift, http) = (addr("thrift on "), addr("http on "));
-        let (tx, log) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(l);
-            }
-        });
-        Process {
-            child,
-            thrift,
-            http,
-            log,
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    /// Its exit code, within `limit` (killed, and a panic, past it).
-    fn wait(&mut self, limit: Duration) -> i32 {
-        let t = Instant::now();
-        while t.elapsed() < limit {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s.code().unwrap_or(-1);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        panic!("the server did not exit within {limit:?}");
-    }
-
-    /// Whether a log line containing `text` comes within 5 s.
-    fn logged(&self, text: &str) -> bool {
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(5) {
-            if let Ok(l) = self.log.recv_timeout(Duration::from_millis(100)) {
-                if l.contains(text) {
-                    return true;
-                }
-            }
-        }
-        false
-    }
-
-    /// Peak resident memory (VmHWM), bytes.
-    fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let kb: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .unwrap()
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .unwrap();
-        kb * 1024
     }
 }
 

@@ -700,3 +700,29 @@ fn a_version_serves_only_after_its_warmup_and_a_failing_warmup_keeps_the_one_ser
     assert_eq!(thrift_sender(server.thrift, call.clone())().unwrap(), v2);
     server.stop().unwrap();
 }
+
+#[test]
+fn sighup_makes_the_server_look_at_its_repository_now() {
+    let repo = Repo::new("hup", 0.0, "");
+    repo.put_version(1, 1.0, false);
+    let mut server = Process::start(&repo.root.join("server.toml"));
+    let call = frame(
+        bprwire_reference::call_bytes(&ranker_request(), "getBatchPrediction", 1),
+        true,
+    );
+    let mut thrift = thrift_sender(server.thrift, call.clone());
+    assert_eq!(
+        thrift().unwrap(),
+        repo.expected(&repo.root.join("models/ranker/1"), &call)
+    );
+    repo.put_version(2, 4.0, false);
+    let v2 = repo.expected(&repo.root.join("models/ranker/2"), &call);
+    // No polling: version 1 until the signal.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_ne!(thrift().unwrap(), v2);
+    server.signal("HUP");
+    assert!(server.logged("version loaded"), "no load after SIGHUP");
+    assert!(eventually(Duration::from_secs(5), || thrift().unwrap() == v2));
+    server.signal("TERM");
+    assert_eq!(server.wait(Duration::from_secs(10)), 0);
+}

@@ -272,6 +272,113 @@ pub fn http_post(
     (status, head.to_ascii_lowercase(), out[split..].to_vec())
 }
 
+// ---------------------------------------------------------------- a server process
+
+/// A server process on `config`: the child, its Thrift and HTTP ports
+/// (from the line it prints), and its stderr, collected.
+pub struct Process {
+    pub child: std::process::Child,
+    pub thrift: std::net::SocketAddr,
+    pub http: std::net::SocketAddr,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Process {
+    pub fn start(config: &Path) -> Process {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bprwire-serve"))
+            .arg(config)
+            .env("BPRWIRE_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let addr = |after: &str| -> std::net::SocketAddr {
+            let at = line
+                .find(after)
+                .unwrap_or_else(|| panic!("no {after:?} in {line:?}"))
+                + after.len();
+            line[at..]
+                .split([',', '\n'])
+                .next()
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let (thrift, http) = (addr("thrift on "), addr("http on "));
+        let (tx, log) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for l in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        Process {
+            child,
+            thrift,
+            http,
+            log,
+        }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Its exit code, within `limit` (killed, and a panic, past it).
+    pub fn wait(&mut self, limit: Duration) -> i32 {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code().unwrap_or(-1);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!("the server did not exit within {limit:?}");
+    }
+
+    /// Whether a log line containing `text` comes within 5 s.
+    pub fn logged(&self, text: &str) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(5) {
+            if let Ok(l) = self.log.recv_timeout(Duration::from_millis(100)) {
+                if l.contains(text) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Peak resident memory (VmHWM), bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .unwrap()
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .unwrap();
+        kb * 1024
+    }
+}
+
 // ---------------------------------------------------------------- gRPC by hand
 
 pub fn runtime() -> tokio::runtime::Runtime {

@@ -149,6 +149,9 @@ pub struct OutputTensor {
 pub struct Kserve {
     repository: Arc<Repository>,
     shutdown: CancellationToken,
+    /// One load or unload through the API at a time: the others wait
+    /// here (bounded by their call's time), not on a blocking thread each.
+    changes: Arc<tokio::sync::Semaphore>,
 }
 
 /// One model version a call runs on (held for the call: a version
@@ -163,7 +166,11 @@ impl Kserve {
     /// The protocol's view of `repository`'s models; calls are refused as
     /// unavailable once `shutdown` is cancelled.
     pub fn new(repository: Arc<Repository>, shutdown: CancellationToken) -> Kserve {
-        Kserve { repository, shutdown }
+        Kserve {
+            repository,
+            shutdown,
+            changes: Arc::new(tokio::sync::Semaphore::new(1)),
+        }
     }
 
     /// Ready to take calls: not shutting down, and every model has a
@@ -214,9 +221,14 @@ impl Kserve {
     pub async fn load(&self, name: &str) -> Result<(), Error> {
         let repository = self.repository.clone();
         let model = name.to_string();
-        let loaded = tokio::task::spawn_blocking(move || repository.load(&model))
-            .await
-            .map_err(|e| Error::new(Code::Internal, format!("load of {name:?} stopped: {e}")))?;
+        let one = self.change().await?;
+        let loaded = tokio::task::spawn_blocking(move || {
+            let loaded = repository.load(&model);
+            drop(one);
+            loaded
+        })
+        .await
+        .map_err(|e| Error::new(Code::Internal, format!("load of {name:?} stopped: {e}")))?;
         loaded.map_err(|e| Error::new(Code::Internal, format!("model {name:?} not loaded: {e}")))
     }
 
@@ -228,10 +240,25 @@ impl Kserve {
     pub async fn unload(&self, name: &str) -> Result<(), Error> {
         let repository = self.repository.clone();
         let model = name.to_string();
-        tokio::task::spawn_blocking(move || repository.unload(&model))
+        let one = self.change().await?;
+        tokio::task::spawn_blocking(move || {
+            let unloaded = repository.unload(&model);
+            drop(one);
+            unloaded
+        })
+        .await
+        .map_err(|e| Error::new(Code::Internal, format!("unload of {name:?} stopped: {e}")))?
+        .map_err(|e| Error::new(Code::NotFound, e))
+    }
+
+    /// The turn of one load or unload (it goes with the blocking work, so
+    /// a call that times out does not let another start beside it).
+    async fn change(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        self.changes
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|e| Error::new(Code::Internal, format!("unload of {name:?} stopped: {e}")))?
-            .map_err(|e| Error::new(Code::NotFound, e))
+            .map_err(|_| Error::new(Code::Unavailable, "shutting down"))
     }
 
     /// Every model's name.
