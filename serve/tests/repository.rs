@@ -595,7 +595,12 @@ type Change = dyn Fn(&Repo);
 #[test]
 fn every_repository_refusal_names_the_file_and_the_key() {
     // (what to write, which key or text the refusal names)
-    let cases: [(&str, &Change, &str); 7] = [
+    let cases: [(&str, &Change, &str); 8] = [
+        (
+            "",
+            &|r: &Repo| std::fs::remove_file(r.root.join("models/ranker/model.toml")).unwrap(),
+            "holds no model",
+        ),
         ("poll_s = -1", &|_| {}, "repository.poll_s"),
         ("thrift_model = \"absent\"", &|_| {}, "repository.thrift_model"),
         ("", &|r: &Repo| r.put_other(), "holds 2 models"),

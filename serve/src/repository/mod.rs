@@ -157,6 +157,16 @@ impl Repository {
                 ))
             }
             (None, 1) => found.keys().next().expect("one").clone(),
+            (None, 0) => {
+                return Err(error(
+                    "repository.path",
+                    format!(
+                        "{} holds no model (a folder with a {})",
+                        config.path.display(),
+                        disk::MODEL_FILE
+                    ),
+                ))
+            }
             (None, n) => {
                 return Err(error(
                     "repository.thrift_model",
