@@ -56,7 +56,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         // Handlers first: a signal that comes as soon as the ports are
         // announced must not find SIGHUP's default (the end of the process).
         let signals = Signals::install();
@@ -99,7 +99,11 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         }
-    })
+    });
+    // A model load still running on a blocking thread (it stops at its
+    // next step) does not hold the exit past a second.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 /// The signals the server takes: SIGTERM and SIGINT stop it; SIGHUP

@@ -66,8 +66,7 @@ impl Failure {
 pub struct ModelLabels {
     /// The model's name.
     pub model: String,
-    /// Its version ("" for what is not any one version's: a call to a
-    /// model with no version loaded).
+    /// Its version.
     pub version: String,
 }
 
@@ -152,6 +151,10 @@ pub struct Families {
     /// Connections closed for a protocol error (bad framing, a message
     /// over the limit, a read timeout) or lost, by port.
     pub protocol_errors: Family<PortLabel, Counter>,
+    /// How many versions hold each label set: a version loaded again
+    /// under the same number shares its series, and they are removed
+    /// when the last of them retires.
+    holders: Arc<Mutex<std::collections::HashMap<ModelLabels, usize>>>,
 }
 
 /// One model version's metrics (cheap to clone: handles into
@@ -159,7 +162,10 @@ pub struct Families {
 #[derive(Clone, Debug)]
 pub struct Metrics {
     labels: ModelLabels,
-    failures: Family<FailureLabels, Counter>,
+    /// One counter per reason, in `Failure::ALL`'s order (made with the
+    /// rest, so a retired version's last refusals do not bring its
+    /// series back).
+    failures: Vec<Counter>,
     /// Calls read.
     pub requests: Counter,
     /// Calls answered with a response.
@@ -326,6 +332,7 @@ impl Families {
             connections_refused: Family::default(),
             connections_closed: Family::default(),
             protocol_errors: Family::default(),
+            holders: Arc::default(),
         };
         let r = registry.sub_registry_with_prefix("bprwire");
         r.register("requests", "calls read, by model and version", f.requests.clone());
@@ -404,12 +411,27 @@ impl Families {
         f
     }
 
-    /// The metrics of `version` of `model` (created at 0).
+    /// The metrics of `version` of `model` (created at 0, or shared with
+    /// a version of the same number still draining).
     pub fn model(&self, model: &str, version: &str) -> Metrics {
         let labels = ModelLabels {
             model: model.into(),
             version: version.into(),
         };
+        *self
+            .holders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(labels.clone())
+            .or_default() += 1;
+        let failures = Failure::ALL
+            .iter()
+            .map(|why| {
+                self.failures
+                    .get_or_create(&failure_labels(&labels, *why))
+                    .clone()
+            })
+            .collect();
         Metrics {
             requests: self.requests.get_or_create(&labels).clone(),
             responses: self.responses.get_or_create(&labels).clone(),
@@ -423,17 +445,29 @@ impl Families {
             encode: self.encode.get_or_create(&labels).clone(),
             batch_records: self.batch_records.get_or_create(&labels).clone(),
             batch_requests: self.batch_requests.get_or_create(&labels).clone(),
-            failures: self.failures.clone(),
+            failures,
             statistics: Arc::default(),
             labels,
         }
     }
 
-    /// Removes `metrics`' labels from every family: its version is
-    /// retired (its handles go on counting, unexported, while its last
-    /// batches drain).
+    /// Removes `metrics`' labels from every family when no other version
+    /// holds them: its version is retired (its handles go on counting,
+    /// unexported, while its last batches drain).
     pub fn retire(&self, metrics: &Metrics) {
         let l = &metrics.labels;
+        {
+            let mut holders = self.holders.lock().unwrap_or_else(|p| p.into_inner());
+            match holders.get_mut(l) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    return;
+                }
+                _ => {
+                    holders.remove(l);
+                }
+            }
+        }
         self.requests.remove(l);
         self.responses.remove(l);
         self.dropped.remove(l);
@@ -451,7 +485,7 @@ impl Families {
             h.remove(l);
         }
         for why in Failure::ALL {
-            self.failures.remove(&metrics.failure_labels(why));
+            self.failures.remove(&failure_labels(l, why));
         }
         self.serving.remove(l);
     }
@@ -460,20 +494,22 @@ impl Families {
 impl Metrics {
     /// Counts a failure.
     pub fn fail(&self, why: Failure) {
-        self.failures.get_or_create(&self.failure_labels(why)).inc();
+        if let Some(i) = Failure::ALL.iter().position(|f| *f == why) {
+            self.failures[i].inc();
+        }
     }
 
     /// The model and version these metrics are of.
     pub fn labels(&self) -> &ModelLabels {
         &self.labels
     }
+}
 
-    fn failure_labels(&self, why: Failure) -> FailureLabels {
-        FailureLabels {
-            model: self.labels.model.clone(),
-            version: self.labels.version.clone(),
-            reason: why.label(),
-        }
+fn failure_labels(labels: &ModelLabels, why: Failure) -> FailureLabels {
+    FailureLabels {
+        model: labels.model.clone(),
+        version: labels.version.clone(),
+        reason: why.label(),
     }
 }
 

@@ -54,7 +54,7 @@ impl Repo {
         std::fs::write(
             root.join("server.toml"),
             format!(
-                "[listen]\nthrift = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:0\"\n[repository]\npath = \"models\"\npoll_s = {poll_s}\n{extra}"
+                "[listen]\nthrift = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:0\"\n[repository]\npath = \"models\"\npoll_s = {poll_s}\ncontrol_api = true\n{extra}"
             ),
         )
         .unwrap();
@@ -730,4 +730,50 @@ fn sighup_makes_the_server_look_at_its_repository_now() {
     assert!(eventually(Duration::from_secs(5), || thrift().unwrap() == v2));
     server.signal("TERM");
     assert_eq!(server.wait(Duration::from_secs(10)), 0);
+}
+
+#[test]
+fn a_version_with_a_warmup_file_serves_from_start_and_load_and_unload_need_control_api() {
+    let repo = Repo::new("warmstart", 0.0, "");
+    let one = repo.write_version(1, 1.0, false);
+    let request = bprwire_reference::serialize_request(&ranker_request());
+    std::fs::write(one.join("warmup.bpr"), warmup(&[request.clone(), request])).unwrap();
+    std::fs::rename(&one, repo.root.join("models/ranker/1")).unwrap();
+    // Started inside a runtime, as the binary starts: the warmup's waits
+    // must not block the runtime's thread.
+    let text = std::fs::read_to_string(repo.root.join("server.toml")).unwrap();
+    std::fs::write(
+        repo.root.join("server.toml"),
+        text.replace("control_api = true", ""),
+    )
+    .unwrap();
+    let server = start(repo.config(), None);
+    let metrics = http_get(server.http, "/metrics");
+    assert!(
+        metrics.contains("bprwire_responses_total{model=\"ranker\",version=\"1\"} 2"),
+        "{metrics}"
+    );
+    // control_api off: the index answers, load and unload are refused.
+    assert_eq!(index(server.http).as_array().unwrap().len(), 1);
+    for what in ["load", "unload"] {
+        let (status, _, out) = http_post(
+            server.http,
+            &format!("/v2/repository/models/ranker/{what}"),
+            "",
+            b"",
+        );
+        assert_eq!(status, 403, "{}", String::from_utf8_lossy(&out));
+        assert!(String::from_utf8_lossy(&out).contains("control_api"));
+    }
+    let rt = runtime();
+    let grpc = rt.block_on(h2_client(server.grpc.unwrap()));
+    let unload = pb::RepositoryModelUnloadRequest {
+        model_name: "ranker".into(),
+        ..Default::default()
+    };
+    let (status, _) = rt.block_on(unary(&grpc, "RepositoryModelUnload", &unload.encode_to_vec()));
+    assert_eq!(status, "9", "FAILED_PRECONDITION");
+    assert!(http_get(server.http, "/v2/models/ranker/ready").starts_with("HTTP/1.1 200"));
+    drop(grpc);
+    server.stop().unwrap();
 }

@@ -9,7 +9,7 @@
 //! which is atomic within one filesystem. Versions are immutable: a
 //! version already loaded is not reloaded when its files change (publish a
 //! new number); a version that failed is tried again once its files (or
-//! `model.toml`) change.
+//! the model folder's: `model.toml`, the layout) change.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
@@ -71,14 +71,18 @@ pub fn versions(model_dir: &Path) -> Result<BTreeSet<u64>, String> {
         std::fs::read_dir(model_dir).map_err(|e| format!("cannot list {}: {e}", model_dir.display()))?;
     Ok(entries
         .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        // A symbolic link to a folder is a version too (`ln -sfn`).
+        .filter(|e| e.path().is_dir())
         .filter_map(|e| e.file_name().to_str().and_then(version_number))
         .collect())
 }
 
 /// A hash of what a version's load reads: the names, sizes and
 /// modification times of the version folder's entries (to a depth of 4,
-/// at most 10,000 entries) and of the model's `model.toml`.
+/// at most 10,000 entries) and of the model folder's own files
+/// (`model.toml`, the layout beside it). Files named by absolute paths
+/// elsewhere are not in it: a version that failed on one is tried again
+/// by a load through the API.
 pub fn fingerprint(model_dir: &Path, version: u64) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let mut stamp = |p: &Path| {
@@ -88,7 +92,17 @@ pub fn fingerprint(model_dir: &Path, version: u64) -> u64 {
             m.modified().ok().hash(&mut h);
         }
     };
-    stamp(&model_dir.join(MODEL_FILE));
+    // The model folder's own files: model.toml, the layout beside it.
+    if let Ok(entries) = std::fs::read_dir(model_dir) {
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| !p.is_dir())
+            .take(MAX_ENTRIES)
+            .collect();
+        files.sort();
+        files.iter().for_each(|p| stamp(p));
+    }
     let mut pending = vec![(model_dir.join(version.to_string()), 0)];
     let mut seen = 0;
     while let Some((dir, depth)) = pending.pop() {

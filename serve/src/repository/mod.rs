@@ -73,6 +73,10 @@ struct Entry {
     unloaded: bool,
     /// Why the model as a whole cannot be used now ("" when it can).
     reason: String,
+    /// Whether a version of it ever served (a model new to the folder,
+    /// none of whose versions has loaded yet, does not hold the server's
+    /// readiness back).
+    served: bool,
 }
 
 /// Where the versions come from.
@@ -120,6 +124,7 @@ impl Repository {
         let version = repo.start(spec, 1, model)?;
         repo.swap(&name, |e| {
             e.serving.insert(1, Arc::new(version));
+            e.served = true;
         });
         Ok(repo)
     }
@@ -227,6 +232,12 @@ impl Repository {
         }
     }
 
+    /// Whether the repository API may load and unload
+    /// (`repository.control_api`).
+    pub fn control_api(&self) -> bool {
+        matches!(&self.source, Source::Folder(c) if c.control_api)
+    }
+
     /// How often to look at the folder, if at all.
     pub fn poll(&self) -> Option<std::time::Duration> {
         match &self.source {
@@ -283,11 +294,13 @@ impl Repository {
             .collect()
     }
 
-    /// Every model has a version serving, but those unloaded through the
-    /// API (the server's readiness).
+    /// The server's readiness: the Thrift port's model has a version
+    /// serving, and so has every model that ever served, but those
+    /// unloaded through the API on purpose.
     pub fn ready(&self) -> bool {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
-        models.values().all(|e| e.unloaded || !e.serving.is_empty())
+        let up = |e: &Entry| e.unloaded || !e.serving.is_empty();
+        models.get(&self.thrift_model).is_some_and(up) && models.values().all(|e| up(e) || !e.served)
     }
 
     /// Every model and version known: those serving `READY`, those that
@@ -405,12 +418,16 @@ impl Repository {
         Ok(())
     }
 
-    /// Shutdown: no more loads; every engine refuses new requests and its
-    /// workers stop once its queue is empty.
+    /// Shutdown: no more loads (one in progress stops at its next step);
+    /// every engine refuses new requests and its workers stop once its
+    /// queue is empty. Does not wait for a load in progress.
     pub fn close(&self) {
+        // Under the engines' lock: an engine started after this sees
+        // `closing` first (`start`) and is refused; a load or warmup in
+        // progress sees it and stops.
+        let engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
         self.closing.store(true, Ordering::Release);
-        let _one = self.changing.lock().unwrap_or_else(|p| p.into_inner());
-        for engine in self.engines.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for engine in engines.iter() {
             if let Some(engine) = engine.upgrade() {
                 engine.close();
             }
@@ -449,15 +466,17 @@ impl Repository {
                 None => Default::default(),
             }
         };
-        if unloaded && trigger != Trigger::Api {
-            return Ok(());
-        }
         let gone = |reason: String| ConfigError {
             file: dir.clone(),
             key: String::new(),
             reason,
         };
-        if !dir.join(disk::MODEL_FILE).is_file() {
+        // Gone only when the file is not there: any other error (a
+        // failed stat, a file that is not regular) leaves the serving
+        // versions serving, and is reported when the file is read.
+        let missing = std::fs::metadata(dir.join(disk::MODEL_FILE))
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+        if missing {
             // The model left the folder: so do its versions.
             let old = self
                 .models
@@ -471,6 +490,9 @@ impl Repository {
                 Trigger::Poll => Ok(()),
                 _ => Err(gone(format!("not a model: no {}", disk::MODEL_FILE))),
             };
+        }
+        if unloaded && trigger != Trigger::Api {
+            return Ok(());
         }
         let on_disk = disk::versions(&dir).map_err(gone)?;
         let policy = match disk::policy(&dir) {
@@ -505,6 +527,9 @@ impl Repository {
                 break;
             }
             for v in missing {
+                if self.closing.load(Ordering::Acquire) {
+                    return Ok(());
+                }
                 let print = disk::fingerprint(&dir, v);
                 match self.load_version(&dir, name, v) {
                     Ok(version) => {
@@ -554,6 +579,7 @@ impl Repository {
                 .retain(|v, _| on_disk.contains(v) && !e.serving.contains_key(v));
             e.failed.extend(failures);
             e.unloaded = false;
+            e.served |= !e.serving.is_empty();
             e.reason = match (e.serving.is_empty(), e.failed.iter().next_back()) {
                 (false, _) => String::new(),
                 (true, Some((v, (_, why)))) => format!("version {v} failed to load: {why}"),
@@ -586,21 +612,26 @@ impl Repository {
             .map_err(|e| spec.error("model", format!("version {v}: {e}")))?;
         let file = spec.file.clone();
         let version = self.start(spec, v, model)?;
-        version.warm_up(&folder).map_err(|reason| ConfigError {
-            file,
-            key: String::new(),
-            reason: format!("version {v}: warmup: {reason}"),
-        })?;
+        version
+            .warm_up(&folder, &self.closing)
+            .map_err(|reason| ConfigError {
+                file,
+                key: String::new(),
+                reason: format!("version {v}: warmup: {reason}"),
+            })?;
         Ok(version)
     }
 
     /// Starts version `number` of `spec`'s model, its engine listed for
     /// shutdown.
     fn start(&self, spec: ModelSpec, number: u64, model: Box<dyn Model>) -> Result<Version, ConfigError> {
+        let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+        if self.closing.load(Ordering::Acquire) {
+            return Err(spec.error("", format!("version {number}: not started: shutting down")));
+        }
         let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
         workers.retain(|w| !w.is_finished());
         let version = Version::start(spec, number, model, &self.shared, &mut workers)?;
-        let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
         engines.retain(|e| e.strong_count() > 0);
         engines.push(Arc::downgrade(version.engine()));
         Ok(version)

@@ -15,6 +15,7 @@ use serde::Deserialize;
 /// path = "models"          # relative to this file's folder
 /// poll_s = 30.0            # look for new versions this often (0: only on SIGHUP and the API)
 /// thrift_model = "ranker"  # the model the Thrift port serves (default: the only one)
+/// control_api = true       # let the repository API load and unload (default: off)
 /// ```
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +29,11 @@ pub struct RepositoryConfig {
     /// The model the Thrift port serves: required when the repository
     /// may hold more than one.
     pub thrift_model: Option<String>,
+    /// Whether the repository API may load and unload models (its index
+    /// is always served). Off by default: anyone who reaches the HTTP or
+    /// gRPC port could otherwise unload every model.
+    #[serde(default)]
+    pub control_api: bool,
 }
 
 fn default_poll_s() -> f64 {

@@ -3,6 +3,7 @@
 //! it go.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -47,20 +48,35 @@ impl Version {
         workers: &mut Vec<std::thread::JoinHandle<()>>,
     ) -> Result<Version, ConfigError> {
         let metrics = shared.families.model(&spec.name, &number.to_string());
-        let engine = Engine::new(spec, shared.limits.clone(), shared.ledger.clone(), model, metrics)?;
-        for i in 0..engine.workers() {
-            let engine = engine.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("bprwire-worker-{i}"))
-                .spawn(move || engine.worker())
-                .expect("a worker thread");
-            workers.push(handle);
-        }
-        Ok(Version {
+        let file = spec.file.clone();
+        let engine = Engine::new(
+            spec,
+            shared.limits.clone(),
+            shared.ledger.clone(),
+            model,
+            metrics.clone(),
+        )
+        .inspect_err(|_| shared.families.retire(&metrics))?;
+        // Made now, so that any failure below closes it and retires its
+        // metrics (the threads already started then stop at once).
+        let version = Version {
             number,
             engine,
             families: shared.families.clone(),
-        })
+        };
+        for i in 0..version.engine.workers() {
+            let engine = version.engine.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("bprwire-worker-{i}"))
+                .spawn(move || engine.worker())
+                .map_err(|e| ConfigError {
+                    file: file.clone(),
+                    key: "batching.workers".into(),
+                    reason: format!("version {number}: no thread for worker {i}: {e}"),
+                })?;
+            workers.push(handle);
+        }
+        Ok(version)
     }
 
     /// Its number.
@@ -74,33 +90,49 @@ impl Version {
     }
 
     /// Runs the requests of `folder`'s warmup file, if it has one, each
-    /// through the engine as a call would be, waiting for each answer
-    /// (called on a blocking thread, before the version takes traffic).
+    /// through the engine as a call would be, waiting for each answer,
+    /// before the version takes traffic. The waits happen on a thread of
+    /// their own (start-up may call this from inside the runtime, where a
+    /// blocking wait is not allowed). Stops as soon as `closing` says the
+    /// server is shutting down.
     ///
     /// # Errors
     ///
     /// The file cannot be read or is malformed, or a request was refused
-    /// or failed (naming it).
-    pub fn warm_up(&self, folder: &Path) -> Result<usize, String> {
+    /// or failed (naming it), or shutdown began.
+    pub fn warm_up(&self, folder: &Path, closing: &AtomicBool) -> Result<usize, String> {
         let path = folder.join(WARMUP_FILE);
         if !path.exists() {
             return Ok(0);
         }
         let requests = read_warmup(&path)?;
-        for (i, bytes) in requests.iter().enumerate() {
-            let request = Request {
-                bytes: bytes.clone(),
-                form: Form::Bare { native: false },
-            };
-            let failed = |why: String| format!("{}: request {i}: {why}", path.display());
-            let rx = self
-                .engine
-                .submit(request, 0, false)
-                .map_err(|r| failed(r.text))?;
-            let reply = rx.blocking_recv().map_err(|_| failed("dropped".into()))?;
-            reply.outcome.map_err(|r| failed(r.text))?;
-        }
-        Ok(requests.len())
+        let run = || {
+            for (i, bytes) in requests.iter().enumerate() {
+                let failed = |why: String| format!("{}: request {i}: {why}", path.display());
+                if closing.load(Ordering::Acquire) {
+                    return Err(failed("shutting down".into()));
+                }
+                let request = Request {
+                    bytes: bytes.clone(),
+                    form: Form::Bare { native: false },
+                };
+                let rx = self
+                    .engine
+                    .submit(request, 0, false)
+                    .map_err(|r| failed(r.text))?;
+                let reply = rx.blocking_recv().map_err(|_| failed("dropped".into()))?;
+                reply.outcome.map_err(|r| failed(r.text))?;
+            }
+            Ok(requests.len())
+        };
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("bprwire-warmup".into())
+                .spawn_scoped(s, run)
+                .map_err(|e| format!("no thread for the warmup: {e}"))?
+                .join()
+                .unwrap_or_else(|_| Err("the warmup thread panicked".into()))
+        })
     }
 }
 

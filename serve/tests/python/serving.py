@@ -113,7 +113,7 @@ path = "layout.json"
             (self.models / "bprwire" / "layout.json").write_text(json.dumps(LAYOUT))
             (self.models / "bprwire" / "model.toml").write_text("[layout]" + sections)
             self.put_version(1, 1.0)
-            toml = head + '[repository]\npath = "models"\npoll_s = 0\n[limits]' + limits_part
+            toml = head + '[repository]\npath = "models"\npoll_s = 0\ncontrol_api = true\n[limits]' + limits_part
         (tmp / "serve.toml").write_text(toml)
         self.proc = subprocess.Popen(
             [str(SERVE), str(tmp / "serve.toml")],

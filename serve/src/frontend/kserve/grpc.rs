@@ -169,6 +169,7 @@ impl From<Error> for Status {
             Code::TooLarge | Code::Overloaded => Status::resource_exhausted(e.message),
             Code::Unavailable => Status::unavailable(e.message),
             Code::NotFound => Status::not_found(e.message),
+            Code::Refused => Status::failed_precondition(e.message),
             Code::Internal => Status::internal(e.message),
         }
     }

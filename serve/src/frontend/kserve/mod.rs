@@ -54,6 +54,9 @@ pub enum Code {
     Unavailable,
     /// No such model or version.
     NotFound,
+    /// Not allowed by the server's configuration (the repository API's
+    /// load and unload when `repository.control_api` is off).
+    Refused,
     /// The model failed, or a response could not be made.
     Internal,
 }
@@ -216,9 +219,11 @@ impl Kserve {
     ///
     /// # Errors
     ///
+    /// [`Code::Refused`] unless `repository.control_api` is on,
     /// [`Code::NotFound`] for a model the repository does not hold,
     /// [`Code::Internal`] naming why it could not be loaded.
     pub async fn load(&self, name: &str) -> Result<(), Error> {
+        self.check_control()?;
         let repository = self.repository.clone();
         let model = name.to_string();
         let one = self.change().await?;
@@ -236,8 +241,10 @@ impl Kserve {
     ///
     /// # Errors
     ///
+    /// [`Code::Refused`] unless `repository.control_api` is on,
     /// [`Code::NotFound`] for a model the repository does not hold.
     pub async fn unload(&self, name: &str) -> Result<(), Error> {
+        self.check_control()?;
         let repository = self.repository.clone();
         let model = name.to_string();
         let one = self.change().await?;
@@ -249,6 +256,17 @@ impl Kserve {
         .await
         .map_err(|e| Error::new(Code::Internal, format!("unload of {name:?} stopped: {e}")))?
         .map_err(|e| Error::new(Code::NotFound, e))
+    }
+
+    /// Refuses a load or unload unless `repository.control_api` is on.
+    fn check_control(&self) -> Result<(), Error> {
+        if self.repository.control_api() {
+            return Ok(());
+        }
+        Err(Error::new(
+            Code::Refused,
+            "the repository API's load and unload are off: set [repository] control_api = true (a model repository is needed)",
+        ))
     }
 
     /// The turn of one load or unload (it goes with the blocking work, so

@@ -202,6 +202,7 @@ impl IntoResponse for Error {
             Code::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Code::NotFound => StatusCode::NOT_FOUND,
+            Code::Refused => StatusCode::FORBIDDEN,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, axum::Json(json!({ "error": self.message }))).into_response()
