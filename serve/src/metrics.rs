@@ -77,6 +77,13 @@ struct FailureLabels {
     reason: &'static str,
 }
 
+/// A model's name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NameLabel {
+    /// The model's name.
+    pub model: String,
+}
+
 /// A model and how one of its loads ended.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LoadLabels {
@@ -140,6 +147,10 @@ pub struct Families {
     pub serving: Family<ModelLabels, Gauge>,
     /// Loads of a version (at start, or rolled in), by model and outcome.
     pub loads: Family<LoadLabels, Counter>,
+    /// Calls to a model of the repository that has no version serving
+    /// (or not the one asked for), by model (unknown names are not
+    /// counted: a client could make any number of them).
+    pub unavailable: Family<NameLabel, Counter>,
     /// Open connections, by port.
     pub connections: Family<PortLabel, Gauge>,
     /// Connections accepted since start, by port.
@@ -327,6 +338,7 @@ impl Families {
             batch_requests: Family::new_with_constructor(requests),
             serving: Family::default(),
             loads: Family::default(),
+            unavailable: Family::default(),
             connections: Family::default(),
             connections_total: Family::default(),
             connections_refused: Family::default(),
@@ -385,6 +397,11 @@ impl Families {
             "model_loads",
             "versions loaded or failed to load (files, checks, warmup), by model and outcome",
             f.loads.clone(),
+        );
+        r.register(
+            "model_unavailable",
+            "calls to a known model with no version serving, or not the version asked for, by model",
+            f.unavailable.clone(),
         );
         r.register("connections", "open connections, by port", f.connections.clone());
         r.register(

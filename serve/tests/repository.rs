@@ -454,6 +454,8 @@ fn versions_roll_in_under_load_on_every_front_end_and_a_broken_one_changes_nothi
         Err("grpc-status 14".into())
     );
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // Each counted, once per call, under the model's name.
+    assert!(http_get(server.http, "/metrics").contains("bprwire_model_unavailable_total{model=\"ranker\"} 3"));
     // The model is not ready; the server is (a model unloaded on purpose
     // is not one it waits for).
     assert!(http_get(server.http, "/v2/models/ranker/ready").starts_with("HTTP/1.1 503"));

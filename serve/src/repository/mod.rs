@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::{ConfigError, Limits, ModelSpec};
-use crate::metrics::{Families, LoadLabels, ModelLabels};
+use crate::metrics::{Families, LoadLabels, ModelLabels, NameLabel};
 use crate::models::Model;
 use policy::RepositoryConfig;
 use version::{Shared, Version};
@@ -264,24 +264,32 @@ impl Repository {
             Some(v) => entry.serving.get(&v),
             None => entry.serving.values().next_back(),
         };
-        match (found, version) {
-            (Some(v), _) => Ok(v.clone()),
-            (None, _) if entry.serving.is_empty() => Err(Missing::Unavailable(format!(
+        if let Some(v) = found {
+            return Ok(v.clone());
+        }
+        self.shared
+            .families
+            .unavailable
+            .get_or_create(&NameLabel {
+                model: model.to_string(),
+            })
+            .inc();
+        Err(match version {
+            Some(v) if !entry.serving.is_empty() => {
+                let serving: Vec<&u64> = entry.serving.keys().collect();
+                Missing::Version(format!(
+                    "model {model:?} has no version {v} serving (serving: {serving:?})"
+                ))
+            }
+            _ => Missing::Unavailable(format!(
                 "model {model:?} has no version loaded{}",
                 if entry.reason.is_empty() {
                     String::new()
                 } else {
                     format!(": {}", entry.reason)
                 }
-            ))),
-            (None, Some(v)) => {
-                let serving: Vec<&u64> = entry.serving.keys().collect();
-                Err(Missing::Version(format!(
-                    "model {model:?} has no version {v} serving (serving: {serving:?})"
-                )))
-            }
-            (None, None) => unreachable!("a serving version when not empty"),
-        }
+            )),
+        })
     }
 
     /// The models known, in name order.
