@@ -454,6 +454,19 @@ pub fn call_bytes(
     method: &str,
     seqid: i32,
 ) -> Vec<u8> {
+    write_call(method, "batchRequest", request, seqid)
+}
+
+/// A `getPrediction` call with sequence id `seqid` whose argument 1 is
+/// `request`, unframed, written through the reference's binary protocol
+/// as its generated client writes it.
+pub fn prediction_call_bytes(request: &twml::prediction_service::PredictionRequest, seqid: i32) -> Vec<u8> {
+    write_call("getPrediction", "request", request, seqid)
+}
+
+/// A CALL of `method` whose argument struct holds `arg` as field 1 named
+/// `field`, as the generated client writes it.
+fn write_call<T: thrift::protocol::TSerializable>(method: &str, field: &str, arg: &T, seqid: i32) -> Vec<u8> {
     use thrift::protocol::{
         TFieldIdentifier, TMessageIdentifier, TMessageType, TOutputProtocol, TStructIdentifier, TType,
     };
@@ -461,38 +474,10 @@ pub fn call_bytes(
     let mut o = TBinaryOutputProtocol::new(&mut call, true);
     o.write_message_begin(&TMessageIdentifier::new(method, TMessageType::Call, seqid))
         .unwrap();
-    // getBatchPrediction_args { 1: batchRequest }
     o.write_struct_begin(&TStructIdentifier::new("args")).unwrap();
-    o.write_field_begin(&TFieldIdentifier::new("batchRequest", TType::Struct, 1))
+    o.write_field_begin(&TFieldIdentifier::new(field, TType::Struct, 1))
         .unwrap();
-    request.write_to_out_protocol(&mut o).unwrap();
-    o.write_field_end().unwrap();
-    o.write_field_stop().unwrap();
-    o.write_struct_end().unwrap();
-    o.write_message_end().unwrap();
-    call
-}
-
-/// A `getPrediction` call with sequence id `seqid` whose argument 1 is
-/// `request`, unframed, written through the reference's binary protocol
-/// as its generated client writes it.
-pub fn prediction_call_bytes(request: &twml::prediction_service::PredictionRequest, seqid: i32) -> Vec<u8> {
-    use thrift::protocol::{
-        TFieldIdentifier, TMessageIdentifier, TMessageType, TOutputProtocol, TStructIdentifier, TType,
-    };
-    let mut call = Vec::new();
-    let mut o = TBinaryOutputProtocol::new(&mut call, true);
-    o.write_message_begin(&TMessageIdentifier::new(
-        "getPrediction",
-        TMessageType::Call,
-        seqid,
-    ))
-    .unwrap();
-    // getPrediction_args { 1: request }
-    o.write_struct_begin(&TStructIdentifier::new("args")).unwrap();
-    o.write_field_begin(&TFieldIdentifier::new("request", TType::Struct, 1))
-        .unwrap();
-    request.write_to_out_protocol(&mut o).unwrap();
+    arg.write_to_out_protocol(&mut o).unwrap();
     o.write_field_end().unwrap();
     o.write_field_stop().unwrap();
     o.write_struct_end().unwrap();
