@@ -137,6 +137,40 @@ proptest! {
     }
 }
 
+proptest! {
+    /// A response cut by record counts: each part holds the reference's
+    /// records of its range; counts that miss the total give `None`. Each
+    /// part as a server's reply (`service::batch_reply`) is the reply the
+    /// reference's server writes for it.
+    #[test]
+    fn a_split_response_holds_each_range_of_records(
+        resp in vec(record(), 0..8).prop_map(BatchPredictionResponse::new),
+        cuts in vec(any::<prop::sample::Index>(), 0..4),
+        seqid in any::<i32>(),
+        framed in any::<bool>(),
+    ) {
+        let bytes = bprwire_reference::serialize(&resp);
+        let view = decode::decode_response(&bytes).unwrap();
+        let n = resp.predictions.len();
+        let mut points: Vec<usize> = cuts.iter().map(|i| i.index(n + 1)).collect();
+        points.extend([0, n]);
+        points.sort_unstable();
+        let counts: Vec<usize> = points.windows(2).map(|w| w[1] - w[0]).collect();
+        let parts = view.split(&counts).expect("the counts add up");
+        prop_assert_eq!(parts.len(), counts.len());
+        for (part, w) in parts.iter().zip(points.windows(2)) {
+            let want = BatchPredictionResponse::new(resp.predictions[w[0]..w[1]].to_vec());
+            prop_assert_eq!(part, &bprwire_reference::serialize(&want));
+            let env = bprwire::service::Envelope { seqid, framed };
+            let reply = bprwire::service::batch_reply(env, part).unwrap();
+            let handle = bprwire_reference::Handle::Ok(want);
+            prop_assert_eq!(reply, bprwire_reference::server_reply(handle, seqid, framed));
+        }
+        prop_assert!(view.split(&[n + 1]).is_none());
+        prop_assert!(view.split(&[usize::MAX, n.wrapping_add(1)]).is_none());
+    }
+}
+
 // ---- Requests: the same decoder over BatchPredictionRequest. ----
 
 fn request() -> impl Strategy<Value = t_req::BatchPredictionRequest> {

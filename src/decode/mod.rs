@@ -122,6 +122,45 @@ impl<'a> Response<'a> {
         self.predictions.write(out);
         out.stop();
     }
+
+    /// The response cut into consecutive responses of `counts[i]` records
+    /// each, in order, every one written as [`reencode`](Self::reencode)
+    /// writes: what a server does with one response written for a batch
+    /// that merged several requests. One pass over the records.
+    ///
+    /// `None` when the counts do not add up to [`len`](Self::len).
+    ///
+    /// ```
+    /// let bytes = bprwire::BatchPrediction::new()
+    ///     .continuous(&[7], &[0.5f32, 0.25, 0.125], &[3, 1])
+    ///     .encode_to_vec()?;
+    /// let response = bprwire::decode::decode_response(&bytes)?;
+    /// let parts = response.split(&[1, 2]).expect("3 records");
+    /// assert_eq!(bprwire::decode::decode_response(&parts[1])?.len(), 2);
+    /// assert!(response.split(&[1, 1]).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn split(&self, counts: &[usize]) -> Option<Vec<Vec<u8>>> {
+        let total = counts.iter().try_fold(0usize, |a, &c| a.checked_add(c))?;
+        if total != self.len() {
+            return None;
+        }
+        let mut records = self.records();
+        let parts = counts
+            .iter()
+            .map(|&count| {
+                let mut out = Vec::new();
+                out.field(ttype::LIST, field::PREDICTIONS);
+                out.list(ttype::STRUCT, count);
+                for record in records.by_ref().take(count) {
+                    record.write(&mut out);
+                }
+                out.stop();
+                out
+            })
+            .collect();
+        Some(parts)
+    }
 }
 
 impl PartialEq for Response<'_> {

@@ -393,6 +393,43 @@ pub fn prediction_reply(env: Envelope, record: &[u8]) -> Result<Vec<u8>, Error> 
     Ok(buf)
 }
 
+/// A successful `getBatchPrediction` reply carrying `response`, the bytes
+/// of a `BatchPredictionResponse` written elsewhere (by a model's writer
+/// op, say) and already checked by the caller: its result's field 0 is
+/// those bytes as they are.
+///
+/// # Errors
+///
+/// [`Error::TooLarge`] for a framed message over the prefix's `i32`.
+///
+/// ```
+/// use bprwire::service::{self, Envelope, Reply};
+/// use bprwire::BatchPrediction;
+///
+/// let response = BatchPrediction::new().continuous(&[7], &[0.5_f32], &[1]).encode_to_vec()?;
+/// let env = Envelope { seqid: 3, framed: true };
+/// let reply = service::batch_reply(env, &response)?;
+/// let enc = BatchPrediction::new().continuous(&[7], &[0.5_f32], &[1]).encoder()?;
+/// assert_eq!(reply, enc.encode_reply_to_vec(env)?);
+/// # Ok::<(), bprwire::Error>(())
+/// ```
+pub fn batch_reply(env: Envelope, response: &[u8]) -> Result<Vec<u8>, Error> {
+    // Result: field 0 header, the response, STOP.
+    let body = response
+        .len()
+        .checked_add(FIELD_HEADER + STOP)
+        .ok_or(too_large(usize::MAX))?;
+    let len = message_len(env, body)?;
+    let mut buf = vec![0u8; len];
+    let mut out = Out::new(&mut buf);
+    put_header(&mut out, env, METHOD, len, MessageType::Reply);
+    out.field(ttype::STRUCT, field::RESULT_SUCCESS);
+    out.put(response);
+    out.stop();
+    debug_assert_eq!(out.remaining(), 0);
+    Ok(buf)
+}
+
 /// The record of a `BatchPredictionResponse` of exactly one record, as
 /// this crate's encoder writes it (field 1, a list of one struct, the
 /// record, STOP): the bytes [`prediction_reply`] takes. `None` for any
