@@ -1,10 +1,11 @@
-//! Compiles serve/proto/ (the KServe v2 / Triton gRPC service) into Rust
-//! with protox (a protobuf compiler in Rust: no `protoc` needed) and
+//! Compiles serve/proto/ (the KServe v2 / Triton gRPC service, and the
+//! few TensorFlow messages the TensorFlow engine reads) into Rust with
+//! protox (a protobuf compiler in Rust: no `protoc` needed) and
 //! tonic-prost-build (the server side only).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let files = protox::compile(["grpc_service.proto"], ["proto"])?;
+    let files = protox::compile(["grpc_service.proto", "tensorflow.proto"], ["proto"])?;
     tonic_prost_build::configure()
         .build_client(false)
         // Tensor bytes as `bytes::Bytes`: the request's are sliced, not copied.

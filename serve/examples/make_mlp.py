@@ -20,20 +20,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from layout_arrays import arrays
+
 DTYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE, "int64": TensorProto.INT64, "uint8": TensorProto.UINT8}
-
-
-def arrays(layout: dict) -> list[tuple[str, str, int]]:
-    """(input name, numpy dtype, width) of each array the layout fills, in
-    the server's order: continuous, binary, discrete, then each tensor."""
-    out = []
-    for kind, default in (("continuous", "float32"), ("binary", "uint8"), ("discrete", "int64")):
-        spec = layout.get(kind)
-        if spec and spec.get("ids"):
-            out.append((kind, spec.get("dtype", default) if kind != "discrete" else "int64", len(spec["ids"])))
-    for t in layout.get("tensors", []):
-        out.append((f"tensor_{t['id']}", t.get("dtype", "float32"), t["width"]))
-    return out
 
 
 def weights(n_features: int, hidden: int, k: int, seed: int):

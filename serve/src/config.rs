@@ -178,8 +178,9 @@ impl Key {
     }
 }
 
-/// `[response]`: how outputs become the response.
-#[derive(Debug, Deserialize)]
+/// `[response]`: how outputs become the response (left out for a model
+/// that writes the response itself).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Response {
     /// An output `[rows, k]` as `k` continuous keys (twml's `BatchPredictionWriter`).
@@ -398,13 +399,6 @@ impl ModelSpec {
             .resolve(model_dir)
             .map_err(|(key, reason)| err(path, key, reason))?;
         check_batching(path, limits, &batching, &layout)?;
-        if response.continuous.is_none() && response.tensors.is_empty() {
-            return Err(err(
-                path,
-                "response",
-                "give `continuous` or `tensors` (or both)".into(),
-            ));
-        }
         Ok(ModelSpec {
             file: path.to_path_buf(),
             name,
@@ -473,7 +467,7 @@ impl Config {
                         .into(),
                 ))
             }
-            (None, Some(layout), Some(model), Some(response)) => {
+            (None, Some(layout), Some(model), response) => {
                 let name = file.kserve.unwrap_or_default().model;
                 if !crate::repository::policy::is_model_name(&name) {
                     return Err(err(
@@ -485,7 +479,7 @@ impl Config {
                 let sections = ModelSections {
                     layout,
                     model,
-                    response,
+                    response: response.unwrap_or_default(),
                     batching: file.batching.unwrap_or_default(),
                 };
                 Models::Single(Box::new(ModelSpec::new(
@@ -497,14 +491,8 @@ impl Config {
                     &file.limits,
                 )?))
             }
-            (None, layout, model, _) => {
-                let missing = if layout.is_none() {
-                    "layout"
-                } else if model.is_none() {
-                    "model"
-                } else {
-                    "response"
-                };
+            (None, layout, _, _) => {
+                let missing = if layout.is_none() { "layout" } else { "model" };
                 return Err(err(
                     path,
                     missing,

@@ -20,7 +20,7 @@ use bprwire::features::{Array, Buffers, OutputType};
 use bprwire::service::{self, Reply};
 use bprwire_serve::config::Config;
 use bprwire_serve::frontend::kserve::grpc::pb;
-use bprwire_serve::models::{Model, ModelError, OutputSpec};
+use bprwire_serve::models::{Model, ModelError, OutputSpec, Outputs};
 use bytes::Bytes;
 use common::*;
 use prost::Message;
@@ -597,8 +597,8 @@ impl Model for Wide {
     fn outputs(&self) -> &[OutputSpec] {
         &self.0
     }
-    fn run(&self, _: &Buffers, rows: usize) -> Result<Vec<Array>, ModelError> {
-        Ok(vec![Array::F32(vec![0.5; rows * 4096])])
+    fn run(&self, _: &Buffers, rows: usize) -> Result<Outputs, ModelError> {
+        Ok(Outputs::Dense(vec![Array::F32(vec![0.5; rows * 4096])]))
     }
 }
 

@@ -10,7 +10,7 @@ use bprwire::features::{Array, Buffers, FeatureLayout, OutputType};
 use bprwire_reference::twml::data::DataRecord;
 use bprwire_reference::twml::prediction_service::BatchPredictionRequest;
 use bprwire_reference::twml::tensor::{FloatTensor, GeneralTensor};
-use bprwire_serve::models::{Linear, Model};
+use bprwire_serve::models::{Linear, Model, Outputs};
 
 const LAYOUT: &str = r#"{"continuous": {"ids": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], "dtype": "float32", "default": "nan"},
  "binary": {"ids": [20, 21, 22], "dtype": "uint8"},
@@ -123,7 +123,9 @@ fn the_linear_models_sums_are_the_documented_sums_bit_for_bit() {
             .chain(buffers.tensors().map(|(_, a)| a))
             .map(|a| (as_f64(a), a.len() / cap))
             .collect();
-        let out = model.run(&buffers, rows).unwrap();
+        let Outputs::Dense(out) = model.run(&buffers, rows).unwrap() else {
+            panic!("dense outputs")
+        };
         let Array::F64(z) = &out[0] else {
             panic!("f64 output")
         };

@@ -68,7 +68,7 @@ impl Engine {
         model: Box<dyn Model>,
         metrics: Metrics,
     ) -> Result<Arc<Engine>, ConfigError> {
-        let response = ResponsePlan::new(&spec, model.outputs())?;
+        let response = ResponsePlan::new(&spec, model.as_ref())?;
         let row_bytes = crate::config::row_bytes(&spec.layout);
         let engine = Engine {
             admission: Admission::new(limits.clone(), ledger, spec.batching.max_records, row_bytes),

@@ -6,13 +6,13 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use bprwire::features::{Array, Buffers, FeatureLayout};
+use bprwire::features::{Buffers, FeatureLayout};
 
 use super::job::{Job, Refusal, Response};
-use super::reply::ResponsePlan;
+use super::reply::{Part, ResponsePlan};
 use crate::config::duration_ms;
 use crate::metrics::{BatchFigures, Failure, Metrics};
-use crate::models::Model;
+use crate::models::{Model, Outputs};
 
 /// What a worker runs batches with: the layout, the model, the response
 /// plan, input arrays reused batch to batch, and the metrics.
@@ -105,22 +105,32 @@ impl Runner {
         figures.compute_infer = t.elapsed();
         self.metrics.model.observe(figures.compute_infer.as_secs_f64());
         self.give_back(buffers);
-        let outputs = match outputs {
-            Ok(o) => o,
+        // Encoded (or cut from the model's own response) first, sent
+        // after: a send wakes the connection's task, and that is no part
+        // of the encoding's time.
+        let t = Instant::now();
+        let parts: Vec<Part<'_>> = rows
+            .iter()
+            .map(|(job, row)| Part {
+                row: *row,
+                records: job.records,
+                form: &job.request.form,
+            })
+            .collect();
+        let responses = outputs.and_then(|o| self.response.respond_all(&o, records, &parts));
+        drop(parts);
+        let responses = match responses {
+            Ok(r) => r,
             Err(e) => {
                 let jobs = rows.into_iter().map(|(j, _)| j).collect();
                 return self.fail_all(jobs, Failure::Model, &format!("model error: {e}"));
             }
         };
-        // Encoded first, sent after: a send wakes the connection's task,
-        // and that is no part of the encoding's time.
-        let t = Instant::now();
         let replies: Vec<(Job, Result<Response, Refusal>)> = rows
             .into_iter()
-            .map(|(job, row)| {
-                let encoded = self
-                    .response
-                    .respond(&outputs, row, job.records, &job.request.form)
+            .zip(responses)
+            .map(|((job, _), encoded)| {
+                let encoded = encoded
                     .inspect(|_| {
                         self.metrics.responses.inc();
                     })
@@ -150,22 +160,22 @@ impl Runner {
         }
     }
 
-    /// The outputs, checked against the model's own description: one array
-    /// per output, `records × width` elements of its type.
-    fn check_outputs(
-        &self,
-        outputs: Vec<Array>,
-        records: usize,
-    ) -> Result<Vec<Array>, crate::models::ModelError> {
+    /// Dense outputs, checked against the model's own description: one
+    /// array per output, `records × width` elements of its type (a written
+    /// response is checked when it is cut).
+    fn check_outputs(&self, outputs: Outputs, records: usize) -> Result<Outputs, crate::models::ModelError> {
+        let Outputs::Dense(arrays) = &outputs else {
+            return Ok(outputs);
+        };
         let specs = self.model.outputs();
-        if outputs.len() != specs.len() {
+        if arrays.len() != specs.len() {
             return Err(crate::models::ModelError(format!(
                 "{} outputs returned, {} declared",
-                outputs.len(),
+                arrays.len(),
                 specs.len()
             )));
         }
-        for (a, s) in outputs.iter().zip(specs) {
+        for (a, s) in arrays.iter().zip(specs) {
             if a.dtype() != s.dtype || Some(a.len()) != records.checked_mul(s.width) {
                 return Err(crate::models::ModelError(format!(
                     "output {:?}: {} elements of {:?}, declared {records} × {} of {:?}",

@@ -9,7 +9,7 @@ use bprwire::npy::NpyArray;
 use bprwire::DataType;
 use serde::Deserialize;
 
-use super::{Model, ModelError, OutputSpec};
+use super::{Model, ModelError, OutputSpec, Outputs};
 
 /// `[model]` of `kind = "linear"` or `"logistic"`.
 #[derive(Debug, Deserialize)]
@@ -253,7 +253,7 @@ impl Model for Linear {
         &self.outputs
     }
 
-    fn run(&self, inputs: &Buffers, rows: usize) -> Result<Vec<Array>, ModelError> {
+    fn run(&self, inputs: &Buffers, rows: usize) -> Result<Outputs, ModelError> {
         let k = self.bias.len();
         let dtype = self.outputs[0].dtype;
         let len = rows
@@ -276,7 +276,7 @@ impl Model for Linear {
             Array::F64(o) => o.copy_from_slice(&z),
             _ => return Err(ModelError(format!("output type {dtype:?} is not a float"))),
         }
-        Ok(vec![out])
+        Ok(Outputs::Dense(vec![out]))
     }
 }
 

@@ -1,10 +1,12 @@
 //! Models: a batch of dense inputs in, named dense outputs out
 //! ([`Model`]); each kind's configuration beside its code, one tagged
-//! `[model]` section ([`ModelConfig`]): the built-in [`linear`] model and
-//! [`onnx`] models.
+//! `[model]` section ([`ModelConfig`]): the built-in [`linear`] model,
+//! [`onnx`] models and [`tensorflow`] SavedModels.
 
+pub mod feed;
 pub mod linear;
 pub mod onnx;
+pub mod tensorflow;
 
 use std::fmt;
 use std::path::Path;
@@ -37,21 +39,42 @@ impl fmt::Display for ModelError {
 
 impl std::error::Error for ModelError {}
 
+/// What a model gives back for a batch.
+#[derive(Debug)]
+pub enum Outputs {
+    /// One array per [`Model::outputs`] entry, `rows × width` elements of
+    /// its type, row-major: the server writes the responses
+    /// (`[response]`).
+    Dense(Vec<Array>),
+    /// The bytes of one `BatchPredictionResponse` for the whole batch, one
+    /// record per row in row order, written by the model itself (twml's
+    /// writer op at the end of a TensorFlow model): the server checks it
+    /// and cuts it into each request's response.
+    Written(Vec<u8>),
+}
+
 /// A model the server runs: a batch of `rows` rows of the layout's dense
-/// inputs (the first `rows` rows of every array of `inputs`) in, one array
-/// per [`outputs`](Model::outputs) entry out, each `rows × width` elements
-/// of its type, row-major. Called on the worker threads, one batch at a
-/// time per worker.
+/// inputs (the first `rows` rows of every array of `inputs`) in, its
+/// [`Outputs`] out. Called on the worker threads, one batch at a time per
+/// worker.
 pub trait Model: Send + Sync + 'static {
-    /// The outputs, in the order [`run`](Model::run) returns them.
+    /// The dense outputs, in the order [`run`](Model::run) returns them
+    /// (none for a model that writes the response).
     fn outputs(&self) -> &[OutputSpec];
+
+    /// Whether [`run`](Model::run) gives [`Outputs::Written`]: the model
+    /// writes the responses itself (a TensorFlow model ending in twml's
+    /// writer op), and `[response]` is left out.
+    fn writes_response(&self) -> bool {
+        false
+    }
 
     /// Runs one batch.
     ///
     /// # Errors
     ///
     /// [`ModelError`], which every request of the batch is answered with.
-    fn run(&self, inputs: &Buffers, rows: usize) -> Result<Vec<Array>, ModelError>;
+    fn run(&self, inputs: &Buffers, rows: usize) -> Result<Outputs, ModelError>;
 }
 
 /// `[model]`: which model, by `kind`, and that kind's own keys.
@@ -64,6 +87,8 @@ pub enum ModelConfig {
     Logistic(LinearConfig),
     /// An ONNX model (cargo feature `onnx`).
     Onnx(onnx::OnnxConfig),
+    /// A TensorFlow SavedModel (cargo feature `tensorflow`).
+    Tensorflow(tensorflow::TensorflowConfig),
 }
 
 impl ModelConfig {
@@ -80,6 +105,7 @@ impl ModelConfig {
                 Ok(())
             }
             ModelConfig::Onnx(c) => c.resolve(dir),
+            ModelConfig::Tensorflow(c) => c.resolve(dir),
         }
     }
 
@@ -95,6 +121,7 @@ impl ModelConfig {
             ModelConfig::Linear(c) => Ok(Box::new(c.load(layout, false)?)),
             ModelConfig::Logistic(c) => Ok(Box::new(c.load(layout, true)?)),
             ModelConfig::Onnx(c) => c.load(layout, sessions),
+            ModelConfig::Tensorflow(c) => c.load(layout),
         }
     }
 }

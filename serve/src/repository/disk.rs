@@ -36,6 +36,7 @@ struct ModelFile {
     versions: VersionPolicy,
     layout: Layout,
     model: crate::models::ModelConfig,
+    #[serde(default)]
     response: Response,
     #[serde(default)]
     batching: crate::config::Batching,

@@ -17,7 +17,7 @@ use bprwire::service;
 use bprwire_reference::twml::data::DataRecord;
 use bprwire_reference::twml::prediction_service::BatchPredictionRequest;
 use bprwire_serve::config::Config;
-use bprwire_serve::models::{Model, ModelError, OutputSpec};
+use bprwire_serve::models::{Model, ModelError, OutputSpec, Outputs};
 use bprwire_serve::Server;
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +47,15 @@ pub fn config_grpc(extra: &str) -> Config {
 /// The text of [`config`]: the example layout and linear model, every
 /// port on 127.0.0.1:0, `extra` appended.
 pub fn config_text(extra: &str, grpc: bool) -> String {
+    config_text_with(
+        "[response]\ncontinuous = { output = \"scores\", keys = [1, 2] }",
+        extra,
+        grpc,
+    )
+}
+
+/// As [`config_text`], with `response` in place of its `[response]`.
+pub fn config_text_with(response: &str, extra: &str, grpc: bool) -> String {
     let grpc = if grpc { "grpc = \"127.0.0.1:0\"" } else { "" };
     format!(
         r#"
@@ -60,8 +69,7 @@ path = "layout.json"
 kind = "logistic"
 weights = "weights.npy"
 bias = "bias.npy"
-[response]
-continuous = {{ output = "scores", keys = [1, 2] }}
+{response}
 {extra}
 "#
     )
@@ -100,7 +108,7 @@ impl Model for GateModel {
     fn outputs(&self) -> &[OutputSpec] {
         &self.0.spec
     }
-    fn run(&self, _: &Buffers, rows: usize) -> Result<Vec<Array>, ModelError> {
+    fn run(&self, _: &Buffers, rows: usize) -> Result<Outputs, ModelError> {
         let open = self.0.open.lock().unwrap();
         let _ = self
             .0
@@ -110,7 +118,9 @@ impl Model for GateModel {
         if self.0.fail {
             return Err(ModelError("the gate model fails".into()));
         }
-        Ok(vec![Array::F32((0..rows * 2).map(|i| i as f32).collect())])
+        Ok(Outputs::Dense(vec![Array::F32(
+            (0..rows * 2).map(|i| i as f32).collect(),
+        )]))
     }
 }
 

@@ -69,7 +69,8 @@ class Server:
     def __init__(self, tmp: Path, model: str | None = None, response: str | None = None, env: dict | None = None,
                  repository: bool = False, **overrides):
         """`model` and `response`: TOML for those sections (default: the
-        logistic model over `weights()`, continuous and tensor keys);
+        logistic model over `weights()`, continuous and tensor keys; an
+        empty `response` for a model that writes its own);
         `overrides`: `batching` and `limits` values. `repository`: the
         model as version 1 of model "bprwire" in a repository at
         `tmp/models` (see `put_version`), not polled."""
@@ -83,7 +84,7 @@ class Server:
         batching.update(overrides.get("batching", {}))
         limits.update(overrides.get("limits", {}))
         model = model or 'kind = "logistic"\nweights = "w.npy"\nbias = "b.npy"'
-        response = response or (
+        response = response if response is not None else (
             f'continuous = {{ output = "scores", keys = {CONTINUOUS_KEYS} }}\n'
             f'tensors = [{{ output = "scores", key = {TENSOR_KEY} }}]'
         )

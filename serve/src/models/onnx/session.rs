@@ -17,50 +17,12 @@ use bprwire::features::{Array, Buffers, FeatureLayout, OutputType};
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
-use crate::models::{Model, ModelError, OutputSpec};
+use crate::models::feed::{self, Feed, Inlet};
+use crate::models::{Model, ModelError, OutputSpec, Outputs};
 
 /// ONNX Runtime allows one environment per process: made by the first
 /// model loaded, from the library it names.
 static ENVIRONMENT: OnceLock<ort::environment::Environment> = OnceLock::new();
-
-/// Which layout array feeds an input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Source {
-    Continuous,
-    Binary,
-    Discrete,
-    Tensor(i64),
-}
-
-impl Source {
-    fn parse(key: &str) -> Option<Source> {
-        match key {
-            "continuous" => Some(Source::Continuous),
-            "binary" => Some(Source::Binary),
-            "discrete" => Some(Source::Discrete),
-            _ => key.strip_prefix("tensor.")?.parse().ok().map(Source::Tensor),
-        }
-    }
-
-    fn array<'a>(&self, b: &'a Buffers) -> Option<&'a Array> {
-        match *self {
-            Source::Continuous => b.continuous(),
-            Source::Binary => b.binary(),
-            Source::Discrete => b.discrete(),
-            Source::Tensor(id) => b.tensor(id),
-        }
-    }
-}
-
-/// A model input and what feeds it.
-#[derive(Debug)]
-struct Feed {
-    input: String,
-    source: Source,
-    width: usize,
-    /// The input's rank: 2 (`[rows, width]`), or 1 (`[rows]`, width 1).
-    rank: usize,
-}
 
 /// An ONNX model: one session per worker (a session runs one batch at a
 /// time), its inputs fed from the layout's arrays.
@@ -91,43 +53,6 @@ fn output_type(t: TensorElementType) -> Option<OutputType> {
     }
 }
 
-/// A layout array's width, from its element count per row.
-fn width_of(layout: &FeatureLayout, source: Source) -> Option<(OutputType, usize)> {
-    use bprwire::features::FeatureKind;
-    let columns = |kind, n: usize| layout.output_type(kind).map(|t| (t, n));
-    match source {
-        Source::Continuous => columns(FeatureKind::Continuous, layout.continuous_ids().len()),
-        Source::Binary => columns(FeatureKind::Binary, layout.binary_ids().len()),
-        Source::Discrete => columns(FeatureKind::Discrete, layout.discrete_ids().len()),
-        Source::Tensor(id) => layout
-            .tensors()
-            .iter()
-            .find(|t| t.id == id)
-            .map(|t| (t.dtype, t.width)),
-    }
-}
-
-/// The sources the layout has (arrays it fills).
-fn sources(layout: &FeatureLayout) -> Vec<Source> {
-    let mut out = Vec::new();
-    for s in [Source::Continuous, Source::Binary, Source::Discrete] {
-        if width_of(layout, s).is_some_and(|(_, w)| w > 0) {
-            out.push(s);
-        }
-    }
-    out.extend(layout.tensors().iter().map(|t| Source::Tensor(t.id)));
-    out
-}
-
-fn describe(source: Source) -> String {
-    match source {
-        Source::Continuous => "continuous".into(),
-        Source::Binary => "binary".into(),
-        Source::Discrete => "discrete".into(),
-        Source::Tensor(id) => format!("tensor.{id}"),
-    }
-}
-
 impl Onnx {
     /// Loads `model.path` for `layout`, with `sessions` sessions.
     ///
@@ -148,7 +73,7 @@ impl Onnx {
             loaded.push(session);
         }
         let first = &loaded[0];
-        let feeds = feeds(config, layout, first)?;
+        let feeds = feed::plan(&config.inputs, layout, &inlets(first))?;
         let outputs = first
             .outputs()
             .iter()
@@ -205,67 +130,26 @@ fn environment(library: Option<&std::path::Path>) -> Result<&'static ort::enviro
     Ok(ENVIRONMENT.get_or_init(|| env))
 }
 
-/// The feeds of `config.inputs`, checked against the session's inputs.
-fn feeds(config: &super::OnnxConfig, layout: &FeatureLayout, session: &Session) -> Result<Vec<Feed>, String> {
-    let mut feeds = Vec::new();
-    for (key, input) in &config.inputs {
-        let source = Source::parse(key).ok_or_else(|| {
-            format!(
-                "model.inputs: {key:?} is not a layout array (continuous, binary, discrete or tensor.<id>)"
-            )
-        })?;
-        let (dtype, width) = width_of(layout, source)
-            .filter(|&(_, w)| w > 0)
-            .ok_or_else(|| format!("model.inputs: the layout has no {key} array"))?;
-        let outlet = session
-            .inputs()
-            .iter()
-            .find(|i| i.name() == input)
-            .ok_or_else(|| {
-                let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
-                format!("model.inputs: the model has no input {input:?} (it has {names:?})")
-            })?;
-        let ValueType::Tensor { ty, shape, .. } = outlet.dtype() else {
-            return Err(format!("model input {input:?} is not a tensor"));
-        };
-        if output_type(*ty) != Some(dtype) {
-            return Err(format!(
-                "model input {input:?} is {ty:?}, the layout's {key} array is {dtype:?}"
-            ));
-        }
-        let rank = match &shape[..] {
-            [_, w] if *w < 0 || *w as usize == width => 2,
-            [_] if width == 1 => 1,
-            other => {
-                return Err(format!(
-                    "model input {input:?} has shape {other:?}, the layout's {key} array is [rows, {width}]"
-                ))
+/// The session's inputs, as the feed plan reads them.
+fn inlets(session: &Session) -> Vec<Inlet> {
+    session
+        .inputs()
+        .iter()
+        .map(|i| {
+            let (dtype, type_name, shape) = match i.dtype() {
+                ValueType::Tensor { ty, shape, .. } => {
+                    (output_type(*ty), format!("{ty:?}"), Some(shape.to_vec()))
+                }
+                other => (None, format!("{other:?}"), None),
+            };
+            Inlet {
+                name: i.name().to_string(),
+                dtype,
+                type_name,
+                shape,
             }
-        };
-        feeds.push(Feed {
-            input: input.clone(),
-            source,
-            width,
-            rank,
-        });
-    }
-    for i in session.inputs() {
-        if !feeds.iter().any(|f| f.input == i.name()) {
-            return Err(format!(
-                "model input {:?} is fed by no layout array (model.inputs)",
-                i.name()
-            ));
-        }
-    }
-    for s in sources(layout) {
-        if !feeds.iter().any(|f| f.source == s) {
-            return Err(format!(
-                "model.inputs: the layout's {} array feeds no model input",
-                describe(s)
-            ));
-        }
-    }
-    Ok(feeds)
+        })
+        .collect()
 }
 
 /// A borrowed `[rows, width]` (or `[rows]`) view of an array's first rows.
@@ -275,12 +159,7 @@ fn view<'a, T: ort::value::PrimitiveTensorElementType + std::fmt::Debug + Clone 
     feed: &Feed,
 ) -> Result<ort::session::SessionInputValue<'a>, ModelError> {
     let data = &v[..rows * feed.width];
-    let shape: Vec<i64> = if feed.rank == 2 {
-        vec![rows as i64, feed.width as i64]
-    } else {
-        vec![rows as i64]
-    };
-    TensorRef::from_array_view((shape, data))
+    TensorRef::from_array_view((feed.dims(rows), data))
         .map(Into::into)
         .map_err(|e| ModelError(format!("input {:?}: {e}", feed.input)))
 }
@@ -290,13 +169,13 @@ impl Model for Onnx {
         &self.outputs
     }
 
-    fn run(&self, inputs: &Buffers, rows: usize) -> Result<Vec<Array>, ModelError> {
+    fn run(&self, inputs: &Buffers, rows: usize) -> Result<Outputs, ModelError> {
         let mut values = Vec::with_capacity(self.feeds.len());
         for feed in &self.feeds {
             let a = feed
                 .source
                 .array(inputs)
-                .ok_or_else(|| ModelError(format!("no {} array", describe(feed.source))))?;
+                .ok_or_else(|| ModelError(format!("no {} array", feed.source.key())))?;
             let value = match a {
                 Array::F32(v) => view(v, rows, feed)?,
                 Array::F64(v) => view(v, rows, feed)?,
@@ -345,6 +224,7 @@ impl Model for Onnx {
                 }
                 Ok(array)
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()
+            .map(Outputs::Dense)
     }
 }

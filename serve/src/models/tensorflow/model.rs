@@ -1,0 +1,256 @@
+//! A TensorFlow SavedModel as a [`Model`] (feature `tensorflow`): loaded
+//! with its op libraries, its signature checked against the layout (every
+//! input fed by an array of its type and width) and against what the
+//! server carries (each output `[rows]` or `[rows, width]` of float,
+//! double, int64 or uint8; or the one `uint8` output of the response the
+//! model writes). One session, run by every worker at once (TensorFlow's
+//! sessions allow it).
+
+use bprwire::features::{Array, Buffers, FeatureLayout, OutputType};
+
+use super::library::{RawOutput, Session, Tensor, Tf};
+use super::signature::{self, Port};
+use super::TensorflowConfig;
+use crate::models::feed::{self, Feed};
+use crate::models::{Model, ModelError, OutputSpec, Outputs};
+
+/// What the model gives back.
+enum Fetch {
+    /// Dense outputs, one per signature output.
+    Dense(Vec<RawOutput>),
+    /// The response the model writes, from this output.
+    Written(RawOutput),
+}
+
+/// A SavedModel, loaded.
+pub struct Tensorflow {
+    tf: &'static Tf,
+    session: Session,
+    feeds: Vec<(Feed, RawOutput)>,
+    fetch: Fetch,
+    outputs: Vec<OutputSpec>,
+}
+
+impl std::fmt::Debug for Tensorflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tensorflow")
+            .field("version", &self.tf.version())
+            .field("feeds", &self.feeds.iter().map(|(f, _)| f).collect::<Vec<_>>())
+            .field("outputs", &self.outputs)
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY (of the auto traits this needs): `RawOutput` holds a pointer to
+// an operation of the session's graph, which lives as long as `session`
+// and is only read; see `library.rs` for the session itself.
+unsafe impl Send for Tensorflow {}
+// SAFETY: as above; `run` takes `&self` and TensorFlow allows concurrent
+// runs of one session.
+unsafe impl Sync for Tensorflow {}
+
+impl Tensorflow {
+    /// Loads the SavedModel `config.path` for `layout`.
+    ///
+    /// # Errors
+    ///
+    /// A message naming what is wrong: the library, an op library, the
+    /// SavedModel, its signature, an input not fed or fed by an array of
+    /// another type or width, an output the server cannot carry.
+    pub fn load(config: &TensorflowConfig, layout: &FeatureLayout) -> Result<Tensorflow, String> {
+        let tf = Tf::get(config.library.as_deref())?;
+        for lib in &config.op_libraries {
+            check_built_for(lib, tf.version())?;
+            tf.load_op_library(lib)?;
+        }
+        let dir = &config.path;
+        if !dir.join("saved_model.pb").is_file() && !dir.join("saved_model.pbtxt").is_file() {
+            return Err(format!(
+                "{}: no SavedModel here (no saved_model.pb)",
+                dir.display()
+            ));
+        }
+        let session_config = signature::session_config(config.intra_op_threads, config.inter_op_threads);
+        let (session, meta) = tf
+            .load_saved_model(dir, &config.tags, &session_config)
+            .map_err(|e| format!("SavedModel {}: {e}", dir.display()))?;
+        let sig = signature::read(&meta, &config.signature)?;
+        let inlets: Vec<_> = sig.inputs.iter().map(Port::inlet).collect();
+        let feeds = feed::plan(&config.inputs, layout, &inlets)?
+            .into_iter()
+            .map(|f| {
+                let port = sig
+                    .inputs
+                    .iter()
+                    .find(|p| p.key == f.input)
+                    .ok_or_else(|| format!("signature input {:?} is gone", f.input))?;
+                let out = session
+                    .output(&port.tensor)
+                    .map_err(|e| format!("signature input {:?}: {e}", port.key))?;
+                Ok((f, out))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let (fetch, outputs) = match &config.response_output {
+            Some(name) => {
+                let port = sig.outputs.iter().find(|p| &p.key == name).ok_or_else(|| {
+                    let names: Vec<&str> = sig.outputs.iter().map(|p| p.key.as_str()).collect();
+                    format!("model.response_output: the signature has no output {name:?} (it has {names:?})")
+                })?;
+                check_written(port)?;
+                (Fetch::Written(session.output(&port.tensor)?), Vec::new())
+            }
+            None => {
+                let specs = sig
+                    .outputs
+                    .iter()
+                    .map(dense_output)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let raw = sig
+                    .outputs
+                    .iter()
+                    .map(|p| {
+                        session
+                            .output(&p.tensor)
+                            .map_err(|e| format!("signature output {:?}: {e}", p.key))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                (Fetch::Dense(raw), specs)
+            }
+        };
+        Ok(Tensorflow {
+            tf,
+            session,
+            feeds,
+            fetch,
+            outputs,
+        })
+    }
+}
+
+/// An op library built for another TensorFlow is refused before it is
+/// loaded when a `TF_VERSION` file beside it says so (as `tfop/build.sh`
+/// writes it).
+fn check_built_for(lib: &std::path::Path, version: &str) -> Result<(), String> {
+    let stamp = lib.with_file_name("TF_VERSION");
+    match std::fs::read_to_string(&stamp) {
+        Ok(built) if built.trim() != version => Err(format!(
+            "op library {}: built for TensorFlow {} ({}), this TensorFlow is {version}",
+            lib.display(),
+            built.trim(),
+            stamp.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A signature output as a dense output of the server.
+fn dense_output(p: &Port) -> Result<OutputSpec, String> {
+    let dtype = p.dtype.ok_or_else(|| {
+        format!(
+            "signature output {:?} is {}: the server carries DT_FLOAT, DT_DOUBLE, DT_INT64, DT_UINT8",
+            p.key, p.type_name
+        )
+    })?;
+    let width = match p.shape.as_deref() {
+        Some([_]) => 1,
+        Some([_, w]) if *w > 0 => *w as usize,
+        other => {
+            return Err(format!(
+                "signature output {:?} has shape {}: the server carries [rows] or [rows, width] with a fixed width",
+                p.key,
+                other.map_or_else(|| "unknown".to_string(), |s| format!("{s:?}"))
+            ))
+        }
+    };
+    Ok(OutputSpec {
+        name: p.key.clone(),
+        width,
+        dtype,
+    })
+}
+
+/// The response output: `uint8`, `[len]` or `[1, len]` (the writer op's).
+fn check_written(p: &Port) -> Result<(), String> {
+    if p.dtype != Some(OutputType::U8) {
+        return Err(format!(
+            "model.response_output {:?} is {}, not DT_UINT8 (the writer op's response bytes)",
+            p.key, p.type_name
+        ));
+    }
+    match p.shape.as_deref() {
+        None | Some([_]) | Some([1 | -1, _]) => Ok(()),
+        Some(other) => Err(format!(
+            "model.response_output {:?} has shape {other:?}: the writer op's is [1, len] (or [len])",
+            p.key
+        )),
+    }
+}
+
+/// The input tensor of `feed` for the first `rows` rows of `array`.
+fn input(tf: &'static Tf, feed: &Feed, array: &Array, rows: usize) -> Result<Tensor, String> {
+    let dims = feed.dims(rows);
+    let n = rows * feed.width;
+    match array {
+        Array::F32(v) => Tensor::from_slice(tf, &dims, &v[..n]),
+        Array::F64(v) => Tensor::from_slice(tf, &dims, &v[..n]),
+        Array::I64(v) => Tensor::from_slice(tf, &dims, &v[..n]),
+        Array::U8(v) => Tensor::from_slice(tf, &dims, &v[..n]),
+    }
+}
+
+impl Model for Tensorflow {
+    fn outputs(&self) -> &[OutputSpec] {
+        &self.outputs
+    }
+
+    fn writes_response(&self) -> bool {
+        matches!(self.fetch, Fetch::Written(_))
+    }
+
+    fn run(&self, inputs: &Buffers, rows: usize) -> Result<Outputs, ModelError> {
+        let mut tensors = Vec::with_capacity(self.feeds.len());
+        let mut feeds = Vec::with_capacity(self.feeds.len());
+        for (feed, out) in &self.feeds {
+            let array = feed
+                .source
+                .array(inputs)
+                .ok_or_else(|| ModelError(format!("no {} array", feed.source.key())))?;
+            let t = input(self.tf, feed, array, rows)
+                .map_err(|e| ModelError(format!("input {:?}: {e}", feed.input)))?;
+            tensors.push(t);
+            feeds.push(*out);
+        }
+        match &self.fetch {
+            Fetch::Written(out) => {
+                let got = self.session.run(&feeds, &tensors, &[*out]).map_err(ModelError)?;
+                let t = &got[0];
+                let dims = t.dims();
+                if !matches!(dims[..], [_] | [1, _]) {
+                    return Err(ModelError(format!(
+                        "the response output has shape {dims:?}, not [1, len] or [len]"
+                    )));
+                }
+                t.to_vec::<u8>()
+                    .map(Outputs::Written)
+                    .map_err(|e| ModelError(format!("the response output: {e}")))
+            }
+            Fetch::Dense(fetches) => {
+                let got = self.session.run(&feeds, &tensors, fetches).map_err(ModelError)?;
+                self.outputs
+                    .iter()
+                    .zip(&got)
+                    .map(|(spec, t)| {
+                        let array = match spec.dtype {
+                            OutputType::F32 => t.to_vec().map(Array::F32),
+                            OutputType::F64 => t.to_vec().map(Array::F64),
+                            OutputType::I64 => t.to_vec().map(Array::I64),
+                            OutputType::U8 => t.to_vec().map(Array::U8),
+                        };
+                        array.map_err(|e| ModelError(format!("output {:?}: {e}", spec.name)))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Outputs::Dense)
+            }
+        }
+    }
+}
