@@ -192,7 +192,12 @@ proptest! {
         let view = decode::decode_request(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(view.len(), req.individual_features_list.len());
         prop_assert_eq!(view.encoded_len(), bytes.len());
+        prop_assert_eq!(view.bytes(), &bytes[..]);
         prop_assert!(view.is_canonical());
+        // Inside a call message: the argument's bytes alone.
+        let call = bprwire_reference::call_bytes(&req, "getBatchPrediction", 3);
+        let in_call = bprwire::service::decode_call(&call).and_then(|c| c.batch_request());
+        prop_assert_eq!(in_call.map_err(|e| TestCaseError::fail(e.to_string()))?.bytes(), &bytes[..]);
         let back = bprwire_reference::request_from_view(&view);
         prop_assert_eq!(&bprwire_reference::serialize_request(&back), &bytes);
         prop_assert_eq!(&view.reencode(), &bytes);

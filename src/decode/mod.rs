@@ -269,7 +269,7 @@ pub struct Request<'a> {
     common: Option<Record<'a>>,
     skipped: usize,
     canonical: bool,
-    len: usize,
+    bytes: &'a [u8],
 }
 
 impl<'a> Request<'a> {
@@ -311,13 +311,34 @@ impl<'a> Request<'a> {
 
     /// Bytes of the encoded request that was decoded.
     pub fn encoded_len(&self) -> usize {
-        self.len
+        self.bytes.len()
+    }
+
+    /// The encoded request that was decoded, as it is in the input (inside
+    /// a call message, the argument's bytes alone): what a model that
+    /// reads requests itself is given.
+    ///
+    /// ```
+    /// use bprwire::service;
+    ///
+    /// let request = [0x0F, 0, 1, 0x0C, 0, 0, 0, 0, 0]; // no record
+    /// let mut call = vec![0x80, 1, 0, 1, 0, 0, 0, 18];
+    /// call.extend(b"getBatchPrediction");
+    /// call.extend([0, 0, 0, 7, 0x0C, 0, 1]);
+    /// call.extend(request);
+    /// call.push(0); // end of the arguments
+    /// let decoded = service::decode_call(&call)?.batch_request()?;
+    /// assert_eq!(decoded.bytes(), &request);
+    /// # Ok::<(), bprwire::decode::DecodeError>(())
+    /// ```
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 
     /// Writes the request again from the views (fields in ascending id
     /// order, unknown fields dropped).
     pub fn reencode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len);
+        let mut out = Vec::with_capacity(self.bytes.len());
         out.field(ttype::LIST, field::INDIVIDUAL_FEATURES);
         self.records.write(&mut out);
         if let Some(common) = &self.common {
@@ -464,7 +485,7 @@ pub(crate) fn read_request<'a>(r: &mut Reader<'a>, whole: bool) -> Result<Reques
         common,
         skipped: r.skipped,
         canonical: r.canonical,
-        len: r.pos() - start,
+        bytes: r.since(start),
     })
 }
 
