@@ -191,6 +191,31 @@ typedef struct bprwire_tensor {
 } bprwire_tensor;
 
 /*
+ One of a layout's dense arrays, as [`bprwire_layout_arrays`] lists
+ them: its `kind` (and `tensor_id`), element type and width (elements
+ per record); what a caller needs to make the `bprwire_output`s of
+ [`bprwire_layout_scatter`].
+ */
+typedef struct bprwire_array {
+  /*
+   `BPRWIRE_CONTINUOUS`, `BPRWIRE_BINARY`, `BPRWIRE_DISCRETE` or `BPRWIRE_TENSOR`.
+   */
+  int32_t kind;
+  /*
+   The tensor feature's id (for `BPRWIRE_TENSOR`; 0 otherwise).
+   */
+  int64_t tensor_id;
+  /*
+   The element type: `BPRWIRE_FLOAT`, `BPRWIRE_DOUBLE`, `BPRWIRE_INT64` or `BPRWIRE_UINT8`.
+   */
+  int32_t dtype;
+  /*
+   Elements per record.
+   */
+  size_t width;
+} bprwire_array;
+
+/*
  One of the caller's dense arrays for [`bprwire_layout_scatter`]: the
  output `kind` (`BPRWIRE_CONTINUOUS` ... `BPRWIRE_TENSOR`, with
  `tensor_id`), its element type (`BPRWIRE_FLOAT`, `BPRWIRE_DOUBLE`,
@@ -418,6 +443,37 @@ int32_t bprwire_layout_from_json(const uint8_t *json, size_t len, struct bprwire
  `layout` must come from [`bprwire_layout_from_json`] and not be used again.
  */
 void bprwire_layout_free(struct bprwire_layout *layout);
+
+/*
+ The dense arrays the layout fills, in the order every bprwire binding
+ uses (continuous, binary, discrete, then each tensor as added): sets
+ `*n` to their number and, when `capacity` is not 0, writes them to
+ `arrays[0..*n]`. `capacity` 0 (`arrays` may then be NULL) asks for the
+ number alone; a `capacity` under it is `BPRWIRE_ERR_BUFFER_TOO_SMALL`
+ (nothing written but `*n`).
+
+ # Safety
+
+ `arrays` writable for `capacity` entries; `n` valid for a write.
+ */
+int32_t bprwire_layout_arrays(const struct bprwire_layout *layout,
+                              struct bprwire_array *arrays,
+                              size_t capacity,
+                              size_t *n);
+
+/*
+ Sets `*records` to the number of records the `BatchPredictionRequest`
+ in `request[0..len]` declares, read without decoding them (cheap
+ whatever the request's size): to size the arrays of
+ [`bprwire_layout_scatter`] before scattering. `BPRWIRE_ERR_DECODE` for
+ bytes that are not a request's start; the scatter still checks
+ everything.
+
+ # Safety
+
+ `request` valid for `len` bytes; `records` valid for a write.
+ */
+int32_t bprwire_request_records(const uint8_t *request, size_t len, size_t *records);
 
 /*
  Decodes the `BatchPredictionRequest` in `request[0..len]` and scatters

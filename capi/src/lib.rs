@@ -135,6 +135,24 @@ pub struct bprwire_output {
     pub count: usize,
 }
 
+/// One of a layout's dense arrays, as [`bprwire_layout_arrays`] lists
+/// them: its `kind` (and `tensor_id`), element type and width (elements
+/// per record); what a caller needs to make the `bprwire_output`s of
+/// [`bprwire_layout_scatter`].
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct bprwire_array {
+    /// `BPRWIRE_CONTINUOUS`, `BPRWIRE_BINARY`, `BPRWIRE_DISCRETE` or `BPRWIRE_TENSOR`.
+    pub kind: i32,
+    /// The tensor feature's id (for `BPRWIRE_TENSOR`; 0 otherwise).
+    pub tensor_id: i64,
+    /// The element type: `BPRWIRE_FLOAT`, `BPRWIRE_DOUBLE`, `BPRWIRE_INT64` or `BPRWIRE_UINT8`.
+    pub dtype: i32,
+    /// Elements per record.
+    pub width: usize,
+}
+
 /// A prepared signature (opaque): a model's outputs checked and laid out
 /// once. Thread-safe to share: encoding does not change it.
 #[allow(non_camel_case_types)]
@@ -970,6 +988,102 @@ pub unsafe extern "C" fn bprwire_layout_free(layout: *mut bprwire_layout) {
         // SAFETY: made by Box::into_raw; given back once (caller).
         drop(unsafe { Box::from_raw(layout) });
     }
+}
+
+/// The dense arrays the layout fills, in the order every bprwire binding
+/// uses (continuous, binary, discrete, then each tensor as added): sets
+/// `*n` to their number and, when `capacity` is not 0, writes them to
+/// `arrays[0..*n]`. `capacity` 0 (`arrays` may then be NULL) asks for the
+/// number alone; a `capacity` under it is `BPRWIRE_ERR_BUFFER_TOO_SMALL`
+/// (nothing written but `*n`).
+///
+/// # Safety
+///
+/// `arrays` writable for `capacity` entries; `n` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_layout_arrays(
+    layout: *const bprwire_layout,
+    arrays: *mut bprwire_array,
+    capacity: usize,
+    n: *mut usize,
+) -> i32 {
+    guard(|| {
+        if layout.is_null() {
+            return Err(Fail::new(BPRWIRE_ERR_NULL, "layout is NULL"));
+        }
+        // SAFETY: non-null, from bprwire_layout_from_json (caller).
+        let layout = unsafe { &(*layout).0 };
+        let list = layout_arrays(layout);
+        // SAFETY: checked for NULL by `put`.
+        unsafe { put(n, list.len(), "n")? };
+        if capacity == 0 {
+            return Ok(());
+        }
+        if capacity < list.len() {
+            return Err(Fail::new(
+                BPRWIRE_ERR_BUFFER_TOO_SMALL,
+                format!("arrays: room for {capacity}, the layout has {}", list.len()),
+            ));
+        }
+        // SAFETY: the caller's promise for `arrays`, passed on.
+        let out = unsafe { slice_mut(arrays, list.len(), "arrays")? };
+        out.copy_from_slice(&list);
+        Ok(())
+    })
+}
+
+/// What [`bprwire_layout_arrays`] lists.
+fn layout_arrays(layout: &FeatureLayout) -> Vec<bprwire_array> {
+    use bprwire::features::FeatureKind;
+    let code = |t: bprwire::features::OutputType| match t {
+        bprwire::features::OutputType::F32 => BPRWIRE_FLOAT,
+        bprwire::features::OutputType::F64 => BPRWIRE_DOUBLE,
+        bprwire::features::OutputType::I64 => BPRWIRE_INT64,
+        bprwire::features::OutputType::U8 => BPRWIRE_UINT8,
+    };
+    let mut out = Vec::new();
+    for (kind, k, width) in [
+        (FeatureKind::Continuous, BPRWIRE_CONTINUOUS, layout.continuous_ids().len()),
+        (FeatureKind::Binary, BPRWIRE_BINARY, layout.binary_ids().len()),
+        (FeatureKind::Discrete, BPRWIRE_DISCRETE, layout.discrete_ids().len()),
+    ] {
+        if let Some(t) = layout.output_type(kind) {
+            out.push(bprwire_array {
+                kind: k,
+                tensor_id: 0,
+                dtype: code(t),
+                width,
+            });
+        }
+    }
+    out.extend(layout.tensors().iter().map(|t| bprwire_array {
+        kind: BPRWIRE_TENSOR,
+        tensor_id: t.id,
+        dtype: code(t.dtype),
+        width: t.width,
+    }));
+    out
+}
+
+/// Sets `*records` to the number of records the `BatchPredictionRequest`
+/// in `request[0..len]` declares, read without decoding them (cheap
+/// whatever the request's size): to size the arrays of
+/// [`bprwire_layout_scatter`] before scattering. `BPRWIRE_ERR_DECODE` for
+/// bytes that are not a request's start; the scatter still checks
+/// everything.
+///
+/// # Safety
+///
+/// `request` valid for `len` bytes; `records` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bprwire_request_records(request: *const u8, len: usize, records: *mut usize) -> i32 {
+    guard(|| {
+        // SAFETY: passed on.
+        let bytes = unsafe { slice(request, len, "request")? };
+        let n = bprwire::decode::request_records(bytes).map_err(|e| Fail::new(BPRWIRE_ERR_DECODE, e.to_string()))?;
+        // SAFETY: checked for NULL by `put`.
+        unsafe { put(records, n, "records") }
+    })
 }
 
 /// Decodes the `BatchPredictionRequest` in `request[0..len]` and scatters

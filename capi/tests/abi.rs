@@ -473,6 +473,75 @@ fn the_scatter_through_the_abi_fills_what_the_rust_scatter_fills() {
 }
 
 #[test]
+fn the_layout_lists_its_arrays_and_a_request_its_records_as_the_rust_library_says() {
+    let layout = FeatureLayout::builder()
+        .continuous(&[1, 2, 3], OutputType::F64, f64::NAN)
+        .discrete(&[6], -1)
+        .tensor(7, 2, OutputType::F32)
+        .tensor(8, 5, OutputType::I64)
+        .build()
+        .unwrap();
+    let json = layout.to_json();
+    let mut l = std::ptr::null_mut();
+    // SAFETY: valid pointers for this call.
+    assert_eq!(
+        unsafe { bprwire_layout_from_json(json.as_ptr(), json.len(), &mut l) },
+        BPRWIRE_OK
+    );
+    let mut n = 0;
+    // SAFETY: capacity 0 with no array: the count alone.
+    assert_eq!(
+        unsafe { bprwire_layout_arrays(l, std::ptr::null_mut(), 0, &mut n) },
+        BPRWIRE_OK
+    );
+    assert_eq!(n, 4);
+    let mut short = [bprwire_array::default(); 3];
+    // SAFETY: `short` holds 3 entries.
+    let st = unsafe { bprwire_layout_arrays(l, short.as_mut_ptr(), 3, &mut n) };
+    assert_eq!(st, BPRWIRE_ERR_BUFFER_TOO_SMALL);
+    assert_eq!(short, [bprwire_array::default(); 3], "nothing written");
+    let mut got = [bprwire_array::default(); 4];
+    // SAFETY: `got` holds 4 entries.
+    assert_eq!(unsafe { bprwire_layout_arrays(l, got.as_mut_ptr(), 4, &mut n) }, BPRWIRE_OK);
+    let entry = |kind, tensor_id, dtype, width| bprwire_array {
+        kind,
+        tensor_id,
+        dtype,
+        width,
+    };
+    assert_eq!(
+        got,
+        [
+            entry(BPRWIRE_CONTINUOUS, 0, BPRWIRE_DOUBLE, 3),
+            entry(BPRWIRE_DISCRETE, 0, BPRWIRE_INT64, 1),
+            entry(BPRWIRE_TENSOR, 7, BPRWIRE_FLOAT, 2),
+            entry(BPRWIRE_TENSOR, 8, BPRWIRE_INT64, 5),
+        ]
+    );
+    // The records a request declares, as the Rust library counts them.
+    let cont = [0.5f64; 9];
+    let disc = [1i64; 3];
+    let (t7, t8) = ([0.25f32; 6], [1i64; 15]);
+    let rows = Rows::new(3)
+        .continuous(&cont[..])
+        .discrete(&disc[..])
+        .tensor(7, &t7[..])
+        .tensor(8, &t8[..]);
+    let request = layout.write_request(&rows, None).unwrap().encode_to_vec();
+    let mut records = 0;
+    // SAFETY: valid pointers for this call.
+    let st = unsafe { bprwire_request_records(request.as_ptr(), request.len(), &mut records) };
+    assert_eq!((st, records), (BPRWIRE_OK, 3));
+    assert_eq!(bprwire::decode::request_records(&request).unwrap(), 3);
+    // SAFETY: one byte that is no request.
+    let st = unsafe { bprwire_request_records([0x08u8].as_ptr(), 1, &mut records) };
+    assert_eq!(st, BPRWIRE_ERR_DECODE);
+    assert!(last_error().is_some());
+    // SAFETY: made above, freed once.
+    unsafe { bprwire_layout_free(l) };
+}
+
+#[test]
 fn the_allocating_writers_refuse_a_missing_callback_a_refused_buffer_and_a_missing_count() {
     let (keys, values, shape) = ([7i64, 9], [0.5f32, 1.5], [1usize, 2]);
     let call = |alloc: bprwire_c::bprwire_alloc_fn, out: &mut Vec<u8>, written: *mut usize| {
