@@ -1,11 +1,14 @@
-"""twml's writer ops and Keras layers, on bprwire.
+"""twml's writer ops and Keras layers, on bprwire; and the request side.
 
 ``tfop/build.sh`` builds ``libbprwire_tfop.so`` beside this file, against
 the TensorFlow this Python imports. Loading it registers twml's two ops,
 ``BatchPredictionResponseWriter`` and ``BatchPredictionTensorResponseWriter``
 (names, attributes, inputs and outputs as libtwml registers them), so a
 graph or SavedModel that uses them runs with this library in place of
-libtwml.
+libtwml; and bprwire's ``BatchPredictionRequestScatter``, serialized
+``BatchPredictionRequest`` messages in, a feature layout's dense arrays out (the
+``BatchPredictionRequestScatter`` layer), so a whole model can take the
+raw request bytes and end in the writer.
 
     import bprwire_tfop
     layer = bprwire_tfop.BatchPredictionWriter(keys=[1001, 1002])
@@ -18,6 +21,7 @@ A process that only serves a SavedModel needs only the library:
 
 from __future__ import annotations
 
+import json
 import os
 
 import keras
@@ -51,6 +55,52 @@ def batch_prediction_tensor_response_writer(keys, values):
     ``values`` a list of ``n`` tensors (string, int32, int64, float, double;
     dim 0 the batch) -> uint8 ``[1, len]``."""
     return _ops.batch_prediction_tensor_response_writer(keys=keys, values=list(values))
+
+
+def layout_arrays(layout) -> list[tuple[str, tf.DType, int]]:
+    """(name, dtype, width) of each dense array of ``layout`` (a dict or
+    its JSON), in the op's order: as bprwire's Python ``FeatureLayout``
+    names, types and orders them (its ``outputs``)."""
+    import bprwire
+
+    outputs = bprwire.FeatureLayout(layout).outputs
+    return [(name, tf.as_dtype(dtype), int(width)) for name, (width, dtype) in outputs.items()]
+
+
+def batch_prediction_request_scatter(requests, layout) -> dict:
+    """bprwire's ``BatchPredictionRequestScatter``: serialized requests
+    (string ``[n]``) -> ``{name: [records, width]}`` for each of the
+    layout's arrays (named as ``bprwire.FeatureLayout.scatter`` names them),
+    and ``records`` (int64 ``[n]``, each request's record count)."""
+    arrays = layout_arrays(layout)
+    text = layout if isinstance(layout, str) else json.dumps(layout)
+    outs, records = _ops.batch_prediction_request_scatter(
+        requests=requests, layout=text, out_types=[d for _, d, _ in arrays], widths=[w for _, _, w in arrays]
+    )
+    return {**{n: t for (n, _, _), t in zip(arrays, outs)}, "records": records}
+
+
+@keras.saving.register_keras_serializable(package="bprwire")
+class BatchPredictionRequestScatter(keras.layers.Layer):
+    """Serialized ``BatchPredictionRequest`` messages (string ``[n]``) as the
+    layout's dense arrays, ``{name: [records, width]}`` (and ``records``,
+    each request's record count): the first layer of a model that takes
+    the raw request bytes."""
+
+    def __init__(self, layout, **kwargs):
+        super().__init__(**kwargs)
+        self.layout = layout if isinstance(layout, str) else json.dumps(layout)
+        self._arrays = layout_arrays(self.layout)
+
+    def call(self, requests):
+        return batch_prediction_request_scatter(requests, self.layout)
+
+    def compute_output_spec(self, requests):
+        out = {n: keras.KerasTensor((None, w), dtype=d.name) for n, d, w in self._arrays}
+        return {**out, "records": keras.KerasTensor((None,), dtype="int64")}
+
+    def get_config(self):
+        return {**super().get_config(), "layout": self.layout}
 
 
 class _Writer(keras.layers.Layer):

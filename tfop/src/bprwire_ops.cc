@@ -5,6 +5,11 @@
 // response, asks the kernel (a callback) to allocate the output as
 // [1, len], and writes into it; a refusal becomes InvalidArgument carrying
 // bprwire's message.
+//
+// And the request side, bprwire's own (twml has no such op):
+// BatchPredictionRequestScatter reads serialized BatchPredictionRequests
+// into a feature layout's dense arrays, so that a model can take the raw
+// request bytes in and end in the writer op.
 
 #include <cstdint>
 #include <string>
@@ -182,3 +187,142 @@ class BatchPredictionTensorResponseWriter : public OpKernel {
 
 REGISTER_KERNEL_BUILDER(Name("BatchPredictionTensorResponseWriter").Device(tensorflow::DEVICE_CPU),
                         BatchPredictionTensorResponseWriter);
+
+// ---- the request side: requests in, the layout's dense arrays out ----
+
+REGISTER_OP("BatchPredictionRequestScatter")
+    .Attr("layout: string")
+    .Attr("out_types: list({float, double, int64, uint8}) >= 1")
+    .Attr("widths: list(int) >= 1")
+    .Input("requests: string")
+    .Output("arrays: out_types")
+    .Output("records: int64")
+    .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
+      std::vector<int64_t> widths;
+      TF_RETURN_IF_ERROR(c->GetAttr("widths", &widths));
+      tensorflow::shape_inference::ShapeHandle requests;
+      TF_RETURN_IF_ERROR(c->WithRankAtMost(c->input(0), 1, &requests));
+      for (size_t i = 0; i < widths.size(); i++) c->set_output(static_cast<int>(i), c->Matrix(c->UnknownDim(), widths[i]));
+      c->set_output(static_cast<int>(widths.size()), c->Vector(c->Rank(requests) == 1 ? c->Dim(requests, 0) : c->MakeDim(1)));
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
+Scatters serialized BatchPredictionRequests into a feature layout's dense
+arrays (bprwire's FeatureLayout scatter, through its C ABI): the records
+of every request, in order, one row each.
+
+layout: the layout's JSON (bprwire's docs/features.md).
+out_types: each array's element type, in the layout's order (continuous,
+  binary, discrete, then each tensor), as the layout says.
+widths: each array's width (elements per record), as the layout says.
+requests: the serialized requests, [n] (or a scalar: one).
+arrays: one [records, width] array per layout array.
+records: each request's record count, [n].
+)doc");
+
+class BatchPredictionRequestScatter : public OpKernel {
+ public:
+  explicit BatchPredictionRequestScatter(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    std::string json;
+    std::vector<DataType> types;
+    std::vector<int64_t> widths;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("layout", &json));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("out_types", &types));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("widths", &widths));
+    bprwire_layout* layout = nullptr;
+    if (bprwire_layout_from_json(reinterpret_cast<const uint8_t*>(json.data()), json.size(), &layout) != BPRWIRE_OK) {
+      const char* m = bprwire_last_error();
+      ctx->CtxFailure(absl::InvalidArgumentError(absl::StrCat("layout: bprwire: ", m ? m : "unknown error")));
+      return;
+    }
+    layout_ = layout;
+    size_t n = 0;
+    OP_REQUIRES(ctx, bprwire_layout_arrays(layout_, nullptr, 0, &n) == BPRWIRE_OK,
+                absl::InternalError("bprwire_layout_arrays"));
+    arrays_.resize(n);
+    OP_REQUIRES(ctx, bprwire_layout_arrays(layout_, arrays_.data(), n, &n) == BPRWIRE_OK,
+                absl::InternalError("bprwire_layout_arrays"));
+    OP_REQUIRES(ctx, types.size() == n && widths.size() == n,
+                absl::InvalidArgumentError(absl::StrCat("the layout has ", n, " arrays; out_types has ", types.size(),
+                                                        ", widths ", widths.size())));
+    for (size_t i = 0; i < n; i++) {
+      DataType want = tensorflow::DT_INVALID;
+      switch (arrays_[i].dtype) {
+        case BPRWIRE_FLOAT: want = tensorflow::DT_FLOAT; break;
+        case BPRWIRE_DOUBLE: want = tensorflow::DT_DOUBLE; break;
+        case BPRWIRE_INT64: want = tensorflow::DT_INT64; break;
+        case BPRWIRE_UINT8: want = tensorflow::DT_UINT8; break;
+      }
+      OP_REQUIRES(ctx, types[i] == want && widths[i] == static_cast<int64_t>(arrays_[i].width),
+                  absl::InvalidArgumentError(absl::StrCat("array ", i, ": the layout says ", tensorflow::DataTypeString(want),
+                                                          " of width ", arrays_[i].width, ", the attributes ",
+                                                          tensorflow::DataTypeString(types[i]), " of width ", widths[i])));
+    }
+  }
+
+  ~BatchPredictionRequestScatter() override { bprwire_layout_free(layout_); }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& input = ctx->input(0);
+    OP_REQUIRES(ctx, input.dims() <= 1,
+                absl::InvalidArgumentError(absl::StrCat("requests: [n] or a scalar, not ", input.shape().DebugString())));
+    auto requests = input.flat<tensorflow::tstring>();
+    const int64_t n = requests.size();
+    // Each request's records first (its header only), to size the arrays.
+    std::vector<size_t> records(n);
+    size_t total = 0;
+    for (int64_t i = 0; i < n; i++) {
+      const auto& r = requests(i);
+      if (bprwire_request_records(reinterpret_cast<const uint8_t*>(r.data()), r.size(), &records[i]) != BPRWIRE_OK) {
+        return Fail(ctx, i);
+      }
+      total += records[i];
+      OP_REQUIRES(ctx, total <= (size_t{1} << 40), absl::InvalidArgumentError("requests: too many records"));
+    }
+    std::vector<Tensor*> outs(arrays_.size());
+    for (size_t j = 0; j < arrays_.size(); j++) {
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(static_cast<int>(j),
+                                               TensorShape({static_cast<int64_t>(total),
+                                                            static_cast<int64_t>(arrays_[j].width)}),
+                                               &outs[j]));
+    }
+    Tensor* counts = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(static_cast<int>(arrays_.size()), TensorShape({n}), &counts));
+    // Then each request into its rows.
+    absl::InlinedVector<bprwire_output, 8> place(arrays_.size());
+    size_t row = 0;
+    for (int64_t i = 0; i < n; i++) {
+      for (size_t j = 0; j < arrays_.size(); j++) {
+        const size_t element = tensorflow::DataTypeSize(outs[j]->dtype());
+        place[j].kind = arrays_[j].kind;
+        place[j].tensor_id = arrays_[j].tensor_id;
+        place[j].dtype = arrays_[j].dtype;
+        place[j].data = const_cast<char*>(outs[j]->tensor_data().data()) + row * arrays_[j].width * element;
+        place[j].count = records[i] * arrays_[j].width;
+      }
+      const auto& r = requests(i);
+      size_t got = 0;
+      if (bprwire_layout_scatter(layout_, reinterpret_cast<const uint8_t*>(r.data()), r.size(), place.data(),
+                                 place.size(), &got) != BPRWIRE_OK) {
+        return Fail(ctx, i);
+      }
+      OP_REQUIRES(ctx, got == records[i],
+                  absl::InternalError(absl::StrCat("requests[", i, "]: ", got, " records scattered, ", records[i],
+                                                   " declared")));
+      counts->flat<int64_t>()(i) = static_cast<int64_t>(got);
+      row += got;
+    }
+  }
+
+ private:
+  static void Fail(OpKernelContext* ctx, int64_t i) {
+    const char* m = bprwire_last_error();
+    ctx->CtxFailure(absl::InvalidArgumentError(absl::StrCat("requests[", i, "]: bprwire: ", m ? m : "unknown error")));
+  }
+
+  bprwire_layout* layout_ = nullptr;
+  std::vector<bprwire_array> arrays_;
+};
+
+REGISTER_KERNEL_BUILDER(Name("BatchPredictionRequestScatter").Device(tensorflow::DEVICE_CPU),
+                        BatchPredictionRequestScatter);

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -174,3 +175,69 @@ print(out["prediction"].numpy().tobytes().hex())
     assert show.returncode == 0, show.stderr[-3000:]
     out = show.stdout[show.stdout.index("outputs"):]
     assert "prediction" in out and "DT_UINT8" in out and "shape: (1, -1)" in out, show.stdout
+
+
+# ---- the request side ----
+
+SCATTER_LAYOUT = {
+    "continuous": {"ids": [1, 2, 3], "dtype": "float64", "default": "nan"},
+    "binary": {"ids": [4, 5], "dtype": "uint8"},
+    "discrete": {"ids": [6], "default": -1},
+    "tensors": [{"id": 7, "width": 2, "dtype": "float32"}, {"id": 8, "width": 3, "dtype": "int64"}],
+}
+
+
+def requests(n: int) -> list[bytes]:
+    """`n` requests of 0-5 records each, written by bprwire's Python
+    request writer from random rows (NaN continuous values left missing)."""
+    layout = bprwire.FeatureLayout(SCATTER_LAYOUT)
+    out = []
+    for _ in range(n):
+        r = int(RNG.integers(0, 6))
+        cont = RNG.normal(size=(r, 3))
+        cont[RNG.random((r, 3)) < 0.3] = np.nan
+        out.append(layout.write_request({
+            "continuous": cont,
+            "binary": (RNG.random((r, 2)) < 0.5).astype(np.uint8),
+            "discrete": RNG.integers(-5, 5, size=(r, 1)),
+            "tensor_7": RNG.normal(size=(r, 2)).astype(np.float32),
+            "tensor_8": RNG.integers(-9, 9, size=(r, 3)),
+        }))
+    return out
+
+
+def test_the_request_scatter_op_fills_what_bprwires_python_scatter_fills_eager_in_a_graph_and_in_keras():
+    raws = requests(7)
+    layout = bprwire.FeatureLayout(SCATTER_LAYOUT)
+    want = [layout.scatter(r) for r in raws]
+    eager = bprwire_tfop.batch_prediction_request_scatter(tf.constant(raws), SCATTER_LAYOUT)
+    fn = tf.function(lambda x: bprwire_tfop.batch_prediction_request_scatter(x, SCATTER_LAYOUT))
+    graph = fn(tf.constant(raws))
+    inp = keras.Input(shape=(), dtype="string")
+    model = keras.Model(inp, bprwire_tfop.BatchPredictionRequestScatter(SCATTER_LAYOUT)(inp))
+    functional = model(tf.constant(raws))
+    for got in (eager, graph, functional):
+        assert list(got) == [*layout.outputs, "records"]
+        for name in layout.outputs:
+            expected = np.concatenate([w[name] for w in want])
+            assert got[name].dtype == tf.as_dtype(expected.dtype) and tuple(got[name].shape) == expected.shape
+            np.testing.assert_array_equal(np.asarray(got[name]), expected)  # NaN == NaN here
+        assert list(np.asarray(got["records"])) == [len(w["continuous"]) for w in want]
+    # No request: arrays of no row.
+    none = bprwire_tfop.batch_prediction_request_scatter(tf.constant([], tf.string), SCATTER_LAYOUT)
+    assert none["tensor_8"].shape == (0, 3) and none["records"].shape == (0,)
+
+
+def test_a_malformed_request_is_invalid_argument_naming_it_and_the_attributes_are_checked():
+    good = requests(2)
+    for bad, text in [(b"\x08\x00\x01junk", "requests[1]: bprwire:"), (good[0][:-1], "requests[1]: bprwire:")]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(text)):
+            bprwire_tfop.batch_prediction_request_scatter(tf.constant([good[1], bad]), SCATTER_LAYOUT)
+    arrays = bprwire_tfop.layout_arrays(SCATTER_LAYOUT)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="the layout says int64 of width 3"):
+        bprwire_tfop._ops.batch_prediction_request_scatter(
+            requests=tf.constant(good), layout=json.dumps(SCATTER_LAYOUT),
+            out_types=[d for _, d, _ in arrays], widths=[w for _, _, w in arrays[:-1]] + [4])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="layout: bprwire:"):
+        bprwire_tfop._ops.batch_prediction_request_scatter(
+            requests=tf.constant(good), layout='{"continuous": 3}', out_types=[tf.float32], widths=[1])
