@@ -1043,9 +1043,17 @@ fn layout_arrays(layout: &FeatureLayout) -> Vec<bprwire_array> {
     };
     let mut out = Vec::new();
     for (kind, k, width) in [
-        (FeatureKind::Continuous, BPRWIRE_CONTINUOUS, layout.continuous_ids().len()),
+        (
+            FeatureKind::Continuous,
+            BPRWIRE_CONTINUOUS,
+            layout.continuous_ids().len(),
+        ),
         (FeatureKind::Binary, BPRWIRE_BINARY, layout.binary_ids().len()),
-        (FeatureKind::Discrete, BPRWIRE_DISCRETE, layout.discrete_ids().len()),
+        (
+            FeatureKind::Discrete,
+            BPRWIRE_DISCRETE,
+            layout.discrete_ids().len(),
+        ),
     ] {
         if let Some(t) = layout.output_type(kind) {
             out.push(bprwire_array {
@@ -1080,7 +1088,8 @@ pub unsafe extern "C" fn bprwire_request_records(request: *const u8, len: usize,
     guard(|| {
         // SAFETY: passed on.
         let bytes = unsafe { slice(request, len, "request")? };
-        let n = bprwire::decode::request_records(bytes).map_err(|e| Fail::new(BPRWIRE_ERR_DECODE, e.to_string()))?;
+        let n = bprwire::decode::request_records(bytes)
+            .map_err(|e| Fail::new(BPRWIRE_ERR_DECODE, e.to_string()))?;
         // SAFETY: checked for NULL by `put`.
         unsafe { put(records, n, "records") }
     })

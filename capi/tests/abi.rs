@@ -502,7 +502,10 @@ fn the_layout_lists_its_arrays_and_a_request_its_records_as_the_rust_library_say
     assert_eq!(short, [bprwire_array::default(); 3], "nothing written");
     let mut got = [bprwire_array::default(); 4];
     // SAFETY: `got` holds 4 entries.
-    assert_eq!(unsafe { bprwire_layout_arrays(l, got.as_mut_ptr(), 4, &mut n) }, BPRWIRE_OK);
+    assert_eq!(
+        unsafe { bprwire_layout_arrays(l, got.as_mut_ptr(), 4, &mut n) },
+        BPRWIRE_OK
+    );
     let entry = |kind, tensor_id, dtype, width| bprwire_array {
         kind,
         tensor_id,

@@ -10,8 +10,11 @@ With `--writer KEY,...` the signature ends in twml's writer op instead
 (`BatchPredictionWriter` of bprwire's `tfop`, built with tfop/build.sh):
 its one output, `response`, is the `BatchPredictionResponse` of the
 scores under those keys (uint8 `[1, len]`), for `response_output`.
+With `--requests` its one input is `requests`, the serialized
+`BatchPredictionRequest`s (string `[n]`), scattered into the layout's
+arrays by tfop's `BatchPredictionRequestScatter`, for `request_input`.
 
-    python make_saved_model.py LAYOUT.json OUT_DIR [--hidden 8] [--k 2] [--seed 7] [--writer 1001,1002]
+    python make_saved_model.py LAYOUT.json OUT_DIR [--hidden 8] [--k 2] [--seed 7] [--writer 1001,1002] [--requests]
 """
 
 from __future__ import annotations
@@ -45,28 +48,48 @@ def build(layout: dict, hidden: int = 8, k: int = 2, seed: int = 7) -> keras.Mod
     return keras.Model(inputs, {"scores": scores, "logits": logits})
 
 
-def export(model: keras.Model, layout: dict, path: str, writer_keys: list[int] | None = None) -> str:
-    """`model` as a SavedModel at `path`: the signature gives `scores` and
-    `logits`, or, with `writer_keys`, the writer op's `response`."""
+def tfop():
+    """bprwire's TensorFlow ops (tfop/, built with tfop/build.sh)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tfop"))
+    import bprwire_tfop
+
+    return bprwire_tfop
+
+
+def export(model: keras.Model, layout: dict, path: str, writer_keys: list[int] | None = None,
+           requests: bool = False) -> str:
+    """`model` as a SavedModel at `path`: the signature takes the layout's
+    arrays (or, with `requests`, the serialized requests) and gives
+    `scores` and `logits` (or, with `writer_keys`, the writer op's
+    `response`)."""
     signature = specs(layout)
     if writer_keys is not None:
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tfop"))
-        import bprwire_tfop
+        writer = tfop().BatchPredictionWriter(keys=writer_keys)
+    if requests:
+        scatter = tfop().BatchPredictionRequestScatter(layout)
 
-        writer = bprwire_tfop.BatchPredictionWriter(keys=writer_keys)
-
-    def serve(*xs):
-        out = model(dict(zip(signature, xs)))
+    def head(out):
         if writer_keys is not None:
             return {"response": writer(out["scores"])}
         return {"scores": out["scores"], "logits": out["logits"]}
+
+    def serve(*xs):
+        return head(model(dict(zip(signature, xs))))
+
+    def serve_requests(requests):
+        arrays = scatter(requests)
+        return head(model({n: arrays[n] for n in signature}))
 
     # Keras' ExportArchive tracks the model's variables so that
     # TensorFlow's C++ loader (TF_LoadSessionFromSavedModel, as TensorFlow
     # Serving uses) restores them: a bare tf.Module does not.
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(name="serving_default", fn=serve, input_signature=list(signature.values()))
+    if requests:
+        archive.add_endpoint(name="serving_default", fn=serve_requests,
+                             input_signature=[tf.TensorSpec([None], tf.string, name="requests")])
+    else:
+        archive.add_endpoint(name="serving_default", fn=serve, input_signature=list(signature.values()))
     archive.write_out(path, verbose=False)
     return path
 
@@ -79,11 +102,12 @@ def main():
     p.add_argument("--k", type=int, default=2)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--writer", help="comma-separated int64 keys: end in twml's writer op")
+    p.add_argument("--requests", action="store_true", help="take the serialized requests (tfop's scatter op)")
     a = p.parse_args()
     with open(a.layout) as f:
         layout = json.load(f)
     keys = [int(k) for k in a.writer.split(",")] if a.writer else None
-    export(build(layout, a.hidden, a.k, a.seed), layout, a.out, keys)
+    export(build(layout, a.hidden, a.k, a.seed), layout, a.out, keys, a.requests)
     print(f"wrote {a.out}")
 
 

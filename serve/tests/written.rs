@@ -35,6 +35,44 @@ enum Writes {
 
 struct Writer(Writes);
 
+/// A model that reads the requests' bytes itself (as one whose first op is
+/// tfop's scatter): key 7 → each record's feature 101, read by bprwire's
+/// decoder; it fails on a request it cannot read.
+struct Reader;
+
+impl Model for Reader {
+    fn outputs(&self) -> &[OutputSpec] {
+        &[]
+    }
+    fn writes_response(&self) -> bool {
+        true
+    }
+    fn reads_requests(&self) -> bool {
+        true
+    }
+    fn run(&self, _: &Buffers, _: usize) -> Result<Outputs, ModelError> {
+        Err(ModelError("run, not run_requests".into()))
+    }
+    fn run_requests(&self, requests: &[&[u8]]) -> Result<Outputs, ModelError> {
+        let mut values = Vec::new();
+        for r in requests {
+            let r = bprwire::decode::decode_request(r).map_err(|e| ModelError(e.to_string()))?;
+            for rec in r.records() {
+                let c = rec
+                    .continuous_features
+                    .ok_or_else(|| ModelError("no continuous".into()))?;
+                let v = c.iter().find(|&(k, _)| k == 101).map(|(_, v)| v as f32);
+                values.push(v.ok_or_else(|| ModelError("no feature 101".into()))?);
+            }
+        }
+        let bytes = bprwire::BatchPrediction::new()
+            .continuous(&[7], &values[..], &[values.len(), 1])
+            .encode_to_vec()
+            .map_err(|e| ModelError(e.to_string()))?;
+        Ok(Outputs::Written(bytes))
+    }
+}
+
 impl Model for Writer {
     fn outputs(&self) -> &[OutputSpec] {
         &[]
@@ -110,7 +148,16 @@ fn firsts(r: &bprwire_reference::twml::prediction_service::BatchPredictionRespon
 
 #[test]
 fn each_request_gets_its_own_records_of_the_response_the_model_wrote_for_the_batch() {
-    let server = start(writer_config(""), Some(Box::new(Writer(Writes::Rows))));
+    each_request_gets_its_own_records(Box::new(Writer(Writes::Rows)));
+}
+
+#[test]
+fn a_model_that_reads_requests_is_given_only_those_that_scattered_and_each_gets_its_own_records() {
+    each_request_gets_its_own_records(Box::new(Reader));
+}
+
+fn each_request_gets_its_own_records(model: Box<dyn Model>) {
+    let server = start(writer_config(""), Some(model));
     // Four calls at once (one batch, as the worker waits 200 ms for more):
     // the third is refused at scatter, its rows left in the batch.
     let mut conns = [

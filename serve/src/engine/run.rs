@@ -3,6 +3,7 @@
 //! the batch's input arrays (pooled), the model once, each response
 //! encoded from its own rows of the outputs, statistics counted whole.
 
+use std::ops::Range;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -13,6 +14,21 @@ use super::reply::{Part, ResponsePlan};
 use crate::config::duration_ms;
 use crate::metrics::{BatchFigures, Failure, Metrics};
 use crate::models::{Model, Outputs};
+
+/// A request that scattered: its job, its first row among the model's
+/// rows, and where its request's own bytes are in the job's message.
+struct Placed {
+    job: Job,
+    row: usize,
+    request: Range<usize>,
+}
+
+/// Where `part` (a slice of `whole`, as a decoded request's bytes are of
+/// the message it was read from) lies in `whole`.
+fn within(whole: &[u8], part: &[u8]) -> Range<usize> {
+    let start = (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize);
+    start..start + part.len()
+}
 
 /// What a worker runs batches with: the layout, the model, the response
 /// plan, input arrays reused batch to batch, and the metrics.
@@ -65,9 +81,11 @@ impl Runner {
             return self.fail_all(jobs, Failure::Model, "cannot allocate the batch's input arrays");
         };
         // Scatter each request at its rows; a request refused here is
-        // answered now and its rows are left to the model unread.
+        // answered now and its rows are left to the model unread. (A model
+        // that reads the requests' bytes itself is given only those that
+        // scattered: one client's bad request fails no other.)
         let t = Instant::now();
-        let mut rows = Vec::with_capacity(live.len());
+        let mut placed: Vec<Placed> = Vec::with_capacity(live.len());
         let mut figures = BatchFigures {
             records,
             ..BatchFigures::default()
@@ -82,12 +100,13 @@ impl Runner {
                     Ok(req) => self
                         .layout
                         .scatter_at(&req, &mut outputs, row)
+                        .map(|_| within(&job.request.bytes, req.bytes()))
                         .map_err(|e| format!("request refused: {e}")),
                 };
                 match scattered {
-                    Ok(_) => {
+                    Ok(request) => {
                         figures.queue += waited;
-                        rows.push((job, row));
+                        placed.push(Placed { job, row, request });
                     }
                     Err(why) => job.refuse(self.refuse(Failure::BadRequest, why)),
                 }
@@ -95,13 +114,33 @@ impl Runner {
             }
         }
         figures.compute_input = t.elapsed();
-        figures.requests = rows.len();
+        figures.requests = placed.len();
         self.metrics.scatter.observe(figures.compute_input.as_secs_f64());
         let t = Instant::now();
-        let outputs = self
-            .model
-            .run(&buffers, records)
-            .and_then(|o| self.check_outputs(o, records));
+        // The model's rows: the batch's, or those of the requests it reads.
+        let reads = self.model.reads_requests();
+        if reads {
+            let mut row = 0;
+            for p in &mut placed {
+                p.row = row;
+                row += p.job.records;
+            }
+        }
+        let rows = if reads {
+            placed.iter().map(|p| p.job.records).sum()
+        } else {
+            records
+        };
+        let outputs = if reads {
+            let requests: Vec<&[u8]> = placed
+                .iter()
+                .map(|p| &p.job.request.bytes[p.request.clone()])
+                .collect();
+            self.model.run_requests(&requests)
+        } else {
+            self.model.run(&buffers, records)
+        }
+        .and_then(|o| self.check_outputs(o, rows));
         figures.compute_infer = t.elapsed();
         self.metrics.model.observe(figures.compute_infer.as_secs_f64());
         self.give_back(buffers);
@@ -109,27 +148,27 @@ impl Runner {
         // after: a send wakes the connection's task, and that is no part
         // of the encoding's time.
         let t = Instant::now();
-        let parts: Vec<Part<'_>> = rows
+        let parts: Vec<Part<'_>> = placed
             .iter()
-            .map(|(job, row)| Part {
-                row: *row,
-                records: job.records,
-                form: &job.request.form,
+            .map(|p| Part {
+                row: p.row,
+                records: p.job.records,
+                form: &p.job.request.form,
             })
             .collect();
-        let responses = outputs.and_then(|o| self.response.respond_all(&o, records, &parts));
+        let responses = outputs.and_then(|o| self.response.respond_all(&o, rows, &parts));
         drop(parts);
         let responses = match responses {
             Ok(r) => r,
             Err(e) => {
-                let jobs = rows.into_iter().map(|(j, _)| j).collect();
+                let jobs = placed.into_iter().map(|p| p.job).collect();
                 return self.fail_all(jobs, Failure::Model, &format!("model error: {e}"));
             }
         };
-        let replies: Vec<(Job, Result<Response, Refusal>)> = rows
+        let replies: Vec<(Job, Result<Response, Refusal>)> = placed
             .into_iter()
             .zip(responses)
-            .map(|((job, _), encoded)| {
+            .map(|(Placed { job, .. }, encoded)| {
                 let encoded = encoded
                     .inspect(|_| {
                         self.metrics.responses.inc();

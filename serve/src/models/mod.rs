@@ -75,6 +75,26 @@ pub trait Model: Send + Sync + 'static {
     ///
     /// [`ModelError`], which every request of the batch is answered with.
     fn run(&self, inputs: &Buffers, rows: usize) -> Result<Outputs, ModelError>;
+
+    /// Whether the model reads the requests' bytes itself (a TensorFlow
+    /// model whose first op scatters them): then the server calls
+    /// [`run_requests`](Model::run_requests), not [`run`](Model::run).
+    fn reads_requests(&self) -> bool {
+        false
+    }
+
+    /// Runs one batch of serialized `BatchPredictionRequest`s (each
+    /// already checked by the server's own scatter), its rows the records
+    /// of each in turn.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError`], which every request of the batch is answered with;
+    /// by default, that the model does not read requests.
+    fn run_requests(&self, requests: &[&[u8]]) -> Result<Outputs, ModelError> {
+        let _ = requests;
+        Err(ModelError("this model does not read requests".into()))
+    }
 }
 
 /// `[model]`: which model, by `kind`, and that kind's own keys.

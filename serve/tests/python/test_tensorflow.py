@@ -56,7 +56,9 @@ def models(tmp_path_factory):
     model = make_saved_model.build(LAYOUT, hidden=8, k=K, seed=7)
     dense = Path(make_saved_model.export(model, LAYOUT, str(root / "dense")))
     written = Path(make_saved_model.export(model, LAYOUT, str(root / "written"), writer_keys=CONTINUOUS_KEYS))
-    return model, dense, written
+    requests = Path(make_saved_model.export(model, LAYOUT, str(root / "requests"), writer_keys=CONTINUOUS_KEYS,
+                                            requests=True))
+    return model, dense, written, requests
 
 
 def expected(model, raw: bytes) -> dict[str, np.ndarray]:
@@ -80,11 +82,14 @@ def dense_server(tmp_path, saved: Path, **overrides) -> Server:
     )
 
 
-def written_server(tmp_path, saved: Path, **overrides) -> Server:
+def written_server(tmp_path, saved: Path, requests: bool = False, **overrides) -> Server:
+    """The model writes the response; with `requests`, it reads the
+    serialized requests too."""
+    feed = '\nrequest_input = "requests"' if requests else ""
     return Server(
         tmp_path,
         model=f'kind = "tensorflow"\npath = "{saved}"\nresponse_output = "response"\n'
-        f'op_libraries = ["{bprwire_tfop.LIBRARY}"]',
+        f'op_libraries = ["{bprwire_tfop.LIBRARY}"]{feed}',
         response="",
         env=ENV,
         **overrides,
@@ -179,12 +184,19 @@ def over_kserve(ts, srv: Server, model, protocol: str, logits: bool, seed: int) 
     return checked
 
 
-@pytest.mark.parametrize("written", [False, True], ids=["dense", "written"])
-def test_a_saved_model_answers_what_keras_computes_over_thrift_and_kserve(ts, tmp_path, models, written):
-    model, dense, saved_written = models
-    srv = (written_server if written else dense_server)(tmp_path, saved_written if written else dense)
+@pytest.mark.parametrize("mode", ["dense", "written", "requests"])
+def test_a_saved_model_answers_what_keras_computes_over_thrift_and_kserve(ts, tmp_path, models, mode):
+    """Dense outputs (the server encodes); the writer op's response (the
+    model encodes); raw requests in and the writer's response out (the
+    model scatters and encodes)."""
+    model, dense, saved_written, saved_requests = models
+    if mode == "dense":
+        srv = dense_server(tmp_path, dense)
+    else:
+        srv = written_server(tmp_path, saved_requests if mode == "requests" else saved_written,
+                             requests=mode == "requests")
     try:
-        logits = not written
+        logits = mode == "dense"
         assert over_thrift(ts, srv, model, logits, seed=31) > 40
         assert over_kserve(ts, srv, model, "grpc", logits, seed=32) > 20
         assert over_kserve(ts, srv, model, "http", logits, seed=33) > 20
@@ -203,7 +215,7 @@ def test_the_written_response_equals_the_servers_own_encoding_of_the_same_model(
     """Mode (2) (the writer op) against mode (1) (the server encodes the
     scores under the same keys), the same requests one by one: the same
     records, values equal within the tolerance."""
-    _, dense, saved_written = models
+    _, dense, saved_written, _ = models
     a = Server(Path(tempfile.mkdtemp(dir=tmp_path)), model=f'kind = "tensorflow"\npath = "{dense}"',
                response=f'continuous = {{ output = "scores", keys = {CONTINUOUS_KEYS} }}', env=ENV)
     b = written_server(Path(tempfile.mkdtemp(dir=tmp_path)), saved_written)
@@ -243,7 +255,7 @@ def refused(tmp_path, model: str, fragment: str, env: dict | None = None, respon
 
 
 def test_no_library_or_one_that_is_not_tensorflow_is_refused(tmp_path, models):
-    _, dense, _ = models
+    _, dense, _, _ = models
     m = f'kind = "tensorflow"\npath = "{dense}"'
     # Set but empty is unset.
     refused(tmp_path, m, "no TensorFlow library: set model.library or BPRWIRE_TENSORFLOW_LIBRARY",
@@ -256,7 +268,7 @@ def test_no_library_or_one_that_is_not_tensorflow_is_refused(tmp_path, models):
 
 
 def test_a_missing_or_corrupt_saved_model_is_refused(tmp_path, models):
-    _, dense, _ = models
+    _, dense, _, _ = models
     refused(tmp_path, f'kind = "tensorflow"\npath = "{tmp_path / "nowhere"}"', "no SavedModel here (no saved_model.pb)")
     corrupt = tmp_path / "corrupt"
     shutil.copytree(dense, corrupt)
@@ -270,7 +282,7 @@ def test_a_missing_or_corrupt_saved_model_is_refused(tmp_path, models):
 
 
 def test_a_signature_that_does_not_fit_the_layout_is_refused_naming_the_tensor(tmp_path, models):
-    _, dense, saved_written = models
+    _, dense, saved_written, saved_requests = models
     m = f'kind = "tensorflow"\npath = "{dense}"'
     refused(tmp_path, m + '\nsignature = "predict"', 'no signature "predict"')
     refused(tmp_path, m + '\ninputs = { continuous = "continuous", binary = "binary", discrete = "discrete", '
@@ -287,10 +299,17 @@ def test_a_signature_that_does_not_fit_the_layout_is_refused_naming_the_tensor(t
     refused(tmp_path, f'kind = "tensorflow"\npath = "{saved_written}"\nresponse_output = "scores"\n'
             f'op_libraries = ["{bprwire_tfop.LIBRARY}"]',
             'model.response_output: the signature has no output "scores"', response="")
+    # The requests fed to an input that is no DT_STRING vector, or to a
+    # signature with other inputs; a model that reads requests fed arrays.
+    refused(tmp_path, m + '\nrequest_input = "continuous"',
+            'model.request_input "continuous" is DT_FLOAT of shape Some([-1, 6])')
+    refused(tmp_path, m + '\nrequest_input = "requests"', 'model.request_input: the signature has no input "requests"')
+    refused(tmp_path, f'kind = "tensorflow"\npath = "{saved_requests}"\nop_libraries = ["{bprwire_tfop.LIBRARY}"]\n'
+            'response_output = "response"', 'model.inputs: the model has no input "continuous"', response="")
 
 
 def test_a_missing_op_library_or_one_built_for_another_tensorflow_is_refused(tmp_path, models):
-    _, _, saved_written = models
+    _, _, saved_written, _ = models
     m = f'kind = "tensorflow"\npath = "{saved_written}"\nresponse_output = "response"'
     # A fresh process has not loaded tfop: the graph's op is unknown.
     refused(tmp_path, m, "BatchPredictionResponseWriter", response="")

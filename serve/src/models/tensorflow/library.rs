@@ -52,6 +52,7 @@ pub(super) mod dtype {
     pub const FLOAT: i32 = 1;
     pub const DOUBLE: i32 = 2;
     pub const UINT8: i32 = 4;
+    pub const STRING: i32 = 7;
     pub const INT64: i32 = 9;
 }
 
@@ -112,6 +113,9 @@ api! {
     tensor_byte_size = "TF_TensorByteSize": fn(*const RawTensor) -> usize;
     tensor_data = "TF_TensorData": fn(*const RawTensor) -> *mut c_void;
     load_library = "TF_LoadLibrary": fn(*const c_char, *mut RawStatus) -> *mut RawLibrary;
+    string_init = "TF_StringInit": fn(*mut c_void);
+    string_assign_view = "TF_StringAssignView": fn(*mut c_void, *const c_char, usize);
+    string_dealloc = "TF_StringDealloc": fn(*mut c_void);
 }
 
 /// TensorFlow's C library, loaded.
@@ -432,7 +436,7 @@ impl Session {
     pub(super) fn run(
         &self,
         feeds: &[RawOutput],
-        inputs: &[Tensor],
+        inputs: &[&Tensor],
         fetches: &[RawOutput],
     ) -> Result<Vec<Tensor>, String> {
         if feeds.len() != inputs.len() {
@@ -601,6 +605,84 @@ impl Tensor {
             unsafe { std::ptr::copy_nonoverlapping(data.cast::<u8>(), out.as_mut_ptr().cast::<u8>(), bytes) };
         }
         Ok(out)
+    }
+}
+
+/// `sizeof(TF_TString)`: a union of 24 bytes on 64-bit platforms
+/// (tensorflow/tsl/platform/ctstring_internal.h: the large form's size,
+/// capacity and pointer; TF_DataTypeSize says 0 for strings).
+const TSTRING_BYTES: usize = 24;
+const _: () = assert!(
+    std::mem::size_of::<usize>() == 8,
+    "TF_TString is laid out for 64-bit platforms here"
+);
+
+/// A `DT_STRING` tensor `[n]` whose elements are views of the caller's
+/// bytes (`TF_StringAssignView`: nothing copied), which it borrows for as
+/// long as it lives.
+pub(super) struct Strings<'a> {
+    tensor: Tensor,
+    n: usize,
+    size: usize,
+    _views: std::marker::PhantomData<&'a [u8]>,
+}
+
+impl<'a> Strings<'a> {
+    /// The tensor `[items.len()]` of views of `items`.
+    ///
+    /// # Errors
+    ///
+    /// TensorFlow out of memory, or a string element of a size this code
+    /// does not know.
+    pub(super) fn views(tf: &'static Tf, items: &[&'a [u8]]) -> Result<Strings<'a>, String> {
+        let size = TSTRING_BYTES;
+        let n = items.len();
+        let bytes = n.checked_mul(size).ok_or("too many strings")?;
+        let dims = [i64::try_from(n).map_err(|_| "too many strings")?];
+        // SAFETY: one dimension of `n`, `n` elements of `size` bytes.
+        let raw = unsafe { (tf.api.allocate_tensor)(dtype::STRING, dims.as_ptr(), 1, bytes) };
+        if raw.is_null() {
+            return Err(format!("TensorFlow could not allocate a tensor of {n} strings"));
+        }
+        let tensor = Tensor { tf, raw };
+        // SAFETY: the tensor holds `n` elements of `size` bytes (checked
+        // below); each is initialized before it is assigned a view of an
+        // item, which `'a` keeps alive as long as the tensor.
+        unsafe {
+            let base = (tf.api.tensor_data)(raw).cast::<u8>();
+            if n > 0 && (base.is_null() || (tf.api.tensor_byte_size)(raw) != bytes) {
+                return Err("TensorFlow allocated a tensor of another size".into());
+            }
+            for (i, item) in items.iter().enumerate() {
+                let element = base.add(i * size).cast::<c_void>();
+                (tf.api.string_init)(element);
+                (tf.api.string_assign_view)(element, item.as_ptr().cast(), item.len());
+            }
+        }
+        Ok(Strings {
+            tensor,
+            n,
+            size,
+            _views: std::marker::PhantomData,
+        })
+    }
+
+    /// The tensor.
+    pub(super) fn tensor(&self) -> &Tensor {
+        &self.tensor
+    }
+}
+
+impl Drop for Strings<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `n` initialized elements of `size` bytes; a view owns
+        // nothing, and TF_StringDealloc frees only what an element owns.
+        unsafe {
+            let base = (self.tensor.tf.api.tensor_data)(self.tensor.raw).cast::<u8>();
+            for i in 0..self.n {
+                (self.tensor.tf.api.string_dealloc)(base.add(i * self.size).cast::<c_void>());
+            }
+        }
     }
 }
 

@@ -46,6 +46,12 @@ pub struct TensorflowConfig {
     /// `tensor_30`, ...).
     #[serde(default)]
     pub inputs: BTreeMap<String, String>,
+    /// The signature input fed the batch's serialized requests instead
+    /// (`DT_STRING`, `[n]`): a model whose first op is `tfop`'s
+    /// `BatchPredictionRequestScatter`. Then it is the only input, and
+    /// `inputs` is left out.
+    #[serde(default)]
+    pub request_input: Option<String>,
     /// The signature output holding the response the model writes itself
     /// (twml's writer op: `uint8`, `[1, len]` or `[len]`, one
     /// `BatchPredictionResponse` for the batch). Unset: every signature
@@ -107,6 +113,12 @@ impl TensorflowConfig {
             if n == 0 || n > 1024 {
                 return Err((key, format!("{n} is not between 1 and 1024")));
             }
+        }
+        if self.request_input.is_some() && !self.inputs.is_empty() {
+            return Err((
+                "model.inputs",
+                "with model.request_input the requests are the model's one input: leave inputs out".into(),
+            ));
         }
         if self.tags.is_empty() {
             return Err((

@@ -8,11 +8,19 @@
 
 use bprwire::features::{Array, Buffers, FeatureLayout, OutputType};
 
-use super::library::{RawOutput, Session, Tensor, Tf};
+use super::library::{RawOutput, Session, Strings, Tensor, Tf};
 use super::signature::{self, Port};
 use super::TensorflowConfig;
 use crate::models::feed::{self, Feed};
 use crate::models::{Model, ModelError, OutputSpec, Outputs};
+
+/// What the model is fed.
+enum Feeds {
+    /// The layout's arrays, each to its input.
+    Arrays(Vec<(Feed, RawOutput)>),
+    /// The batch's serialized requests, to this input.
+    Requests(RawOutput),
+}
 
 /// What the model gives back.
 enum Fetch {
@@ -26,7 +34,7 @@ enum Fetch {
 pub struct Tensorflow {
     tf: &'static Tf,
     session: Session,
-    feeds: Vec<(Feed, RawOutput)>,
+    feeds: Feeds,
     fetch: Fetch,
     outputs: Vec<OutputSpec>,
 }
@@ -35,7 +43,7 @@ impl std::fmt::Debug for Tensorflow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tensorflow")
             .field("version", &self.tf.version())
-            .field("feeds", &self.feeds.iter().map(|(f, _)| f).collect::<Vec<_>>())
+            .field("reads_requests", &matches!(self.feeds, Feeds::Requests(_)))
             .field("outputs", &self.outputs)
             .finish_non_exhaustive()
     }
@@ -75,21 +83,10 @@ impl Tensorflow {
             .load_saved_model(dir, &config.tags, &session_config)
             .map_err(|e| format!("SavedModel {}: {e}", dir.display()))?;
         let sig = signature::read(&meta, &config.signature)?;
-        let inlets: Vec<_> = sig.inputs.iter().map(Port::inlet).collect();
-        let feeds = feed::plan(&config.inputs, layout, &inlets)?
-            .into_iter()
-            .map(|f| {
-                let port = sig
-                    .inputs
-                    .iter()
-                    .find(|p| p.key == f.input)
-                    .ok_or_else(|| format!("signature input {:?} is gone", f.input))?;
-                let out = session
-                    .output(&port.tensor)
-                    .map_err(|e| format!("signature input {:?}: {e}", port.key))?;
-                Ok((f, out))
-            })
-            .collect::<Result<Vec<_>, String>>()?;
+        let feeds = match &config.request_input {
+            Some(key) => Feeds::Requests(request_feed(&session, &sig.inputs, key)?),
+            None => Feeds::Arrays(array_feeds(&session, &sig.inputs, config, layout)?),
+        };
         let (fetch, outputs) = match &config.response_output {
             Some(name) => {
                 let port = sig.outputs.iter().find(|p| &p.key == name).ok_or_else(|| {
@@ -125,6 +122,90 @@ impl Tensorflow {
             outputs,
         })
     }
+
+    /// Runs the session on `tensors` fed to `feeds`, and reads what it
+    /// gives back.
+    fn fetch(&self, feeds: &[RawOutput], tensors: &[&Tensor]) -> Result<Outputs, ModelError> {
+        match &self.fetch {
+            Fetch::Written(out) => {
+                let got = self.session.run(feeds, tensors, &[*out]).map_err(ModelError)?;
+                let t = &got[0];
+                let dims = t.dims();
+                if !matches!(dims[..], [_] | [1, _]) {
+                    return Err(ModelError(format!(
+                        "the response output has shape {dims:?}, not [1, len] or [len]"
+                    )));
+                }
+                t.to_vec::<u8>()
+                    .map(Outputs::Written)
+                    .map_err(|e| ModelError(format!("the response output: {e}")))
+            }
+            Fetch::Dense(fetches) => {
+                let got = self.session.run(feeds, tensors, fetches).map_err(ModelError)?;
+                self.outputs
+                    .iter()
+                    .zip(&got)
+                    .map(|(spec, t)| {
+                        let array = match spec.dtype {
+                            OutputType::F32 => t.to_vec().map(Array::F32),
+                            OutputType::F64 => t.to_vec().map(Array::F64),
+                            OutputType::I64 => t.to_vec().map(Array::I64),
+                            OutputType::U8 => t.to_vec().map(Array::U8),
+                        };
+                        array.map_err(|e| ModelError(format!("output {:?}: {e}", spec.name)))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Outputs::Dense)
+            }
+        }
+    }
+}
+
+/// The layout's arrays, each to its signature input.
+fn array_feeds(
+    session: &Session,
+    inputs: &[Port],
+    config: &TensorflowConfig,
+    layout: &FeatureLayout,
+) -> Result<Vec<(Feed, RawOutput)>, String> {
+    let inlets: Vec<_> = inputs.iter().map(Port::inlet).collect();
+    feed::plan(&config.inputs, layout, &inlets)?
+        .into_iter()
+        .map(|f| {
+            let port = inputs
+                .iter()
+                .find(|p| p.key == f.input)
+                .ok_or_else(|| format!("signature input {:?} is gone", f.input))?;
+            let out = session
+                .output(&port.tensor)
+                .map_err(|e| format!("signature input {:?}: {e}", port.key))?;
+            Ok((f, out))
+        })
+        .collect()
+}
+
+/// The signature input `key` that takes the serialized requests: a
+/// `DT_STRING` vector, the signature's only input.
+fn request_feed(session: &Session, inputs: &[Port], key: &str) -> Result<RawOutput, String> {
+    let names: Vec<&str> = inputs.iter().map(|p| p.key.as_str()).collect();
+    let port = inputs.iter().find(|p| p.key == key).ok_or_else(|| {
+        format!("model.request_input: the signature has no input {key:?} (it has {names:?})")
+    })?;
+    if port.type_name != "DT_STRING" || !matches!(port.shape.as_deref(), None | Some([_])) {
+        return Err(format!(
+            "model.request_input {key:?} is {} of shape {:?}: the serialized requests are DT_STRING [n]",
+            port.type_name, port.shape
+        ));
+    }
+    if let Some(other) = inputs.iter().find(|p| p.key != key) {
+        return Err(format!(
+            "signature input {:?} is fed by nothing: with model.request_input the requests are the only input",
+            other.key
+        ));
+    }
+    session
+        .output(&port.tensor)
+        .map_err(|e| format!("signature input {key:?}: {e}"))
 }
 
 /// An op library built for another TensorFlow is refused before it is
@@ -207,10 +288,17 @@ impl Model for Tensorflow {
         matches!(self.fetch, Fetch::Written(_))
     }
 
+    fn reads_requests(&self) -> bool {
+        matches!(self.feeds, Feeds::Requests(_))
+    }
+
     fn run(&self, inputs: &Buffers, rows: usize) -> Result<Outputs, ModelError> {
-        let mut tensors = Vec::with_capacity(self.feeds.len());
-        let mut feeds = Vec::with_capacity(self.feeds.len());
-        for (feed, out) in &self.feeds {
+        let Feeds::Arrays(arrays) = &self.feeds else {
+            return Err(ModelError("this model reads the requests themselves".into()));
+        };
+        let mut tensors = Vec::with_capacity(arrays.len());
+        let mut feeds = Vec::with_capacity(arrays.len());
+        for (feed, out) in arrays {
             let array = feed
                 .source
                 .array(inputs)
@@ -220,37 +308,16 @@ impl Model for Tensorflow {
             tensors.push(t);
             feeds.push(*out);
         }
-        match &self.fetch {
-            Fetch::Written(out) => {
-                let got = self.session.run(&feeds, &tensors, &[*out]).map_err(ModelError)?;
-                let t = &got[0];
-                let dims = t.dims();
-                if !matches!(dims[..], [_] | [1, _]) {
-                    return Err(ModelError(format!(
-                        "the response output has shape {dims:?}, not [1, len] or [len]"
-                    )));
-                }
-                t.to_vec::<u8>()
-                    .map(Outputs::Written)
-                    .map_err(|e| ModelError(format!("the response output: {e}")))
-            }
-            Fetch::Dense(fetches) => {
-                let got = self.session.run(&feeds, &tensors, fetches).map_err(ModelError)?;
-                self.outputs
-                    .iter()
-                    .zip(&got)
-                    .map(|(spec, t)| {
-                        let array = match spec.dtype {
-                            OutputType::F32 => t.to_vec().map(Array::F32),
-                            OutputType::F64 => t.to_vec().map(Array::F64),
-                            OutputType::I64 => t.to_vec().map(Array::I64),
-                            OutputType::U8 => t.to_vec().map(Array::U8),
-                        };
-                        array.map_err(|e| ModelError(format!("output {:?}: {e}", spec.name)))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Outputs::Dense)
-            }
-        }
+        let tensors: Vec<&Tensor> = tensors.iter().collect();
+        self.fetch(&feeds, &tensors)
+    }
+
+    fn run_requests(&self, requests: &[&[u8]]) -> Result<Outputs, ModelError> {
+        let Feeds::Requests(out) = &self.feeds else {
+            return Err(ModelError("this model does not read requests".into()));
+        };
+        let strings =
+            Strings::views(self.tf, requests).map_err(|e| ModelError(format!("the requests: {e}")))?;
+        self.fetch(&[*out], &[strings.tensor()])
     }
 }
