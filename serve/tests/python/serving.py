@@ -67,13 +67,14 @@ class Server:
     """bprwire-serve on a config of its own, ports chosen by the kernel."""
 
     def __init__(self, tmp: Path, model: str | None = None, response: str | None = None, env: dict | None = None,
-                 repository: bool = False, **overrides):
+                 repository: bool = False, fill_version=None, **overrides):
         """`model` and `response`: TOML for those sections (default: the
         logistic model over `weights()`, continuous and tensor keys; an
         empty `response` for a model that writes its own);
         `overrides`: `batching` and `limits` values. `repository`: the
         model as version 1 of model "bprwire" in a repository at
-        `tmp/models` (see `put_version`), not polled."""
+        `tmp/models` (see `put_version`, and `fill_version` for a version
+        of another kind than the linear model's weights), not polled."""
         w, b = weights()
         np.save(tmp / "w.npy", w)
         np.save(tmp / "b.npy", b)
@@ -113,6 +114,7 @@ path = "layout.json"
             (self.models / "bprwire").mkdir(parents=True)
             (self.models / "bprwire" / "layout.json").write_text(json.dumps(LAYOUT))
             (self.models / "bprwire" / "model.toml").write_text("[layout]" + sections)
+            self.fill_version = fill_version
             self.put_version(1, 1.0)
             toml = head + '[repository]\npath = "models"\npoll_s = 0\ncontrol_api = true\n[limits]' + limits_part
         (tmp / "serve.toml").write_text(toml)
@@ -143,12 +145,16 @@ path = "layout.json"
 
     def put_version(self, version: int, scale: float):
         """Version `version` of the repository's model: `weights()` times
-        `scale`, written under a temporary name and renamed into place."""
-        w, b = weights()
+        `scale` (or what `fill_version(folder, scale)` writes), written
+        under a temporary name and renamed into place."""
         partial = self.models / "bprwire" / f".{version}.partial"
         partial.mkdir()
-        np.save(partial / "w.npy", w * scale)
-        np.save(partial / "b.npy", b * scale)
+        if self.fill_version:
+            self.fill_version(partial, scale)
+        else:
+            w, b = weights()
+            np.save(partial / "w.npy", w * scale)
+            np.save(partial / "b.npy", b * scale)
         partial.rename(self.models / "bprwire" / str(version))
 
     def metrics(self) -> str:
