@@ -8,8 +8,8 @@ outputs: `scores` (sigmoid, `[rows, k]` float32) and `logits`
 
     python make_mlp.py LAYOUT.json OUT.onnx [--hidden 8] [--k 2] [--seed 7]
 
-The weights come from a seeded generator, so a test can rebuild the
-model's arithmetic in numpy (`mlp_numpy`)."""
+The weights come from a seeded generator (mlp_spec.py), the same as
+make_saved_model.py's for the same seed: both write the same function."""
 
 from __future__ import annotations
 
@@ -20,19 +20,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from layout_arrays import arrays
+from mlp_spec import arrays, weights
 
 DTYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE, "int64": TensorProto.INT64, "uint8": TensorProto.UINT8}
-
-
-def weights(n_features: int, hidden: int, k: int, seed: int):
-    rng = np.random.default_rng(seed)
-    return (
-        rng.normal(0, 0.5, size=(n_features, hidden)).astype(np.float32),
-        rng.normal(0, 0.1, size=hidden).astype(np.float32),
-        rng.normal(0, 0.5, size=(hidden, k)).astype(np.float32),
-        rng.normal(0, 0.1, size=k).astype(np.float32),
-    )
 
 
 def make(layout: dict, hidden: int = 8, k: int = 2, seed: int = 7) -> onnx.ModelProto:

@@ -27,7 +27,7 @@ import sys
 import keras
 import tensorflow as tf
 
-from layout_arrays import arrays
+from mlp_spec import arrays, weights
 
 
 def specs(layout: dict) -> dict[str, tf.TensorSpec]:
@@ -37,14 +37,18 @@ def specs(layout: dict) -> dict[str, tf.TensorSpec]:
 
 def build(layout: dict, hidden: int = 8, k: int = 2, seed: int = 7) -> keras.Model:
     """The Keras functional model: inputs named after the layout's arrays,
-    outputs `{"scores", "logits"}`."""
-    keras.utils.set_random_seed(seed)
+    outputs `{"scores", "logits"}`; the weights of mlp_spec.py (those of
+    make_mlp.py's ONNX model for the same seed)."""
     inputs = {n: keras.Input(shape=s.shape[1:], dtype=s.dtype.name, name=n) for n, s in specs(layout).items()}
     parts = [keras.ops.nan_to_num(keras.ops.cast(x, "float32"), nan=0.0) for x in inputs.values()]
     x = keras.layers.Concatenate()(parts) if len(parts) > 1 else parts[0]
-    x = keras.layers.Dense(hidden, activation="relu")(x)
-    logits = keras.layers.Dense(k, name="logits")(x)
+    hidden_layer = keras.layers.Dense(hidden, activation="relu")
+    logits_layer = keras.layers.Dense(k, name="logits")
+    logits = logits_layer(hidden_layer(x))
     scores = keras.layers.Activation("sigmoid", name="scores")(logits)
+    w1, b1, w2, b2 = weights(sum(w for _, _, w in arrays(layout)), hidden, k, seed)
+    hidden_layer.set_weights([w1, b1])
+    logits_layer.set_weights([w2, b2])
     return keras.Model(inputs, {"scores": scores, "logits": logits})
 
 
