@@ -14,7 +14,11 @@
 //!   (its one documented difference: it refuses a skipped unknown STRING
 //!   that is not UTF-8);
 //! - an accepted exception reply, written again by bprwire's writers,
-//!   decodes to the same message.
+//!   decodes to the same message;
+//! - an accepted response cut by record counts (`Response::split`, as a
+//!   server cuts a model's response by request) gives parts that decode,
+//!   hold those counts, and join back to the re-encoding; counts that do
+//!   not add up give `None`.
 
 #![no_main]
 
@@ -56,7 +60,34 @@ fn check_response(view: &Response<'_>, input: Option<&[u8]>) -> Vec<u8> {
     let view2 = decode::decode_response(&again).expect("a re-encoding decodes");
     assert!(view2.is_canonical());
     assert_eq!(view2.reencode(), again);
+    check_split(view, &again);
     again
+}
+
+/// Cuts the response into parts of 1, 2, 3, ... records (the last takes
+/// what is left): each decodes with its count, and the parts' records,
+/// joined, are the whole response's re-encoding.
+fn check_split(view: &Response<'_>, reencoded: &[u8]) {
+    let n = view.len();
+    let mut counts = Vec::new();
+    let (mut left, mut next) = (n, 1);
+    while left > 0 {
+        let c = next.min(left);
+        counts.push(c);
+        left -= c;
+        next += 1;
+    }
+    let parts = view.split(&counts).expect("the counts add up");
+    let mut joined = Vec::new();
+    for (part, &c) in parts.iter().zip(&counts) {
+        let p = decode::decode_response(part).expect("a part decodes");
+        assert_eq!(p.len(), c);
+        // Each part: field header (3), list header (5), the records, STOP.
+        joined.extend_from_slice(&part[8..part.len() - 1]);
+    }
+    // The whole response: the same headers around all the records.
+    assert_eq!(joined, reencoded[8..reencoded.len() - 1], "the parts' records are the whole's");
+    assert!(view.split(&[n + 1]).is_none());
 }
 
 fn response(bytes: &[u8]) {
