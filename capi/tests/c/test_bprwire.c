@@ -259,6 +259,22 @@ static void request_side(void) {
   EXPECT_OK(bprwire_layout_scatter(layout, REQUEST, sizeof REQUEST, outs, 1, &rows));
   CHECK(rows == 1);
   CHECK(cont[0] == 2.0f && cont[1] == 0.5f && cont[2] != cont[2] /* NaN: absent */);
+  /* The arrays listed (count first, then the entries), and the records a
+   * request declares: what a caller sizes its arrays with. */
+  size_t n = 0;
+  EXPECT_OK(bprwire_layout_arrays(layout, NULL, 0, &n));
+  CHECK(n == 1);
+  bprwire_array arrays[2];
+  memset(arrays, 0, sizeof arrays);
+  EXPECT_OK(bprwire_layout_arrays(layout, arrays, 2, &n));
+  CHECK(n == 1 && arrays[0].kind == BPRWIRE_CONTINUOUS && arrays[0].dtype == BPRWIRE_FLOAT && arrays[0].width == 3);
+  EXPECT_ERR(bprwire_layout_arrays(NULL, arrays, 2, &n), BPRWIRE_ERR_NULL, "layout is NULL");
+  EXPECT_ERR(bprwire_layout_arrays(layout, arrays, 2, NULL), BPRWIRE_ERR_NULL, "n is NULL");
+  size_t records = 0;
+  EXPECT_OK(bprwire_request_records(REQUEST, sizeof REQUEST, &records));
+  CHECK(records == 1);
+  EXPECT_ERR(bprwire_request_records(REQUEST, 3, &records), BPRWIRE_ERR_DECODE, "");
+  EXPECT_ERR(bprwire_request_records(NULL, 4, &records), BPRWIRE_ERR_NULL, "request is NULL");
 
   EXPECT_ERR(bprwire_layout_scatter(layout, REQUEST, sizeof REQUEST - 1, outs, 1, &rows), BPRWIRE_ERR_DECODE,
              "at byte");
