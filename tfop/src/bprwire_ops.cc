@@ -198,12 +198,26 @@ REGISTER_OP("BatchPredictionRequestScatter")
     .Output("arrays: out_types")
     .Output("records: int64")
     .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
+      // Checked here too: a graph whose attributes disagree is refused
+      // when it is imported, not at its first run.
       std::vector<int64_t> widths;
+      std::vector<DataType> types;
       TF_RETURN_IF_ERROR(c->GetAttr("widths", &widths));
+      TF_RETURN_IF_ERROR(c->GetAttr("out_types", &types));
+      if (widths.size() != types.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("widths has ", widths.size(), " entries, out_types ", types.size()));
+      }
       tensorflow::shape_inference::ShapeHandle requests;
       TF_RETURN_IF_ERROR(c->WithRankAtMost(c->input(0), 1, &requests));
-      for (size_t i = 0; i < widths.size(); i++) c->set_output(static_cast<int>(i), c->Matrix(c->UnknownDim(), widths[i]));
-      c->set_output(static_cast<int>(widths.size()), c->Vector(c->Rank(requests) == 1 ? c->Dim(requests, 0) : c->MakeDim(1)));
+      for (size_t i = 0; i < widths.size(); i++) {
+        if (widths[i] < 0) return absl::InvalidArgumentError(absl::StrCat("widths[", i, "] is negative"));
+        c->set_output(static_cast<int>(i), c->Matrix(c->UnknownDim(), widths[i]));
+      }
+      auto n = !c->RankKnown(requests) ? c->UnknownDim()
+               : c->Rank(requests) == 1 ? c->Dim(requests, 0)
+                                        : c->MakeDim(1);
+      c->set_output(static_cast<int>(widths.size()), c->Vector(n));
       return absl::OkStatus();
     })
     .Doc(R"doc(

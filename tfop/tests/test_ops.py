@@ -238,6 +238,13 @@ def test_a_malformed_request_is_invalid_argument_naming_it_and_the_attributes_ar
         bprwire_tfop._ops.batch_prediction_request_scatter(
             requests=tf.constant(good), layout=json.dumps(SCATTER_LAYOUT),
             out_types=[d for _, d, _ in arrays], widths=[w for _, _, w in arrays[:-1]] + [4])
+    # In a graph the shape function refuses it when the op is added (an
+    # imported graph too), rather than aborting the process.
+    widths = [w for _, _, w in arrays] + [1]
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="widths has 6 entries, out_types 5"):
+        tf.function(lambda x: bprwire_tfop._ops.batch_prediction_request_scatter(
+            requests=x, layout=json.dumps(SCATTER_LAYOUT), out_types=[d for _, d, _ in arrays], widths=widths))(
+            tf.constant(good))
     with pytest.raises(tf.errors.InvalidArgumentError, match="layout: bprwire:"):
         bprwire_tfop._ops.batch_prediction_request_scatter(
             requests=tf.constant(good), layout='{"continuous": 3}', out_types=[tf.float32], widths=[1])

@@ -157,8 +157,19 @@ pub fn plan(
             })
             .collect::<Result<_, _>>()?
     };
-    let mut feeds = Vec::new();
+    let mut feeds: Vec<Feed> = Vec::new();
     for (source, key, input) in pairs {
+        if let Some(other) = feeds.iter().find(|f| f.input == input || f.source == source) {
+            return Err(if other.input == input {
+                format!(
+                    "model.inputs: model input {input:?} is fed twice (by the {} and {} arrays)",
+                    other.source.key(),
+                    source.key()
+                )
+            } else {
+                format!("model.inputs: the {} array is named twice", source.key())
+            });
+        }
         let (dtype, width) = source
             .shape(layout)
             .ok_or_else(|| format!("model.inputs: the layout has no {key} array"))?;
@@ -178,13 +189,14 @@ pub fn plan(
                 inlet.type_name
             ));
         }
+        // Any number of rows (a negative first dimension), then the width.
         let rank = match inlet.shape.as_deref() {
-            Some([_, w]) if *w < 0 || *w as usize == width => 2,
-            Some([_]) if width == 1 => 1,
+            Some([r, w]) if *r < 0 && (*w < 0 || *w as usize == width) => 2,
+            Some([r]) if *r < 0 && width == 1 => 1,
             other => {
                 let shape = other.map_or_else(|| "unknown".to_string(), |s| format!("{s:?}"));
                 return Err(format!(
-                    "model input {input:?} has shape {shape}, the layout's {array} array is [rows, {width}]"
+                    "model input {input:?} has shape {shape}, the layout's {array} array is [rows, {width}] (rows: any number, -1)"
                 ));
             }
         };

@@ -306,6 +306,16 @@ def test_a_signature_that_does_not_fit_the_layout_is_refused_naming_the_tensor(t
     refused(tmp_path, m + '\nrequest_input = "requests"', 'model.request_input: the signature has no input "requests"')
     refused(tmp_path, f'kind = "tensorflow"\npath = "{saved_requests}"\nop_libraries = ["{bprwire_tfop.LIBRARY}"]\n'
             'response_output = "response"', 'model.inputs: the model has no input "continuous"', response="")
+    # A model that reads requests with another layout than the server's
+    # (here only the continuous default differs): one client's request
+    # could fail a whole batch, so it is refused.
+    other = {**LAYOUT, "continuous": {**LAYOUT["continuous"], "default": 0.0}}
+    model, *_ = models
+    elsewhere = make_saved_model.export(model, other, str(tmp_path / "other_layout"), writer_keys=CONTINUOUS_KEYS,
+                                        requests=True)
+    refused(tmp_path, f'kind = "tensorflow"\npath = "{elsewhere}"\nop_libraries = ["{bprwire_tfop.LIBRARY}"]\n'
+            'response_output = "response"\nrequest_input = "requests"',
+            "the graph's BatchPredictionRequestScatter scatters with another layout than [layout]", response="")
 
 
 def test_a_missing_op_library_or_one_built_for_another_tensorflow_is_refused(tmp_path, models):
@@ -335,7 +345,8 @@ def test_a_missing_op_library_or_one_built_for_another_tensorflow_is_refused(tmp
 def test_the_vendored_protos_match_tensorflows_descriptors():
     """Every message and field of serve/proto/tensorflow.proto, by name:
     the same number and type in the TensorFlow this test imports."""
-    from tensorflow.core.framework import tensor_shape_pb2, types_pb2
+    from tensorflow.core.framework import (attr_value_pb2, function_pb2, graph_pb2, node_def_pb2, tensor_shape_pb2,
+                                           types_pb2)
     from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 
     real = {
@@ -346,8 +357,13 @@ def test_the_vendored_protos_match_tensorflows_descriptors():
         "TensorInfo": meta_graph_pb2.TensorInfo.DESCRIPTOR,
         "SignatureDef": meta_graph_pb2.SignatureDef.DESCRIPTOR,
         "ConfigProto": config_pb2.ConfigProto.DESCRIPTOR,
+        "GraphDef": graph_pb2.GraphDef.DESCRIPTOR,
+        "FunctionDefLibrary": function_pb2.FunctionDefLibrary.DESCRIPTOR,
+        "FunctionDef": function_pb2.FunctionDef.DESCRIPTOR,
+        "NodeDef": node_def_pb2.NodeDef.DESCRIPTOR,
+        "AttrValue": attr_value_pb2.AttrValue.DESCRIPTOR,
     }
-    scalar = {"int64": 3, "int32": 5, "bool": 8, "string": 9}
+    scalar = {"int64": 3, "int32": 5, "bool": 8, "string": 9, "bytes": 12}
     text = (ROOT / "serve" / "proto" / "tensorflow.proto").read_text()
     stack: list[str] = []
     fields = 0
@@ -375,7 +391,7 @@ def test_the_vendored_protos_match_tensorflows_descriptors():
             assert bool(m[1]) == (f.label == f.LABEL_REPEATED if hasattr(f, "label") else f.is_repeated) \
                 or kind.startswith("map<"), line
             fields += 1
-    assert fields >= 18 and not stack
+    assert fields >= 27 and not stack
 
 
 # ---- the repository: TensorFlow versions rolled in, and no leak ----

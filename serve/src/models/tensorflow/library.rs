@@ -113,8 +113,11 @@ api! {
     tensor_byte_size = "TF_TensorByteSize": fn(*const RawTensor) -> usize;
     tensor_data = "TF_TensorData": fn(*const RawTensor) -> *mut c_void;
     load_library = "TF_LoadLibrary": fn(*const c_char, *mut RawStatus) -> *mut RawLibrary;
+    new_tensor = "TF_NewTensor": fn(
+        c_int, *const i64, c_int, *mut c_void, usize,
+        Option<unsafe extern "C" fn(*mut c_void, usize, *mut c_void)>, *mut c_void) -> *mut RawTensor;
     string_init = "TF_StringInit": fn(*mut c_void);
-    string_assign_view = "TF_StringAssignView": fn(*mut c_void, *const c_char, usize);
+    string_copy = "TF_StringCopy": fn(*mut c_void, *const c_char, usize);
     string_dealloc = "TF_StringDealloc": fn(*mut c_void);
 }
 
@@ -133,7 +136,8 @@ static LOADING: Mutex<()> = Mutex::new(());
 
 impl Tf {
     /// The process's TensorFlow, loaded on first use from `library` (else
-    /// the environment's `BPRWIRE_TENSORFLOW_LIBRARY`).
+    /// the environment's `BPRWIRE_TENSORFLOW_LIBRARY`). Once loaded, a
+    /// model that names no library gets it.
     ///
     /// # Errors
     ///
@@ -141,18 +145,12 @@ impl Tf {
     /// a library without TensorFlow's C API, or another library than the
     /// one already loaded.
     pub fn get(library: Option<&Path>) -> Result<&'static Tf, String> {
-        let named = match library {
-            Some(p) => Some(p.to_path_buf()),
-            None => std::env::var_os(super::LIBRARY_ENV)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
-        };
         let _one = LOADING
             .lock()
             .map_err(|_| "TensorFlow's loader lock is poisoned")?;
         if let Some(tf) = TF.get() {
-            return match named {
-                Some(p) if std::fs::canonicalize(&p).ok().as_deref() != Some(tf.path.as_path()) => {
+            return match library {
+                Some(p) if std::fs::canonicalize(p).ok().as_deref() != Some(tf.path.as_path()) => {
                     Err(format!(
                         "TensorFlow library {}: this process has TensorFlow from {} (one per process)",
                         p.display(),
@@ -162,6 +160,12 @@ impl Tf {
                 _ => Ok(tf),
             };
         }
+        let named = match library {
+            Some(p) => Some(p.to_path_buf()),
+            None => std::env::var_os(super::LIBRARY_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+        };
         let path = named.ok_or_else(|| {
             format!(
                 "no TensorFlow library: set model.library or {} (the tensorflow-cpu wheel has one: tensorflow/libtensorflow_cc.so.2)",
@@ -185,7 +189,16 @@ impl Tf {
         .into();
         // SAFETY: the functions are looked up by their C API names, with
         // the C API's signatures.
-        let api = unsafe { Api::load(&lib) }.map_err(fail)?;
+        let api = match unsafe { Api::load(&lib) } {
+            Ok(api) => api,
+            Err(e) => {
+                // Left loaded: its initializers ran (a TensorFlow library
+                // without the C API starts threads), and unloading such a
+                // library under them is not safe.
+                std::mem::forget(lib);
+                return Err(fail(e));
+            }
+        };
         // SAFETY: TF_Version takes nothing and returns a static C string.
         let version = unsafe { CStr::from_ptr((api.version)()) }
             .to_string_lossy()
@@ -617,71 +630,83 @@ const _: () = assert!(
     "TF_TString is laid out for 64-bit platforms here"
 );
 
-/// A `DT_STRING` tensor `[n]` whose elements are views of the caller's
-/// bytes (`TF_StringAssignView`: nothing copied), which it borrows for as
-/// long as it lives.
-pub(super) struct Strings<'a> {
-    tensor: Tensor,
+/// A string tensor's buffer, as its deallocator needs it.
+struct StringBuffer {
+    dealloc: unsafe extern "C" fn(*mut c_void),
     n: usize,
-    size: usize,
-    _views: std::marker::PhantomData<&'a [u8]>,
+    layout: std::alloc::Layout,
 }
 
-impl<'a> Strings<'a> {
-    /// The tensor `[items.len()]` of views of `items`.
+/// The deallocator of a string tensor's buffer, called by TensorFlow once
+/// nothing refers to it any more: each string freed, then the buffer.
+///
+/// # Safety
+///
+/// `data` and `arg` as `Tensor::strings` made them, called once.
+unsafe extern "C" fn free_strings(data: *mut c_void, _len: usize, arg: *mut c_void) {
+    // SAFETY: `arg` is the Box `Tensor::strings` leaked for this buffer,
+    // taken back once; `data` holds `n` initialized strings and was
+    // allocated with `layout`.
+    unsafe {
+        let buffer = Box::from_raw(arg.cast::<StringBuffer>());
+        for i in 0..buffer.n {
+            (buffer.dealloc)(data.cast::<u8>().add(i * TSTRING_BYTES).cast());
+        }
+        std::alloc::dealloc(data.cast(), buffer.layout);
+    }
+}
+
+impl Tensor {
+    /// A `DT_STRING` tensor `[items.len()]` holding copies of `items`
+    /// (`TF_StringCopy`), in a buffer of ours that TensorFlow frees through
+    /// `free_strings` when it lets go of it: whatever the graph keeps of
+    /// its input, nothing refers to the caller's bytes or to freed memory.
     ///
     /// # Errors
     ///
-    /// TensorFlow out of memory, or a string element of a size this code
-    /// does not know.
-    pub(super) fn views(tf: &'static Tf, items: &[&'a [u8]]) -> Result<Strings<'a>, String> {
-        let size = TSTRING_BYTES;
+    /// Out of memory, or TensorFlow refusing the buffer.
+    pub(super) fn strings(tf: &'static Tf, items: &[&[u8]]) -> Result<Tensor, String> {
         let n = items.len();
-        let bytes = n.checked_mul(size).ok_or("too many strings")?;
+        let bytes = n.checked_mul(TSTRING_BYTES).ok_or("too many strings")?;
         let dims = [i64::try_from(n).map_err(|_| "too many strings")?];
-        // SAFETY: one dimension of `n`, `n` elements of `size` bytes.
-        let raw = unsafe { (tf.api.allocate_tensor)(dtype::STRING, dims.as_ptr(), 1, bytes) };
-        if raw.is_null() {
-            return Err(format!("TensorFlow could not allocate a tensor of {n} strings"));
+        // 64-byte aligned (Eigen's largest), so TensorFlow takes the buffer
+        // as it is; never of size 0.
+        let layout =
+            std::alloc::Layout::from_size_align(bytes.max(TSTRING_BYTES), 64).map_err(|e| e.to_string())?;
+        // SAFETY: a layout of non-zero size.
+        let data = unsafe { std::alloc::alloc(layout) };
+        if data.is_null() {
+            return Err(format!("cannot allocate {n} strings"));
         }
-        let tensor = Tensor { tf, raw };
-        // SAFETY: the tensor holds `n` elements of `size` bytes (checked
-        // below); each is initialized before it is assigned a view of an
-        // item, which `'a` keeps alive as long as the tensor.
+        // SAFETY: `data` holds `n` elements of TSTRING_BYTES, each
+        // initialized before it is assigned a copy of its item; the
+        // deallocator's argument is leaked here and taken back by it.
         unsafe {
-            let base = (tf.api.tensor_data)(raw).cast::<u8>();
-            if n > 0 && (base.is_null() || (tf.api.tensor_byte_size)(raw) != bytes) {
-                return Err("TensorFlow allocated a tensor of another size".into());
-            }
             for (i, item) in items.iter().enumerate() {
-                let element = base.add(i * size).cast::<c_void>();
+                let element = data.add(i * TSTRING_BYTES).cast::<c_void>();
                 (tf.api.string_init)(element);
-                (tf.api.string_assign_view)(element, item.as_ptr().cast(), item.len());
+                (tf.api.string_copy)(element, item.as_ptr().cast(), item.len());
             }
-        }
-        Ok(Strings {
-            tensor,
-            n,
-            size,
-            _views: std::marker::PhantomData,
-        })
-    }
-
-    /// The tensor.
-    pub(super) fn tensor(&self) -> &Tensor {
-        &self.tensor
-    }
-}
-
-impl Drop for Strings<'_> {
-    fn drop(&mut self) {
-        // SAFETY: `n` initialized elements of `size` bytes; a view owns
-        // nothing, and TF_StringDealloc frees only what an element owns.
-        unsafe {
-            let base = (self.tensor.tf.api.tensor_data)(self.tensor.raw).cast::<u8>();
-            for i in 0..self.n {
-                (self.tensor.tf.api.string_dealloc)(base.add(i * self.size).cast::<c_void>());
+            let arg = Box::into_raw(Box::new(StringBuffer {
+                dealloc: tf.api.string_dealloc,
+                n,
+                layout,
+            }));
+            let raw = (tf.api.new_tensor)(
+                dtype::STRING,
+                dims.as_ptr(),
+                1,
+                data.cast(),
+                bytes,
+                Some(free_strings),
+                arg.cast(),
+            );
+            if raw.is_null() {
+                // Whether TensorFlow called the deallocator is not said:
+                // the buffer is left (leaked) rather than freed twice.
+                return Err("TensorFlow refused a tensor of strings".into());
             }
+            Ok(Tensor { tf, raw })
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use bprwire::features::{Array, Buffers, FeatureLayout, OutputType};
 
-use super::library::{RawOutput, Session, Strings, Tensor, Tf};
+use super::library::{RawOutput, Session, Tensor, Tf};
 use super::signature::{self, Port};
 use super::TensorflowConfig;
 use crate::models::feed::{self, Feed};
@@ -37,6 +37,8 @@ pub struct Tensorflow {
     feeds: Feeds,
     fetch: Fetch,
     outputs: Vec<OutputSpec>,
+    /// Each dense output's rank (1 or 2).
+    ranks: Vec<usize>,
 }
 
 impl std::fmt::Debug for Tensorflow {
@@ -84,17 +86,25 @@ impl Tensorflow {
             .map_err(|e| format!("SavedModel {}: {e}", dir.display()))?;
         let sig = signature::read(&meta, &config.signature)?;
         let feeds = match &config.request_input {
-            Some(key) => Feeds::Requests(request_feed(&session, &sig.inputs, key)?),
+            Some(key) => {
+                let feed = request_feed(&session, &sig.inputs, key)?;
+                check_scatter_layouts(&sig.scatter_layouts, layout)?;
+                Feeds::Requests(feed)
+            }
             None => Feeds::Arrays(array_feeds(&session, &sig.inputs, config, layout)?),
         };
-        let (fetch, outputs) = match &config.response_output {
+        let (fetch, outputs, ranks) = match &config.response_output {
             Some(name) => {
                 let port = sig.outputs.iter().find(|p| &p.key == name).ok_or_else(|| {
                     let names: Vec<&str> = sig.outputs.iter().map(|p| p.key.as_str()).collect();
                     format!("model.response_output: the signature has no output {name:?} (it has {names:?})")
                 })?;
                 check_written(port)?;
-                (Fetch::Written(session.output(&port.tensor)?), Vec::new())
+                (
+                    Fetch::Written(session.output(&port.tensor)?),
+                    Vec::new(),
+                    Vec::new(),
+                )
             }
             None => {
                 let specs = sig
@@ -111,7 +121,12 @@ impl Tensorflow {
                             .map_err(|e| format!("signature output {:?}: {e}", p.key))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                (Fetch::Dense(raw), specs)
+                let ranks = sig
+                    .outputs
+                    .iter()
+                    .map(|p| p.shape.as_ref().map_or(0, Vec::len))
+                    .collect();
+                (Fetch::Dense(raw), specs, ranks)
             }
         };
         Ok(Tensorflow {
@@ -120,6 +135,7 @@ impl Tensorflow {
             feeds,
             fetch,
             outputs,
+            ranks,
         })
     }
 
@@ -144,8 +160,23 @@ impl Tensorflow {
                 let got = self.session.run(feeds, tensors, fetches).map_err(ModelError)?;
                 self.outputs
                     .iter()
+                    .zip(&self.ranks)
                     .zip(&got)
-                    .map(|(spec, t)| {
+                    .map(|((spec, &rank), t)| {
+                        // The declared shape: [rows] or [rows, width] (the
+                        // runner checks rows × width elements).
+                        let dims = t.dims();
+                        if dims.len() != rank || (rank == 2 && dims[1] != spec.width as i64) {
+                            return Err(ModelError(format!(
+                                "output {:?} has shape {dims:?}, declared {}",
+                                spec.name,
+                                if rank == 2 {
+                                    format!("[rows, {}]", spec.width)
+                                } else {
+                                    "[rows]".into()
+                                }
+                            )));
+                        }
                         let array = match spec.dtype {
                             OutputType::F32 => t.to_vec().map(Array::F32),
                             OutputType::F64 => t.to_vec().map(Array::F64),
@@ -191,7 +222,7 @@ fn request_feed(session: &Session, inputs: &[Port], key: &str) -> Result<RawOutp
     let port = inputs.iter().find(|p| p.key == key).ok_or_else(|| {
         format!("model.request_input: the signature has no input {key:?} (it has {names:?})")
     })?;
-    if port.type_name != "DT_STRING" || !matches!(port.shape.as_deref(), None | Some([_])) {
+    if port.type_name != "DT_STRING" || !matches!(port.shape.as_deref(), None | Some([-1])) {
         return Err(format!(
             "model.request_input {key:?} is {} of shape {:?}: the serialized requests are DT_STRING [n]",
             port.type_name, port.shape
@@ -206,6 +237,31 @@ fn request_feed(session: &Session, inputs: &[Port], key: &str) -> Result<RawOutp
     session
         .output(&port.tensor)
         .map_err(|e| format!("signature input {key:?}: {e}"))
+}
+
+/// A model that reads the requests scatters them with the server's own
+/// layout (the server refuses, before the batch, every request that
+/// layout refuses; a model with another layout could fail a whole batch
+/// on one client's request): every request op's `layout` must be it.
+fn check_scatter_layouts(layouts: &[Vec<u8>], layout: &FeatureLayout) -> Result<(), String> {
+    if layouts.is_empty() {
+        return Err(
+            "model.request_input: the graph has no BatchPredictionRequestScatter op (tfop) to read the requests".into(),
+        );
+    }
+    let ours = layout.to_json();
+    for json in layouts {
+        let theirs = FeatureLayout::from_json(json).map_err(|e| {
+            format!("the graph's BatchPredictionRequestScatter has a layout bprwire refuses: {e}")
+        })?;
+        if theirs.to_json() != ours {
+            return Err(format!(
+                "the graph's BatchPredictionRequestScatter scatters with another layout than [layout]: {} (the server's: {ours})",
+                theirs.to_json()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// An op library built for another TensorFlow is refused before it is
@@ -233,11 +289,11 @@ fn dense_output(p: &Port) -> Result<OutputSpec, String> {
         )
     })?;
     let width = match p.shape.as_deref() {
-        Some([_]) => 1,
-        Some([_, w]) if *w > 0 => *w as usize,
+        Some([r]) if *r < 0 => 1,
+        Some([r, w]) if *r < 0 && *w > 0 => *w as usize,
         other => {
             return Err(format!(
-                "signature output {:?} has shape {}: the server carries [rows] or [rows, width] with a fixed width",
+                "signature output {:?} has shape {}: the server carries [rows] or [rows, width] with any rows (-1) and a fixed width",
                 p.key,
                 other.map_or_else(|| "unknown".to_string(), |s| format!("{s:?}"))
             ))
@@ -317,7 +373,7 @@ impl Model for Tensorflow {
             return Err(ModelError("this model does not read requests".into()));
         };
         let strings =
-            Strings::views(self.tf, requests).map_err(|e| ModelError(format!("the requests: {e}")))?;
-        self.fetch(&[*out], &[strings.tensor()])
+            Tensor::strings(self.tf, requests).map_err(|e| ModelError(format!("the requests: {e}")))?;
+        self.fetch(&[*out], &[&strings])
     }
 }

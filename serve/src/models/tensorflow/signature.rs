@@ -41,14 +41,21 @@ impl Port {
     }
 }
 
-/// A signature's inputs and outputs, each sorted by key.
+/// A signature's inputs and outputs, each sorted by key; and the layouts
+/// the graph's request ops scatter into.
 #[derive(Debug)]
 pub struct Signature {
     /// Inputs.
     pub inputs: Vec<Port>,
     /// Outputs.
     pub outputs: Vec<Port>,
+    /// The `layout` attribute of every `BatchPredictionRequestScatter`
+    /// node of the graph and of its functions.
+    pub scatter_layouts: Vec<Vec<u8>>,
 }
+
+/// tfop's request op.
+const SCATTER_OP: &str = "BatchPredictionRequestScatter";
 
 /// The signature `name` of the serialized `MetaGraphDef` `bytes`.
 ///
@@ -71,9 +78,19 @@ pub fn read(bytes: &[u8], name: &str) -> Result<Signature, String> {
         ports.sort_by(|a, b| a.key.cmp(&b.key));
         Ok::<_, String>(ports)
     };
+    let graph = meta.graph_def.unwrap_or_default();
+    let functions = graph.library.unwrap_or_default().function;
+    let scatter_layouts = graph
+        .node
+        .iter()
+        .chain(functions.iter().flat_map(|f| &f.node_def))
+        .filter(|n| n.op == SCATTER_OP)
+        .map(|n| n.attr.get("layout").map(|a| a.s.clone()).unwrap_or_default())
+        .collect();
     Ok(Signature {
         inputs: ports(&def.inputs, "input")?,
         outputs: ports(&def.outputs, "output")?,
+        scatter_layouts,
     })
 }
 
@@ -163,8 +180,21 @@ mod tests {
             .into(),
             method_name: "tensorflow/serving/predict".into(),
         };
+        let scatter = pb::NodeDef {
+            name: "scatter".into(),
+            op: SCATTER_OP.into(),
+            attr: [("layout".to_string(), pb::AttrValue { s: b"{}".to_vec() })].into(),
+        };
         pb::MetaGraphDef {
             meta_info_def: None,
+            graph_def: Some(pb::GraphDef {
+                node: Vec::new(),
+                library: Some(pb::FunctionDefLibrary {
+                    function: vec![pb::FunctionDef {
+                        node_def: vec![scatter],
+                    }],
+                }),
+            }),
             signature_def: [("serving_default".to_string(), sig)].into(),
         }
         .encode_to_vec()
@@ -180,6 +210,11 @@ mod tests {
         assert_eq!(keys, ["ids", "scores"]);
         assert_eq!(s.outputs[0].dtype, None);
         assert_eq!(s.outputs[0].type_name, "DT_INT32");
+        assert_eq!(
+            s.scatter_layouts,
+            [b"{}".to_vec()],
+            "found in the graph's functions"
+        );
     }
 
     #[test]
