@@ -218,8 +218,9 @@ def test_the_written_response_equals_the_servers_own_encoding_of_the_same_model(
     _, dense, saved_written, _ = models
     a = Server(Path(tempfile.mkdtemp(dir=tmp_path)), model=f'kind = "tensorflow"\npath = "{dense}"',
                response=f'continuous = {{ output = "scores", keys = {CONTINUOUS_KEYS} }}', env=ENV)
-    b = written_server(Path(tempfile.mkdtemp(dir=tmp_path)), saved_written)
+    b = None
     try:
+        b = written_server(Path(tempfile.mkdtemp(dir=tmp_path)), saved_written)
         ca, ta = thrift_client(ts, a.port)
         cb, tb = thrift_client(ts, b.port)
         rng = random.Random(41)
@@ -236,7 +237,8 @@ def test_the_written_response_equals_the_servers_own_encoding_of_the_same_model(
         assert a.stop() == 0 and b.stop() == 0
     finally:
         a.kill()
-        b.kill()
+        if b is not None:
+            b.kill()
 
 
 # ---- start-up refusals, each naming what is wrong ----
