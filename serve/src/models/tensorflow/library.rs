@@ -47,6 +47,14 @@ pub(super) struct RawOutput {
     index: c_int,
 }
 
+// SAFETY: an output names an operation of a session's graph, which lives
+// as long as its `Session` and is only read (by TF_SessionRun, which
+// several threads may call at once); the engine keeps outputs beside
+// their session.
+unsafe impl Send for RawOutput {}
+// SAFETY: as above.
+unsafe impl Sync for RawOutput {}
+
 /// `TF_DataType` values the engine uses.
 pub(super) mod dtype {
     pub const FLOAT: i32 = 1;
