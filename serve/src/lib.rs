@@ -27,6 +27,7 @@ pub mod logs;
 pub mod metrics;
 pub mod models;
 pub mod process;
+pub mod proto;
 pub mod repository;
 
 use std::net::SocketAddr;
@@ -301,11 +302,10 @@ impl Server {
         let http_task =
             tokio::spawn(http_port.accept(http, shutdown.clone(), connections.clone(), serve_http));
         let grpc_task = grpc.map(|listener| {
-            let calls = kserve::grpc::Calls::new(
-                kserve::grpc::service(kserve, limits.max_message_bytes),
-                limits.max_connections,
-                call_time,
-            );
+            let services =
+                tonic::service::Routes::new(kserve::grpc::service(kserve.clone(), limits.max_message_bytes))
+                    .add_service(frontend::tfserving::service(kserve, limits.max_message_bytes));
+            let calls = kserve::grpc::Calls::new(services, limits.max_connections, call_time);
             let per_connection = limits.max_in_flight_per_connection;
             let port = Port::new("grpc", ports, conn::SPARES, families.clone());
             let serve_grpc = web::connections(

@@ -8,5 +8,6 @@ pub mod conn;
 pub mod http;
 pub mod kserve;
 pub mod stall;
+pub mod tfserving;
 pub mod thrift;
 pub mod web;

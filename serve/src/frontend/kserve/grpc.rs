@@ -72,14 +72,23 @@ fn late(time: Duration) -> http::Response<tonic::body::Body> {
 /// The path of the one call that runs the model.
 const INFER: &str = "/inference.GRPCInferenceService/ModelInfer";
 
-/// The service as the gRPC port serves it: infer calls bounded in number
+/// The services of the gRPC port (KServe's, TensorFlow Serving's).
+pub type Services = tonic::service::Routes;
+
+/// Whether a call runs the model: KServe's infer, TensorFlow Serving's
+/// Predict.
+fn runs_model(path: &str) -> bool {
+    path == INFER || path == crate::frontend::tfserving::PREDICT
+}
+
+/// The services as the gRPC port serves them: model calls bounded in number
 /// (over all connections, and per connection) and in time, their wait for
 /// a turn included; every other call (health, metadata, statistics)
 /// served at once, never behind infer calls; tonic's refusals turned into
 /// the protocol's ([`refusals`]).
 #[derive(Clone, Debug)]
 pub struct Calls {
-    inner: GrpcInferenceServiceServer<Grpc>,
+    inner: Services,
     all: Arc<Semaphore>,
     mine: Arc<Semaphore>,
     time: Duration,
@@ -88,7 +97,7 @@ pub struct Calls {
 impl Calls {
     /// `inner`, with at most `max_calls` infer calls being read or run at
     /// once over all connections, each within `time`.
-    pub fn new(inner: GrpcInferenceServiceServer<Grpc>, max_calls: usize, time: Duration) -> Calls {
+    pub fn new(inner: Services, max_calls: usize, time: Duration) -> Calls {
         Calls {
             inner,
             all: Arc::new(Semaphore::new(max_calls)),
@@ -109,9 +118,9 @@ impl Calls {
 
 impl<B: Send + 'static> tower::Service<http::Request<B>> for Calls
 where
-    GrpcInferenceServiceServer<Grpc>:
+    Services:
         tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>,
-    <GrpcInferenceServiceServer<Grpc> as tower::Service<http::Request<B>>>::Future: Send + 'static,
+    <Services as tower::Service<http::Request<B>>>::Future: Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
@@ -122,7 +131,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let infer = req.uri().path() == INFER;
+        let infer = runs_model(req.uri().path());
         let time = self.time;
         if !infer {
             // Bounded too (a stream that never ends holds its

@@ -534,7 +534,7 @@ pub fn requests(inputs: Vec<InputTensor>, max_requests: usize) -> Result<Vec<Byt
 /// length and that many bytes (slices of `raw`, not copies); stops after
 /// `n + 1` (the caller refuses any count but `n`), so a message of empty
 /// elements makes no list larger than the shape said.
-fn split_bytes(raw: Bytes, n: usize) -> Result<Vec<Bytes>, Error> {
+pub(crate) fn split_bytes(raw: Bytes, n: usize) -> Result<Vec<Bytes>, Error> {
     let mut out = Vec::new();
     let mut at = 0usize;
     while at < raw.len() && out.len() <= n {

@@ -51,14 +51,6 @@ impl std::fmt::Debug for Tensorflow {
     }
 }
 
-// SAFETY (of the auto traits this needs): `RawOutput` holds a pointer to
-// an operation of the session's graph, which lives as long as `session`
-// and is only read; see `library.rs` for the session itself.
-unsafe impl Send for Tensorflow {}
-// SAFETY: as above; `run` takes `&self` and TensorFlow allows concurrent
-// runs of one session.
-unsafe impl Sync for Tensorflow {}
-
 impl Tensorflow {
     /// Loads the SavedModel `config.path` for `layout`.
     ///

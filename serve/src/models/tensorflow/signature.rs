@@ -8,11 +8,7 @@ use prost::Message;
 
 use crate::models::feed::Inlet;
 
-/// The generated messages (package `tensorflow`).
-#[allow(missing_docs, clippy::all)]
-mod pb {
-    include!(concat!(env!("OUT_DIR"), "/tensorflow.rs"));
-}
+use crate::proto::tensorflow as pb;
 
 /// One input or output of a signature.
 #[derive(Clone, Debug)]
@@ -147,16 +143,7 @@ mod tests {
         pb::TensorInfo {
             name: name.into(),
             dtype: dtype as i32,
-            tensor_shape: Some(pb::TensorShapeProto {
-                dim: dims
-                    .iter()
-                    .map(|&size| pb::tensor_shape_proto::Dim {
-                        size,
-                        name: String::new(),
-                    })
-                    .collect(),
-                unknown_rank: false,
-            }),
+            tensor_shape: Some(pb::TensorShapeProto::of(dims)),
         }
     }
 
