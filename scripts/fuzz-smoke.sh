@@ -15,12 +15,12 @@ cargo +nightly fuzz build
 cargo +nightly fuzz build --fuzz-dir serve/fuzz
 scripts/fuzz-seeds.sh
 # Memory limits per target: for `npy` (a file's header may claim any
-# size) and `kserve` (a shape or a length prefix may claim any count), an
+# size), `kserve` and `tfserving` (a shape or a length prefix may claim any count), an
 # allocation sized by a claim, not by the input, is a finding.
 limits() {
   case "$1" in
     npy) echo "-malloc_limit_mb=32 -rss_limit_mb=512" ;;
-    kserve) echo "-malloc_limit_mb=64 -rss_limit_mb=1024" ;;
+    kserve | tfserving) echo "-malloc_limit_mb=64 -rss_limit_mb=1024" ;;
   esac
 }
 for dir in fuzz serve/fuzz; do

@@ -99,8 +99,15 @@ impl TfServing {
 }
 
 /// The call's requests from its inputs: exactly one, `examples`, of
-/// `DT_STRING`, its shape (if given) agreeing with its elements.
-fn requests(mut inputs: std::collections::HashMap<String, tf::TensorProto>) -> Result<Vec<Bytes>, Status> {
+/// `DT_STRING`, its shape (if given) agreeing with its elements (slices of
+/// the message, not copies).
+///
+/// # Errors
+///
+/// TensorFlow Serving's INVALID_ARGUMENT naming the input at fault: extra
+/// or missing inputs, another `dtype`, a shape that does not hold the
+/// elements.
+pub fn requests(mut inputs: std::collections::HashMap<String, tf::TensorProto>) -> Result<Vec<Bytes>, Status> {
     let Some(tensor) = inputs.remove(INPUT) else {
         let mut extra: Vec<String> = inputs.into_keys().collect();
         extra.sort();
