@@ -10,6 +10,9 @@
 //! [kserve]
 //! model = "bprwire"                # the model's name on the KServe v2 protocol
 //!
+//! [tfserving]                      # TensorFlow Serving's Predict (on the gRPC port)
+//! input = "examples"               # the input holding the requests (Navi's --input)
+//!
 //! [layout]                         # the feature layout (as `bprwire scatter --layout`)
 //! path = "layout.json"             # or: inline = '''{"continuous": {"ids": [1, 2]}}'''
 //!
@@ -106,6 +109,9 @@ pub struct File {
     pub limits: Limits,
     /// `[kserve]` (one model in this file).
     pub kserve: Option<Kserve>,
+    /// `[tfserving]`: TensorFlow Serving's API.
+    #[serde(default)]
+    pub tfserving: crate::frontend::tfserving::TfServingConfig,
     /// `[repository]`: the models of a folder instead.
     pub repository: Option<crate::repository::policy::RepositoryConfig>,
 }
@@ -310,6 +316,8 @@ pub struct Config {
     pub grpc: Option<SocketAddr>,
     /// `[limits]`.
     pub limits: Limits,
+    /// `[tfserving]`.
+    pub tfserving: crate::frontend::tfserving::TfServingConfig,
     /// Where the models come from.
     pub models: Models,
 }
@@ -440,6 +448,9 @@ impl Config {
         let file: File = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         check_limits(path, &file.limits)?;
+        file.tfserving
+            .check()
+            .map_err(|(key, reason)| err(path, key, reason))?;
         let models = match (file.repository, file.layout, file.model, file.response) {
             (Some(mut repository), None, None, None) => {
                 for (key, given) in [
@@ -506,6 +517,7 @@ impl Config {
             http: file.listen.http,
             grpc: file.listen.grpc,
             limits: file.limits,
+            tfserving: file.tfserving,
             models,
         })
     }

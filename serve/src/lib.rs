@@ -57,6 +57,7 @@ pub struct Prepared {
     families: metrics::Families,
     addrs: (SocketAddr, SocketAddr, Option<SocketAddr>),
     shutdown_deadline: Duration,
+    tfserving: frontend::tfserving::TfServingConfig,
 }
 
 impl Prepared {
@@ -87,6 +88,7 @@ impl Prepared {
         let mut registry = Registry::default();
         let families = metrics::Families::register(&mut registry);
         let limits = config.limits.clone();
+        let tfserving = config.tfserving;
         let repository = match (config.models, model) {
             (Models::Single(spec), model) => {
                 let model = match model {
@@ -112,6 +114,7 @@ impl Prepared {
             families,
             addrs,
             shutdown_deadline,
+            tfserving,
         })
     }
 
@@ -279,6 +282,7 @@ impl Server {
             registry,
             families,
             shutdown_deadline,
+            tfserving,
             ..
         } = prepared;
         let limits = repository.limits().clone();
@@ -304,7 +308,11 @@ impl Server {
         let grpc_task = grpc.map(|listener| {
             let services =
                 tonic::service::Routes::new(kserve::grpc::service(kserve.clone(), limits.max_message_bytes))
-                    .add_service(frontend::tfserving::service(kserve, limits.max_message_bytes));
+                    .add_service(frontend::tfserving::service(
+                        kserve,
+                        tfserving,
+                        limits.max_message_bytes,
+                    ));
             let calls = kserve::grpc::Calls::new(services, limits.max_connections, call_time);
             let per_connection = limits.max_in_flight_per_connection;
             let port = Port::new("grpc", ports, conn::SPARES, families.clone());

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(request) = PredictRequest::decode(data) else {
         return;
     };
-    if let Ok(requests) = tfserving::requests(request.inputs) {
+    if let Ok(requests) = tfserving::requests("examples", request.inputs) {
         // Each element is a slice of the message.
         assert!(requests.iter().map(|r| r.len()).sum::<usize>() <= data.len());
     }

@@ -26,8 +26,36 @@ use crate::proto::tensorflow::{self as tf, DataType};
 use pb::prediction_service_server::PredictionService;
 pub use pb::prediction_service_server::PredictionServiceServer;
 
-/// The input a `Predict` call carries its requests in (Navi's default).
-pub const INPUT: &str = "examples";
+/// `[tfserving]`: TensorFlow Serving's API.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TfServingConfig {
+    /// The input a `Predict` call carries its requests in (default
+    /// `examples`, Navi's).
+    pub input: String,
+}
+
+impl Default for TfServingConfig {
+    fn default() -> Self {
+        TfServingConfig {
+            input: "examples".into(),
+        }
+    }
+}
+
+impl TfServingConfig {
+    /// Checks the input name.
+    ///
+    /// # Errors
+    ///
+    /// The key at fault and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.input.is_empty() || self.input.len() > 256 {
+            return Err(("tfserving.input", "give a name of 1 to 256 bytes".into()));
+        }
+        Ok(())
+    }
+}
 
 /// The signature a call may name (or leave empty).
 const SIGNATURE: &str = "serving_default";
@@ -38,8 +66,12 @@ pub const PREDICT: &str = "/tensorflow.serving.PredictionService/Predict";
 /// The service over the models, its messages limited to
 /// `max_message_bytes` (tonic's own default is 4 MiB), gzip requests
 /// accepted (Navi's clients may send them).
-pub fn service(kserve: Kserve, max_message_bytes: usize) -> PredictionServiceServer<TfServing> {
-    PredictionServiceServer::new(TfServing(kserve))
+pub fn service(
+    kserve: Kserve,
+    config: TfServingConfig,
+    max_message_bytes: usize,
+) -> PredictionServiceServer<TfServing> {
+    PredictionServiceServer::new(TfServing { kserve, config })
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
         .max_decoding_message_size(max_message_bytes)
         .max_encoding_message_size(usize::MAX)
@@ -47,7 +79,10 @@ pub fn service(kserve: Kserve, max_message_bytes: usize) -> PredictionServiceSer
 
 /// The service's implementation.
 #[derive(Debug)]
-pub struct TfServing(Kserve);
+pub struct TfServing {
+    kserve: Kserve,
+    config: TfServingConfig,
+}
 
 impl TfServing {
     /// The model version `spec` names: TensorFlow Serving's NOT_FOUND for
@@ -65,20 +100,23 @@ impl TfServing {
                 )))
             }
         };
-        let served = self.0.model(&spec.name, &version).map_err(|e| match e.code {
-            super::kserve::Code::NotFound => Status::not_found(format!(
-                "Servable not found for request: {}({}{}): {}",
-                if version.is_empty() { "Latest" } else { "Specific" },
-                spec.name,
-                if version.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {version}")
-                },
-                e.message
-            )),
-            _ => Status::from(e),
-        })?;
+        let served = self
+            .kserve
+            .model(&spec.name, &version)
+            .map_err(|e| match e.code {
+                super::kserve::Code::NotFound => Status::not_found(format!(
+                    "Servable not found for request: {}({}{}): {}",
+                    if version.is_empty() { "Latest" } else { "Specific" },
+                    spec.name,
+                    if version.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {version}")
+                    },
+                    e.message
+                )),
+                _ => Status::from(e),
+            })?;
         if !spec.signature_name.is_empty() && spec.signature_name != SIGNATURE {
             return Err(Status::failed_precondition(format!(
                 "Serving signature name: \"{}\" not found in signature def (it has \"{SIGNATURE}\")",
@@ -107,12 +145,15 @@ impl TfServing {
 /// TensorFlow Serving's INVALID_ARGUMENT naming the input at fault: extra
 /// or missing inputs, another `dtype`, a shape that does not hold the
 /// elements.
-pub fn requests(mut inputs: std::collections::HashMap<String, tf::TensorProto>) -> Result<Vec<Bytes>, Status> {
-    let Some(tensor) = inputs.remove(INPUT) else {
+pub fn requests(
+    input: &str,
+    mut inputs: std::collections::HashMap<String, tf::TensorProto>,
+) -> Result<Vec<Bytes>, Status> {
+    let Some(tensor) = inputs.remove(input) else {
         let mut extra: Vec<String> = inputs.into_keys().collect();
         extra.sort();
         return Err(Status::invalid_argument(format!(
-            "input size does not match signature: {}!=1 for inputs {extra:?}: missing [\"{INPUT}\"]",
+            "input size does not match signature: {}!=1 for inputs {extra:?}: missing [\"{input}\"]",
             extra.len()
         )));
     };
@@ -120,7 +161,7 @@ pub fn requests(mut inputs: std::collections::HashMap<String, tf::TensorProto>) 
         let mut extra: Vec<String> = inputs.into_keys().collect();
         extra.sort();
         return Err(Status::invalid_argument(format!(
-            "input size does not match signature: {}!=1: extra inputs {extra:?} (the signature's one input is \"{INPUT}\")",
+            "input size does not match signature: {}!=1: extra inputs {extra:?} (the signature's one input is \"{input}\")",
             extra.len() + 1
         )));
     }
@@ -128,7 +169,7 @@ pub fn requests(mut inputs: std::collections::HashMap<String, tf::TensorProto>) 
         let name = DataType::try_from(tensor.dtype)
             .map_or_else(|_| tensor.dtype.to_string(), |d| d.as_str_name().into());
         return Err(Status::invalid_argument(format!(
-            "input \"{INPUT}\" is {name}: it is DT_STRING, one BatchPredictionRequest per element"
+            "input \"{input}\" is {name}: it is DT_STRING, one BatchPredictionRequest per element"
         )));
     }
     if let Some(shape) = &tensor.tensor_shape {
@@ -137,7 +178,7 @@ pub fn requests(mut inputs: std::collections::HashMap<String, tf::TensorProto>) 
         });
         if n != Some(tensor.string_val.len() as u64) {
             return Err(Status::invalid_argument(format!(
-                "input \"{INPUT}\": its shape {:?} does not hold its {} elements",
+                "input \"{input}\": its shape {:?} does not hold its {} elements",
                 shape.dim.iter().map(|d| d.size).collect::<Vec<_>>(),
                 tensor.string_val.len()
             )));
@@ -204,11 +245,11 @@ impl PredictionService for TfServing {
         let _owed = caller.as_ref().map(|c| c.0.owe());
         let source = Caller::id(caller.as_ref());
         let r = r.into_inner();
-        if !self.0.serving() {
+        if !self.kserve.serving() {
             return Err(Status::unavailable("shutting down"));
         }
         let (served, spec) = self.served(r.model_spec.as_ref())?;
-        let requests = requests(r.inputs)?;
+        let requests = requests(&self.config.input, r.inputs)?;
         let n = requests.len() as i64;
         let outputs = served.outputs();
         let wanted: Vec<String> = if r.output_filter.is_empty() {
@@ -279,7 +320,11 @@ impl PredictionService for TfServing {
             })
             .collect();
         let signature = tf::SignatureDef {
-            inputs: [(INPUT.to_string(), info(INPUT, DataType::DtString, &[-1]))].into(),
+            inputs: [(
+                self.config.input.clone(),
+                info(&self.config.input, DataType::DtString, &[-1]),
+            )]
+            .into(),
             outputs,
             method_name: "tensorflow/serving/predict".into(),
         };

@@ -165,6 +165,23 @@ def test_errors_are_tensorflow_servings_statuses(ts, server):
     assert s.Predict(predict_request([raw]), timeout=10).outputs["scores"].float_val
 
 
+def test_the_input_name_is_the_configs(ts, tmp_path):
+    """`[tfserving] input` names the input (Navi's --input)."""
+    srv = Server(tmp_path, sections='\n[tfserving]\ninput = "requests"\n')
+    try:
+        raw = ts.dumps(random_request(ts, random.Random(9), records=2))
+        r = predict_request([raw])
+        r.inputs["requests"].CopyFrom(r.inputs.pop("examples"))
+        answer = stub(srv).Predict(r, timeout=10)
+        assert tf.make_ndarray(answer.outputs["scores"]).shape == (2, K)
+        with pytest.raises(grpc.RpcError) as e:
+            stub(srv).Predict(predict_request([raw]), timeout=10)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and '"requests"' in e.value.details()
+        assert srv.stop() == 0
+    finally:
+        srv.kill()
+
+
 def test_the_vendored_protos_match_the_tensorflow_serving_api_wheels_descriptors():
     """Every message and field of serve/proto/tensorflow_serving.proto
     (and of TensorProto), by name: the same number and type as the
