@@ -26,6 +26,8 @@ struct Http {
 pub fn router(registry: Arc<Registry>, repository: Arc<Repository>, shutdown: CancellationToken) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
+        // Where TensorFlow Serving's monitoring config points Prometheus.
+        .route("/monitoring/prometheus/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
         .with_state(Http {

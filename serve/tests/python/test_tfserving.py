@@ -111,6 +111,13 @@ def test_the_response_output_is_the_thrift_ports_reply_decoded_by_apache_thrift(
         assert got == thrift_scores(ts, server, req)[1]
 
 
+def test_prometheus_finds_the_metrics_where_tensorflow_serving_puts_them(server):
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.http_port}/monitoring/prometheus/metrics", timeout=5) as r:
+        assert b"bprwire_requests_total" in r.read()
+
+
 def test_get_model_metadata_answers_the_signature(server):
     r = get_model_metadata_pb2.GetModelMetadataRequest()
     r.model_spec.name = MODEL
