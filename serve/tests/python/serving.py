@@ -67,7 +67,7 @@ class Server:
     """bprwire-serve on a config of its own, ports chosen by the kernel."""
 
     def __init__(self, tmp: Path, model: str | None = None, response: str | None = None, env: dict | None = None,
-                 repository: bool = False, fill_version=None, sections: str = "", **overrides):
+                 repository: bool = False, fill_version=None, appended: str = "", **overrides):
         """`model` and `response`: TOML for those sections (default: the
         logistic model over `weights()`, continuous and tensor keys; an
         empty `response` for a model that writes its own);
@@ -75,7 +75,7 @@ class Server:
         model as version 1 of model "bprwire" in a repository at
         `tmp/models` (see `put_version`, and `fill_version` for a version
         of another kind than the linear model's weights), not polled.
-        `sections`: TOML appended to the server's file."""
+        `appended`: TOML appended to the server's file."""
         w, b = weights()
         np.save(tmp / "w.npy", w)
         np.save(tmp / "b.npy", b)
@@ -118,7 +118,7 @@ path = "layout.json"
             self.fill_version = fill_version
             self.put_version(1, 1.0)
             toml = head + '[repository]\npath = "models"\npoll_s = 0\ncontrol_api = true\n[limits]' + limits_part
-        (tmp / "serve.toml").write_text(toml + sections)
+        (tmp / "serve.toml").write_text(toml + appended)
         self.proc = subprocess.Popen(
             [str(SERVE), str(tmp / "serve.toml")],
             stdout=subprocess.PIPE,

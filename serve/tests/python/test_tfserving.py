@@ -174,7 +174,7 @@ def test_errors_are_tensorflow_servings_statuses(ts, server):
 
 def test_the_input_name_is_the_configs(ts, tmp_path):
     """`[tfserving] input` names the input (Navi's --input)."""
-    srv = Server(tmp_path, sections='\n[tfserving]\ninput = "requests"\n')
+    srv = Server(tmp_path, appended='\n[tfserving]\ninput = "requests"\n')
     try:
         raw = ts.dumps(random_request(ts, random.Random(9), records=2))
         r = predict_request([raw])
