@@ -291,10 +291,23 @@ impl Server {
         let ports = conn::Limits::of(&limits);
         let connections = TaskTracker::new();
         let kserve = kserve::Kserve::new(repository.clone(), shutdown.clone());
-        let parsers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let app = frontend::http::router(Arc::new(registry), repository.clone(), shutdown.clone()).merge(
-            kserve::rest::router(kserve.clone(), limits.max_message_bytes, call_time, parsers),
-        );
+        let tfserving = frontend::tfserving::TfServing::new(kserve.clone(), tfserving);
+        // One pool of JSON parsers for every REST call that runs a model.
+        let parsers =
+            frontend::bounded::Parsers::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let app = frontend::http::router(Arc::new(registry), repository.clone(), shutdown.clone())
+            .merge(kserve::rest::router(
+                kserve.clone(),
+                limits.max_message_bytes,
+                call_time,
+                parsers.clone(),
+            ))
+            .merge(frontend::tfserving::rest::router(
+                tfserving.clone(),
+                limits.max_message_bytes,
+                call_time,
+                parsers,
+            ));
         let http_port = Port::new("http", ports, conn::SPARES, families.clone());
         let serve_http = web::connections(
             web::Protocol::Http1,
@@ -308,12 +321,16 @@ impl Server {
         let grpc_task = grpc.map(|listener| {
             let services =
                 tonic::service::Routes::new(kserve::grpc::service(kserve.clone(), limits.max_message_bytes))
-                    .add_service(frontend::tfserving::service(
-                        kserve,
+                    .add_service(frontend::tfserving::grpc::service(
                         tfserving,
                         limits.max_message_bytes,
                     ));
-            let calls = kserve::grpc::Calls::new(services, limits.max_connections, call_time);
+            let calls = kserve::grpc::Calls::new(
+                services,
+                &[kserve::grpc::INFER, frontend::tfserving::grpc::PREDICT],
+                limits.max_connections,
+                call_time,
+            );
             let per_connection = limits.max_in_flight_per_connection;
             let port = Port::new("grpc", ports, conn::SPARES, families.clone());
             let serve_grpc = web::connections(

@@ -6,7 +6,9 @@ answers ``make_ndarray``-able tensors equal to the Thrift port's scores; a
 Navi-style client reading ``float_val`` only; the ``response`` output
 decoded by Apache Thrift Python equal to the Thrift port's reply;
 GetModelMetadata; TensorFlow Serving's error statuses; the vendored protos
-against the wheel's descriptors.
+against the wheel's descriptors. Its REST API (``/v1/models/...``) in both
+forms with ``b64``, model status and metadata (read with the wheel's
+``json_format``), and its HTTP error codes.
 
 Loopback only, ports the server picks, every server stopped by its pid.
 """
@@ -168,8 +170,103 @@ def test_errors_are_tensorflow_servings_statuses(ts, server):
     assert code == grpc.StatusCode.INVALID_ARGUMENT and re.search(r"1", text)
     code, _ = status(classification_pb2.ClassificationRequest(), s.Classify)
     assert code == grpc.StatusCode.UNIMPLEMENTED
+    # A client's name is echoed cut, however long.
+    code, text = status(predict_request([raw], name="n" * 100_000))
+    assert code == grpc.StatusCode.NOT_FOUND and len(text) < 1200, len(text)
     # The server goes on.
     assert s.Predict(predict_request([raw]), timeout=10).outputs["scores"].float_val
+
+
+def rest(srv: Server, path: str, body=None, method=None) -> tuple[int, dict]:
+    """A REST call to the HTTP port: its status and JSON answer (which may
+    hold NaN, as TensorFlow Serving's does)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request(f"http://127.0.0.1:{srv.http_port}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def b64(raw: bytes) -> dict:
+    import base64
+
+    return {"b64": base64.b64encode(raw).decode()}
+
+
+def test_rest_predict_in_both_forms_equals_the_thrift_ports_scores(ts, server):
+    rng = random.Random(81)
+    for _ in range(4):
+        reqs = [random_request(ts, rng, records=rng.randrange(1, 5)) for _ in range(rng.randrange(1, 4))]
+        raws = [ts.dumps(r) for r in reqs]
+        want = np.concatenate([thrift_scores(ts, server, r)[0] for r in reqs])
+        # The row form, bare and named: one prediction per record.
+        for instances in ([b64(r) for r in raws], [{"examples": b64(r)} for r in raws]):
+            code, answer = rest(server, f"/v1/models/{MODEL}:predict", {"instances": instances})
+            assert code == 200, answer
+            got = np.array(answer["predictions"], np.float32)
+            assert got.shape == want.shape
+            np.testing.assert_array_equal(got.astype(np.float64), want)
+        # The column form, versioned.
+        code, answer = rest(server, f"/v1/models/{MODEL}/versions/1:predict",
+                            {"signature_name": "serving_default", "inputs": {"examples": [b64(r) for r in raws]}})
+        assert code == 200, answer
+        np.testing.assert_array_equal(np.array(answer["outputs"], np.float32).astype(np.float64), want)
+
+
+def test_rest_status_and_metadata_read_as_tensorflow_servings_messages(server):
+    from google.protobuf import json_format
+    from tensorflow_serving.apis import get_model_status_pb2
+
+    code, status = rest(server, f"/v1/models/{MODEL}")
+    assert code == 200, status
+    parsed = json_format.ParseDict(status, get_model_status_pb2.GetModelStatusResponse())
+    [v] = parsed.model_version_status
+    assert v.version == 1 and v.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    assert rest(server, f"/v1/models/{MODEL}/versions/1")[0] == 200
+    code, meta = rest(server, f"/v1/models/{MODEL}/metadata")
+    assert code == 200, meta
+    assert meta["model_spec"]["name"] == MODEL and meta["model_spec"]["version"] == "1"
+    sigs = json_format.ParseDict(meta["metadata"]["signature_def"], get_model_metadata_pb2.SignatureDefMap())
+    sig = sigs.signature_def["serving_default"]
+    assert sig.inputs["examples"].dtype == tf.string.as_datatype_enum
+    assert [d.size for d in sig.outputs["scores"].tensor_shape.dim] == [-1, K]
+    assert sig.method_name == "tensorflow/serving/predict"
+
+
+def test_rest_errors_are_tensorflow_servings_http_codes(ts, server):
+    raw = ts.dumps(random_request(ts, random.Random(5), records=1))
+    one = {"instances": [b64(raw)]}
+
+    def refused(path, body, code, says):
+        got, answer = rest(server, path, body, method="POST" if body is not None else "GET")
+        assert got == code and says in answer["error"], (path, got, answer)
+
+    refused("/v1/models/nope:predict", one, 404, "Latest(nope")
+    refused(f"/v1/models/{MODEL}/versions/9:predict", one, 404, "Specific(bprwire, 9)")
+    refused(f"/v1/models/{MODEL}/labels/stable:predict", one, 404, "label")
+    refused("/v1/models/nope", None, 404, "nope")
+    refused(f"/v1/models/{MODEL}:predict", {"signature_name": "classify", **one}, 400, "classify")
+    refused(f"/v1/models/{MODEL}:predict", b"{not json", 400, "JSON")
+    refused(f"/v1/models/{MODEL}:predict", {"instances": [{"examples": b64(raw), "other": b64(raw)}]}, 400, "other")
+    refused(f"/v1/models/{MODEL}:predict", {"inputs": {"features": [b64(raw)]}}, 400, "examples")
+    refused(f"/v1/models/{MODEL}:predict", {"instances": [b64(b"\x08not a request")]}, 400, "0")
+    refused(f"/v1/models/{MODEL}:classify", one, 501, "classify")
+    refused(f"/v1/models/{MODEL}:explode", one, 400, "Malformed request")
+    big = ts.dumps(random_request(ts, random.Random(6), records=1001))
+    refused(f"/v1/models/{MODEL}:predict", {"instances": [b64(big)]}, 429, "1001")
+    refused(f"/v1/models/{MODEL}:predict", {"instances": [b64(b"x" * (1 << 20))]}, 413, "body")
+    # A name as long as the body allows is echoed cut, not whole.
+    code, answer = rest(server, "/v1/models/" + "n" * 10_000 + ":predict", one, method="POST")
+    assert code == 404 and len(answer["error"]) < 1200, len(answer["error"])
+    # The server goes on.
+    assert rest(server, f"/v1/models/{MODEL}:predict", one)[0] == 200
 
 
 def test_the_input_name_is_the_configs(ts, tmp_path):

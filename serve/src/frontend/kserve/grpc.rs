@@ -15,6 +15,7 @@ use tonic::codegen::http;
 use tonic::{Request, Response, Status};
 
 use super::{check_parameters, Code, Data, Error, InputTensor, Kserve, TensorMeta};
+use crate::frontend::clip;
 use crate::frontend::web::Caller;
 use crate::metrics::Tally;
 
@@ -69,17 +70,11 @@ fn late(time: Duration) -> http::Response<tonic::body::Body> {
     .into_http()
 }
 
-/// The path of the one call that runs the model.
-const INFER: &str = "/inference.GRPCInferenceService/ModelInfer";
+/// The path of KServe's call that runs the model.
+pub const INFER: &str = "/inference.GRPCInferenceService/ModelInfer";
 
 /// The services of the gRPC port (KServe's, TensorFlow Serving's).
 pub type Services = tonic::service::Routes;
-
-/// Whether a call runs the model: KServe's infer, TensorFlow Serving's
-/// Predict.
-fn runs_model(path: &str) -> bool {
-    path == INFER || path == crate::frontend::tfserving::PREDICT
-}
 
 /// The services as the gRPC port serves them: model calls bounded in number
 /// (over all connections, and per connection) and in time, their wait for
@@ -89,17 +84,26 @@ fn runs_model(path: &str) -> bool {
 #[derive(Clone, Debug)]
 pub struct Calls {
     inner: Services,
+    model_calls: &'static [&'static str],
     all: Arc<Semaphore>,
     mine: Arc<Semaphore>,
     time: Duration,
 }
 
 impl Calls {
-    /// `inner`, with at most `max_calls` infer calls being read or run at
-    /// once over all connections, each within `time`.
-    pub fn new(inner: Services, max_calls: usize, time: Duration) -> Calls {
+    /// `inner`, with at most `max_calls` of the calls that run a model
+    /// (the paths `model_calls`: KServe's infer, TensorFlow Serving's
+    /// Predict) being read or run at once over all connections, each
+    /// within `time`.
+    pub fn new(
+        inner: Services,
+        model_calls: &'static [&'static str],
+        max_calls: usize,
+        time: Duration,
+    ) -> Calls {
         Calls {
             inner,
+            model_calls,
             all: Arc::new(Semaphore::new(max_calls)),
             mine: Arc::new(Semaphore::new(1)),
             time,
@@ -131,7 +135,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let infer = runs_model(req.uri().path());
+        let infer = self.model_calls.contains(&req.uri().path());
         let time = self.time;
         if !infer {
             // Bounded too (a stream that never ends holds its
@@ -174,12 +178,12 @@ pub struct Grpc(Kserve);
 impl From<Error> for Status {
     fn from(e: Error) -> Status {
         match e.code {
-            Code::InvalidArgument => Status::invalid_argument(e.message),
-            Code::TooLarge | Code::Overloaded => Status::resource_exhausted(e.message),
-            Code::Unavailable => Status::unavailable(e.message),
-            Code::NotFound => Status::not_found(e.message),
-            Code::Refused => Status::failed_precondition(e.message),
-            Code::Internal => Status::internal(e.message),
+            Code::InvalidArgument => Status::invalid_argument(clip(e.message)),
+            Code::TooLarge | Code::Overloaded => Status::resource_exhausted(clip(e.message)),
+            Code::Unavailable => Status::unavailable(clip(e.message)),
+            Code::NotFound => Status::not_found(clip(e.message)),
+            Code::Refused => Status::failed_precondition(clip(e.message)),
+            Code::Internal => Status::internal(clip(e.message)),
         }
     }
 }

@@ -5,12 +5,10 @@
 //! `BYTES` requests and responses travel (they are not text).
 
 use axum::body::Bytes;
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,12 +17,12 @@ use axum::Router;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::Semaphore;
 
 use super::{
     check_parameters, Code, Data, Error, InputTensor, Kserve, OutputTensor, Served, TensorMeta, RESPONSE,
     SPARE,
 };
+use crate::frontend::bounded::{self, Parsers, Unparsed};
 use crate::frontend::web::Caller;
 use crate::metrics::Tally;
 
@@ -35,26 +33,19 @@ pub const HEADER_LENGTH: &str = "inference-header-content-length";
 /// extension), as `BYTES` must anyway.
 pub const MAX_JSON_BYTES: usize = 4 << 20;
 
-/// The `/v2` routes over a [`Kserve`] model. An `infer` body is limited to
-/// `max_message_bytes`, and a call, its body's reading included, is
-/// answered 408 past `call_time` (a client trickling its body holds its
-/// own call, and its connection, only that long). Its JSON is parsed on
-/// at most `parsers` blocking threads at once, never on the threads that
-/// serve connections, straight into the tensors (no JSON tree). Health,
+/// The `/v2` routes over a [`Kserve`] model. `infer` calls are bounded
+/// ([`bounded::bound`]: body size, call time), their JSON parsed on
+/// `parsers`, straight into the tensors (no JSON tree). Health,
 /// metadata, configuration and statistics never wait behind infer calls.
-pub fn router(kserve: Kserve, max_message_bytes: usize, call_time: Duration, parsers: usize) -> Router {
-    let infer = Router::new()
-        .route("/v2/models/{name}/infer", post(infer))
-        .route("/v2/models/{name}/versions/{version}/infer", post(infer_version))
-        .layer(DefaultBodyLimit::max(max_message_bytes))
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(move |_: tower::BoxError| {
-                    timed_out(call_time)
-                }))
-                .timeout(call_time),
-        )
-        .layer(axum::Extension(Parsers(Arc::new(Semaphore::new(parsers.max(1))))));
+pub fn router(kserve: Kserve, max_message_bytes: usize, call_time: Duration, parsers: Parsers) -> Router {
+    let infer = bounded::bound(
+        Router::new()
+            .route("/v2/models/{name}/infer", post(infer))
+            .route("/v2/models/{name}/versions/{version}/infer", post(infer_version)),
+        max_message_bytes,
+        call_time,
+        parsers,
+    );
     Router::new()
         .route("/v2", get(server_metadata))
         .route("/v2/health/live", get(|| async { StatusCode::OK }))
@@ -154,46 +145,6 @@ async fn repository_unload(
     Ok(StatusCode::OK)
 }
 
-/// The blocking threads that may parse infer JSON at once.
-#[derive(Clone, Debug)]
-struct Parsers(Arc<Semaphore>);
-
-impl Parsers {
-    /// Runs `parse` on a blocking thread, when one of the permits is free.
-    async fn run<T: Send + 'static>(
-        &self,
-        parse: impl FnOnce() -> Result<T, Error> + Send + 'static,
-    ) -> Result<T, Error> {
-        // The permit goes with the parse: a call that times out meanwhile
-        // does not free it for another while this parse still runs.
-        let permit = self
-            .0
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::new(Code::Unavailable, "shutting down"))?;
-        tokio::task::spawn_blocking(move || {
-            let parsed = parse();
-            drop(permit);
-            parsed
-        })
-        .await
-        .map_err(|e| Error::new(Code::Internal, format!("parsing the request failed: {e}")))?
-    }
-}
-
-/// A call that took longer than `call_time`: 408, with the protocol's JSON
-/// error.
-async fn timed_out(call_time: Duration) -> Response {
-    let message =
-        format!("the call took longer than {call_time:?} (limits.read_timeout_s + batching.drop_after_ms)");
-    (
-        StatusCode::REQUEST_TIMEOUT,
-        axum::Json(json!({ "error": message })),
-    )
-        .into_response()
-}
-
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = match self.code {
@@ -205,7 +156,11 @@ impl IntoResponse for Error {
             Code::Refused => StatusCode::FORBIDDEN,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        (status, axum::Json(json!({ "error": self.message }))).into_response()
+        (
+            status,
+            axum::Json(json!({ "error": crate::frontend::clip(self.message) })),
+        )
+            .into_response()
     }
 }
 
@@ -427,7 +382,15 @@ async fn run(
         }
     }
     let json_len = json_length(headers.get(HEADER_LENGTH), body.len())?;
-    let call = parsers.run(move || parse(body, json_len)).await?;
+    let call = parsers
+        .run(move || parse(body, json_len))
+        .await
+        .map_err(|e| match e {
+            Unparsed::ShuttingDown => Error::new(Code::Unavailable, "shutting down"),
+            Unparsed::Stopped(why) => {
+                Error::new(Code::Internal, format!("parsing the request failed: {why}"))
+            }
+        })??;
     let outputs = m.infer(call.inputs, &call.wanted, source).await?;
     answer(&m, call.id, outputs, &call.binary)
 }
