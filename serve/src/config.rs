@@ -10,8 +10,14 @@
 //! [kserve]
 //! model = "bprwire"                # the model's name on the KServe v2 protocol
 //!
-//! [tfserving]                      # TensorFlow Serving's Predict (on the gRPC port)
+//! [tfserving]                      # TensorFlow Serving's API (gRPC port; REST on the HTTP port)
 //! input = "examples"               # the input holding the requests (Navi's --input)
+//!
+//! [tls]                            # mutual TLS (optional; Navi's --ssl-dir)
+//! cert = "server.crt"              # the server's certificate chain (PEM)
+//! key = "server.key"               # its private key (PEM)
+//! client_ca = "ca.crt"             # clients must present a certificate from these CAs
+//! ports = ["thrift", "grpc"]       # the default; "http" too if asked
 //!
 //! [layout]                         # the feature layout (as `bprwire scatter --layout`)
 //! path = "layout.json"             # or: inline = '''{"continuous": {"ids": [1, 2]}}'''
@@ -112,6 +118,8 @@ pub struct File {
     /// `[tfserving]`: TensorFlow Serving's API.
     #[serde(default)]
     pub tfserving: crate::frontend::tfserving::TfServingConfig,
+    /// `[tls]`: mutual TLS on some ports.
+    pub tls: Option<crate::frontend::tls::TlsConfig>,
     /// `[repository]`: the models of a folder instead.
     pub repository: Option<crate::repository::policy::RepositoryConfig>,
 }
@@ -318,6 +326,8 @@ pub struct Config {
     pub limits: Limits,
     /// `[tfserving]`.
     pub tfserving: crate::frontend::tfserving::TfServingConfig,
+    /// `[tls]`, its files read: each port's acceptor, if it speaks TLS.
+    pub tls: crate::frontend::tls::Tls,
     /// Where the models come from.
     pub models: Models,
 }
@@ -451,6 +461,19 @@ impl Config {
         file.tfserving
             .check()
             .map_err(|(key, reason)| err(path, key, reason))?;
+        let tls = match &file.tls {
+            None => crate::frontend::tls::Tls::default(),
+            Some(tls) => {
+                if file.listen.grpc.is_none() && tls.ports.contains(&crate::frontend::tls::PortName::Grpc) {
+                    return Err(err(
+                        path,
+                        "tls.ports",
+                        "\"grpc\" is named but no gRPC port is served (listen.grpc)".into(),
+                    ));
+                }
+                tls.load(dir).map_err(|(key, reason)| err(path, key, reason))?
+            }
+        };
         let models = match (file.repository, file.layout, file.model, file.response) {
             (Some(mut repository), None, None, None) => {
                 for (key, given) in [
@@ -518,6 +541,7 @@ impl Config {
             grpc: file.listen.grpc,
             limits: file.limits,
             tfserving: file.tfserving,
+            tls,
             models,
         })
     }

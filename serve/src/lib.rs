@@ -42,7 +42,7 @@ use tokio_util::task::TaskTracker;
 
 use config::{Config, ConfigError, ModelSpec, Models};
 use frontend::conn::{self, Port};
-use frontend::{kserve, web};
+use frontend::{kserve, tls, web};
 use models::Model;
 use repository::Repository;
 
@@ -58,6 +58,7 @@ pub struct Prepared {
     addrs: (SocketAddr, SocketAddr, Option<SocketAddr>),
     shutdown_deadline: Duration,
     tfserving: frontend::tfserving::TfServingConfig,
+    tls: frontend::tls::Tls,
 }
 
 impl Prepared {
@@ -89,6 +90,7 @@ impl Prepared {
         let families = metrics::Families::register(&mut registry);
         let limits = config.limits.clone();
         let tfserving = config.tfserving;
+        let tls = config.tls;
         let repository = match (config.models, model) {
             (Models::Single(spec), model) => {
                 let model = match model {
@@ -115,6 +117,7 @@ impl Prepared {
             addrs,
             shutdown_deadline,
             tfserving,
+            tls,
         })
     }
 
@@ -283,6 +286,7 @@ impl Server {
             families,
             shutdown_deadline,
             tfserving,
+            tls,
             ..
         } = prepared;
         let limits = repository.limits().clone();
@@ -316,6 +320,12 @@ impl Server {
             shutdown.clone(),
             move || app.clone().into_service::<hyper::body::Incoming>(),
         );
+        let serve_http = tls::handshaking(
+            tls.acceptor(tls::PortName::Http),
+            http_port.clone(),
+            shutdown.clone(),
+            serve_http,
+        );
         let http_task =
             tokio::spawn(http_port.accept(http, shutdown.clone(), connections.clone(), serve_http));
         let grpc_task = grpc.map(|listener| {
@@ -340,12 +350,24 @@ impl Server {
                 shutdown.clone(),
                 move || calls.for_connection(per_connection),
             );
+            let serve_grpc = tls::handshaking(
+                tls.acceptor(tls::PortName::Grpc),
+                port.clone(),
+                shutdown.clone(),
+                serve_grpc,
+            );
             tokio::spawn(port.accept(listener, shutdown.clone(), connections.clone(), serve_grpc))
         });
         let rescans = tokio::spawn(rescans(repository.clone(), rescan, shutdown.clone()));
         let thrift_port = Port::new("thrift", ports, 0, families);
         let serve_thrift =
             frontend::thrift::connections(thrift_port.clone(), repository.clone(), shutdown.clone());
+        let serve_thrift = tls::handshaking(
+            tls.acceptor(tls::PortName::Thrift),
+            thrift_port.clone(),
+            shutdown.clone(),
+            serve_thrift,
+        );
         thrift_port
             .accept(thrift, shutdown.clone(), connections.clone(), serve_thrift)
             .await;

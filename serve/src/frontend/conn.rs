@@ -304,6 +304,11 @@ impl Port {
         })
     }
 
+    /// Its name (`thrift`, `http`, `grpc`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     fn label(&self) -> PortLabel {
         PortLabel { port: self.name }
     }

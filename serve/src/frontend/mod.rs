@@ -11,6 +11,7 @@ pub mod kserve;
 pub mod stall;
 pub mod tfserving;
 pub mod thrift;
+pub mod tls;
 pub mod web;
 
 /// The most bytes of an error message a client is sent: messages name

@@ -15,8 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +24,7 @@ use crate::config;
 use crate::engine::{Form, Reply, Request};
 use crate::frontend::conn::{Busy, Conn, Owed, Port};
 use crate::frontend::stall::Stall;
+use crate::frontend::tls::Stream;
 use crate::logs::Limited;
 use crate::metrics::Failure;
 use crate::repository::Repository;
@@ -36,7 +36,7 @@ pub fn connections(
     port: Arc<Port>,
     repository: Arc<Repository>,
     shutdown: CancellationToken,
-) -> impl Fn(TcpStream, Arc<Conn>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+) -> impl Fn(Stream, Arc<Conn>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static {
     move |stream, conn| {
         Box::pin(serve_connection(
             stream,
@@ -51,7 +51,29 @@ pub fn connections(
 /// Serves one connection of the Thrift port (see [`crate::frontend::conn`] for
 /// its limits). Every part of it stops when the connection closes.
 pub async fn serve_connection(
-    stream: TcpStream,
+    stream: Stream,
+    conn: Arc<Conn>,
+    port: Arc<Port>,
+    repository: Arc<Repository>,
+    shutdown: CancellationToken,
+) {
+    // TCP splits without a lock; TLS holds one session for both halves.
+    match stream {
+        Stream::Plain(tcp) => {
+            let (rd, wr) = tcp.into_split();
+            serve_halves(rd, wr, conn, port, repository, shutdown).await;
+        }
+        Stream::Tls(tls) => {
+            let (rd, wr) = tokio::io::split(*tls);
+            serve_halves(rd, wr, conn, port, repository, shutdown).await;
+        }
+    }
+}
+
+/// Serves one connection from its read and write halves.
+async fn serve_halves(
+    mut rd: impl AsyncRead + Unpin + Send,
+    wr: impl AsyncWrite + Unpin + Send,
     conn: Arc<Conn>,
     port: Arc<Port>,
     repository: Arc<Repository>,
@@ -59,7 +81,6 @@ pub async fn serve_connection(
 ) {
     let repository = &*repository;
     let limits = repository.limits();
-    let (mut rd, wr) = stream.into_split();
     // A client that stops taking its replies is let go after
     // read_timeout_s without progress; one that reads slowly is not.
     let mut wr = Stall::new(wr, config::seconds(limits.read_timeout_s));
@@ -315,7 +336,7 @@ impl MessageReader {
     /// (shutdown: whatever part of one it has sent; idle or evicted).
     async fn next(
         &mut self,
-        rd: &mut tokio::net::tcp::OwnedReadHalf,
+        rd: &mut (impl AsyncRead + Unpin),
         conn: &Arc<Conn>,
         port: &Port,
         shutdown: &CancellationToken,
@@ -394,7 +415,7 @@ impl MessageReader {
     /// down": the connection closes at once instead).
     async fn need(
         &mut self,
-        rd: &mut tokio::net::tcp::OwnedReadHalf,
+        rd: &mut (impl AsyncRead + Unpin),
         n: usize,
         deadline: Instant,
         shutdown: &CancellationToken,
@@ -424,7 +445,7 @@ impl MessageReader {
     /// size at a time: a large message costs amortized O(1) copies per
     /// byte, and a client that declares a large frame and sends nothing
     /// makes the server hold no more than it sent.
-    async fn fill(&mut self, rd: &mut tokio::net::tcp::OwnedReadHalf, want: usize) -> std::io::Result<usize> {
+    async fn fill(&mut self, rd: &mut (impl AsyncRead + Unpin), want: usize) -> std::io::Result<usize> {
         let grow = want.min(self.buf.len().max(READ_CHUNK));
         self.buf.reserve(grow.max(16 << 10));
         self.grown |= self.buf.capacity() > BIG;

@@ -19,11 +19,11 @@ use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::frontend::conn::{Busy, Close, Conn, Port, Writing};
 use crate::frontend::stall::Stall;
+use crate::frontend::tls::Stream;
 
 /// The connection a request came on (a request extension): the client,
 /// for the queue's fairness; a handler marks its call read whole with
@@ -169,9 +169,9 @@ pub fn connections<S, B, M>(
     settings: Settings,
     shutdown: CancellationToken,
     service: M,
-) -> impl Fn(TcpStream, Arc<Conn>) -> Pin<Box<dyn Future<Output = ()> + Send>>
+) -> impl Fn(Stream, Arc<Conn>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static
 where
-    M: Fn() -> S,
+    M: Fn() -> S + Send + Sync + 'static,
     S: tower::Service<Request<Incoming>, Response = hyper::Response<B>, Error = Infallible>
         + Clone
         + Send
