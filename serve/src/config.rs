@@ -46,6 +46,7 @@
 //! queue_requests = 1024            # requests waiting, past it: overloaded
 //! workers = 2                      # batches running at once
 //! eager = true                     # start when a worker is free (false: wait max_wait_ms)
+//! inline_records = 32              # a call of one request this small runs on its connection's thread when idle (0: never)
 //!
 //! [limits]
 //! max_message_bytes = 67108864
@@ -246,6 +247,13 @@ pub struct Batching {
     /// `false`: Navi's rule: a batch waits up to `max_wait_ms` from its
     /// first request to fill, then for a free worker.
     pub eager: bool,
+    /// A request of at most this many records (and `max_records`), sent alone in its call
+    /// (Thrift; a one-element KServe or TensorFlow Serving call), runs on
+    /// the connection's own thread when nothing is queued and fewer than
+    /// `workers` batches run (`eager` only; 0: never). It saves the
+    /// handover to a worker and back, most of a small request's cost;
+    /// a larger request would hold the connection's thread too long.
+    pub inline_records: usize,
 }
 
 impl Default for Batching {
@@ -257,6 +265,7 @@ impl Default for Batching {
             queue_requests: 1024,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             eager: true,
+            inline_records: 32,
         }
     }
 }

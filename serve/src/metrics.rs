@@ -136,6 +136,7 @@ pub struct Families {
     dropped: Family<ModelLabels, Counter>,
     queue_depth: Family<ModelLabels, Gauge>,
     shed: Family<ModelLabels, Counter>,
+    inline: Family<ModelLabels, Counter>,
     latency: Histograms,
     queue_wait: Histograms,
     scatter: Histograms,
@@ -187,6 +188,8 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     /// Requests shed from a full queue (the client holding the most).
     pub shed: Counter,
+    /// Requests run on their connection's thread (`batching.inline_records`).
+    pub inline: Counter,
     /// Message read to reply queued for writing, seconds.
     pub latency: Histogram,
     /// Enqueued to its batch starting, seconds.
@@ -329,6 +332,7 @@ impl Families {
             dropped: Family::default(),
             queue_depth: Family::default(),
             shed: Family::default(),
+            inline: Family::default(),
             latency: Family::new_with_constructor(seconds),
             queue_wait: Family::new_with_constructor(seconds),
             scatter: Family::new_with_constructor(seconds),
@@ -372,6 +376,11 @@ impl Families {
             "shed",
             "requests shed from a full queue: the newest of the client holding the most",
             f.shed.clone(),
+        );
+        r.register(
+            "inline",
+            "requests run on their connection's thread, not handed to a worker (batching.inline_records)",
+            f.inline.clone(),
         );
         r.register("latency_seconds", "call read to reply ready", f.latency.clone());
         r.register(
@@ -455,6 +464,7 @@ impl Families {
             dropped: self.dropped.get_or_create(&labels).clone(),
             queue_depth: self.queue_depth.get_or_create(&labels).clone(),
             shed: self.shed.get_or_create(&labels).clone(),
+            inline: self.inline.get_or_create(&labels).clone(),
             latency: self.latency.get_or_create(&labels).clone(),
             queue_wait: self.queue_wait.get_or_create(&labels).clone(),
             scatter: self.scatter.get_or_create(&labels).clone(),
@@ -490,6 +500,7 @@ impl Families {
         self.dropped.remove(l);
         self.queue_depth.remove(l);
         self.shed.remove(l);
+        self.inline.remove(l);
         for h in [
             &self.latency,
             &self.queue_wait,

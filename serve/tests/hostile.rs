@@ -354,7 +354,9 @@ fn every_configuration_start_up_refuses_check_refuses_too_naming_the_key() {
 #[test]
 fn a_bystander_with_one_call_is_not_refused_while_one_rest_call_holds_the_queue() {
     let gate = Gate::new(false);
-    let cfg = config("[batching]\nmax_records = 1\nworkers = 1\nqueue_requests = 8\ndrop_after_ms = 60000\n[limits]\nshutdown_deadline_s = 120");
+    // The first call holds the one worker (not the connection thread:
+    // inline runs off).
+    let cfg = config("[batching]\nmax_records = 1\nworkers = 1\ninline_records = 0\nqueue_requests = 8\ndrop_after_ms = 60000\n[limits]\nshutdown_deadline_s = 120");
     let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
     // A Thrift call runs first and holds the worker at the gate.
     let mut first = server.connect();

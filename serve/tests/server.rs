@@ -45,7 +45,7 @@ fn pipelined_calls_are_answered_in_order_with_their_seqids_framed_and_not() {
 #[test]
 fn a_full_queue_refuses_the_client_holding_the_most_and_sheds_its_newest_for_a_bystander() {
     let gate = Gate::new(false);
-    let cfg = config("[batching]\nmax_records = 1\nmax_wait_ms = 0\ndrop_after_ms = 60000\nqueue_requests = 3\nworkers = 1\n[limits]\nshutdown_deadline_s = 120");
+    let cfg = config("[batching]\nmax_records = 1\nmax_wait_ms = 0\ndrop_after_ms = 60000\nqueue_requests = 3\nworkers = 1\ninline_records = 0\n[limits]\nshutdown_deadline_s = 120");
     let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
     // A runs (and waits at the gate); B, C and D fill the queue.
     // One at a time, so that the worker has taken A off the queue first.
@@ -111,7 +111,7 @@ fn requests_past_max_queued_bytes_are_refused_as_overloaded() {
     let len = call(20, 1, true).len() - 4; // one message (over 512 bytes)
     assert!(2 * len >= 1024);
     let cfg = config(&format!(
-        "[batching]\nmax_records = 32\nworkers = 1\ndrop_after_ms = 60000\n[limits]\nshutdown_deadline_s = 120\nmax_records_per_request = 32\nmax_queued_bytes = {0}\nmax_message_bytes = {0}",
+        "[batching]\nmax_records = 32\nworkers = 1\ninline_records = 0\ndrop_after_ms = 60000\n[limits]\nshutdown_deadline_s = 120\nmax_records_per_request = 32\nmax_queued_bytes = {0}\nmax_message_bytes = {0}",
         2 * len
     ));
     let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
@@ -159,7 +159,9 @@ fn requests_past_max_queued_bytes_are_refused_as_overloaded() {
 #[test]
 fn a_call_that_waited_past_drop_after_is_refused_and_a_model_error_reaches_its_batch() {
     let gate = Gate::new(true);
-    let cfg = config("[batching]\nmax_records = 1\nmax_wait_ms = 0\ndrop_after_ms = 50\nworkers = 1");
+    let cfg = config(
+        "[batching]\nmax_records = 1\nmax_wait_ms = 0\ndrop_after_ms = 50\nworkers = 1\ninline_records = 0",
+    );
     let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
     let mut s = server.connect();
     s.write_all(&[call(1, 1, false), call(1, 2, false)].concat())
@@ -399,7 +401,7 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
 #[test]
 fn eager_batches_gather_what_comes_while_every_worker_is_busy() {
     let gate = Gate::new(false);
-    let cfg = config("[batching]\nmax_records = 64\nworkers = 1\ndrop_after_ms = 60000\n[limits]\nshutdown_deadline_s = 120");
+    let cfg = config("[batching]\nmax_records = 64\nworkers = 1\ninline_records = 0\ndrop_after_ms = 60000\n[limits]\nshutdown_deadline_s = 120");
     let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
     let mut s = server.connect();
     // A starts at once (the worker is free) and waits at the gate.
@@ -436,6 +438,68 @@ fn eager_batches_gather_what_comes_while_every_worker_is_busy() {
         m.contains("bprwire_batch_records_sum{model=\"bprwire\",version=\"1\"} 5.0"),
         "{m}"
     );
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_small_call_runs_on_its_connections_thread_when_idle_and_a_large_one_queues() {
+    let cfg = config("[batching]\nmax_records = 64\ninline_records = 4");
+    let server = start(cfg, None);
+    let mut s = server.connect();
+    // Calls one at a time: each small one finds the server idle.
+    for (i, records) in [(1, 1), (2, 4), (3, 5), (4, 2)] {
+        s.write_all(&call(records, i, true)).unwrap();
+        let bytes = read_reply(&mut s, true);
+        let reply = service::decode_reply(&bytes, true).unwrap();
+        assert_eq!(reply.seqid, i);
+        assert!(matches!(reply.body, Reply::Success(_)), "{:?}", reply.body);
+    }
+    let m = http_get(server.http, "/metrics");
+    // Three ran inline; the one of 5 records went through the queue.
+    assert!(
+        m.contains("bprwire_inline_total{model=\"bprwire\",version=\"1\"} 3"),
+        "{m}"
+    );
+    assert!(
+        m.contains("bprwire_batch_requests_count{model=\"bprwire\",version=\"1\"} 4"),
+        "{m}"
+    );
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_stalled_inline_run_holds_only_its_own_connection_and_others_queue_behind_the_workers() {
+    let gate = Gate::new(false);
+    let cfg = config("[batching]\nmax_records = 64\nworkers = 2\ndrop_after_ms = 60000\n[limits]\nshutdown_deadline_s = 120");
+    let server = start(cfg, Some(Box::new(GateModel(gate.clone()))));
+    // The first call runs inline, on its connection's thread, and stalls.
+    let mut first = server.connect();
+    first.write_all(&call(1, 1, true)).unwrap();
+    assert!(wait_for(
+        server.http,
+        "bprwire_inline_total{model=\"bprwire\",version=\"1\"} 1"
+    ));
+    // Probes are answered, and another client's call is not run inline
+    // (one inline run at a time): it goes to a worker.
+    assert!(http_get(server.http, "/healthz").starts_with("HTTP/1.1 200"));
+    let mut second = server.connect();
+    second.write_all(&call(1, 2, true)).unwrap();
+    assert!(wait_for(
+        server.http,
+        "bprwire_batch_requests_count{model=\"bprwire\",version=\"1\"} 2"
+    ));
+    let m = http_get(server.http, "/metrics");
+    assert!(
+        m.contains("bprwire_inline_total{model=\"bprwire\",version=\"1\"} 1"),
+        "{m}"
+    );
+    gate.open();
+    for (s, seqid) in [(&mut first, 1), (&mut second, 2)] {
+        let bytes = read_reply(s, true);
+        let reply = service::decode_reply(&bytes, true).unwrap();
+        assert_eq!(reply.seqid, seqid);
+        assert!(matches!(reply.body, Reply::Success(_)), "{:?}", reply.body);
+    }
     server.stop().unwrap();
 }
 

@@ -80,12 +80,35 @@ impl Admission {
 pub struct Ledger {
     bytes: std::sync::atomic::AtomicUsize,
     calls: std::sync::atomic::AtomicUsize,
+    /// A request is running on its connection's thread (one at a time in
+    /// the whole server: however a model stalls, the other connection
+    /// threads stay free for calls and probes).
+    inline: std::sync::atomic::AtomicBool,
 }
 
 impl Ledger {
     /// Calls admitted whose replies are not yet written (or dropped).
     pub fn owed(&self) -> usize {
         self.calls.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The server's one inline run, if no other request holds it.
+    pub fn inline(&self) -> Option<Inline<'_>> {
+        use std::sync::atomic::Ordering;
+        self.inline
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| Inline(self))
+    }
+}
+
+/// The server's one inline run, held (see [`Ledger::inline`]).
+#[derive(Debug)]
+pub struct Inline<'a>(&'a Ledger);
+
+impl Drop for Inline<'_> {
+    fn drop(&mut self) {
+        self.0.inline.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 

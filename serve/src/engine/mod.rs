@@ -14,6 +14,7 @@ pub mod batcher;
 pub mod job;
 pub mod reply;
 pub mod run;
+pub mod slots;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -31,6 +32,7 @@ use batcher::{Policy, Push, Queue};
 pub use job::{Form, Job, Refusal, Reply, Request, Response};
 use reply::ResponsePlan;
 use run::Runner;
+use slots::Slots;
 
 /// One model's serving loop: admission, the queue, and what its workers
 /// run batches with.
@@ -38,10 +40,17 @@ pub struct Engine {
     runner: Runner,
     admission: Admission,
     queue: Queue<Job>,
+    /// Batches running at once (workers' and inline), `batching.workers`
+    /// at most.
+    slots: Slots,
     batching: Batching,
     limits: Limits,
     /// Set once shutdown has begun: new requests are refused.
     closing: std::sync::atomic::AtomicBool,
+    /// Small calls may run inline: batches are eager, and the machine has
+    /// more than one core (else the connection threads are one, which an
+    /// inline run would hold).
+    inlines: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -73,6 +82,7 @@ impl Engine {
         let engine = Engine {
             admission: Admission::new(limits.clone(), ledger, spec.batching.max_records, row_bytes),
             queue: Queue::new(spec.batching.queue_requests),
+            slots: Slots::new(spec.batching.workers),
             runner: Runner {
                 layout: spec.layout,
                 model,
@@ -82,6 +92,9 @@ impl Engine {
                 pool: Mutex::new(Vec::new()),
                 metrics,
             },
+            inlines: spec.batching.eager
+                && spec.batching.inline_records > 0
+                && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
             batching: spec.batching,
             limits,
             closing: Default::default(),
@@ -128,6 +141,36 @@ impl Engine {
         source: u64,
         closing: bool,
     ) -> Result<oneshot::Receiver<Reply>, Refusal> {
+        self.take(request, source, closing, false)
+    }
+
+    /// As [`submit`](Self::submit), for a call that carries this one
+    /// request: when it is small (`batching.inline_records` records at
+    /// most), nothing waits in the queue, a slot is free and no other
+    /// request in the server runs inline, it runs here, on the caller's
+    /// thread, and its reply is ready on return: no handover to a worker
+    /// and back, which at low load is most of a small request's cost.
+    /// Otherwise it is queued as any other.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    pub fn call(
+        &self,
+        request: Request,
+        source: u64,
+        closing: bool,
+    ) -> Result<oneshot::Receiver<Reply>, Refusal> {
+        self.take(request, source, closing, true)
+    }
+
+    fn take(
+        &self,
+        request: Request,
+        source: u64,
+        closing: bool,
+        inline: bool,
+    ) -> Result<oneshot::Receiver<Reply>, Refusal> {
         let read_at = Instant::now();
         self.metrics().requests.inc();
         let records = request
@@ -141,6 +184,19 @@ impl Engine {
             .admit(records, request.bytes.len())
             .map_err(|(why, text)| self.refusal(why, text))?;
         let (job, rx) = Job::new(request, records, read_at, held);
+        if inline
+            && self.inlines
+            && records <= self.batching.inline_records.min(self.batching.max_records)
+            && self.queue.is_empty()
+        {
+            if let Some(_one) = self.admission.ledger.inline() {
+                if let Some(_slot) = self.slots.try_take() {
+                    self.metrics().inline.inc();
+                    self.runner.run_batch(vec![job]);
+                    return Ok(rx);
+                }
+            }
+        }
         self.enqueue(source, job)?;
         Ok(rx)
     }
@@ -213,6 +269,7 @@ impl Engine {
         };
         while let Some(batch) = self.queue.next_batch(policy) {
             self.metrics().queue_depth.dec_by(batch.len() as i64);
+            let _slot = self.slots.take();
             self.runner.run_batch(batch);
         }
     }

@@ -248,7 +248,7 @@ fn call(
             return Ok(ready(exception(method, env, &refusal.text)));
         }
     };
-    Ok(match engine.submit(request, source, closing) {
+    Ok(match engine.call(request, source, closing) {
         Ok(rx) if oneway => Some(Answer::Quiet(rx)),
         Ok(rx) => Some(Answer::Pending(env, method, rx)),
         Err(refusal) => ready(exception(method, env, &refusal.text)),

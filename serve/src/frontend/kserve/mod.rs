@@ -369,17 +369,20 @@ impl Served {
         }
         let native = columns.iter().any(Option::is_some);
         let mut pending = Vec::with_capacity(requests.len());
+        // A call of one request may run inline; several are queued
+        // together, so that they batch.
+        let alone = requests.len() == 1;
         for (i, bytes) in requests.into_iter().enumerate() {
-            let rx = engine
-                .submit(
-                    Request {
-                        bytes,
-                        form: Form::Bare { native },
-                    },
-                    source,
-                    false,
-                )
-                .map_err(|r| element(i, r.into()))?;
+            let request = Request {
+                bytes,
+                form: Form::Bare { native },
+            };
+            let taken = if alone {
+                engine.call(request, source, false)
+            } else {
+                engine.submit(request, source, false)
+            };
+            let rx = taken.map_err(|r| element(i, r.into()))?;
             pending.push(rx);
         }
         let mut replies = Vec::with_capacity(pending.len());
