@@ -6,6 +6,7 @@
 //! bprwire-load run ADDR DIR/request.bin [--concurrency N] [--seconds S] [--max-requests N] [--unframed] [--server-pid PID]
 //! bprwire-load inproc DIR/serve.toml DIR/request.bin [--iterations N]
 //! bprwire-load bystander THRIFT_ADDR HTTP_ADDR DIR/request.bin [--seconds S] [--json-clients N] [--server-pid PID]
+//! bprwire-load canned DIR/serve.toml DIR/request.bin [--seconds S]
 //! ```
 //!
 //! `run` keeps `N` connections each sending the request and waiting for
@@ -18,7 +19,13 @@
 //! Thrift client's latency alone, then while `N` clients (default 4) post
 //! 4 MB KServe REST bodies of JSON in a loop, in one run: p50, p99, max
 //! and the ratio of the p99s; with `--server-pid`, the server's CPU
-//! seconds in each phase and its peak resident memory.
+//! seconds in each phase and its peak resident memory. `canned` is the
+//! floor any server pays on this machine: a server on the runtime
+//! bprwire-serve uses (tokio, multi-threaded) that answers every framed
+//! message with the reply bprwire-serve gives the request (made once, in
+//! process) and does nothing else; `run --server-pid` against it gives
+//! the CPU per request of the reads, writes and wake-ups alone. It prints
+//! `canned on ADDR` and stops after `--seconds` (default 60).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -35,7 +42,10 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("inproc") => inproc(&args[1..]),
         Some("bystander") => bystander(&args[1..]),
-        _ => Err("usage: bprwire-load setup|run|inproc|bystander ... (see the source's header)".into()),
+        Some("canned") => canned(&args[1..]),
+        _ => {
+            Err("usage: bprwire-load setup|run|inproc|bystander|canned ... (see the source's header)".into())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -288,6 +298,62 @@ fn inproc(args: &[String]) -> Result<(), String> {
         times.len()
     );
     Ok(())
+}
+
+fn canned(args: &[String]) -> Result<(), String> {
+    let [config, request, ..] = args else {
+        return Err("canned CONFIG REQUEST [--seconds S]".into());
+    };
+    let seconds: f64 = opt(args, "--seconds", 60.0)?;
+    let config = bprwire_serve::config::Config::load(Path::new(config)).map_err(|e| e.to_string())?;
+    let prepared = bprwire_serve::Prepared::new(config).map_err(|e| e.to_string())?;
+    let repository = prepared.repository();
+    let version = repository
+        .pick(repository.thrift_model(), None)
+        .map_err(|e| e.text().to_string())?;
+    let msg = bytes::Bytes::from(std::fs::read(request).map_err(|e| format!("{request}: {e}"))?);
+    let reply = std::sync::Arc::new(version.engine().run_one(msg, true).ok_or("not a call")?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("canned on {}", listener.local_addr().map_err(|e| e.to_string())?);
+        let stop = tokio::time::sleep(Duration::from_secs_f64(seconds.clamp(0.1, 3600.0)));
+        tokio::pin!(stop);
+        loop {
+            let (stream, _) = tokio::select! {
+                _ = &mut stop => return Ok(()),
+                a = listener.accept() => a.map_err(|e| e.to_string())?,
+            };
+            tokio::spawn(answer_canned(stream, reply.clone()));
+        }
+    })
+}
+
+/// Answers each framed message on `stream` with `reply`, until the client
+/// closes (or sends a frame over 64 MiB).
+async fn answer_canned(mut stream: tokio::net::TcpStream, reply: std::sync::Arc<Vec<u8>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = stream.set_nodelay(true);
+    let mut body = Vec::new();
+    loop {
+        let mut head = [0u8; 4];
+        if stream.read_exact(&mut head).await.is_err() {
+            return;
+        }
+        let n = u32::from_be_bytes(head) as usize;
+        if n > 64 << 20 {
+            return;
+        }
+        body.resize(n, 0);
+        if stream.read_exact(&mut body).await.is_err() || stream.write_all(&reply).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// A loopback address, or an error naming it.
