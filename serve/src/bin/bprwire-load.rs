@@ -271,19 +271,37 @@ fn read_reply(
     }
 }
 
-fn inproc(args: &[String]) -> Result<(), String> {
-    let [config, request, ..] = args else {
-        return Err("inproc CONFIG REQUEST [--iterations N]".into());
-    };
-    let iterations: usize = opt(args, "--iterations", 2000)?;
+/// The Thrift port's model version of the server that `config`
+/// describes, built as start-up builds it (what holds it returned beside
+/// it), and the call message in the file `request`.
+fn served(
+    config: &str,
+    request: &str,
+) -> Result<
+    (
+        bprwire_serve::Prepared,
+        std::sync::Arc<bprwire_serve::repository::version::Version>,
+        bytes::Bytes,
+    ),
+    String,
+> {
     let config = bprwire_serve::config::Config::load(Path::new(config)).map_err(|e| e.to_string())?;
     let prepared = bprwire_serve::Prepared::new(config).map_err(|e| e.to_string())?;
     let repository = prepared.repository();
     let version = repository
         .pick(repository.thrift_model(), None)
         .map_err(|e| e.text().to_string())?;
-    let engine = version.engine();
     let msg = bytes::Bytes::from(std::fs::read(request).map_err(|e| format!("{request}: {e}"))?);
+    Ok((prepared, version, msg))
+}
+
+fn inproc(args: &[String]) -> Result<(), String> {
+    let [config, request, ..] = args else {
+        return Err("inproc CONFIG REQUEST [--iterations N]".into());
+    };
+    let iterations: usize = opt(args, "--iterations", 2000)?;
+    let (_prepared, version, msg) = served(config, request)?;
+    let engine = version.engine();
     let mut times = Vec::with_capacity(iterations);
     for _ in 0..iterations.clamp(1, 1_000_000) {
         let t = Instant::now();
@@ -305,13 +323,7 @@ fn canned(args: &[String]) -> Result<(), String> {
         return Err("canned CONFIG REQUEST [--seconds S]".into());
     };
     let seconds: f64 = opt(args, "--seconds", 60.0)?;
-    let config = bprwire_serve::config::Config::load(Path::new(config)).map_err(|e| e.to_string())?;
-    let prepared = bprwire_serve::Prepared::new(config).map_err(|e| e.to_string())?;
-    let repository = prepared.repository();
-    let version = repository
-        .pick(repository.thrift_model(), None)
-        .map_err(|e| e.text().to_string())?;
-    let msg = bytes::Bytes::from(std::fs::read(request).map_err(|e| format!("{request}: {e}"))?);
+    let (_prepared, version, msg) = served(config, request)?;
     let reply = std::sync::Arc::new(version.engine().run_one(msg, true).ok_or("not a call")?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

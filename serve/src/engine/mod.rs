@@ -47,10 +47,16 @@ pub struct Engine {
     limits: Limits,
     /// Set once shutdown has begun: new requests are refused.
     closing: std::sync::atomic::AtomicBool,
-    /// Small calls may run inline: batches are eager, and the machine has
-    /// more than one core (else the connection threads are one, which an
-    /// inline run would hold).
+    /// Small calls may run inline: batches are eager and
+    /// `inline_records` is not 0.
     inlines: bool,
+}
+
+/// Whether the caller is on a runtime of several threads: an inline run
+/// holds the thread it runs on, and the only one would hold every
+/// connection (one CPU, or `TOKIO_WORKER_THREADS=1`).
+fn more_than_one_connection_thread() -> bool {
+    tokio::runtime::Handle::try_current().is_ok_and(|h| h.metrics().num_workers() > 1)
 }
 
 impl std::fmt::Debug for Engine {
@@ -92,9 +98,7 @@ impl Engine {
                 pool: Mutex::new(Vec::new()),
                 metrics,
             },
-            inlines: spec.batching.eager
-                && spec.batching.inline_records > 0
-                && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+            inlines: spec.batching.eager && spec.batching.inline_records > 0,
             batching: spec.batching,
             limits,
             closing: Default::default(),
@@ -188,6 +192,7 @@ impl Engine {
             && self.inlines
             && records <= self.batching.inline_records.min(self.batching.max_records)
             && self.queue.is_empty()
+            && more_than_one_connection_thread()
         {
             if let Some(_one) = self.admission.ledger.inline() {
                 if let Some(_slot) = self.slots.try_take() {
