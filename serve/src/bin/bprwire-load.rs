@@ -315,6 +315,14 @@ fn inproc(args: &[String]) -> Result<(), String> {
         times[times.len() / 2] as f64 / 1e3,
         times.len()
     );
+    let t = engine.metrics().statistics.snapshot();
+    let per = |tally: bprwire_serve::metrics::Tally| tally.ns as f64 / 1e3 / tally.count.max(1) as f64;
+    println!(
+        "  per request: decode+scatter {:.1} us, model {:.1} us, encode {:.1} us (the server's own statistics)",
+        per(t.compute_input),
+        per(t.compute_infer),
+        per(t.compute_output)
+    );
     Ok(())
 }
 

@@ -383,7 +383,7 @@ async fn run(
     }
     let json_len = json_length(headers.get(HEADER_LENGTH), body.len())?;
     let call = parsers
-        .run(move || parse(body, json_len))
+        .run(json_len, move || parse(body, json_len))
         .await
         .map_err(|e| match e {
             Unparsed::ShuttingDown => Error::new(Code::Unavailable, "shutting down"),

@@ -286,7 +286,7 @@ async fn predict(
     }
     let input = api.input().to_string();
     let call = parsers
-        .run(move || parse(&body, &input))
+        .run(body.len(), move || parse(&body, &input))
         .await
         .map_err(|e| match e {
             Unparsed::ShuttingDown => Status::unavailable("shutting down"),
