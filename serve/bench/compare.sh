@@ -9,7 +9,8 @@
 #
 #   serve/bench/compare.sh A_BIN B_BIN [ROUNDS] [SECONDS]
 #
-# WORKLOADS="R2" (say) runs only those.
+# WORKLOADS="R2" (say) runs only those; CONCURRENCY="1 4 16" (say) other
+# concurrencies than 1 and 4.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . serve/bench/start.sh
@@ -21,13 +22,14 @@ root=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$root"' EXIT
 workloads="${WORKLOADS:-R2 R3 R1}"
+concurrency="${CONCURRENCY:-1 4}"
 for w in $workloads; do "$load" setup "$w" "$root/$w" >/dev/null; done
 for round in $(seq "$rounds"); do
   for w in $workloads; do
     for name in A B; do
       bin=$([ "$name" = A ] && echo "$a" || echo "$b")
       start_server "$bin" "$root/$w/serve.toml" "$root/$w"
-      for c in 1 4; do
+      for c in $concurrency; do
         echo "$round $w $name $("$load" run "$thrift" "$root/$w/request.bin" --concurrency "$c" --seconds "$secs" --server-pid "$pid")"
       done
       kill -TERM "$pid"
