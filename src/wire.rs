@@ -3,6 +3,10 @@
 //!
 //! `docs/wire-format.md` describes the format these constants encode.
 
+/// The longest method name a call may have (`getBatchPrediction` has 18
+/// bytes): a longer one is refused before it is read.
+pub const MAX_METHOD_NAME: usize = 256;
+
 /// Thrift type codes (binary protocol).
 pub(crate) mod ttype {
     pub const STOP: u8 = 0;

@@ -348,7 +348,7 @@ impl fmt::Display for DecodeErrorKind {
             DecodeErrorKind::MethodNameTooLong { size } => write!(
                 f,
                 "method name of {size} bytes (at most {} are read)",
-                crate::service::MAX_METHOD_NAME
+                crate::wire::MAX_METHOD_NAME
             ),
             DecodeErrorKind::MessageTooLarge { needed, limit } => {
                 write!(f, "message needs at least {needed} bytes, over the limit of {limit}")

@@ -47,15 +47,11 @@ pub use error::{DecodeError, DecodeErrorKind, Item};
 pub use record::{CooSparseTensor, GeneralTensor, RawTensor, Record, SparseTensor, TypedTensor};
 
 pub(crate) use element::sealed::Wire;
+pub use reader::MAX_DEPTH;
 pub(crate) use reader::{fixed_width, min_width, Reader};
 pub(crate) use record::union;
 
 use crate::wire::{field, ttype, PutHeader};
-
-/// The deepest nesting of structs and containers accepted. The schema
-/// itself needs 9 (a string inside a sparse tensor's values); the rest is
-/// room for unknown fields, which are skipped. Thrift's own libraries use 64.
-pub const MAX_DEPTH: usize = 64;
 
 /// A decoded `BatchPredictionResponse`, borrowing the input. Two responses
 /// are equal when their records are (whatever unknown fields were skipped;

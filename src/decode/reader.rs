@@ -2,8 +2,12 @@
 //! fields. Every read either succeeds or names the offset and the item.
 
 use super::error::{DecodeError, DecodeErrorKind, Item};
-use super::MAX_DEPTH;
 use crate::wire::ttype;
+
+/// The deepest nesting of structs and containers accepted. The schema
+/// itself needs 9 (a string inside a sparse tensor's values); the rest is
+/// room for unknown fields, which are skipped. Thrift's own libraries use 64.
+pub const MAX_DEPTH: usize = 64;
 
 /// The cursor. `skipped`
 /// counts unknown fields, `canonical` turns false when the input is valid

@@ -5,7 +5,7 @@
 use crate::encode::error::Error;
 use crate::encode::input::BatchPrediction;
 use crate::encode::plan::Plan;
-use crate::encode::write::Out;
+use crate::encode::write::{write_plan, write_plan_record, Out};
 use crate::kernels::Level;
 use crate::wire::prefix_mut;
 
@@ -114,12 +114,56 @@ impl<'a> Encoder<'a> {
     /// instructions, measured with iai.)
     pub(crate) fn write_records(&self, rows: core::ops::Range<usize>, out: &mut Out<'_>) {
         for row in rows {
-            let Ok(()) = self.plan.write_record(row, out);
+            let Ok(()) = write_plan_record(&self.plan, row, out);
         }
         debug_assert_eq!(out.remaining(), 0, "record_len disagrees with the bytes written");
     }
 
     fn write(&self, out: &mut Out<'_>) {
-        let Ok(()) = self.plan.write(out);
+        let Ok(()) = write_plan(&self.plan, out);
+    }
+}
+
+/// The one-shot shorthands of [`Encoder`] on the inputs themselves: here,
+/// beside the encoder they build (the inputs' own file is below it).
+impl<'a> BatchPrediction<'a> {
+    /// Runs every check and computes the exact size: the [`Encoder`] for
+    /// these inputs. Keep it to size and encode with one pass of checks
+    /// ([`encoded_len`](Self::encoded_len) then
+    /// [`encode_into`](Self::encode_into) on `self` runs them twice).
+    ///
+    /// # Errors
+    ///
+    /// As [`Encoder::new`].
+    #[inline]
+    pub fn encoder(&self) -> Result<Encoder<'a>, Error> {
+        Encoder::new(self)
+    }
+
+    /// The exact encoded size (runs the checks; see [`Encoder::encoded_len`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Encoder::new`].
+    pub fn encoded_len(&self) -> Result<usize, Error> {
+        Ok(self.encoder()?.encoded_len())
+    }
+
+    /// Checks and encodes into `buf` (see [`Encoder::encode_into`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Encoder::new`], then [`Error::BufferTooSmall`].
+    pub fn encode_into(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.encoder()?.encode_into(buf)
+    }
+
+    /// Checks and encodes into a new `Vec`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Encoder::new`].
+    pub fn encode_to_vec(&self) -> Result<Vec<u8>, Error> {
+        Ok(self.encoder()?.encode_to_vec())
     }
 }

@@ -3,7 +3,6 @@
 //! Nothing here copies element data; a [`Tensor`] is a view (element slice
 //! plus shape) over the caller's memory.
 
-use crate::encode::encoder::Encoder;
 use crate::encode::error::{Error, Input, Size};
 use crate::encode::size::{add, check_size, mul};
 use crate::kernels::{Conversion, Kernel, Kernels, Level};
@@ -405,48 +404,6 @@ impl<'a> BatchPrediction<'a> {
     /// The tensor encoding chosen.
     pub fn tensor_encoding(&self) -> TensorEncoding {
         self.encoding
-    }
-}
-
-impl<'a> BatchPrediction<'a> {
-    /// Runs every check and computes the exact size: the [`Encoder`] for
-    /// these inputs. Keep it to size and encode with one pass of checks
-    /// ([`encoded_len`](Self::encoded_len) then
-    /// [`encode_into`](Self::encode_into) on `self` runs them twice).
-    ///
-    /// # Errors
-    ///
-    /// As [`Encoder::new`].
-    #[inline]
-    pub fn encoder(&self) -> Result<Encoder<'a>, Error> {
-        Encoder::new(self)
-    }
-
-    /// The exact encoded size (runs the checks; see [`Encoder::encoded_len`]).
-    ///
-    /// # Errors
-    ///
-    /// As [`Encoder::new`].
-    pub fn encoded_len(&self) -> Result<usize, Error> {
-        Ok(self.encoder()?.encoded_len())
-    }
-
-    /// Checks and encodes into `buf` (see [`Encoder::encode_into`]).
-    ///
-    /// # Errors
-    ///
-    /// As [`Encoder::new`], then [`Error::BufferTooSmall`].
-    pub fn encode_into(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        self.encoder()?.encode_into(buf)
-    }
-
-    /// Checks and encodes into a new `Vec`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Encoder::new`].
-    pub fn encode_to_vec(&self) -> Result<Vec<u8>, Error> {
-        Ok(self.encoder()?.encode_to_vec())
     }
 }
 

@@ -104,6 +104,13 @@ pub(crate) fn string_arm(binary: bool) -> i16 {
     }
 }
 
+/// The bytes of a tensor row's templates: what surrounds its data in
+/// every record.
+#[inline]
+pub(crate) fn templates_len(prefix: &Template, suffix: &Template) -> usize {
+    prefix.len() + suffix.len()
+}
+
 /// What every row of one tensor looks like on the wire: fixed by its key,
 /// element type, string arm, row shape and encoding, not by its data or
 /// the batch (so a prepared [`Signature`](crate::Signature) builds it once,

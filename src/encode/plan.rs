@@ -7,9 +7,8 @@ use crate::encode::error::{Error, Input, KeyMap, Size};
 use crate::encode::input::{
     source_of, string_bytes, BatchPrediction, Continuous, Source, Strings, Tensor, TensorData, TensorEncoding,
 };
-use crate::encode::layout::{string_arm, RowLayout, Template};
+use crate::encode::layout::{string_arm, templates_len, RowLayout, Template};
 use crate::encode::size::{add, check_count, check_size, product, response_len, RecordLen};
-use crate::encode::write::{write_record, write_response, Emit};
 use crate::kernels::{Conversion, Kernels, Records, RowKernel};
 use crate::wire::{field, map_head, ttype, FIELD_HEADER, MAP_HEADER};
 use core::convert::Infallible;
@@ -149,7 +148,7 @@ impl<'a> Plan<'a> {
                     }
                     Some(_) => {}
                 }
-                record = record.tensor_row(&plan.prefix, &plan.suffix, plan.row_out)?;
+                record = record.tensor_row(templates_len(&plan.prefix, &plan.suffix), plan.row_out)?;
                 strings = add(strings, bytes)?;
                 tensors.push(plan);
             }
@@ -358,32 +357,6 @@ impl Plan<'_> {
             }
         }
         len
-    }
-}
-
-impl<'a> Plan<'a> {
-    /// The whole response of this plan into `e`.
-    #[inline]
-    pub(crate) fn write<E: Emit<'a>>(&self, e: &mut E) -> Result<(), E::Error> {
-        write_response(
-            self.batch,
-            self.continuous.as_ref(),
-            &self.tensors_head,
-            &self.tensors,
-            e,
-        )
-    }
-
-    /// Record `row` of this plan into `e`.
-    #[inline]
-    pub(crate) fn write_record<E: Emit<'a>>(&self, row: usize, e: &mut E) -> Result<(), E::Error> {
-        write_record(
-            row,
-            self.continuous.as_ref(),
-            &self.tensors_head,
-            &self.tensors,
-            e,
-        )
     }
 }
 

@@ -33,7 +33,7 @@ use smallvec::SmallVec;
 use crate::encode::encoder::Encoder;
 use crate::encode::error::{Error, Input, KeyMap, Size};
 use crate::encode::input::{Source, StringKind, TensorData, TensorEncoding, Values};
-use crate::encode::layout::{string_arm, RowLayout, Template};
+use crate::encode::layout::{string_arm, templates_len, RowLayout, Template};
 use crate::encode::plan::{self, ContinuousPlan, Plan, TensorPlan};
 use crate::encode::size::{self, RecordLen};
 use crate::encode::write::{write_response, Out, TensorRows};
@@ -184,7 +184,10 @@ impl SignatureBuilder {
         let mut tensors = Vec::with_capacity(self.tensors.len());
         for (index, (key, element, row_shape)) in self.tensors.into_iter().enumerate() {
             let t = Tensor::new(Input::Tensor { index, key }, element, &row_shape, self.encoding)?;
-            record = record.tensor_row(&t.layout.prefix, &t.layout.suffix, t.layout.row_out)?;
+            record = record.tensor_row(
+                templates_len(&t.layout.prefix, &t.layout.suffix),
+                t.layout.row_out,
+            )?;
             tensors.push(t);
         }
         Ok(Signature {

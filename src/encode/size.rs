@@ -6,7 +6,6 @@
 //! they cannot disagree.
 
 use crate::encode::error::{Error, Input, Size};
-use crate::encode::layout::Template;
 use crate::wire::{CONTINUOUS_ENTRY, FIELD_HEADER, LIST_HEADER, MAP_HEADER, MAX_SIZE, STOP};
 
 pub(crate) fn too_large(input: Option<Input>, what: Size, size: usize, limit: usize) -> Error {
@@ -81,15 +80,10 @@ impl RecordLen {
         Ok(RecordLen(add(self.0, FIELD_HEADER + MAP_HEADER)?))
     }
 
-    /// Plus one tensor's row: its templates (map key, union arm, tensor
-    /// struct, shape) and its fixed-size data (`row_out`, 0 for strings).
-    pub(crate) fn tensor_row(
-        self,
-        prefix: &Template,
-        suffix: &Template,
-        row_out: usize,
-    ) -> Result<RecordLen, Error> {
-        let templates = prefix.len() + suffix.len();
+    /// Plus one tensor's row: its templates' bytes (map key, union arm,
+    /// tensor struct, shape: [`templates_len`](crate::encode::layout::templates_len))
+    /// and its fixed-size data (`row_out`, 0 for strings).
+    pub(crate) fn tensor_row(self, templates: usize, row_out: usize) -> Result<RecordLen, Error> {
         Ok(RecordLen(add(add(self.0, templates)?, row_out)?))
     }
 

@@ -6,7 +6,7 @@
 
 use crate::encode::input::Source;
 use crate::encode::layout::{Template, TEMPLATE_BLOCK};
-use crate::encode::plan::{ContinuousPlan, TensorPlan};
+use crate::encode::plan::{ContinuousPlan, Plan, TensorPlan};
 use crate::kernels::{Conversion, Kernel, Records, RowKernel};
 use crate::wire::{field, field_header, ttype, PutHeader, FIELD_HEADER, MAP_HEADER};
 use core::convert::Infallible;
@@ -245,6 +245,34 @@ impl<'a> TensorRows<'a> for TensorPlan<'a> {
     fn row_out(&self) -> usize {
         self.row_out
     }
+}
+
+/// The whole response of a one-shot `plan` into `e`.
+#[inline]
+pub(crate) fn write_plan<'a, E: Emit<'a>>(plan: &Plan<'a>, e: &mut E) -> Result<(), E::Error> {
+    write_response(
+        plan.batch,
+        plan.continuous.as_ref(),
+        &plan.tensors_head,
+        &plan.tensors,
+        e,
+    )
+}
+
+/// Record `row` of a one-shot `plan` into `e`.
+#[inline]
+pub(crate) fn write_plan_record<'a, E: Emit<'a>>(
+    plan: &Plan<'a>,
+    row: usize,
+    e: &mut E,
+) -> Result<(), E::Error> {
+    write_record(
+        row,
+        plan.continuous.as_ref(),
+        &plan.tensors_head,
+        &plan.tensors,
+        e,
+    )
 }
 
 /// The whole response: the `predictions` list of `batch` records. With

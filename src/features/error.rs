@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use super::OutputType;
+use super::output_type::OutputType;
 use crate::decode::DecodeError;
 
 /// A kind of feature, as a layout groups them.

@@ -26,269 +26,69 @@
 //! ```
 
 use core::fmt;
-use core::sync::atomic::{AtomicU8, Ordering};
-use std::sync::OnceLock;
 
+mod fns;
+mod level;
+mod records;
 pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-/// An instruction-set level of the kernels, from plain to widest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    /// Portable Rust, no SIMD intrinsics: the definition of every result.
-    Scalar,
-    /// x86-64 SSSE3 (128-bit `pshufb`).
-    Ssse3,
-    /// x86-64 AVX2 (256-bit).
-    Avx2,
-    /// x86-64 AVX-512 F + BW (512-bit).
-    Avx512,
-}
-
-impl Level {
-    /// Every level, plainest first.
-    pub const ALL: [Level; 4] = [Level::Scalar, Level::Ssse3, Level::Avx2, Level::Avx512];
-
-    /// The lower-case name used by the CLI and the benches (`avx2`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Scalar => "scalar",
-            Level::Ssse3 => "ssse3",
-            Level::Avx2 => "avx2",
-            Level::Avx512 => "avx512",
-        }
-    }
-
-    /// The level named `name`, as [`Level::name`] spells it, in any case
-    /// (`avx2`, `AVX2`, `Avx2`).
-    pub fn from_name(name: &str) -> Option<Level> {
-        Level::ALL
-            .into_iter()
-            .find(|l| l.name().eq_ignore_ascii_case(name))
-    }
-
-    /// Whether this process can run the level: the CPU has it and it is not
-    /// above the cap set by the environment variable `BPRWIRE_MAX_LEVEL`
-    /// (see [`Level::cap`]).
-    pub fn is_available(self) -> bool {
-        self <= Level::cap() && self.cpu_has()
-    }
-
-    /// Whether the CPU has the instructions the level uses.
-    pub fn cpu_has(self) -> bool {
-        match self {
-            Level::Scalar => true,
-            #[cfg(target_arch = "x86_64")]
-            _ => x86::has(self),
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
-    }
-
-    /// The highest level this process may use, from the environment
-    /// variable `BPRWIRE_MAX_LEVEL`, read once (see [`MaxLevel`] for the
-    /// rule, and [`MaxLevel::from_env`] for what was read and why). Use it
-    /// to keep a service off AVX-512, or to test what a smaller CPU would do.
-    pub fn cap() -> Level {
-        MaxLevel::from_env().cap()
-    }
-
-    /// The levels this CPU can run, plainest first.
-    pub fn available() -> impl Iterator<Item = Level> {
-        Level::ALL.into_iter().filter(|l| l.is_available())
-    }
-
-    /// The widest level this CPU can run: detected on first use, then read
-    /// from a cache (one relaxed atomic load).
-    #[inline]
-    pub fn best() -> Level {
-        static BEST: AtomicU8 = AtomicU8::new(u8::MAX);
-        match BEST.load(Ordering::Relaxed) {
-            u8::MAX => {
-                let best = Level::available().last().unwrap_or(Level::Scalar);
-                BEST.store(best as u8, Ordering::Relaxed);
-                best
-            }
-            n => Level::ALL[n as usize],
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What the environment variable [`MaxLevel::VAR`] (`BPRWIRE_MAX_LEVEL`)
-/// says, read once per process by [`MaxLevel::from_env`].
-///
-/// The rule: unset, empty or only white space means no cap; a level name
-/// ([`Level::name`]) in any case, with white space around it, caps at that
-/// level; anything else (a typo such as `avx3`, a value that is not UTF-8)
-/// names no level and caps at [`Level::Scalar`], the level that is always
-/// right. That last case is never silent for a program that asks:
-/// [`MaxLevel::warning`] says what was read and what it means (the
-/// `bprwire` CLI prints it on every run), so a typo cannot quietly change
-/// the speed of a service.
-///
-/// ```
-/// use bprwire::kernels::{Level, MaxLevel};
-/// use std::ffi::OsStr;
-///
-/// assert_eq!(MaxLevel::parse(None), MaxLevel::Unset);
-/// assert_eq!(MaxLevel::parse(Some(OsStr::new(" AVX2 "))), MaxLevel::Named(Level::Avx2));
-/// let typo = MaxLevel::parse(Some(OsStr::new("avx3")));
-/// assert_eq!(typo.cap(), Level::Scalar);
-/// assert!(typo.warning().unwrap().contains("\"avx3\" names no level"));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MaxLevel {
-    /// Unset, empty or only white space: no cap.
-    Unset,
-    /// A level's name: the cap is that level.
-    Named(Level),
-    /// A value that names no level (shown lossily if it is not UTF-8): the
-    /// cap is [`Level::Scalar`].
-    Invalid(String),
-}
-
-impl MaxLevel {
-    /// The environment variable's name.
-    pub const VAR: &'static str = "BPRWIRE_MAX_LEVEL";
-
-    /// Reads a value of the variable (`None`: unset) by the rule above.
-    pub fn parse(value: Option<&std::ffi::OsStr>) -> MaxLevel {
-        let Some(value) = value else {
-            return MaxLevel::Unset;
-        };
-        match value.to_str().map(str::trim) {
-            Some("") => MaxLevel::Unset,
-            Some(name) => {
-                Level::from_name(name).map_or_else(|| MaxLevel::Invalid(name.into()), MaxLevel::Named)
-            }
-            None => MaxLevel::Invalid(value.to_string_lossy().into_owned()),
-        }
-    }
-
-    /// What this process read from the environment: parsed on first use,
-    /// then cached for the life of the process.
-    pub fn from_env() -> &'static MaxLevel {
-        static READ: OnceLock<MaxLevel> = OnceLock::new();
-        READ.get_or_init(|| MaxLevel::parse(std::env::var_os(MaxLevel::VAR).as_deref()))
-    }
-
-    /// The cap it sets.
-    pub fn cap(&self) -> Level {
-        match self {
-            MaxLevel::Unset => Level::Avx512,
-            MaxLevel::Named(level) => *level,
-            MaxLevel::Invalid(_) => Level::Scalar,
-        }
-    }
-
-    /// For a value that names no level, a sentence that says what was read
-    /// and what it means; `None` otherwise.
-    pub fn warning(&self) -> Option<String> {
-        let MaxLevel::Invalid(value) = self else {
-            return None;
-        };
-        let names: Vec<&str> = Level::ALL.iter().map(|l| l.name()).collect();
-        Some(format!(
-            "{}={value:?} names no level (one of {}, in any case; unset or empty for no cap): \
-             every kernel is capped at scalar, the slowest level",
-            MaxLevel::VAR,
-            names.join(", ")
-        ))
-    }
-}
-
-/// What [`Kernels::for_level`] returns for a level this CPU lacks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Unavailable(pub Level);
-
-impl fmt::Display for Unavailable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the {} kernels are not available here", self.0)
-    }
-}
-
-impl std::error::Error for Unavailable {}
-
-/// What surrounds each record's continuous entries, for
-/// [`Kernels::continuous_f32`] and [`Kernels::continuous_f64`]. The
-/// kernels write whole records: a caller that needs a record in pieces
-/// (the staging sink, for a record larger than its buffer) makes each
-/// piece a record of its own.
-#[derive(Clone, Copy, Debug)]
-pub struct Records<'k> {
-    /// Written before each record's entries: the `continuousFeatures` field
-    /// header and the map header (`0D 00 02 0A 04 <n>`).
-    pub head: [u8; Records::HEAD],
-    /// The map keys in native order; the kernel writes them big-endian.
-    pub keys: &'k [i64],
-    /// Whether a STOP byte (the end of the `DataRecord`) follows each
-    /// record's entries.
-    pub stop: bool,
-}
-
-impl Records<'_> {
-    /// Bytes of a record's head: a field header and a map header.
-    pub const HEAD: usize = crate::wire::FIELD_HEADER + crate::wire::MAP_HEADER;
-    /// Bytes of one entry: the `i64` key and the `f64` value.
-    pub const ENTRY: usize = crate::wire::CONTINUOUS_ENTRY;
-
-    /// Output bytes of one record: head, [`Records::ENTRY`] per key, and
-    /// the STOP if any.
-    #[inline]
-    pub fn record_len(&self) -> usize {
-        Records::HEAD + Records::ENTRY * self.keys.len() + self.stop as usize
-    }
-
-    /// The number of records a destination of `dst_len` bytes holds, checking
-    /// that `values_len` bytes hold exactly their values (`elem` bytes each).
-    /// Panics otherwise: the planner computes both, so a mismatch is a bug.
-    #[inline]
-    pub(crate) fn rows(&self, values_len: usize, dst_len: usize, elem: usize) -> usize {
-        let rows = dst_len / self.record_len();
-        assert!(
-            dst_len == rows * self.record_len() && values_len == rows * self.keys.len() * elem,
-            "continuous kernel: bad lengths"
-        );
-        rows
-    }
-}
-
-/// Turns little-endian elements into their wire bytes (`src`, `dst`).
-type Convert = fn(&[u8], &mut [u8]);
-/// Writes whole records of continuous entries (`records`, `values`, `dst`).
-type Continuous = fn(&Records<'_>, &[u8], &mut [u8]);
+use fns::{Continuous, Convert, Fns};
+pub use level::{Level, MaxLevel, Unavailable};
+pub use records::Records;
 
 /// One level's kernels. Obtained only through [`Kernels::for_level`] or
 /// [`Kernels::best`], so the CPU is known to run them.
 pub struct Kernels {
     level: Level,
-    swap8: Convert,
-    swap4: Convert,
-    f32_to_f64_be: Convert,
-    f64_be_to_f32: Convert,
-    bool_to_thrift: Convert,
-    continuous_f32: Continuous,
-    continuous_f64: Continuous,
+    fns: Fns,
 }
 
 static SCALAR: Kernels = Kernels {
     level: Level::Scalar,
-    swap8: scalar::swap8,
-    swap4: scalar::swap4,
-    f32_to_f64_be: scalar::f32_to_f64_be,
-    f64_be_to_f32: scalar::f64_be_to_f32,
-    bool_to_thrift: scalar::bool_to_thrift,
-    continuous_f32: scalar::continuous_f32,
-    continuous_f64: scalar::continuous_f64,
+    fns: Fns {
+        swap8: scalar::swap8,
+        swap4: scalar::swap4,
+        f32_to_f64_be: scalar::f32_to_f64_be,
+        f64_be_to_f32: scalar::f64_be_to_f32,
+        bool_to_thrift: scalar::bool_to_thrift,
+        continuous_f32: scalar::continuous_f32,
+        continuous_f64: scalar::continuous_f64,
+    },
 };
+
+// The x86 levels' tables: handed out (by `table`) only for a level that
+// `Level::is_available` confirmed, the invariant the `unsafe` calls
+// wrapped in `x86`'s functions rely on.
+#[cfg(target_arch = "x86_64")]
+static SSSE3: Kernels = Kernels {
+    level: Level::Ssse3,
+    fns: x86::SSSE3,
+};
+#[cfg(target_arch = "x86_64")]
+static AVX2: Kernels = Kernels {
+    level: Level::Avx2,
+    fns: x86::AVX2,
+};
+#[cfg(target_arch = "x86_64")]
+static AVX512: Kernels = Kernels {
+    level: Level::Avx512,
+    fns: x86::AVX512,
+};
+
+/// The table of `level`, which the caller checked is available.
+#[cfg(target_arch = "x86_64")]
+fn table(level: Level) -> &'static Kernels {
+    debug_assert!(level.is_available());
+    match level {
+        Level::Scalar => &SCALAR,
+        Level::Ssse3 => &SSSE3,
+        Level::Avx2 => &AVX2,
+        Level::Avx512 => &AVX512,
+    }
+}
 
 impl Kernels {
     /// The kernels of `level`.
@@ -306,7 +106,7 @@ impl Kernels {
         }
         #[cfg(target_arch = "x86_64")]
         {
-            Ok(x86::table(level))
+            Ok(table(level))
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("no SIMD level is available off x86-64")
@@ -319,7 +119,7 @@ impl Kernels {
             Level::Scalar => &SCALAR,
             // `Level::best` only returns a level that `is_available`.
             #[cfg(target_arch = "x86_64")]
-            level => x86::table(level),
+            level => table(level),
             #[cfg(not(target_arch = "x86_64"))]
             _ => &SCALAR,
         }
@@ -349,21 +149,21 @@ impl Kernels {
     /// big-endian. `dst.len() == src.len()`, a multiple of 8.
     #[inline]
     pub fn swap8(&self, src: &[u8], dst: &mut [u8]) {
-        (self.swap8)(src, dst)
+        (self.fns.swap8)(src, dst)
     }
 
     /// Reverses every 4-byte element: little-endian `i32` to big-endian.
     /// `dst.len() == src.len()`, a multiple of 4.
     #[inline]
     pub fn swap4(&self, src: &[u8], dst: &mut [u8]) {
-        (self.swap4)(src, dst)
+        (self.fns.swap4)(src, dst)
     }
 
     /// Widens little-endian `f32` to big-endian `f64`.
     /// `dst.len() == 2 * src.len()`, `src.len()` a multiple of 4.
     #[inline]
     pub fn f32_to_f64_be(&self, src: &[u8], dst: &mut [u8]) {
-        (self.f32_to_f64_be)(src, dst)
+        (self.fns.f32_to_f64_be)(src, dst)
     }
 
     /// Narrows big-endian `f64` (a Thrift `list<double>`'s elements, as
@@ -382,13 +182,13 @@ impl Kernels {
     /// If `dst.len()` is not a multiple of 4 or `src.len()` is not twice it.
     #[inline]
     pub fn f64_be_to_f32(&self, src: &[u8], dst: &mut [u8]) {
-        (self.f64_be_to_f32)(src, dst)
+        (self.fns.f64_be_to_f32)(src, dst)
     }
 
     /// Thrift bools: any non-zero byte becomes 1. `dst.len() == src.len()`.
     #[inline]
     pub fn bool_to_thrift(&self, src: &[u8], dst: &mut [u8]) {
-        (self.bool_to_thrift)(src, dst)
+        (self.fns.bool_to_thrift)(src, dst)
     }
 
     /// Whole records of continuous entries from little-endian `f32` values
@@ -398,29 +198,29 @@ impl Kernels {
     /// STOP if asked for.
     #[inline]
     pub fn continuous_f32(&self, records: &Records<'_>, values: &[u8], dst: &mut [u8]) {
-        (self.continuous_f32)(records, values, dst)
+        (self.fns.continuous_f32)(records, values, dst)
     }
 
     /// As [`continuous_f32`](Self::continuous_f32), for little-endian `f64` values.
     #[inline]
     pub fn continuous_f64(&self, records: &Records<'_>, values: &[u8], dst: &mut [u8]) {
-        (self.continuous_f64)(records, values, dst)
+        (self.fns.continuous_f64)(records, values, dst)
     }
 
     pub(crate) fn convert(&self, which: Conversion) -> Convert {
         match which {
-            Conversion::Swap8 => self.swap8,
-            Conversion::Swap4 => self.swap4,
-            Conversion::F32ToF64 => self.f32_to_f64_be,
-            Conversion::Bool => self.bool_to_thrift,
+            Conversion::Swap8 => self.fns.swap8,
+            Conversion::Swap4 => self.fns.swap4,
+            Conversion::F32ToF64 => self.fns.f32_to_f64_be,
+            Conversion::Bool => self.fns.bool_to_thrift,
         }
     }
 
     pub(crate) fn continuous(&self, wide: bool) -> Continuous {
         if wide {
-            self.continuous_f64
+            self.fns.continuous_f64
         } else {
-            self.continuous_f32
+            self.fns.continuous_f32
         }
     }
 }

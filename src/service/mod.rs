@@ -31,9 +31,7 @@ mod scan;
 pub use call::{decode_call, Call};
 pub use scan::{MessageScanner, Scan};
 
-/// The longest method name a call may have (`getBatchPrediction` has 18
-/// bytes): a longer one is refused before it is read.
-pub const MAX_METHOD_NAME: usize = 256;
+pub use crate::wire::MAX_METHOD_NAME;
 
 /// The method whose reply carries a `BatchPredictionResponse`.
 pub const METHOD: &str = "getBatchPrediction";

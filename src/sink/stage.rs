@@ -3,7 +3,7 @@
 //! bounded-memory sinks (`io::Write`, and `BufMut`s that are not one
 //! contiguous slice).
 
-use crate::encode::write::{Emit, Out};
+use crate::encode::write::{write_plan, Emit, Out};
 use crate::kernels::{Conversion, Records};
 use crate::kernels::{Kernel, RowKernel};
 use crate::Encoder;
@@ -47,7 +47,7 @@ where
     /// ([`Runs`]); a record larger than the buffer goes piece by piece
     /// through this sink.
     pub(crate) fn response(&mut self, enc: &Encoder<'_>) -> Result<(), E> {
-        enc.plan().write(&mut Runs { stage: self, enc })
+        write_plan(enc.plan(), &mut Runs { stage: self, enc })
     }
 
     fn capacity(&self) -> usize {

@@ -2,7 +2,7 @@
 //! into the caller's tensors.
 
 use super::{Counter, WriteError};
-use crate::encode::write::Emit;
+use crate::encode::write::{write_plan, Emit};
 use crate::kernels::{Conversion, Records};
 use crate::kernels::{Kernel, RowKernel};
 use crate::Encoder;
@@ -225,7 +225,7 @@ impl<'a> Encoder<'a> {
         v.min_borrow = min_borrow;
         if self.plan().borrows_any(min_borrow) {
             v.owned.clear();
-            let Ok(()) = self.plan().write(v);
+            let Ok(()) = write_plan(self.plan(), v);
         } else {
             // Nothing to borrow: one owned chunk, written by `encode_into`
             // (resizing down, or to a length it had, zeroes nothing).

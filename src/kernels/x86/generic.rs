@@ -9,7 +9,25 @@
 //! `#[target_feature]` entry points of the levels (`super::level!`).
 
 use super::vector::Vector;
-use super::{Spread, HIGH_IN_PLACE, LOW_TO_HIGH, REVERSE8};
+use crate::kernels::Records;
+
+/// pshufb control that reverses each 8-byte word of a 16-byte lane.
+pub(super) const REVERSE8: [i8; 16] = [7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8];
+/// pshufb control that reverses each 4-byte word of a 16-byte lane.
+pub(super) const REVERSE4: [i8; 16] = [3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12];
+
+/// pshufb control (per 16-byte lane): the low 8-byte word, reversed, into
+/// the high word; zeros in the low word (where the key goes).
+const LOW_TO_HIGH: [i8; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 7, 6, 5, 4, 3, 2, 1, 0];
+/// pshufb control (per 16-byte lane): the high 8-byte word reversed in
+/// place; zeros in the low word.
+const HIGH_IN_PLACE: [i8; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 15, 14, 13, 12, 11, 10, 9, 8];
+
+/// A key as it sits in the output: big-endian in the first 8 bytes, the
+/// value's 8 bytes zero. Kernels OR the swapped values into a run of these
+/// (one load-and-OR per 32 or 64 bytes) instead of shuffling keys and
+/// values together.
+pub(super) type Spread = [u8; Records::ENTRY];
 
 /// Shuffles every whole vector of `src` into `dst` by the lane pattern
 /// `ctrl` (two vectors per turn, then one); returns the bytes done.

@@ -10,9 +10,11 @@
 //!
 //! The entry points are `unsafe` only because the CPU must have the
 //! level; their slice arguments are checked like the scalar ones. They
-//! become safe functions in the level's [`Kernels`] table below, and
-//! [`table`] hands a table out only for a level [`has`] confirmed, which
-//! is the invariant every `unsafe` call in this module relies on. No safe
+//! become safe functions in the level's table of functions below
+//! ([`Fns`]), which `kernels/mod.rs` puts in that level's
+//! [`Kernels`](super::Kernels) and hands out only for a level that
+//! [`Level::is_available`](super::Level::is_available) confirmed: the
+//! invariant every `unsafe` call in this module relies on. No safe
 //! function here executes an instruction beyond x86-64's baseline.
 
 #![allow(unsafe_code)]
@@ -22,45 +24,21 @@ use core::mem::MaybeUninit;
 mod generic;
 mod vector;
 
-use super::{scalar, Kernels, Level, Records};
-
-/// Whether the CPU has everything `level` uses (asked of the CPU; callers
-/// cache the answer).
-pub(super) fn has(level: Level) -> bool {
-    match level {
-        Level::Scalar => true,
-        Level::Ssse3 => is_x86_feature_detected!("ssse3"),
-        Level::Avx2 => is_x86_feature_detected!("avx2"),
-        // The AVX-512 kernels hand their tails to the AVX2 code.
-        Level::Avx512 => {
-            is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx2")
-        }
-    }
-}
-
-/// The table of `level`. Callers must have checked `has(level)`.
-pub(super) fn table(level: Level) -> &'static Kernels {
-    debug_assert!(has(level));
-    match level {
-        Level::Scalar => &super::SCALAR,
-        Level::Ssse3 => &SSSE3,
-        Level::Avx2 => &AVX2,
-        Level::Avx512 => &AVX512,
-    }
-}
+use super::fns::Fns;
+use super::records::Records;
+use super::scalar;
+use generic::{Spread, REVERSE4, REVERSE8};
 
 /// A level's table: each entry wraps that level's `#[target_feature]`
 /// function in a safe one.
 macro_rules! table {
-    ($name:ident, $level:expr, $module:ident) => {
-        static $name: Kernels = Kernels {
-            level: $level,
-            // SAFETY: this table is reachable only through
-            // `table`, which `Kernels::for_level` calls after `has($level)`
-            // returned true, so the CPU has the features these functions
-            // enable; the functions check their slice lengths themselves.
+    ($name:ident, $module:ident) => {
+        pub(super) const $name: Fns = Fns {
+            // SAFETY: these functions are reachable only through the
+            // `Kernels` of this table's level (`kernels/mod.rs`), handed out
+            // only after `Level::is_available` returned true for it, so the
+            // CPU has the features they enable; the functions check their
+            // slice lengths themselves.
             swap8: |s, d| unsafe { $module::swap8(s, d) },
             // SAFETY: as above.
             swap4: |s, d| unsafe { $module::swap4(s, d) },
@@ -219,14 +197,9 @@ level!(
     mod avx512, "avx512f,avx512bw,avx2", [__m512i, __m256i]
 );
 
-table!(SSSE3, Level::Ssse3, ssse3);
-table!(AVX2, Level::Avx2, avx2);
-table!(AVX512, Level::Avx512, avx512);
-
-/// pshufb control that reverses each 8-byte word of a 16-byte lane.
-const REVERSE8: [i8; 16] = [7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8];
-/// pshufb control that reverses each 4-byte word of a 16-byte lane.
-const REVERSE4: [i8; 16] = [3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12];
+table!(SSSE3, ssse3);
+table!(AVX2, avx2);
+table!(AVX512, avx512);
 
 /// Checks the lengths of a same-size conversion (as the scalar twins do).
 #[inline(always)]
@@ -254,12 +227,6 @@ fn check_narrow(src: &[u8], dst: &[u8]) {
         "f64_be_to_f32: bad lengths"
     );
 }
-
-/// A key as it sits in the output: big-endian in the first 8 bytes, the
-/// value's 8 bytes zero. Kernels OR the swapped values into a run of these
-/// (one load-and-OR per 32 or 64 bytes) instead of shuffling keys and
-/// values together.
-pub(super) type Spread = [u8; Records::ENTRY];
 
 /// Writes one run of continuous entries: `key_j | value_j`, 16 bytes each.
 pub(super) trait Entries {
@@ -361,10 +328,3 @@ fn entries_tail(keys: &[Spread], values: &[u8], dst: &mut [u8], elem: usize) {
         d[8..].copy_from_slice(&bits.to_be_bytes());
     }
 }
-
-/// pshufb control (per 16-byte lane): the low 8-byte word, reversed, into
-/// the high word; zeros in the low word (where the key goes).
-const LOW_TO_HIGH: [i8; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 7, 6, 5, 4, 3, 2, 1, 0];
-/// pshufb control (per 16-byte lane): the high 8-byte word reversed in
-/// place; zeros in the low word.
-const HIGH_IN_PLACE: [i8; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 15, 14, 13, 12, 11, 10, 9, 8];
