@@ -1,5 +1,6 @@
-//! The files of `src/` import one another one way only: no file imports,
-//! directly or through others, a file that imports it.
+//! The files of `src/` (the library, and the command-line tool) and of
+//! `capi/src/` (the C ABI) import one another one way only: no file
+//! imports, directly or through others, a file that imports it.
 //!
 //! An import is any path that names an item of the crate (`use crate::…`,
 //! `super::…`, `self::…`, a name brought in by a `use`, in code or in a
@@ -504,6 +505,13 @@ fn no_file_of_the_command_line_tool_imports_a_file_that_imports_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/main.rs");
     let circles = check(&root);
     assert!(circles.is_empty(), "src/main.rs and src/cli/:\n{circles}");
+}
+
+#[test]
+fn no_file_of_the_c_abi_imports_a_file_that_imports_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("capi/src/lib.rs");
+    let circles = check(&root);
+    assert!(circles.is_empty(), "capi/src/:\n{circles}");
 }
 
 /// Writes `files` (path, text) under a new folder: a crate to check.

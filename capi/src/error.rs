@@ -138,11 +138,7 @@ mod tests {
             BPRWIRE_ERR_INVALID
         );
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { std::ffi::CStr::from_ptr(bprwire_last_error()) }
-                .to_str()
-                .unwrap(),
-            "key \"a"
-        );
+        let message = unsafe { std::ffi::CStr::from_ptr(bprwire_last_error()) };
+        assert_eq!(message.to_str().unwrap(), "key \"a");
     }
 }
