@@ -286,6 +286,22 @@ pub(crate) unsafe fn tensor_data<'a>(
     })
 }
 
+/// The object behind a handle the ABI made (`bprwire_signature *`,
+/// `bprwire_layout *`): NULL refused, naming `what`.
+///
+/// # Safety
+///
+/// `handle` is NULL or a live handle of its type, made by its `_new` (or
+/// `_from_json`) and not yet freed, for `'a`.
+#[inline(always)]
+pub(crate) unsafe fn handle<'a, T>(handle: *const T, what: &'static str) -> Result<&'a T, Fail> {
+    if handle.is_null() {
+        return Err(Fail::new(BPRWIRE_ERR_NULL, format!("{what} is NULL")));
+    }
+    // SAFETY: non-null; the caller promises a live handle.
+    Ok(unsafe { &*handle })
+}
+
 /// Writes `len` through `out`.
 ///
 /// # Safety

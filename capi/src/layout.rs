@@ -3,10 +3,8 @@
 
 use bprwire::features::{Column, FeatureLayout, Outputs};
 
-use crate::args::{put, put_new, slice, slice_mut, What};
-use crate::error::{
-    guard, Fail, BPRWIRE_ERR_BUFFER_TOO_SMALL, BPRWIRE_ERR_DECODE, BPRWIRE_ERR_INVALID, BPRWIRE_ERR_NULL,
-};
+use crate::args::{handle, put, put_new, slice, slice_mut, What};
+use crate::error::{guard, Fail, BPRWIRE_ERR_BUFFER_TOO_SMALL, BPRWIRE_ERR_DECODE, BPRWIRE_ERR_INVALID};
 use crate::types::{
     bprwire_array, bprwire_output, BPRWIRE_BINARY, BPRWIRE_CONTINUOUS, BPRWIRE_DISCRETE, BPRWIRE_DOUBLE,
     BPRWIRE_FLOAT, BPRWIRE_INT64, BPRWIRE_TENSOR, BPRWIRE_UINT8,
@@ -70,11 +68,8 @@ pub unsafe extern "C" fn bprwire_layout_arrays(
     n: *mut usize,
 ) -> i32 {
     guard(|| {
-        if layout.is_null() {
-            return Err(Fail::new(BPRWIRE_ERR_NULL, "layout is NULL"));
-        }
-        // SAFETY: non-null, from bprwire_layout_from_json (caller).
-        let layout = unsafe { &(*layout).0 };
+        // SAFETY: the caller's promise for the handle, passed on.
+        let layout = unsafe { &handle(layout, "layout")?.0 };
         let list = layout_arrays(layout);
         // SAFETY: checked for NULL by `put`.
         unsafe { put(n, list.len(), "n")? };
@@ -180,11 +175,8 @@ pub unsafe extern "C" fn bprwire_layout_scatter(
     rows: *mut usize,
 ) -> i32 {
     guard(|| {
-        if layout.is_null() {
-            return Err(Fail::new(BPRWIRE_ERR_NULL, "layout is NULL"));
-        }
-        // SAFETY: non-null, from bprwire_layout_from_json (caller).
-        let layout = unsafe { &(*layout).0 };
+        // SAFETY: the caller's promise for the handle, passed on.
+        let layout = unsafe { &handle(layout, "layout")?.0 };
         // SAFETY: passed on.
         let bytes = unsafe { slice(request, len, "request")? };
         // SAFETY: the caller's promise for these pointers, passed on.

@@ -5,8 +5,10 @@ use std::ffi::c_void;
 
 use bprwire::{DataType, Element, Signature, TensorData, Values};
 
-use crate::args::{buffer, dtype, held_strings, put, put_new, raw, slice, tensor_data, PerTensor, What};
-use crate::error::{guard, Fail, BPRWIRE_ERR_INVALID, BPRWIRE_ERR_NULL};
+use crate::args::{
+    buffer, dtype, handle, held_strings, put, put_new, raw, slice, tensor_data, PerTensor, What,
+};
+use crate::error::{guard, Fail, BPRWIRE_ERR_INVALID};
 use crate::types::{bprwire_data, bprwire_tensor_spec, BPRWIRE_DOUBLE, BPRWIRE_FLOAT};
 
 /// A prepared signature (opaque): a model's outputs checked and laid out
@@ -97,11 +99,8 @@ unsafe fn with_batch(
     n_tensors: usize,
     f: impl FnOnce(&Signature, Option<Values<'_>>, &[TensorData<'_>]) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
-    if sig.is_null() {
-        return Err(Fail::new(BPRWIRE_ERR_NULL, "sig is NULL"));
-    }
-    // SAFETY: non-null, made by bprwire_signature_new (caller).
-    let sig = unsafe { &(*sig).0 };
+    // SAFETY: the caller's promise for the handle, passed on.
+    let sig = unsafe { &handle(sig, "sig")?.0 };
     // SAFETY: the caller's promises, passed on.
     let data = unsafe { slice(tensors, n_tensors, "tensors")? };
     // SAFETY: passed on.
