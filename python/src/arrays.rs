@@ -364,7 +364,7 @@ fn object_strings(array: &Bound<'_, PyUntypedArray>, what: What<'_>) -> PyResult
         // SAFETY: a valid object pointer owned by the array (checked non-null).
         let item = unsafe { Bound::from_borrowed_ptr(py, ptr) };
         if let Ok(s) = item.cast::<PyString>() {
-            let text = s.to_str().map_err(|_| {
+            let text = crate::limited::utf8(s).map_err(|_| {
                 encode_error(format!(
                     "{}: element {i} is a str that is not valid Unicode (it holds a lone \
                      surrogate), so it has no UTF-8 form",

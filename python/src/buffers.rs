@@ -3,12 +3,12 @@
 
 use std::ops::Range;
 
-use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::alloc::vec_with_capacity;
 use crate::errors::encode_error;
+use crate::limited::Exported;
 
 /// Keeps the decoded bytes alive: the caller's `bytes` object (read in
 /// place), or the one copy made of any other buffer.
@@ -27,8 +27,8 @@ pub(crate) fn hold(data: &Bound<'_, PyAny>) -> PyResult<(Owner, &'static [u8])> 
         let bytes = b.as_bytes();
         (Owner::Bytes(b.clone().unbind()), bytes.as_ptr(), bytes.len())
     } else {
-        let buffer = PyBuffer::<u8>::get(data)?;
-        let len = buffer.item_count();
+        let buffer = Exported::get(data)?;
+        let len = buffer.len_bytes();
         let mut copy = vec_with_capacity(len, || format!("a copy of the {len}-byte input buffer"))?;
         copy.resize(len, 0);
         buffer.copy_to_slice(py, &mut copy)?;
@@ -51,8 +51,8 @@ pub(crate) fn hold(data: &Bound<'_, PyAny>) -> PyResult<(Owner, &'static [u8])> 
 /// `out`'s buffer as bytes: a buffer of bytes as it is; any other
 /// (a `float32` array, a memoryview of ints) through a C-contiguous
 /// `memoryview(out).cast("B")` of the same memory.
-fn byte_buffer(out: &Bound<'_, PyAny>) -> PyResult<PyBuffer<u8>> {
-    match PyBuffer::<u8>::get(out) {
+fn byte_buffer(out: &Bound<'_, PyAny>) -> PyResult<Exported> {
+    match Exported::get(out) {
         Ok(buffer) => Ok(buffer),
         Err(first) => {
             let py = out.py();
@@ -75,7 +75,7 @@ fn byte_buffer(out: &Bound<'_, PyAny>) -> PyResult<PyBuffer<u8>> {
             let bytes = view
                 .call_method1("cast", ("B",))
                 .map_err(|e| encode_error(format!("out: the buffer cannot be written as bytes: {e}")))?;
-            PyBuffer::<u8>::get(&bytes)
+            Exported::get(&bytes)
         }
     }
 }
@@ -83,11 +83,11 @@ fn byte_buffer(out: &Bound<'_, PyAny>) -> PyResult<PyBuffer<u8>> {
 /// `out` as a writable byte slice: any writable, C-contiguous buffer (of
 /// any element type, written by bytes) that overlaps none of `inputs` (the
 /// byte ranges an encoder reads). The slice is valid while the returned
-/// `PyBuffer` (the export) is kept.
+/// `Exported` (the export) is kept.
 pub(crate) fn writable<'b>(
     out: &Bound<'_, PyAny>,
     inputs: &[Range<usize>],
-) -> PyResult<(PyBuffer<u8>, &'b mut [u8])> {
+) -> PyResult<(Exported, &'b mut [u8])> {
     let buffer = byte_buffer(out)?;
     if buffer.readonly() {
         return Err(encode_error("out: the buffer is read-only"));

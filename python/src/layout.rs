@@ -72,7 +72,7 @@ pub struct Layout {
 fn description_text(description: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     let py = description.py();
     if let Ok(s) = description.cast::<PyString>() {
-        let text = s.to_str().map_err(|_| {
+        let text = crate::limited::utf8(s).map_err(|_| {
             LayoutError::new_err(
                 "the layout description is a str that is not valid Unicode (a lone surrogate)",
             )

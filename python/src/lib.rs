@@ -12,6 +12,7 @@ mod buffers;
 mod errors;
 mod gather;
 mod layout;
+mod limited;
 mod out;
 mod response;
 mod writer;
@@ -36,7 +37,7 @@ use out::{envelope, to_bytes, Gil, Message};
 #[pyfunction]
 fn feature_id(name: &Bound<'_, PyAny>) -> PyResult<i64> {
     if let Ok(s) = name.cast::<PyString>() {
-        return Ok(bprwire::feature_id(s.to_str()?));
+        return Ok(bprwire::feature_id(limited::utf8(s)?));
     }
     if let Ok(b) = name.cast::<PyBytes>() {
         return bprwire::feature_id_bytes(b.as_bytes()).map_err(|e| errors::decode_error(e.to_string()));
