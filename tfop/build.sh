@@ -21,6 +21,6 @@ read -r -a cflags <<<"${tf[0]}"
 read -r -a lflags <<<"${tf[1]}"
 out=tfop/bprwire_tfop/libbprwire_tfop.so
 g++ -std=c++17 -shared -fPIC -O2 -Wall -Wno-deprecated-declarations "${cflags[@]}" -Icapi/include tfop/src/bprwire_ops.cc -o "$out" \
-  "$target/release/libbprwire_c.a" "${lflags[@]}" -Wl,--exclude-libs,ALL -Wl,--no-undefined -lpthread -ldl -lm
+  "$target/release/libbprwire_c.a" "${lflags[@]}" -Wl,--exclude-libs,ALL -Wl,--no-undefined -Wl,--strip-debug -lpthread -ldl -lm
 echo "${tf[2]}" >tfop/bprwire_tfop/TF_VERSION
 echo "built $out for TensorFlow ${tf[2]}"

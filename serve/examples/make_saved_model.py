@@ -53,10 +53,13 @@ def build(layout: dict, hidden: int = 8, k: int = 2, seed: int = 7) -> keras.Mod
 
 
 def tfop():
-    """bprwire's TensorFlow ops (tfop/, built with tfop/build.sh)."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tfop"))
-    import bprwire_tfop
-
+    """bprwire's TensorFlow ops: the installed bprwire-tfop wheel, else
+    the tree's tfop/ (built in place with tfop/build.sh)."""
+    try:
+        import bprwire_tfop
+    except ImportError:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tfop"))
+        import bprwire_tfop
     return bprwire_tfop
 
 

@@ -1,7 +1,8 @@
 """twml's writer ops and Keras layers, on bprwire; and the request side.
 
 ``tfop/build.sh`` builds ``libbprwire_tfop.so`` beside this file, against
-the TensorFlow this Python imports. Loading it registers twml's two ops,
+the TensorFlow this Python imports; ``tfop/wheel.sh`` packs both into the
+``bprwire-tfop`` wheel, which requires that TensorFlow's minor release. Loading it registers twml's two ops,
 ``BatchPredictionResponseWriter`` and ``BatchPredictionTensorResponseWriter``
 (names, attributes, inputs and outputs as libtwml registers them), so a
 graph or SavedModel that uses them runs with this library in place of
@@ -30,13 +31,20 @@ import tensorflow as tf
 LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libbprwire_tfop.so")
 
 
+def _minor(version: str) -> tuple[str, ...]:
+    return tuple(version.split(".")[:2])
+
+
 def _load():
     if not os.path.exists(LIBRARY):
-        raise ImportError(f"{LIBRARY} is not built: run tfop/build.sh")
+        raise ImportError(f"{LIBRARY} is not built: run tfop/build.sh (or install the bprwire-tfop wheel)")
     built_for = open(os.path.join(os.path.dirname(LIBRARY), "TF_VERSION")).read().strip()
-    if built_for != tf.__version__:
+    # A minor release keeps TensorFlow's C++ ABI across its patch releases
+    # (the wheel requires tensorflow-cpu==X.Y.*, as tensorflow-text does).
+    if _minor(built_for) != _minor(tf.__version__):
         raise ImportError(
-            f"{LIBRARY} was built for TensorFlow {built_for}, this is {tf.__version__}: run tfop/build.sh again"
+            f"{LIBRARY} was built for TensorFlow {built_for}, this is {tf.__version__}: "
+            "install the bprwire-tfop wheel built for it, or run tfop/build.sh again"
         )
     return tf.load_op_library(LIBRARY)
 

@@ -1,4 +1,5 @@
-"""Fixtures for the TensorFlow op tests: the Apache thrift library's
+"""Fixtures for the TensorFlow op tests (of the installed ``bprwire_tfop``):
+the Apache thrift library's
 Python classes of ``schema/`` (from ``BPRWIRE_THRIFT_PY``, else generated
 with ``python/tests/thrift_gen.py``) to decode what the ops write."""
 
@@ -13,7 +14,8 @@ import types
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tfop"))
+# `bprwire_tfop` is the installed one (the bprwire-tfop wheel, tfop/wheel.sh);
+# to test a tree built in place by tfop/build.sh: PYTHONPATH=tfop.
 
 
 @pytest.fixture(scope="session")

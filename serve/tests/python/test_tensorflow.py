@@ -38,7 +38,6 @@ import keras  # noqa: E402
 import bprwire  # noqa: E402
 from serving import CONTINUOUS_KEYS, LAYOUT, ROOT, TENSOR_KEY, Server, random_request  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "tfop"))
 sys.path.insert(0, str(ROOT / "serve" / "examples"))
 import bprwire_tfop  # noqa: E402
 import make_saved_model  # noqa: E402
