@@ -1,10 +1,11 @@
 //! The CPython functions this package calls that joined the limited API
-//! after 3.9, the oldest version its one abi3 wheel runs on: the buffer
+//! after 3.9, the oldest version its abi3 wheels run on: the buffer
 //! protocol (limited API since 3.11) and a `str`'s cached UTF-8 (since
-//! 3.10). PyO3 hides them from an `abi3-py39` build; CPython has exported
-//! them, with these signatures and this `Py_buffer` layout, since 3.3, and
-//! the stable ABI adopted them unchanged, so they are declared here as
-//! CPython's headers declare them.
+//! 3.10). PyO3 hides them from an abi3 build below those versions;
+//! CPython has exported them, with these signatures and this `Py_buffer`
+//! layout, since 3.3, and the stable ABI adopted them unchanged, so they
+//! are declared here as CPython's headers declare them, for both wheels
+//! (`abi3-py310`, and `abi3-py39`).
 //!
 //! [`Exported`] is a buffer export (what `pyo3::buffer::PyBuffer<u8>`
 //! was to this package): requested as `PyBUF_FULL_RO`, accepted only as
