@@ -1,6 +1,7 @@
-//! The files of `src/` (the library, and the command-line tool) and of
-//! `capi/src/` (the C ABI) import one another one way only: no file
-//! imports, directly or through others, a file that imports it.
+//! The files of `src/` (the library, and the command-line tool), of
+//! `capi/src/` (the C ABI) and of `python/src/` (the Python module)
+//! import one another one way only: no file imports, directly or through
+//! others, a file that imports it. (`serve/src/` is not yet one way.)
 //!
 //! An import is any path that names an item of the crate (`use crate::…`,
 //! `super::…`, `self::…`, a name brought in by a `use`, in code or in a
@@ -512,6 +513,13 @@ fn no_file_of_the_c_abi_imports_a_file_that_imports_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("capi/src/lib.rs");
     let circles = check(&root);
     assert!(circles.is_empty(), "capi/src/:\n{circles}");
+}
+
+#[test]
+fn no_file_of_the_python_module_imports_a_file_that_imports_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/src/lib.rs");
+    let circles = check(&root);
+    assert!(circles.is_empty(), "python/src/:\n{circles}");
 }
 
 /// Writes `files` (path, text) under a new folder: a crate to check.

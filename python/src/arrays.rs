@@ -8,7 +8,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString};
 
 use crate::errors::encode_error;
-use crate::out::Gil;
+use crate::gil::Gil;
 
 /// numpy's functions the binding calls, looked up once.
 pub(crate) struct Numpy {
@@ -392,4 +392,14 @@ pub(crate) fn keys(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
         return a.extract();
     }
     obj.extract()
+}
+
+/// [`Gil::Hold`] if any of `arrays` is read in place with a
+/// content-dependent size.
+pub(crate) fn gil_of(arrays: &[ArrayIn<'_>]) -> Gil {
+    if arrays.iter().any(|a| matches!(a.gil(), Gil::Hold)) {
+        Gil::Hold
+    } else {
+        Gil::MayRelease
+    }
 }

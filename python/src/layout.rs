@@ -18,7 +18,7 @@ use crate::alloc::new_array;
 use crate::arrays::numpy;
 use crate::buffers::hold;
 use crate::errors::{dec, decode_error, encode_error, LayoutError};
-use crate::out::released;
+use crate::gil::released;
 
 /// One output of a layout: its name in the dicts, its columns and type.
 struct Slot {

@@ -11,6 +11,7 @@ mod arrays;
 mod buffers;
 mod errors;
 mod gather;
+mod gil;
 mod layout;
 mod limited;
 mod out;
@@ -26,7 +27,8 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 use arrays::{keys, ArrayIn};
 use errors::{dec, enc, encode_error};
-use out::{envelope, to_bytes, Gil, Message};
+use gil::Gil;
+use out::{envelope, to_bytes, Message};
 
 /// twml's feature id of a feature name (libtwml's `twml_get_feature_id`):
 /// MurmurHash3_x64_128 of the name's UTF-16LE (for `group#feature`, of
@@ -119,7 +121,7 @@ impl<'py> OneOff<'py> {
             bp = bp.typed();
         }
         let e = bp.encoder().map_err(enc)?;
-        f(&e, Gil::of(&self.dense))
+        f(&e, crate::arrays::gil_of(&self.dense))
     }
 }
 
@@ -221,6 +223,6 @@ fn _bprwire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(response::decode_reply, m)?)?;
     m.add_function(wrap_pyfunction!(request_info, m)?)?;
     m.add_function(wrap_pyfunction!(_panics, m)?)?;
-    m.add("RELEASE_GIL_FROM", out::RELEASE_GIL_FROM)?;
+    m.add("RELEASE_GIL_FROM", gil::RELEASE_GIL_FROM)?;
     Ok(())
 }

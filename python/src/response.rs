@@ -14,7 +14,7 @@ use crate::alloc::vec_with_capacity;
 use crate::buffers::{hold, Owner};
 use crate::errors::{dec, decode_error};
 use crate::gather::{continuous, gather};
-use crate::out::released;
+use crate::gil::released;
 
 /// A decoded `BatchPredictionResponse` (from `bprwire.decode` or
 /// `bprwire.decode_reply`): one record per batch row.

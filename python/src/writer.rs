@@ -15,7 +15,8 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 use crate::arrays::{keys, ArrayIn, Kind};
 use crate::buffers::writable;
 use crate::errors::{enc, encode_error};
-use crate::out::{envelope, into_buffer, to_array, to_bytes, Gil, Message};
+use crate::gil::Gil;
+use crate::out::{envelope, into_buffer, to_array, to_bytes, Message};
 
 /// Continuous predictions: keys built once, `float32`/`float64` values
 /// `[batch, len(keys)]` (or `[batch]` with one key) per call.
@@ -222,7 +223,7 @@ impl BatchPredictionTensorWriter {
             values: None,
             tensors: &data,
             inputs: &inputs,
-            gil: Gil::of(&arrays),
+            gil: crate::arrays::gil_of(&arrays),
         })
     }
 }
