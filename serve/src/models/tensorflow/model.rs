@@ -256,13 +256,16 @@ fn check_scatter_layouts(layouts: &[Vec<u8>], layout: &FeatureLayout) -> Result<
     Ok(())
 }
 
-/// An op library built for another TensorFlow is refused before it is
-/// loaded when a `TF_VERSION` file beside it says so (as `tfop/build.sh`
-/// writes it).
+/// An op library built for another TensorFlow minor release is refused
+/// before it is loaded when a `TF_VERSION` file beside it says so (as
+/// `tfop/build.sh` writes it). Patch releases of one minor release keep
+/// TensorFlow's C++ ABI: the same rule as `bprwire_tfop`'s own check and
+/// the `tensorflow-cpu==X.Y.*` its wheel requires.
 fn check_built_for(lib: &std::path::Path, version: &str) -> Result<(), String> {
+    let minor = |v: &str| v.trim().split('.').take(2).collect::<Vec<_>>().join(".");
     let stamp = lib.with_file_name("TF_VERSION");
     match std::fs::read_to_string(&stamp) {
-        Ok(built) if built.trim() != version => Err(format!(
+        Ok(built) if minor(&built) != minor(version) => Err(format!(
             "op library {}: built for TensorFlow {} ({}), this TensorFlow is {version}",
             lib.display(),
             built.trim(),
@@ -367,5 +370,27 @@ impl Model for Tensorflow {
         let strings =
             Tensor::strings(self.tf, requests).map_err(|e| ModelError(format!("the requests: {e}")))?;
         self.fetch(&[*out], &[&strings])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_built_for;
+
+    #[test]
+    fn an_op_library_is_refused_for_another_minor_release_but_not_another_patch() {
+        let dir = std::env::temp_dir().join(format!("bprwire-built-for-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let lib = dir.join("libops.so");
+        // No stamp: nothing to check.
+        assert!(check_built_for(&lib, "2.21.0").is_ok());
+        std::fs::write(dir.join("TF_VERSION"), "2.21.0\n").expect("write");
+        assert!(check_built_for(&lib, "2.21.0").is_ok());
+        assert!(check_built_for(&lib, "2.21.3").is_ok());
+        let refused = check_built_for(&lib, "2.22.0").expect_err("another minor release");
+        assert!(refused.contains("built for TensorFlow 2.21.0"), "{refused}");
+        assert!(refused.contains("this TensorFlow is 2.22.0"), "{refused}");
+        assert!(check_built_for(&lib, "3.21.0").is_err());
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
