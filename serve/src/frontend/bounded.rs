@@ -2,9 +2,9 @@
 //! `:predict`), bounded alike: a body no larger than the message limit, the
 //! whole call (its body's reading included) within the call time, and its
 //! JSON parsed on a few blocking threads shared by every such call, never
-//! on the threads that serve connections — but for a small JSON part
-//! (at most [`INLINE_JSON_BYTES`]), parsed where it is: its parse costs
-//! less than the handover to a blocking thread and back.
+//! on the threads that serve connections — but for a small body (at most
+//! [`INLINE_JSON_BYTES`]), parsed where it is: its parse costs less than
+//! the handover to a blocking thread and back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,9 +17,9 @@ use axum::Router;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-/// A call's JSON part of at most this many bytes is parsed on the thread
-/// that serves its connection (KServe's binary extension's header, a
-/// small `:predict`); a larger one on a blocking thread. Measured on a
+/// A call's body of at most this many bytes is parsed on the thread that
+/// serves its connection (a small KServe call, JSON or binary, a small
+/// `:predict`); a larger one on a blocking thread. Measured on a
 /// server of the tests' model: a KServe body of 4 KiB of `0,` elements
 /// (serde_json's slowest common input, one number every 2 bytes) costs
 /// about 40 us more server CPU than a 67-byte one, 16 KiB about 120 us;
@@ -46,7 +46,7 @@ impl Parsers {
         Parsers(Arc::new(Semaphore::new(threads.max(1))))
     }
 
-    /// Runs `parse` of `json_bytes` of JSON: at once when they are at
+    /// Runs `parse` of a body of `body_bytes`: at once when they are at
     /// most [`INLINE_JSON_BYTES`], else on a blocking thread when one of
     /// the permits is free.
     ///
@@ -56,10 +56,10 @@ impl Parsers {
     /// is caught either way, its text returned).
     pub async fn run<T: Send + 'static>(
         &self,
-        json_bytes: usize,
+        body_bytes: usize,
         parse: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Unparsed> {
-        if json_bytes <= INLINE_JSON_BYTES {
+        if body_bytes <= INLINE_JSON_BYTES {
             return std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse))
                 .map_err(|p| Unparsed::Stopped(panic_text(&*p)));
         }

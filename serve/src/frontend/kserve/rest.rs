@@ -382,8 +382,10 @@ async fn run(
         }
     }
     let json_len = json_length(headers.get(HEADER_LENGTH), body.len())?;
+    // The parse walks the binary part too (a BYTES tensor's elements one
+    // by one): the whole body decides where it runs, not the JSON alone.
     let call = parsers
-        .run(json_len, move || parse(body, json_len))
+        .run(body.len(), move || parse(body, json_len))
         .await
         .map_err(|e| match e {
             Unparsed::ShuttingDown => Error::new(Code::Unavailable, "shutting down"),
