@@ -494,32 +494,31 @@ fn check(root: &Path) -> String {
     message
 }
 
+/// The crate rooted at `root` (from the repository's folder) has no
+/// circle; else the circles, under `what`.
+fn assert_one_way(root: &str, what: &str) {
+    let circles = check(&Path::new(env!("CARGO_MANIFEST_DIR")).join(root));
+    assert!(circles.is_empty(), "{what}:\n{circles}");
+}
+
 #[test]
 fn no_file_of_the_library_imports_a_file_that_imports_it() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs");
-    let circles = check(&root);
-    assert!(circles.is_empty(), "src/ (the library):\n{circles}");
+    assert_one_way("src/lib.rs", "src/ (the library)");
 }
 
 #[test]
 fn no_file_of_the_command_line_tool_imports_a_file_that_imports_it() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/main.rs");
-    let circles = check(&root);
-    assert!(circles.is_empty(), "src/main.rs and src/cli/:\n{circles}");
+    assert_one_way("src/main.rs", "src/main.rs and src/cli/");
 }
 
 #[test]
 fn no_file_of_the_c_abi_imports_a_file_that_imports_it() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("capi/src/lib.rs");
-    let circles = check(&root);
-    assert!(circles.is_empty(), "capi/src/:\n{circles}");
+    assert_one_way("capi/src/lib.rs", "capi/src/");
 }
 
 #[test]
 fn no_file_of_the_python_module_imports_a_file_that_imports_it() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/src/lib.rs");
-    let circles = check(&root);
-    assert!(circles.is_empty(), "python/src/:\n{circles}");
+    assert_one_way("python/src/lib.rs", "python/src/");
 }
 
 /// Writes `files` (path, text) under a new folder: a crate to check.
